@@ -1,0 +1,169 @@
+// The backward pass: a topological order of the graph above the roots, then each node's
+// backward once, with gradients summed where a tensor was used more than once.
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/autograd/node.h"
+#include "engine/ops/ops.h"
+
+namespace hone {
+
+namespace {
+thread_local bool g_grad_mode = true;
+}
+
+bool grad_mode_enabled() { return g_grad_mode; }
+void set_grad_mode(bool enabled) { g_grad_mode = enabled; }
+
+SavedTensor::SavedTensor(const Tensor& t) {
+  if (!t.defined()) return;
+  tensor_ = t.detach();
+  version_ = t.storage()->version();
+}
+
+Tensor SavedTensor::unpack(const std::string& node_name) const {
+  if (tensor_.defined() && tensor_.storage()->version() != version_)
+    throw std::runtime_error(
+        "autograd: a tensor needed by " + node_name + " to compute gradients was modified by an "
+        "in-place operation after it was saved (saved at version " + std::to_string(version_) +
+        ", now version " + std::to_string(tensor_.storage()->version()) +
+        "); use an out-of-place op or clone() the tensor before changing it");
+  return tensor_;
+}
+
+bool needs_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!grad_mode_enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (t && t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+bool needs_grad(const std::vector<Tensor>& inputs) {
+  if (!grad_mode_enabled()) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+void record(const std::string& name, Tensor& output, const std::vector<Tensor>& inputs,
+            BackwardFn backward) {
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->backward = std::move(backward);
+  node->output_shape = output.shape();
+  node->output_dtype = output.dtype();
+  node->next.reserve(inputs.size());
+  for (const Tensor& in : inputs) {
+    Edge e;
+    if (in.defined() && in.requires_grad()) {
+      if (in.grad_fn())
+        e.fn = in.grad_fn();
+      else
+        e.leaf = in.impl_ptr();
+    }
+    node->next.push_back(std::move(e));
+  }
+  output.impl()->grad_fn = std::move(node);
+  output.impl()->requires_grad = true;
+}
+
+namespace {
+
+void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
+  if (!leaf->grad) {
+    // Own the memory: `g` may alias another gradient (add's backward passes it through).
+    Tensor c = g.contiguous();
+    leaf->grad = (c.same(g) ? g.clone() : c).impl_ptr();
+    return;
+  }
+  Tensor acc(leaf->grad);
+  ops::add_(acc, g);
+}
+
+}  // namespace
+
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
+                  bool retain_graph) {
+  NoGradGuard no_grad;  // gradients are computed with ops, without recording them
+
+  // Count, for each node, how many edges from other nodes point at it, so that a node runs only
+  // after every gradient flowing into it has arrived (Kahn's algorithm).
+  std::unordered_map<Node*, int> pending;
+  std::vector<Node*> stack;
+  std::unordered_set<Node*> seen;
+  for (const Tensor& r : roots)
+    if (r.grad_fn() && seen.insert(r.grad_fn().get()).second) stack.push_back(r.grad_fn().get());
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (const Edge& e : n->next) {
+      if (!e.fn) continue;
+      pending[e.fn.get()]++;
+      if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+    }
+  }
+
+  std::unordered_map<Node*, Tensor> grad_of;
+  std::vector<Node*> ready;
+  auto add_grad = [&](Node* n, const Tensor& g) {
+    auto it = grad_of.find(n);
+    if (it == grad_of.end())
+      grad_of.emplace(n, g);
+    else
+      it->second = ops::add(it->second, g);
+  };
+  for (size_t i = 0; i < roots.size(); ++i) {
+    const Tensor& r = roots[i];
+    if (!r.requires_grad())
+      throw std::runtime_error("backward: tensor " + r.str() +
+                               " does not require grad and has no grad_fn");
+    if (r.grad_fn())
+      add_grad(r.grad_fn().get(), grads[i]);
+    else
+      accumulate_leaf(r.impl(), grads[i]);
+  }
+  for (const Tensor& r : roots)
+    if (r.grad_fn() && pending[r.grad_fn().get()] == 0) ready.push_back(r.grad_fn().get());
+  std::unordered_set<Node*> done;
+
+  while (!ready.empty()) {
+    Node* n = ready.back();
+    ready.pop_back();
+    if (!done.insert(n).second) continue;  // a root listed twice
+    auto git = grad_of.find(n);
+    if (git == grad_of.end()) {
+      // No gradient reached this node (every path into it carried none): nothing to compute,
+      // but the nodes below still wait for it.
+      for (const Edge& e : n->next)
+        if (e.fn && --pending[e.fn.get()] == 0) ready.push_back(e.fn.get());
+      continue;
+    }
+    Tensor g = std::move(git->second);
+    grad_of.erase(git);
+    if (n->released || !n->backward)
+      throw std::runtime_error(
+          "autograd: trying to backward through the graph a second time (" + n->name +
+          "'s saved tensors were freed by the first backward); pass retain_graph=true to the "
+          "first backward if you need to run it twice");
+    std::vector<Tensor> input_grads = n->backward(g);
+    if (input_grads.size() != n->next.size())
+      throw std::logic_error(n->name + " returned " + std::to_string(input_grads.size()) +
+                             " gradients for " + std::to_string(n->next.size()) + " inputs");
+    if (!retain_graph) {
+      n->backward = nullptr;  // frees the saved tensors
+      n->released = true;
+    }
+    for (size_t i = 0; i < n->next.size(); ++i) {
+      const Edge& e = n->next[i];
+      const Tensor& gi = input_grads[i];
+      if (e.leaf && gi.defined()) accumulate_leaf(e.leaf.get(), gi);
+      if (!e.fn) continue;
+      if (gi.defined()) add_grad(e.fn.get(), gi);
+      if (--pending[e.fn.get()] == 0) ready.push_back(e.fn.get());
+    }
+  }
+}
+
+}  // namespace hone

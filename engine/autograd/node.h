@@ -1,0 +1,64 @@
+// The autograd graph, define-by-run (micrograd's idea at tensor granularity).
+//
+// Every differentiable op whose inputs require grad creates one Node for its result. The Node
+// knows, for each input, where that input's gradient must go (an Edge: the producing Node, or
+// the leaf tensor that accumulates it) and holds a backward function that maps the gradient of
+// the result to the gradients of the inputs. Tensors the backward needs are kept as
+// SavedTensor: detached (so a Node never owns its own output's history: no reference cycles)
+// and stamped with the storage version, so that an in-place write after the save is reported
+// instead of silently giving wrong gradients.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/core/tensor.h"
+
+namespace hone {
+
+struct Edge {
+  std::shared_ptr<Node> fn;          // gradient flows into this node, or
+  std::shared_ptr<TensorImpl> leaf;  // accumulates into this leaf's .grad
+  bool active() const { return fn || leaf; }
+};
+
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  explicit SavedTensor(const Tensor& t);
+  // The saved value; throws if it was modified in place since it was saved.
+  Tensor unpack(const std::string& node_name) const;
+  bool defined() const { return tensor_.defined(); }
+
+ private:
+  Tensor tensor_;
+  uint64_t version_ = 0;
+};
+
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
+
+struct Node {
+  std::string name;                 // "MulBackward", shown in errors
+  std::vector<Edge> next;           // one per op input
+  BackwardFn backward;              // returns one gradient per input (undefined = none)
+  bool released = false;            // saved tensors freed by a backward without retain_graph
+  Shape output_shape;               // to create a zero/ones upstream gradient
+  DType output_dtype = DType::F32;
+};
+
+// True when grad mode is on and any input requires grad: the op must record a Node.
+bool needs_grad(std::initializer_list<const Tensor*> inputs);
+bool needs_grad(const std::vector<Tensor>& inputs);
+
+// Records `output` as the result of an op on `inputs` with the given backward. The backward
+// runs with grad mode off and must return exactly inputs.size() gradients, each with its
+// input's shape (or undefined).
+void record(const std::string& name, Tensor& output, const std::vector<Tensor>& inputs,
+            BackwardFn backward);
+
+// Runs backward from `roots` with upstream gradients `grads` (same length).
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
+                  bool retain_graph);
+
+}  // namespace hone

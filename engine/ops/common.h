@@ -1,0 +1,48 @@
+// Small helpers shared by the op families.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/autograd/node.h"
+#include "engine/core/tensor.h"
+
+namespace hone::ops::detail {
+
+// The CUDA kernels of each op family arrive with the CUDA backend; until an op has one, using it
+// on a CUDA tensor says so instead of touching device memory from the CPU.
+inline void require_cpu(const Tensor& t, const char* op) {
+  if (!t.device().is_cpu())
+    throw std::runtime_error(std::string(op) + ": no CUDA kernel for this op yet (tensor " + t.str() + ")");
+}
+
+inline void require_floating(const Tensor& t, const char* op) {
+  if (!is_floating(t.dtype()))
+    throw std::invalid_argument(std::string(op) + ": expected a floating tensor, got " + t.str());
+}
+
+inline void require_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
+  if (a.dtype() != b.dtype())
+    throw std::invalid_argument(std::string(op) + ": dtypes differ (" + a.str() + " vs " + b.str() + ")");
+}
+
+inline void require_same_device(const Tensor& a, const Tensor& b, const char* op) {
+  if (a.device() != b.device())
+    throw std::invalid_argument(std::string(op) + ": tensors on different devices (" + a.str() +
+                                " vs " + b.str() + ")");
+}
+
+inline void require_index_dtype(const Tensor& t, const char* op) {
+  if (t.dtype() != DType::I64 && t.dtype() != DType::I32)
+    throw std::invalid_argument(std::string(op) + ": indices must be int32 or int64, got " + t.str());
+}
+
+// Strides of `t` seen through broadcasting to `shape` (0 on broadcast dims).
+inline Shape broadcast_strides(const Tensor& t, const Shape& shape) {
+  return t.expand(shape).strides();
+}
+
+// Normalised, sorted, de-duplicated reduction dims; empty input means all dims.
+std::vector<int64_t> reduction_dims(const std::vector<int64_t>& dims, int64_t ndim, const char* op);
+
+}  // namespace hone::ops::detail

@@ -1,0 +1,121 @@
+// The differentiable operations on tensors. Each family lives in its own file under engine/ops/
+// with its forward and backward side by side; the math runs in kernels/ (cpu/ or cuda/).
+//
+// Conventions (PyTorch's): dims may be negative; binary ops broadcast NumPy-style; results are
+// fresh contiguous tensors unless the op is a view; integer tensors are never differentiable.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "engine/core/tensor.h"
+
+namespace hone::ops {
+
+// ---- elementwise binary (binary.cpp) -------------------------------------------------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double b);
+Tensor mul(const Tensor& a, double b);
+// Elementwise maximum/minimum of two tensors (gradient to the larger/smaller; ties split evenly).
+Tensor maximum(const Tensor& a, const Tensor& b);
+// In place, not recorded by autograd (optimizers, gradient accumulation): a += b, a *= s.
+void add_(Tensor& a, const Tensor& b, double alpha = 1.0);
+void mul_(Tensor& a, double s);
+// Comparisons give uint8 masks (not differentiable).
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+// Sums `x` over broadcast dimensions so that it has `shape` (the backward of broadcasting).
+Tensor sum_to_shape(const Tensor& x, const Shape& shape);
+Shape broadcast_shapes(const Shape& a, const Shape& b);
+
+// ---- elementwise unary (unary.cpp) ----------------------------------------------------------
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor pow(const Tensor& x, double exponent);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+enum class GeluApprox { None, Tanh };  // erf form (BERT, "gelu") or tanh form (GPT-2, "gelu_new")
+Tensor gelu(const Tensor& x, GeluApprox approx = GeluApprox::None);
+Tensor silu(const Tensor& x);
+Tensor abs(const Tensor& x);
+
+// ---- reductions (reduce.cpp) ----------------------------------------------------------------
+// `dims` empty means all dimensions.
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+// Maximum values (gradient shared evenly among tied maxima, like torch.amax).
+Tensor max(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+// Variance with Bessel's correction by default (correction = 1), like torch.var.
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t correction = 1,
+           bool keepdim = false);
+// Index of the maximum along `dim` (int64, not differentiable).
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
+
+// ---- matrix products (matmul.cpp) ------------------------------------------------------------
+// torch.matmul semantics for dim >= 1 operands: [..., M, K] @ [..., K, N] with broadcast batch
+// dims. Transposed views (last two strides swapped) go to the GEMM as transposes, not copies.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// x [..., in] @ weight[out, in]^T + bias[out] (nn.Linear's layout).
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// ---- softmax family (softmax.cpp) -----------------------------------------------------------
+Tensor softmax(const Tensor& x, int64_t dim = -1);
+Tensor log_softmax(const Tensor& x, int64_t dim = -1);
+
+// ---- normalisation (norm.cpp) ---------------------------------------------------------------
+// Normalises over the last normalized_shape.size() dims; weight/bias optional (undefined).
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+                  const Tensor& bias, double eps = 1e-5);
+
+// ---- embedding and losses (embedding.cpp, loss.cpp) ------------------------------------------
+// weight [V, C], indices int32/int64 of any shape -> [..., C]. Out-of-range ids are an error.
+Tensor embedding(const Tensor& weight, const Tensor& indices);
+// logits [..., C], targets int of shape [...]. Mean over targets != ignore_index (0 if none).
+// label_smoothing eps: target distribution (1 - eps) one-hot + eps / C.
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100,
+                     double label_smoothing = 0.0);
+
+// ---- dropout (dropout.cpp) -------------------------------------------------------------------
+// Zeroes each element with probability p and scales the rest by 1/(1-p). The mask is element i
+// of the Philox stream (seed, offset): the same on CPU and CUDA. Identity when !training or p == 0.
+Tensor dropout(const Tensor& x, double p, bool training, uint64_t seed, uint64_t offset);
+// The same, drawing (seed, offset) from the default generator (engine/core/random.h).
+Tensor dropout(const Tensor& x, double p, bool training);
+
+// ---- joining, splitting, indexing (indexing.cpp) ----------------------------------------------
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim);
+// x.index_select(dim, index): index int [n] -> result has size n along dim.
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+// torch.gather: out[i][j][k] = x[i][index[i][j][k]][k] for dim = 1, index int, same ndim as x.
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+// cond (uint8, broadcastable) ? a : b.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+// x with `value` where mask (uint8, broadcastable to x) is non-zero.
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+
+// ---- attention (attention.cpp) ----------------------------------------------------------------
+struct AttentionArgs {
+  bool causal = false;
+  Tensor key_padding_mask;  // optional uint8 [B, Tk]: 1 = attend, 0 = padding (HF attention_mask)
+  double dropout_p = 0.0;   // on the attention probabilities (training only)
+  double scale = 0.0;       // 0 means 1/sqrt(head_dim)
+};
+// q [B, H, Tq, D], k and v [B, H, Tk, D] -> [B, H, Tq, D]. Flash-style: never materialises the
+// full score matrix, in forward or backward.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const AttentionArgs& args = {});
+
+// ---- copies ------------------------------------------------------------------------------------
+// Fresh contiguous copy (differentiable), optionally converting dtype.
+Tensor copy(const Tensor& x);
+Tensor cast(const Tensor& x, DType dtype);
+
+}  // namespace hone::ops
