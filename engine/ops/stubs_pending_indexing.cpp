@@ -5,11 +5,7 @@
 
 namespace hone::ops {
 #define HONE_PENDING(sig) sig { throw std::logic_error("not implemented yet"); }
-HONE_PENDING(Tensor softmax(const Tensor&, int64_t))
-HONE_PENDING(Tensor log_softmax(const Tensor&, int64_t))
-HONE_PENDING(Tensor layer_norm(const Tensor&, const Shape&, const Tensor&, const Tensor&, double))
 HONE_PENDING(Tensor embedding(const Tensor&, const Tensor&))
-HONE_PENDING(Tensor cross_entropy(const Tensor&, const Tensor&, int64_t, double))
 HONE_PENDING(Tensor dropout(const Tensor&, double, bool, uint64_t, uint64_t))
 HONE_PENDING(Tensor dropout(const Tensor&, double, bool))
 HONE_PENDING(Tensor concat(const std::vector<Tensor>&, int64_t))
@@ -19,5 +15,4 @@ HONE_PENDING(Tensor index_select(const Tensor&, int64_t, const Tensor&))
 HONE_PENDING(Tensor gather(const Tensor&, int64_t, const Tensor&))
 HONE_PENDING(Tensor where(const Tensor&, const Tensor&, const Tensor&))
 HONE_PENDING(Tensor masked_fill(const Tensor&, const Tensor&, double))
-HONE_PENDING(Tensor scaled_dot_product_attention(const Tensor&, const Tensor&, const Tensor&, const AttentionArgs&))
 }  // namespace hone::ops
