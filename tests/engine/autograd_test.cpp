@@ -1,0 +1,189 @@
+// Tests of the autograd engine itself, in the spirit of micrograd's test_engine.py: small
+// expressions whose gradients are known in closed form, computed in float64.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/autograd/node.h"
+#include "engine/ops/ops.h"
+
+namespace hone {
+namespace {
+
+Tensor scalar64(double v, bool grad = true) {
+  Tensor t = Tensor::full({}, v, DType::F64);
+  if (grad) t.requires_grad_(true);
+  return t;
+}
+
+double grad_of(const Tensor& t) { return t.grad().item(); }
+
+TEST(Autograd, MicrogradSanityCheck) {
+  // x = -4; z = 2x + 2 + x; q = relu(z) + z*x; h = relu(z*z); y = h + q + q*x
+  Tensor x = scalar64(-4.0);
+  Tensor z = ops::add(ops::add(ops::mul(x, 2.0), 2.0), x);
+  Tensor q = ops::add(ops::relu(z), ops::mul(z, x));
+  Tensor h = ops::relu(ops::mul(z, z));
+  Tensor y = ops::add(ops::add(h, q), ops::mul(q, x));
+  y.backward();
+  EXPECT_DOUBLE_EQ(y.item(), -20.0);
+  EXPECT_DOUBLE_EQ(grad_of(x), 46.0);
+}
+
+TEST(Autograd, TensorUsedTwiceAccumulatesBothPaths) {
+  Tensor x = scalar64(3.0);
+  Tensor y = ops::mul(x, x);  // dy/dx = 2x
+  y.backward();
+  EXPECT_DOUBLE_EQ(grad_of(x), 6.0);
+}
+
+TEST(Autograd, SharedSubgraphRunsOnceWithSummedGradient) {
+  Tensor x = scalar64(2.0);
+  Tensor s = ops::exp(x);              // shared
+  Tensor y = ops::add(ops::mul(s, 3.0), ops::mul(s, s));  // 3e^x + e^{2x}
+  y.backward();
+  EXPECT_NEAR(grad_of(x), 3 * std::exp(2.0) + 2 * std::exp(4.0), 1e-9);
+}
+
+TEST(Autograd, GradientsAccumulateAcrossBackwardCalls) {
+  Tensor x = scalar64(1.5);
+  ops::mul(x, 4.0).backward();
+  ops::mul(x, 4.0).backward();
+  EXPECT_DOUBLE_EQ(grad_of(x), 8.0);
+  x.zero_grad();
+  ops::mul(x, 4.0).backward();
+  EXPECT_DOUBLE_EQ(grad_of(x), 4.0);
+}
+
+TEST(Autograd, NoGradScopeRecordsNothing) {
+  Tensor x = scalar64(1.0);
+  Tensor y;
+  {
+    NoGradGuard guard;
+    y = ops::mul(x, 2.0);
+  }
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_TRUE(y.is_leaf());
+  EXPECT_TRUE(grad_mode_enabled());
+  EXPECT_THROW(y.backward(), std::runtime_error);
+}
+
+TEST(Autograd, DetachCutsTheGraphButSharesMemory) {
+  Tensor x = scalar64(2.0);
+  Tensor y = ops::mul(x, x);
+  Tensor d = y.detach();
+  EXPECT_FALSE(d.requires_grad());
+  EXPECT_EQ(d.data_ptr(), y.data_ptr());
+  // z = y * detach(y): only the first factor carries gradient: dz/dx = 2x * y = 16
+  Tensor z = ops::mul(y, d);
+  z.backward();
+  EXPECT_DOUBLE_EQ(grad_of(x), 16.0);
+}
+
+TEST(Autograd, BackwardWithExplicitUpstreamGradient) {
+  Tensor x = Tensor::from_vector<double>({1, 2, 3}, {3});
+  x.requires_grad_(true);
+  Tensor y = ops::mul(x, x);
+  y.backward(Tensor::from_vector<double>({1, 10, 100}, {3}));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 40, 600}));
+}
+
+TEST(Autograd, NonScalarBackwardWithoutGradientIsAnError) {
+  Tensor x = Tensor::from_vector<double>({1, 2}, {2});
+  x.requires_grad_(true);
+  EXPECT_THROW(ops::mul(x, 2.0).backward(), std::invalid_argument);
+}
+
+TEST(Autograd, SecondBackwardThroughFreedGraphIsAClearError) {
+  Tensor x = scalar64(2.0);
+  Tensor y = ops::exp(ops::mul(x, x));
+  y.backward();
+  try {
+    y.backward();
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("second time"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Autograd, RetainGraphAllowsASecondBackward) {
+  Tensor x = scalar64(2.0);
+  Tensor y = ops::mul(x, x);
+  y.backward(Tensor(), /*retain_graph=*/true);
+  y.backward();
+  EXPECT_DOUBLE_EQ(grad_of(x), 8.0);
+}
+
+TEST(Autograd, SavedTensorsAreFreedAfterBackward) {
+  Tensor x = scalar64(2.0);
+  Tensor y = ops::exp(x);
+  const std::weak_ptr<Storage> saved_storage = y.storage();  // exp saves its output
+  Tensor z = ops::mul(y, 3.0);
+  y = Tensor();  // the graph still holds exp's output
+  EXPECT_FALSE(saved_storage.expired());
+  z.backward();
+  EXPECT_TRUE(saved_storage.expired()) << "backward without retain_graph must free saved tensors";
+}
+
+TEST(Autograd, InPlaceChangeOfASavedTensorIsReported) {
+  Tensor x = Tensor::from_vector<double>({1, 2, 3}, {3});
+  x.requires_grad_(true);
+  Tensor y = ops::exp(x);  // saves y
+  Tensor z = ops::sum(y);
+  {
+    NoGradGuard guard;
+    y.fill_(0.0);
+  }
+  try {
+    z.backward();
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("modified by an in-place operation"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("expBackward"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Autograd, InPlaceWriteToALeafThatRequiresGradIsRefused) {
+  Tensor x = Tensor::from_vector<double>({1, 2}, {2});
+  x.requires_grad_(true);
+  EXPECT_THROW(x.fill_(1.0), std::runtime_error);
+  NoGradGuard guard;
+  x.fill_(1.0);  // allowed under no-grad (optimizer updates)
+  EXPECT_EQ(x.to_vector<double>(), (std::vector<double>{1, 1}));
+}
+
+TEST(Autograd, ViewsPropagateGradients) {
+  Tensor x = Tensor::arange(6, DType::F64).reshape({2, 3});
+  x.requires_grad_(true);
+  // sum of (x^T narrowed to its middle row) * [10, 20]
+  Tensor y = x.transpose(0, 1).narrow(0, 1, 1).reshape({2});
+  ops::sum(ops::mul(y, Tensor::from_vector<double>({10, 20}, {2}))).backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{0, 10, 0, 0, 20, 0}));
+}
+
+TEST(Autograd, ExpandSumsGradientsOverBroadcastDims) {
+  Tensor b = Tensor::from_vector<double>({1, 2, 3}, {3});
+  b.requires_grad_(true);
+  Tensor x = Tensor::ones({4, 3}, DType::F64);
+  ops::sum(ops::add(x, b)).backward();
+  EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{4, 4, 4}));
+}
+
+TEST(Autograd, IntegerTensorsCannotRequireGrad) {
+  Tensor i = Tensor::arange(3);
+  EXPECT_THROW(i.requires_grad_(true), std::invalid_argument);
+}
+
+TEST(Autograd, UnusedBranchWithoutGradientDoesNotBlockOthers) {
+  // y depends on x through two nodes; one of them receives no gradient.
+  Tensor x = scalar64(1.0);
+  Tensor a = ops::mul(x, 2.0);
+  Tensor b = ops::mul(a, 3.0);  // unused
+  (void)b;
+  ops::mul(a, 5.0).backward();
+  EXPECT_DOUBLE_EQ(grad_of(x), 10.0);
+}
+
+}  // namespace
+}  // namespace hone
