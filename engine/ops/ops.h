@@ -107,6 +107,9 @@ struct AttentionArgs {
   Tensor key_padding_mask;  // optional uint8 [B, Tk]: 1 = attend, 0 = padding (HF attention_mask)
   double dropout_p = 0.0;   // on the attention probabilities (training only)
   double scale = 0.0;       // 0 means 1/sqrt(head_dim)
+  // Dropout's Philox stream: drawn from the default generator unless fixed here (tests, resume).
+  bool fixed_rng = false;
+  uint64_t seed = 0, offset = 0;
 };
 // q [B, H, Tq, D], k and v [B, H, Tk, D] -> [B, H, Tq, D]. Flash-style: never materialises the
 // full score matrix, in forward or backward.

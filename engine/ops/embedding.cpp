@@ -1,0 +1,55 @@
+// Embedding lookup and its backward (a deterministic scatter-add into the weight gradient).
+#include "engine/ops/common.h"
+#include "engine/ops/indexing_util.h"
+#include "engine/ops/ops.h"
+#include "kernels/embedding.h"
+
+namespace hone::ops {
+
+Tensor embedding(const Tensor& weight, const Tensor& indices) {
+  detail::require_cpu(weight, "embedding");
+  detail::require_cpu(indices, "embedding");
+  detail::require_floating(weight, "embedding");
+  detail::require_index_dtype(indices, "embedding");
+  if (weight.dim() != 2)
+    throw std::invalid_argument("embedding: weight must be [num_embeddings, dim], got " + weight.str());
+  const int64_t V = weight.size(0), C = weight.size(1);
+  // Row-major ids, so that token t is the t-th id of the logical (not the memory) order.
+  const Tensor ids = indices.contiguous();
+  detail::check_ids_in_range(ids, V, "embedding", "an embedding table of " + std::to_string(V) + " rows");
+
+  Shape out_shape = indices.shape();
+  out_shape.push_back(C);
+  const Tensor w = weight.detach().contiguous();
+  Tensor out = Tensor::empty(out_shape, weight.dtype(), weight.device());
+  const int64_t n = ids.numel();
+  HONE_DISPATCH_FLOATING(w.dtype(), "embedding", [&] {
+    detail::dispatch_index(ids, [&](auto tag) {
+      using I = decltype(tag);
+      kernels::embedding_forward<scalar_t, I>(n, C, static_cast<const I*>(ids.data_ptr()),
+                                              static_cast<const scalar_t*>(w.data_ptr()),
+                                              static_cast<scalar_t*>(out.data_ptr()));
+    });
+  });
+
+  if (needs_grad({&weight})) {
+    SavedTensor ids_saved(ids);
+    record("EmbeddingBackward", out, {weight}, [=](const Tensor& g_in) -> std::vector<Tensor> {
+      const Tensor idv = ids_saved.unpack("EmbeddingBackward");
+      const Tensor g = g_in.contiguous();
+      Tensor gw = Tensor::empty({V, C}, g.dtype(), g.device());
+      HONE_DISPATCH_FLOATING(g.dtype(), "embedding backward", [&] {
+        detail::dispatch_index(idv, [&](auto tag) {
+          using I = decltype(tag);
+          kernels::embedding_backward<scalar_t, I>(n, V, C, static_cast<const I*>(idv.data_ptr()),
+                                                   static_cast<const scalar_t*>(g.data_ptr()),
+                                                   static_cast<scalar_t*>(gw.data_ptr()));
+        });
+      });
+      return {gw};
+    });
+  }
+  return out;
+}
+
+}  // namespace hone::ops

@@ -1,0 +1,111 @@
+// cross_entropy: fused log-softmax + negative log-likelihood (+ label smoothing), mean over the
+// targets that are not ignore_index. When every target is ignored the loss is 0 and so is the
+// gradient (PyTorch gives nan there; a batch of pure padding should not poison training).
+#include "engine/ops/common.h"
+#include "engine/ops/ops.h"
+#include "kernels/loss.h"
+
+namespace hone::ops {
+
+namespace {
+
+// "[1, 7]": the multi-index of flat position `flat` in `shape`.
+std::string position_str(int64_t flat, const Shape& shape) {
+  Shape idx(shape.size());
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    idx[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  return shape_str(idx);
+}
+
+void check_cross_entropy_args(const Tensor& logits, const Tensor& targets, double smoothing) {
+  detail::require_cpu(logits, "cross_entropy");
+  detail::require_floating(logits, "cross_entropy");
+  detail::require_index_dtype(targets, "cross_entropy");
+  detail::require_same_device(logits, targets, "cross_entropy");
+  if (logits.dim() < 1)
+    throw std::invalid_argument("cross_entropy: logits must have a class dim, got " + logits.str());
+  const Shape lead(logits.shape().begin(), logits.shape().end() - 1);
+  if (targets.shape() != lead)
+    throw std::invalid_argument("cross_entropy: targets " + targets.str() + " must have shape " +
+                                shape_str(lead) + " to match logits " + logits.str());
+  if (!(smoothing >= 0.0 && smoothing <= 1.0))
+    throw std::invalid_argument("cross_entropy: label_smoothing must be in [0, 1], got " +
+                                std::to_string(smoothing));
+}
+
+// Runs f(I{}) with I the C++ type of the int32/int64 targets.
+template <class F> void dispatch_index(DType dt, F&& f) {
+  if (dt == DType::I32)
+    f(int32_t{});
+  else
+    f(int64_t{});
+}
+
+void check_targets_in_range(const kernels::CrossEntropyArgs& a, const Tensor& targets) {
+  int64_t bad = -1, value = 0;
+  dispatch_index(targets.dtype(), [&](auto tag) {
+    using I = decltype(tag);
+    const I* t = static_cast<const I*>(targets.data_ptr());
+    bad = kernels::cross_entropy_first_bad_target(a, t);
+    if (bad >= 0) value = int64_t(t[bad]);
+  });
+  if (bad >= 0)
+    throw std::invalid_argument("cross_entropy: target " + std::to_string(value) + " at position " +
+                                position_str(bad, targets.shape()) + " is out of range for " +
+                                std::to_string(a.classes) + " classes (ignore_index is " +
+                                std::to_string(a.ignore_index) + ")");
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t ignore_index,
+                     double label_smoothing) {
+  check_cross_entropy_args(logits_in, targets_in, label_smoothing);
+  kernels::CrossEntropyArgs args;
+  args.classes = logits_in.shape().back();
+  args.rows = targets_in.numel();
+  args.ignore_index = ignore_index;
+  args.label_smoothing = label_smoothing;
+  const Tensor targets = targets_in.detach().contiguous();
+  check_targets_in_range(args, targets);
+
+  const Tensor x = logits_in.detach().contiguous();
+  const DType stats = x.dtype() == DType::F64 ? DType::F64 : DType::F32;  // acc_t of the logits
+  const Tensor lse = Tensor::empty({args.rows}, stats, x.device());
+  kernels::CrossEntropyTotals tot;
+  HONE_DISPATCH_FLOATING(x.dtype(), "cross_entropy", [&] {
+    dispatch_index(targets.dtype(), [&](auto tag) {
+      using I = decltype(tag);
+      tot = kernels::cross_entropy_forward<scalar_t, I>(
+          args, static_cast<const scalar_t*>(x.data_ptr()), static_cast<const I*>(targets.data_ptr()),
+          static_cast<acc_t<scalar_t>*>(lse.data_ptr()));
+    });
+  });
+  const int64_t count = tot.count;
+  Tensor out = Tensor::scalar(count ? tot.loss_sum / double(count) : 0.0, x.dtype(), x.device());
+
+  if (needs_grad({&logits_in})) {
+    SavedTensor x_saved(x), t_saved(targets), lse_saved(lse);
+    record("CrossEntropyBackward", out, {logits_in}, [=](const Tensor& g) -> std::vector<Tensor> {
+      const char* node = "CrossEntropyBackward";
+      const Tensor xv = x_saved.unpack(node), tv = t_saved.unpack(node), lv = lse_saved.unpack(node);
+      Tensor gx = Tensor::empty(xv.shape(), xv.dtype(), xv.device());
+      const double scale = count ? g.item() / double(count) : 0.0;
+      HONE_DISPATCH_FLOATING(xv.dtype(), node, [&] {
+        dispatch_index(tv.dtype(), [&](auto tag) {
+          using I = decltype(tag);
+          kernels::cross_entropy_backward<scalar_t, I>(
+              args, static_cast<const scalar_t*>(xv.data_ptr()), static_cast<const I*>(tv.data_ptr()),
+              static_cast<const acc_t<scalar_t>*>(lv.data_ptr()), scale,
+              static_cast<scalar_t*>(gx.data_ptr()));
+        });
+      });
+      return {gx};
+    });
+  }
+  return out;
+}
+
+}  // namespace hone::ops
