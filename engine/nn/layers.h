@@ -1,0 +1,45 @@
+// The basic layers. Weight layouts follow the checkpoints they load: Linear is nn.Linear
+// ([out, in]); Conv1D is GPT-2's Hugging Face Conv1D ([in, out], y = x W + b), kept in that
+// layout so gradients compare 1:1 with PyTorch's param.grad.
+#pragma once
+#include "engine/nn/module.h"
+#include "engine/ops/ops.h"
+
+namespace hone::nn {
+
+// Initialisers draw from the Philox stream `seed` (reproducible on every machine).
+Tensor normal_init(const Shape& shape, double std, uint64_t seed);
+
+class Linear : public Module {
+ public:
+  Linear(int64_t in, int64_t out, bool bias, double init_std, uint64_t seed);
+  Tensor forward(const Tensor& x) const;
+
+ private:
+  bool has_bias_;
+};
+
+class Conv1D : public Module {
+ public:
+  Conv1D(int64_t in, int64_t out, double init_std, uint64_t seed);
+  Tensor forward(const Tensor& x) const;
+};
+
+class Embedding : public Module {
+ public:
+  Embedding(int64_t num, int64_t dim, double init_std, uint64_t seed);
+  Tensor forward(const Tensor& ids) const;
+  const Tensor& weight() const { return param("weight"); }
+};
+
+class LayerNorm : public Module {
+ public:
+  LayerNorm(int64_t dim, double eps);
+  Tensor forward(const Tensor& x) const;
+
+ private:
+  int64_t dim_;
+  double eps_;
+};
+
+}  // namespace hone::nn

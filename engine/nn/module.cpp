@@ -1,0 +1,88 @@
+#include "engine/nn/module.h"
+
+#include <stdexcept>
+
+#include "engine/autograd/grad_mode.h"
+
+namespace hone::nn {
+
+Tensor Module::register_parameter(const std::string& name, Tensor value) {
+  if (value.defined() && !value.requires_grad()) value.requires_grad_(true);
+  params_.emplace_back(name, value);
+  return value;
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor value) {
+  buffers_.emplace_back(name, value);
+  return value;
+}
+
+const Tensor& Module::param(const std::string& name) const {
+  for (const auto& [n, t] : params_)
+    if (n == name) return t;
+  throw std::logic_error("Module: no parameter named " + name);
+}
+
+void Module::collect(const std::string& prefix, bool buffers,
+                     std::vector<std::pair<std::string, Tensor>>& out) const {
+  for (const auto& [n, t] : buffers ? buffers_ : params_)
+    if (t.defined()) out.emplace_back(prefix + n, t);
+  for (const auto& [n, child] : children_) child->collect(prefix + n + ".", buffers, out);
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect("", false, out);
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect("", true, out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> out;
+  for (auto& [n, t] : named_parameters()) out.push_back(t);
+  return out;
+}
+
+int64_t Module::parameter_count() const {
+  int64_t n = 0;
+  for (auto& [name, t] : named_parameters()) n += t.numel();
+  return n;
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [n, child] : children_) child->train(on);
+}
+
+Tensor* Module::find_local(const std::string& name, bool buffers) {
+  for (auto& [n, t] : buffers ? buffers_ : params_)
+    if (n == name) return &t;
+  return nullptr;
+}
+
+void Module::set_parameter(const std::string& dotted, const Tensor& value) {
+  const size_t dot = dotted.find('.');
+  if (dot != std::string::npos) {
+    const std::string head = dotted.substr(0, dot);
+    for (auto& [n, child] : children_)
+      if (n == head) return child->set_parameter(dotted.substr(dot + 1), value);
+  }
+  Tensor* slot = find_local(dotted, false);
+  const bool is_param = slot != nullptr;
+  if (!slot) slot = find_local(dotted, true);
+  if (!slot) throw std::invalid_argument("no parameter or buffer named '" + dotted + "'");
+  if (slot->shape() != value.shape())
+    throw std::invalid_argument("parameter '" + dotted + "': shape " + shape_str(value.shape()) +
+                                " does not match the model's " + shape_str(slot->shape()));
+  // Copy into the existing tensor so that optimizers and tied weights keep seeing it.
+  NoGradGuard no_grad;
+  slot->copy_(value);
+  (void)is_param;
+}
+
+}  // namespace hone::nn

@@ -1,0 +1,54 @@
+// Module: a node of the model tree with named parameters, buffers and children, as in
+// torch.nn.Module. Parameter names are the path through the tree ("h.3.attn.c_attn.weight"),
+// which is also the name the checkpoint uses: models register children under the checkpoint's
+// names, so loading, `inspect` and `grads` need no translation table.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/core/tensor.h"
+
+namespace hone::nn {
+
+class Module {
+ public:
+  virtual ~Module() = default;
+
+  // Every parameter below this module, depth first in registration order.
+  std::vector<std::pair<std::string, Tensor>> named_parameters() const;
+  std::vector<std::pair<std::string, Tensor>> named_buffers() const;
+  std::vector<Tensor> parameters() const;
+  int64_t parameter_count() const;
+
+  // Training mode (dropout active) for this module and all below it.
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool training() const { return training_; }
+
+  // Replaces the value of a registered parameter/buffer (same shape required): used by loaders.
+  void set_parameter(const std::string& dotted_name, const Tensor& value);
+
+ protected:
+  Tensor register_parameter(const std::string& name, Tensor value);
+  Tensor register_buffer(const std::string& name, Tensor value);
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+    children_.emplace_back(name, m);
+    return m;
+  }
+  // Looks up this module's own parameter by name (after set_parameter may have replaced it).
+  const Tensor& param(const std::string& name) const;
+
+ private:
+  void collect(const std::string& prefix, bool buffers, std::vector<std::pair<std::string, Tensor>>& out) const;
+  Tensor* find_local(const std::string& name, bool buffers);
+
+  std::vector<std::pair<std::string, Tensor>> params_;
+  std::vector<std::pair<std::string, Tensor>> buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+}  // namespace hone::nn

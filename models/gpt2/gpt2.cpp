@@ -1,0 +1,106 @@
+#include "models/gpt2/gpt2.h"
+
+#include <cmath>
+
+namespace hone::models {
+
+namespace {
+
+Tensor activation(const Tensor& x, const std::string& name) {
+  if (name == "gelu") return ops::gelu(x, ops::GeluApprox::None);
+  if (name == "relu") return ops::relu(x);
+  if (name == "silu") return ops::silu(x);
+  return ops::gelu(x, ops::GeluApprox::Tanh);  // gelu_new, gelu_pytorch_tanh, gelu_fast
+}
+
+// GPT-2's initialisation: N(0, 0.02); residual projections scaled by 1/sqrt(2 n_layer).
+double residual_std(const Gpt2Config& c) { return 0.02 / std::sqrt(2.0 * double(c.n_layer)); }
+
+}  // namespace
+
+Gpt2Attention::Gpt2Attention(const Gpt2Config& c, uint64_t seed) : c_(c) {
+  c_attn_ = register_module("c_attn", std::make_shared<nn::Conv1D>(c.n_embd, 3 * c.n_embd, 0.02, seed));
+  c_proj_ = register_module("c_proj", std::make_shared<nn::Conv1D>(c.n_embd, c.n_embd, residual_std(c), seed + 1));
+}
+
+Tensor Gpt2Attention::forward(const Tensor& x, Tensor* cache_k, Tensor* cache_v) const {
+  const int64_t B = x.size(0), T = x.size(1), C = c_.n_embd, H = c_.n_head, D = C / H;
+  const Tensor qkv = c_attn_->forward(x);  // [B, T, 3C]
+  auto heads = [&](int64_t part) { return qkv.narrow(2, part * C, C).reshape({B, T, H, D}).transpose(1, 2); };
+  Tensor q = heads(0), k = heads(1), v = heads(2);
+  if (cache_k) {
+    if (cache_k->defined()) {
+      k = ops::concat({*cache_k, k}, 2);
+      v = ops::concat({*cache_v, v}, 2);
+    }
+    *cache_k = k.contiguous();
+    *cache_v = v.contiguous();
+  }
+  ops::AttentionArgs args;
+  args.causal = true;  // bottom-right aligned: new queries see the whole cache
+  args.dropout_p = training() ? c_.attn_pdrop : 0.0;
+  args.scale = c_.scale_attn_weights ? 1.0 / std::sqrt(double(D)) : 1.0;
+  const Tensor att = ops::scaled_dot_product_attention(q, k, v, args);
+  const Tensor merged = att.transpose(1, 2).reshape({B, T, C});
+  return ops::dropout(c_proj_->forward(merged), training() ? c_.resid_pdrop : 0.0, training());
+}
+
+Gpt2Mlp::Gpt2Mlp(const Gpt2Config& c, uint64_t seed) : c_(c) {
+  c_fc_ = register_module("c_fc", std::make_shared<nn::Conv1D>(c.n_embd, 4 * c.n_embd, 0.02, seed));
+  c_proj_ = register_module("c_proj", std::make_shared<nn::Conv1D>(4 * c.n_embd, c.n_embd, residual_std(c), seed + 1));
+}
+
+Tensor Gpt2Mlp::forward(const Tensor& x) const {
+  const Tensor h = activation(c_fc_->forward(x), c_.activation_function);
+  return ops::dropout(c_proj_->forward(h), training() ? c_.resid_pdrop : 0.0, training());
+}
+
+Gpt2Block::Gpt2Block(const Gpt2Config& c, uint64_t seed) : c_(c) {
+  ln_1_ = register_module("ln_1", std::make_shared<nn::LayerNorm>(c.n_embd, c.layer_norm_epsilon));
+  attn_ = register_module("attn", std::make_shared<Gpt2Attention>(c, seed));
+  ln_2_ = register_module("ln_2", std::make_shared<nn::LayerNorm>(c.n_embd, c.layer_norm_epsilon));
+  mlp_ = register_module("mlp", std::make_shared<Gpt2Mlp>(c, seed + 2));
+}
+
+Tensor Gpt2Block::forward(const Tensor& x, Tensor* cache_k, Tensor* cache_v) const {
+  const Tensor a = ops::add(x, attn_->forward(ln_1_->forward(x), cache_k, cache_v));
+  return ops::add(a, mlp_->forward(ln_2_->forward(a)));
+}
+
+Gpt2::Gpt2(const Gpt2Config& c, uint64_t seed) : config_(c) {
+  c.validate("Gpt2");
+  wte_ = register_module("wte", std::make_shared<nn::Embedding>(c.vocab_size, c.n_embd, 0.02, seed));
+  wpe_ = register_module("wpe", std::make_shared<nn::Embedding>(c.n_positions, c.n_embd, 0.01, seed + 1));
+  for (int64_t l = 0; l < c.n_layer; ++l)
+    h_.push_back(register_module("h." + std::to_string(l), std::make_shared<Gpt2Block>(c, seed + 100 + 10 * l)));
+  ln_f_ = register_module("ln_f", std::make_shared<nn::LayerNorm>(c.n_embd, c.layer_norm_epsilon));
+  if (!c.tie_word_embeddings)
+    lm_head_ = register_module("lm_head", std::make_shared<nn::Linear>(c.n_embd, c.vocab_size, false, 0.02, seed + 2));
+}
+
+Tensor Gpt2::forward(const Tensor& ids, Gpt2KvCache* cache) const {
+  if (ids.dim() != 2) throw std::invalid_argument("Gpt2: expected token ids [B, T], got " + ids.str());
+  const int64_t T = ids.size(1);
+  const int64_t start = cache ? cache->length() : 0;
+  if (start + T > config_.n_positions)
+    throw std::invalid_argument("Gpt2: " + std::to_string(start + T) + " positions exceed n_positions " +
+                                std::to_string(config_.n_positions));
+  if (cache && cache->keys.empty()) {
+    cache->keys.resize(h_.size());
+    cache->values.resize(h_.size());
+  }
+  const Tensor pos = wpe_->weight().narrow(0, start, T);
+  Tensor x = ops::add(wte_->forward(ids), pos);
+  x = ops::dropout(x, training() ? config_.embd_pdrop : 0.0, training());
+  for (size_t l = 0; l < h_.size(); ++l)
+    x = h_[l]->forward(x, cache ? &cache->keys[l] : nullptr, cache ? &cache->values[l] : nullptr);
+  x = ln_f_->forward(x);
+  // Tied head: logits = x wte^T (a transposed view; no copy).
+  return lm_head_ ? lm_head_->forward(x) : ops::matmul(x, wte_->weight().transpose(0, 1));
+}
+
+Tensor Gpt2::loss(const Tensor& ids, const Tensor& targets) const {
+  return ops::cross_entropy(forward(ids), targets, -100);
+}
+
+}  // namespace hone::models
