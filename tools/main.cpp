@@ -1,90 +1,64 @@
-// The hone command line. Parses arguments and dispatches; no math here.
+// The hone command line: a table of subcommands. Parsing and dispatch only; no math here.
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 #include <string>
 
-#include "kernels/gemm.h"
-#include "kernels/runtime.h"
-#include "models/toy/progression_demo.h"
+#include "tools/commands.h"
 
 namespace {
 
-const char* kUsage =
-    "usage: hone <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  demo [--steps N] [--batch B] [--lr LR] [--seed S]\n"
-    "        train a small GPT-style model on generated sequences and print its falling loss\n"
-    "  version\n"
-    "        build facts: CPU GEMM kernel in use, CUDA device present\n";
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* usage;
+};
 
-int64_t parse_int(const char* flag, const char* value) {
-  char* end = nullptr;
-  const long long v = std::strtoll(value, &end, 10);
-  if (!end || *end != '\0' || v <= 0) {
-    std::fprintf(stderr, "hone: %s expects a positive integer, got '%s'\n", flag, value);
-    std::exit(2);
-  }
-  return v;
-}
+const Command kCommands[] = {
+    {"finetune", hone::cli::cmd_finetune, "finetune RECIPE.yaml [key=value ...]   fine-tune as the recipe says"},
+    {"generate", hone::cli::cmd_generate,
+     "generate --model M [--prompt TEXT | --prompt-file F] [--max-tokens N] [--temperature T]\n"
+     "           [--top-k K] [--top-p P] [--seed S]          sample text, streamed as it comes"},
+    {"inspect", hone::cli::cmd_inspect, "inspect MODEL                            architecture, parameter count, every tensor"},
+    {"tokenize", hone::cli::cmd_tokenize, "tokenize --model M --in FILE [--out ids.npy]   token ids of a file"},
+    {"prepare", hone::cli::cmd_prepare,
+     "prepare --tokenizer DIR --in PATH --out DIR [--val-fraction F] [--text-field NAME]\n"
+     "           text file, folder of .txt or JSONL -> token shards with a train/val split"},
+    {"logits", hone::cli::cmd_logits, "logits --model M --input X.npy --out Y.npy   forward outputs [B, T, V]"},
+    {"grads", hone::cli::cmd_grads,
+     "grads --model M --input X.npy --targets T.npy --out G.safetensors   parameter gradients"},
+    {"export", hone::cli::cmd_export, "export RUN --out DIR                     a Hugging Face folder"},
+    {"demo", hone::cli::cmd_demo, "demo [--steps N] [--batch B] [--lr LR] [--seed S]   a small GPT on generated data"},
+    {"version", hone::cli::cmd_version, "version                                  build facts"},
+};
 
-double parse_double(const char* flag, const char* value) {
-  char* end = nullptr;
-  const double v = std::strtod(value, &end);
-  if (!end || *end != '\0' || !(v > 0)) {
-    std::fprintf(stderr, "hone: %s expects a positive number, got '%s'\n", flag, value);
-    std::exit(2);
-  }
-  return v;
-}
-
-int cmd_demo(int argc, char** argv) {
-  hone::models::DemoOptions o;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "hone demo: unknown or incomplete option '%s'\n%s", a.c_str(), kUsage);
-      return 2;
-    }
-    const char* v = argv[++i];
-    if (a == "--steps") o.steps = parse_int("--steps", v);
-    else if (a == "--batch") o.batch = parse_int("--batch", v);
-    else if (a == "--lr") o.lr = parse_double("--lr", v);
-    else if (a == "--seed") o.seed = static_cast<uint64_t>(parse_int("--seed", v));
-    else {
-      std::fprintf(stderr, "hone demo: unknown option '%s'\n%s", a.c_str(), kUsage);
-      return 2;
-    }
-  }
-  const auto r = hone::models::run_progression_demo(o);
-  return r.val_loss_after < r.val_loss_before ? 0 : 1;
+void print_usage(std::FILE* out) {
+  std::fprintf(out, "usage: hone <command> [options]\n\ncommands:\n");
+  for (const Command& c : kCommands) std::fprintf(out, "  %s\n", c.usage);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fputs(kUsage, stderr);
-    return 2;
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    print_usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
   }
-  const std::string cmd = argv[1];
-  try {
-    if (cmd == "demo") return cmd_demo(argc - 2, argv + 2);
-    if (cmd == "version") {
-      std::printf("hone 0.1 (sgemm: %s, cuda device: %s)\n", hone::kernels::sgemm_backend(),
-                  hone::kernels::cuda_device_present() ? "yes" : "no");
-      return 0;
+  const std::string name = argv[1];
+  for (const Command& c : kCommands) {
+    if (name != c.name) continue;
+    try {
+      return c.run(argc - 2, argv + 2);
+    } catch (const std::invalid_argument& e) {
+      std::fprintf(stderr, "hone %s: %s\nusage: hone %s\n", c.name, e.what(), c.usage);
+      return 2;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "hone %s: error: %s\n", c.name, e.what());
+      return 1;
     }
-    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "hone %s: error: %s\n", cmd.c_str(), e.what());
-    return 1;
   }
-  std::fprintf(stderr, "hone: unknown command '%s'\n%s", cmd.c_str(), kUsage);
+  std::fprintf(stderr, "hone: unknown command '%s'\n", name.c_str());
+  print_usage(stderr);
   return 2;
 }

@@ -66,12 +66,10 @@ Tensor* Module::find_local(const std::string& name, bool buffers) {
 }
 
 void Module::set_parameter(const std::string& dotted, const Tensor& value) {
-  const size_t dot = dotted.find('.');
-  if (dot != std::string::npos) {
-    const std::string head = dotted.substr(0, dot);
-    for (auto& [n, child] : children_)
-      if (n == head) return child->set_parameter(dotted.substr(dot + 1), value);
-  }
+  // Child names may contain dots themselves ("h.3"): match whole child-name prefixes.
+  for (auto& [n, child] : children_)
+    if (dotted.size() > n.size() && dotted.compare(0, n.size(), n) == 0 && dotted[n.size()] == '.')
+      return child->set_parameter(dotted.substr(n.size() + 1), value);
   Tensor* slot = find_local(dotted, false);
   const bool is_param = slot != nullptr;
   if (!slot) slot = find_local(dotted, true);

@@ -34,6 +34,19 @@ void AdamW::step() {
   }
 }
 
+void AdamW::restore(const std::vector<Tensor>& exp_avg, const std::vector<Tensor>& exp_avg_sq, int64_t steps) {
+  if (exp_avg.size() != params_.size() || exp_avg_sq.size() != params_.size())
+    throw std::invalid_argument("AdamW::restore: expected moments for " + std::to_string(params_.size()) + " parameters");
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (exp_avg[i].shape() != m_[i].shape() || exp_avg_sq[i].shape() != v_[i].shape())
+      throw std::invalid_argument("AdamW::restore: moment shapes of parameter " + std::to_string(i) + " do not match");
+    m_[i].copy_(exp_avg[i]);
+    v_[i].copy_(exp_avg_sq[i]);
+  }
+  step_ = steps;
+}
+
 void AdamW::zero_grad() {
   for (Tensor& p : params_) p.zero_grad();
 }

@@ -24,6 +24,12 @@ class AdamW {
   double lr() const { return config_.lr; }
   int64_t steps_taken() const { return step_; }
 
+  // Moments of parameter i (for checkpoints) and restoring them with the step count.
+  const Tensor& exp_avg(size_t i) const { return m_[i]; }
+  const Tensor& exp_avg_sq(size_t i) const { return v_[i]; }
+  void restore(const std::vector<Tensor>& exp_avg, const std::vector<Tensor>& exp_avg_sq, int64_t steps);
+  size_t size() const { return params_.size(); }
+
  private:
   std::vector<Tensor> params_;
   std::vector<bool> decay_;

@@ -1,19 +1,21 @@
 // Blocked GEMM driver, GotoBLAS/BLIS style (Goto & van de Geijn, "Anatomy of high-performance
 // matrix multiplication", TOMS 2008; Van Zee & van de Geijn, "BLIS", TOMS 2015).
 //
-// Loop nest (outermost first), with what each level keeps in which cache:
-//   jc: columns of C in steps of NC          -- packed B block (KC x NC) shared by all threads
-//   pc: the K dimension in steps of KC       -- each C element gets its KC partial sums in order
-//   ic: rows of C in steps of MC             -- packed A block (MC x KC, per thread) in L2
-//   jr: NR-wide B micro-panel                -- stays in L1 across the ir loop
-//   ir: MR-tall A micro-panel                -- streams from L2
+// Loop nest of one thread (outermost first), with what each level keeps in which cache. Our
+// micro-kernels vectorise along N (C is row-major), so B plays the role BLIS gives to A on
+// Skylake-X: the vector operand's block sits in L2 and the broadcast operand's sliver in L1.
+//   ic: rows of C in steps of MC      -- packed A block (MC x KC) in L3
+//   pc: K in steps of KC              -- each C element gets its KC-long partial sums in order
+//   jc: columns of C in steps of NC   -- packed B block (KC x NC) in L2
+//   ir: MR-tall A sliver              -- stays in L1 across the jr loop
+//   jr: NR-wide B sliver              -- streams from L2
 //   micro-kernel: MR x NR tile of C in registers, kc rank-1 updates.
 // Packing copies op(A)/op(B) into contiguous, zero-padded panels, so the micro-kernel sees one
 // layout for all four transpose cases and never handles a ragged K.
 //
-// Threads split the (ic, jr) work of each (jc, pc) step and never K, and K is cut the same way
-// for any thread count, so each C element sees exactly the same operations in the same order:
-// results are bit-identical for any number of threads.
+// Threads: C is cut into one slab per thread (gemm_driver), never along K, and K is cut the
+// same way for any thread count, so each C element sees exactly the same operations in the
+// same order: results are bit-identical for any number of threads.
 //
 // This file holds no intrinsics (it must build and run on any x86-64); the AVX-512 and AVX2
 // micro-kernels live in gemm_avx512.cpp / gemm_avx2.cpp and are picked at run time.
@@ -91,11 +93,11 @@ void pack_b_portable(bool trans, const T* B, int64_t ldb, int64_t k0, int64_t j0
 
 // Portable float: 4 x 16 tile (four 512-bit or sixteen 128-bit accumulators).
 const GemmKernels<float> kPortableFloat = {
-    "portable", 4, 16, 256, 128, 4096, &micro_kernel_portable<float, 4, 16>,
+    "portable", 4, 16, 256, 2048, 256, &micro_kernel_portable<float, 4, 16>,
     &pack_a_portable<float, 4>, &pack_b_portable<float, 16>};
 // dgemm: 4 x 8 doubles, same shape in bytes.
 const GemmKernels<double> kPortableDouble = {
-    "portable", 4, 8, 256, 128, 2048, &micro_kernel_portable<double, 4, 8>,
+    "portable", 4, 8, 256, 1024, 256, &micro_kernel_portable<double, 4, 8>,
     &pack_a_portable<double, 4>, &pack_b_portable<double, 8>};
 
 // ---- backend choice --------------------------------------------------------------------------
@@ -156,7 +158,6 @@ template <class T>
 void gemm_serial(const GemmKernels<T>& ks, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                  T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                  int64_t ldc) {
-  static const bool nokern = getenv("NOKERN"); static const bool nopack = getenv("NOPACK");
   const int MR = ks.mr, NR = ks.nr;
   // K blocks of (nearly) equal size, so no thin tail block wastes a pass over C. This depends
   // only on K, never on how M and N were split among threads (determinism).
@@ -168,21 +169,21 @@ void gemm_serial(const GemmKernels<T>& ks, bool ta, bool tb, int64_t M, int64_t 
   T* apack = tl_pack_a.get<T>(size_t(mc_max) * kc_max);
   T* bpack = tl_pack_b.get<T>(size_t(nc_max) * kc_max);
 
-  for (int64_t jc = 0; jc < N; jc += nc_max) {
-    const int nc = int(std::min<int64_t>(nc_max, N - jc));
+  for (int64_t ic = 0; ic < M; ic += mc_max) {
+    const int mc = int(std::min<int64_t>(mc_max, M - ic));
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const int kc = int(std::min<int64_t>(kc_max, K - pc));
       // The first K block applies the caller's beta, the later ones accumulate.
       const T beta_k = pc == 0 ? beta : T(1);
-      if (!nopack) ks.pack_b(tb, B, ldb, pc, jc, kc, nc, bpack);
-      for (int64_t ic = 0; ic < M; ic += mc_max) {
-        const int mc = int(std::min<int64_t>(mc_max, M - ic));
-        if (!nopack) ks.pack_a(ta, A, lda, ic, pc, mc, kc, apack);
-        for (int jr = 0; jr < nc; jr += NR) {
-          const T* bp = bpack + size_t(jr) * kc;
-          T* cj = C + ic * ldc + jc + jr;
-          for (int ir = 0; ir < mc; ir += MR)
-            if (!nokern) ks.kernel(kc, apack + size_t(ir) * kc, bp, cj + ir * ldc, ldc, std::min(MR, mc - ir),
+      ks.pack_a(ta, A, lda, ic, pc, mc, kc, apack);
+      for (int64_t jc = 0; jc < N; jc += nc_max) {
+        const int nc = int(std::min<int64_t>(nc_max, N - jc));
+        ks.pack_b(tb, B, ldb, pc, jc, kc, nc, bpack);
+        for (int ir = 0; ir < mc; ir += MR) {
+          const T* ap = apack + size_t(ir) * kc;
+          T* ci = C + (ic + ir) * ldc + jc;
+          for (int jr = 0; jr < nc; jr += NR)
+            ks.kernel(kc, ap, bpack + size_t(jr) * kc, ci + jr, ldc, std::min(MR, mc - ir),
                       std::min(NR, nc - jr), alpha, beta_k);
         }
       }
@@ -190,11 +191,14 @@ void gemm_serial(const GemmKernels<T>& ks, bool ta, bool tb, int64_t M, int64_t 
   }
 }
 
-// Splits C into `nt` slabs, one per thread, each computed by gemm_serial with its own packed
-// buffers: no barrier anywhere, so a thread descheduled on a busy machine delays only the final
-// join (a shared packed B needs two barriers per K block, which collapses under contention).
-// The slabs cut the larger of M and N, so the operand every thread packs in full (A for column
-// slabs, B for row slabs) is the smaller one.
+// Splits C into slabs along the larger of M and N (so the operand every slab packs in full --
+// A for column slabs, B for row slabs -- is the smaller one), each computed by gemm_serial with
+// its thread's own packed buffers. No barrier anywhere: threads take slabs dynamically, a few
+// per thread, so when the machine is busy and one thread is descheduled the other takes over
+// its share instead of waiting at the join (a shared packed block would need two barriers per
+// K block, which collapses under contention). Slabs stay wide enough that the duplicated
+// packing is a few percent of the work. Measured on the GPT-2 shapes: as fast as OpenBLAS,
+// which shares packed blocks between threads.
 template <class T>
 void gemm_driver(const GemmKernels<T>& ks, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                  T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
@@ -202,24 +206,29 @@ void gemm_driver(const GemmKernels<T>& ks, bool ta, bool tb, int64_t M, int64_t 
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) return scale_c(M, N, beta, C, ldc);
   const int64_t m_tiles = ceil_div(M, ks.mr), n_tiles = ceil_div(N, ks.nr);
-  const bool split_n = n_tiles >= m_tiles;
-  nt = int(std::min<int64_t>(nt, split_n ? n_tiles : m_tiles));
+  const bool split_n = n_tiles * ks.nr >= m_tiles * ks.mr;
+  const int64_t tiles = split_n ? n_tiles : m_tiles, step = split_n ? ks.nr : ks.mr;
+  // Minimum slab: 128 columns (A re-packed per slab) or 192 rows (B re-packed per slab).
+  const int64_t min_tiles = split_n ? ceil_div(128, ks.nr) : ceil_div(192, ks.mr);
+  // When the operand every slab re-packs is too big to stay in cache (lm_head's 50257-long K),
+  // each extra slab re-reads it from memory: then one slab per thread.
+  const double dup_bytes = double(K) * double(split_n ? M : N) * sizeof(T);
+  const int64_t max_slabs = dup_bytes > 16e6 ? nt : 4 * int64_t(nt);
+  const int64_t slabs = std::clamp<int64_t>(tiles / min_tiles, nt, max_slabs);
+  nt = int(std::min<int64_t>(nt, tiles));
   if (nt <= 1) return gemm_serial(ks, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num(), n = omp_get_num_threads();
-    const int64_t tiles = split_n ? n_tiles : m_tiles, step = split_n ? ks.nr : ks.mr;
-    const int64_t lo = tiles * t / n * step;
-    const int64_t hi = std::min(tiles * (t + 1) / n * step, split_n ? N : M);
-    if (hi > lo) {
-      if (split_n)
-        gemm_serial(ks, ta, tb, M, hi - lo, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb,
-                    beta, C + lo, ldc);
-      else
-        gemm_serial(ks, ta, tb, hi - lo, N, K, alpha, ta ? A + lo : A + lo * lda, lda, B, ldb,
-                    beta, C + lo * ldc, ldc);
-    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+  for (int64_t sl = 0; sl < slabs; ++sl) {
+    const int64_t lo = tiles * sl / slabs * step;
+    const int64_t hi = std::min(tiles * (sl + 1) / slabs * step, split_n ? N : M);
+    if (hi <= lo) continue;
+    if (split_n)
+      gemm_serial(ks, ta, tb, M, hi - lo, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb, beta,
+                  C + lo, ldc);
+    else
+      gemm_serial(ks, ta, tb, hi - lo, N, K, alpha, ta ? A + lo : A + lo * lda, lda, B, ldb, beta,
+                  C + lo * ldc, ldc);
   }
 }
 

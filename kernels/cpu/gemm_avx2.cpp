@@ -71,7 +71,7 @@ void pack_b(bool trans, const float* B, int64_t ldb, int64_t k0, int64_t j0, int
 }  // namespace
 
 const GemmKernels<float>& sgemm_avx2_kernels() {
-  static const GemmKernels<float> ks = {"avx2", kMR, kNR, 256, 144, 4096,
+  static const GemmKernels<float> ks = {"avx2", kMR, kNR, 256, 1536, 256,
                                         &micro_kernel, &pack_a, &pack_b};
   return ks;
 }

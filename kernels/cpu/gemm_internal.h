@@ -28,7 +28,7 @@ template <class T>
 struct GemmKernels {
   const char* name;
   int mr, nr;      // register tile of the micro-kernel
-  int kc, mc, nc;  // cache blocks: kc x nr B sliver in L1, mc x kc A block in L2, kc x nc B in L3
+  int kc, mc, nc;  // cache blocks: mr x kc A sliver in L1, kc x nc B block in L2, mc x kc A in L3
   MicroKernelFn<T> kernel;
   PackAFn<T> pack_a;
   PackBFn<T> pack_b;

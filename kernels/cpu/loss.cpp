@@ -11,6 +11,7 @@ namespace hone::kernels {
 
 namespace {
 
+using cpu::exp_nonpositive;
 using cpu::kLanes;
 
 // One pass over a row for both sum_c exp(x_c - m) and sum_c x_c (the latter only for label
@@ -22,13 +23,13 @@ void exp_and_plain_sums(const T* x, int64_t n, A m, bool want_plain, A& sum_exp,
   for (; i + kLanes <= n; i += kLanes)
     for (int l = 0; l < kLanes; ++l) {
       const A v = A(x[i + l]);
-      se[l] += std::exp(v - m);
+      se[l] += exp_nonpositive(v - m);
       if (want_plain) sp[l] += v;
     }
   A te = A(0), tp = A(0);
   for (; i < n; ++i) {
     const A v = A(x[i]);
-    te += std::exp(v - m);
+    te += exp_nonpositive(v - m);
     tp += v;
   }
   for (int w = kLanes / 2; w > 0; w /= 2)
@@ -97,8 +98,8 @@ void cross_entropy_backward(const CrossEntropyArgs& a, const T* logits, const I*
       }
       const T* x = logits + r * C;
       const A l = lse[r];
-      for (int64_t c = 0; c < C; ++c) g[c] = T((std::exp(A(x[c]) - l) - off) * scale);
-      g[t] = T((std::exp(A(x[t]) - l) - off - hit) * scale);
+      for (int64_t c = 0; c < C; ++c) g[c] = T((exp_nonpositive(A(x[c]) - l) - off) * scale);
+      g[t] = T((exp_nonpositive(A(x[t]) - l) - off - hit) * scale);
     }
   });
 }

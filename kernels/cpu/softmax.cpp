@@ -11,6 +11,7 @@ namespace hone::kernels {
 
 namespace {
 
+using cpu::exp_nonpositive;
 using cpu::lane_sum;
 using cpu::row_max;
 
@@ -19,7 +20,7 @@ void softmax_row(int64_t n, const T* x, T* y, acc_t<T>* buf) {
   using A = acc_t<T>;
   const A m = row_max<A>(x, n);
   // exp values are kept in A until normalised: rounding them to T (bf16) first would add error.
-  const A s = lane_sum<A>(n, [&](int64_t i) { return buf[i] = std::exp(A(x[i]) - m); });
+  const A s = lane_sum<A>(n, [&](int64_t i) { return buf[i] = exp_nonpositive(A(x[i]) - m); });
   const A inv = A(1) / s;
   for (int64_t i = 0; i < n; ++i) y[i] = T(buf[i] * inv);
 }
@@ -28,7 +29,7 @@ template <class T>
 void log_softmax_row(int64_t n, const T* x, T* y) {
   using A = acc_t<T>;
   const A m = row_max<A>(x, n);
-  const A s = lane_sum<A>(n, [&](int64_t i) { return A(std::exp(A(x[i]) - m)); });
+  const A s = lane_sum<A>(n, [&](int64_t i) { return exp_nonpositive(A(x[i]) - m); });
   const A shift = m + std::log(s);
   for (int64_t i = 0; i < n; ++i) y[i] = T(A(x[i]) - shift);
 }
@@ -57,7 +58,7 @@ void softmax_backward(int64_t rows, int64_t cols, const T* y, const T* gy, T* gx
       T* out = gx + r * cols;
       if (log) {
         const A s = lane_sum<A>(cols, [&](int64_t i) { return A(gr[i]); });
-        for (int64_t i = 0; i < cols; ++i) out[i] = T(A(gr[i]) - std::exp(A(yr[i])) * s);
+        for (int64_t i = 0; i < cols; ++i) out[i] = T(A(gr[i]) - exp_nonpositive(A(yr[i])) * s);
       } else {
         const A dot = lane_sum<A>(cols, [&](int64_t i) { return A(gr[i]) * A(yr[i]); });
         for (int64_t i = 0; i < cols; ++i) out[i] = T(A(yr[i]) * (A(gr[i]) - dot));

@@ -1,0 +1,106 @@
+// The Trainer: the training loop every task shares (causal LM now; classification and images
+// later). It knows tasks, not models: a TrainTask supplies batches, the loss and evaluation.
+//
+// One optimizer step = grad_accum micro-batches. Each micro-batch's mean loss is weighted by its
+// share of the target count over all micro-batches of the step, so accumulation gives the same
+// update as one large batch (the Hugging Face bug fixed in 2024: averaging per micro-batch
+// over-weights short ones). Then global-norm clipping, the LR schedule, AdamW.
+//
+// Runs write to out_dir: metrics.jsonl (one JSON object per logged step or evaluation),
+// recipe.yaml (by the caller), checkpoints/step-NNNNNNN/{model,optimizer}.safetensors +
+// trainer_state.json and checkpoints/latest naming the newest complete one. Every file is
+// written to a temporary name and renamed; `latest` moves only after a checkpoint is complete,
+// so a crash mid-write leaves the previous checkpoint intact. Resume restores weights, moments,
+// step, RNG state and data position: on the CPU the resumed loss curve equals the uninterrupted
+// one bit for bit.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/nn/module.h"
+
+namespace hone {
+
+struct TrainBatch {
+  Tensor inputs, targets;
+  int64_t count = 0;  // targets that count towards the loss (e.g. != -100)
+  int64_t work = 0;   // units processed, for throughput (tokens, examples)
+};
+
+class TrainTask {
+ public:
+  virtual ~TrainTask() = default;
+  virtual nn::Module& model() = 0;
+  virtual TrainBatch next_batch() = 0;
+  // Mean loss over the batch's counted targets (model in training mode).
+  virtual Tensor mean_loss(const TrainBatch& batch) = 0;
+  // Metrics on held-out data (model in eval mode, no grad), e.g. {"loss": .., "ppl": ..}.
+  virtual std::map<std::string, double> evaluate() = 0;
+  virtual int64_t data_position() const = 0;
+  virtual void restore_data_position(int64_t position) = 0;
+  virtual std::string work_unit() const { return "tok"; }
+};
+
+struct TrainerOptions {
+  int64_t steps = 100;
+  int64_t grad_accum = 1;
+  double lr = 5e-5, weight_decay = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  int64_t warmup_steps = 0;
+  std::string decay = "cosine";  // cosine | linear | constant
+  double min_lr_ratio = 0.0;     // final lr = lr * min_lr_ratio
+  double clip_grad_norm = 1.0;   // <= 0 disables
+  int64_t eval_every = 0;        // 0: only at the end
+  int64_t save_every = 0;        // 0: only at the end
+  int64_t log_every = 10;
+  std::string out_dir;           // empty: nothing written
+  uint64_t seed = 1234;
+  bool resume = false;           // continue from out_dir's latest checkpoint when there is one
+  bool quiet = false;            // no progress line (tests)
+  // Stop after this many steps of this run (simulates an interruption in tests); 0 = no limit.
+  int64_t stop_after = 0;
+};
+
+struct TrainSummary {
+  std::vector<double> losses;  // training loss of every step run by this call, in order
+  int64_t first_step = 0;      // global index of losses[0]
+  std::map<std::string, double> final_eval;
+  int64_t steps_done = 0;
+};
+
+// Default weight-decay rule (Hugging Face's, plus embeddings): decay matrices, not biases,
+// normalisation weights (1-d) or embedding tables.
+bool default_weight_decay(const std::string& name, const Tensor& param);
+
+double scheduled_lr(const TrainerOptions& o, int64_t step);
+
+class Trainer {
+ public:
+  Trainer(TrainTask& task, TrainerOptions options);
+  TrainSummary run();
+
+  // One optimizer step over grad_accum micro-batches; returns the step's loss (token-weighted
+  // mean over the micro-batches) and sets last_grad_norm().
+  double train_step(int64_t step);
+  double last_grad_norm() const { return last_grad_norm_; }
+
+  void save_checkpoint(int64_t step) const;
+  // Returns the step to continue from (0 when there is nothing to resume).
+  int64_t load_latest_checkpoint();
+
+ private:
+  void log_metrics(const std::string& json_line) const;
+
+  TrainTask& task_;
+  TrainerOptions o_;
+  std::vector<std::string> names_;
+  std::vector<Tensor> params_;
+  struct OptimizerBox;
+  std::shared_ptr<OptimizerBox> opt_;
+  double last_grad_norm_ = 0;
+  int64_t last_work_ = 0;
+};
+
+}  // namespace hone

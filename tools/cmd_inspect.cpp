@@ -1,0 +1,38 @@
+#include <filesystem>
+#include <cstdio>
+
+#include "engine/io/checkpoint.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
+#include "tools/model_source.h"
+
+namespace hone::cli {
+
+int cmd_inspect(int argc, char** argv) {
+  const Args a = parse("inspect", argc, argv, {});
+  if (a.positional.size() != 1) throw std::invalid_argument("expected one model folder or checkpoint file");
+  const std::string path = a.positional[0];
+  if (std::filesystem::is_directory(path)) {
+    const auto m = open_gpt2(path, false);
+    const auto& c = m.model->config();
+    std::printf("GPT-2 (%s)\n  n_layer %ld, n_head %ld, n_embd %ld, n_positions %ld, vocab_size %ld, activation %s, "
+                "eps %g, tied head %s\n  weights: %s\n  load: %s\n  parameters: %ld\n",
+                m.config_path.c_str(), long(c.n_layer), long(c.n_head), long(c.n_embd), long(c.n_positions),
+                long(c.vocab_size), c.activation_function.c_str(), c.layer_norm_epsilon,
+                c.tie_word_embeddings ? "yes" : "no", m.weights_path.c_str(), m.report.summary().c_str(),
+                long(m.model->parameter_count()));
+    for (auto& [name, t] : m.model->named_parameters())
+      std::printf("  %-40s %s\n", name.c_str(), (std::string(dtype_name(t.dtype())) + shape_str(t.shape())).c_str());
+    return 0;
+  }
+  // A single checkpoint file: list its tensors as stored.
+  const io::StateDict sd = io::load_checkpoint(path);
+  int64_t total = 0;
+  for (auto& [name, t] : sd) total += t.numel();
+  std::printf("%s: %zu tensors, %ld values\n", path.c_str(), sd.size(), long(total));
+  for (auto& [name, t] : sd)
+    std::printf("  %-40s %s\n", name.c_str(), (std::string(dtype_name(t.dtype())) + shape_str(t.shape())).c_str());
+  return 0;
+}
+
+}  // namespace hone::cli

@@ -1,0 +1,18 @@
+// Every subcommand: int cmd_<name>(argc, argv) with argv after the command name. Exit codes:
+// 0 success, 1 failure of the work (bad input data, missing file), 2 bad usage.
+#pragma once
+
+namespace hone::cli {
+
+int cmd_demo(int argc, char** argv);
+int cmd_finetune(int argc, char** argv);
+int cmd_generate(int argc, char** argv);
+int cmd_inspect(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
+int cmd_prepare(int argc, char** argv);
+int cmd_logits(int argc, char** argv);
+int cmd_grads(int argc, char** argv);
+int cmd_export(int argc, char** argv);
+int cmd_version(int argc, char** argv);
+
+}  // namespace hone::cli

@@ -1,0 +1,18 @@
+// Resolving what the user named as a model (`--model M`): an HF GPT-2 folder or a hone run.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "engine/data/bpe_tokenizer.h"
+#include "models/gpt2/gpt2_loader.h"
+
+namespace hone::cli {
+
+// Loads the model in eval mode; prints the load report to stderr when `verbose`.
+models::LoadedGpt2 open_gpt2(const std::string& folder, bool verbose);
+// The tokenizer files beside the model (vocab.json + merges.txt or encoder.json + vocab.bpe).
+BpeTokenizer open_tokenizer(const std::string& folder);
+// Copies whichever tokenizer files exist in `from` into `to`.
+void copy_tokenizer_files(const std::string& from, const std::string& to);
+
+}  // namespace hone::cli
