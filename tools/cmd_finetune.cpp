@@ -51,6 +51,7 @@ const std::vector<RecipeField> kCausalLmSchema = {
     {"dropout", T::Float, "-1", "override every dropout rate of the config (-1 keeps the config's)"},
     {"out_dir", T::String, "runs/finetune", "run folder (metrics.jsonl, checkpoints, config)"},
     {"resume", T::Bool, "false", "continue from out_dir's latest checkpoint"},
+    {"stop_after", T::Int, "0", "stop after N steps of this invocation (0: run to the end); resume later"},
     {"seed", T::Int, "1234", "seed of data order, dropout and random init"},
     {"device", T::String, "cpu", "cpu (cuda arrives with the CUDA backend)"},
     {"precision", T::String, "fp32", "fp32 (bf16/fp16 arrive with the CUDA backend)"},
@@ -153,6 +154,7 @@ int cmd_finetune(int argc, char** argv) {
   o.out_dir = out_dir;
   o.seed = seed;
   o.resume = r.get_bool("resume");
+  o.stop_after = r.get_int("stop_after");
 
   Trainer trainer(task, o);
   if (!o.resume) {
@@ -162,6 +164,10 @@ int cmd_finetune(int argc, char** argv) {
       std::printf("val before: loss %.4f, perplexity %.2f\n", before.at("loss"), before.at("ppl"));
   }
   const TrainSummary s = trainer.run();
+  if (s.steps_done < o.steps) {
+    std::printf("stopped after step %ld of %ld; continue with resume=true\n", long(s.steps_done), long(o.steps));
+    return 0;
+  }
   if (s.final_eval.count("loss"))
     std::printf("val after:  loss %.4f, perplexity %.2f\n", s.final_eval.at("loss"), s.final_eval.at("ppl"));
   std::printf("run folder: %s (metrics.jsonl, checkpoints/, config.json: usable as --model)\n", out_dir.c_str());
