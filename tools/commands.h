@@ -14,5 +14,6 @@ int cmd_logits(int argc, char** argv);
 int cmd_grads(int argc, char** argv);
 int cmd_export(int argc, char** argv);
 int cmd_version(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 }  // namespace hone::cli

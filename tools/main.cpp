@@ -29,6 +29,8 @@ const Command kCommands[] = {
     {"grads", hone::cli::cmd_grads,
      "grads --model M --input X.npy --targets T.npy --out G.safetensors   parameter gradients"},
     {"export", hone::cli::cmd_export, "export RUN --out DIR                     a Hugging Face folder"},
+    {"bench", hone::cli::cmd_bench,
+     "bench gpt2 [--batch B] [--seq T] [--steps N] [--warmup W]   time GPT-2 124M training steps"},
     {"demo", hone::cli::cmd_demo, "demo [--steps N] [--batch B] [--lr LR] [--seed S]   a small GPT on generated data"},
     {"version", hone::cli::cmd_version, "version                                  build facts"},
 };

@@ -9,8 +9,15 @@
 
 namespace hone {
 
+// Large CPU blocks are cached too: a training step frees and re-allocates the same activation
+// sizes every step, and returning them to the OS (munmap) means page faults on every first
+// touch next step. Blocks of 1 MiB and more are rounded to 1 MiB multiples and kept for reuse
+// (up to a cap); smaller ones go straight to the C allocator, which caches them itself.
 void* cpu_alloc(size_t nbytes);
-void cpu_free(void* p);
+void cpu_free(void* p, size_t nbytes);
+// Bytes held in the CPU cache (free, ready for reuse) and a way to release them.
+size_t cpu_cached_bytes();
+void cpu_empty_cache();
 
 struct DeviceMemoryStats {
   size_t allocated_bytes = 0;       // in use by tensors now

@@ -10,7 +10,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   s->device_ = device;
   if (device.is_cpu()) {
     s->data_ = cpu_alloc(nbytes);
-    s->release_ = [](void* p) { cpu_free(p); };
+    s->release_ = [nbytes](void* p) { cpu_free(p, nbytes); };
   } else {
     const int index = device.index;
     s->data_ = cuda_alloc(nbytes, index);

@@ -83,8 +83,8 @@ StateDict load_checkpoint(const std::string& path) {
   uint8_t head[9] = {};
   {
     auto f = MappedFile::open(path);
-    std::memcpy(head, f->data(), std::min<size_t>(sizeof head, f->size()));
     if (f->size() < 2) format_error(path, "too short to be a checkpoint");
+    std::memcpy(head, f->data(), std::min<size_t>(sizeof head, f->size()));
   }
   if (std::memcmp(head, "PK\x03\x04", 4) == 0 || head[0] == 0x80) return load_torch(path);
   if (head[8] == '{') return load_safetensors(path);

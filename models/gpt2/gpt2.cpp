@@ -46,8 +46,8 @@ Tensor Gpt2Attention::forward(const Tensor& x, Tensor* cache_k, Tensor* cache_v)
 }
 
 Gpt2Mlp::Gpt2Mlp(const Gpt2Config& c, uint64_t seed) : c_(c) {
-  c_fc_ = register_module("c_fc", std::make_shared<nn::Conv1D>(c.n_embd, 4 * c.n_embd, 0.02, seed));
-  c_proj_ = register_module("c_proj", std::make_shared<nn::Conv1D>(4 * c.n_embd, c.n_embd, residual_std(c), seed + 1));
+  c_fc_ = register_module("c_fc", std::make_shared<nn::Conv1D>(c.n_embd, c.mlp_width(), 0.02, seed));
+  c_proj_ = register_module("c_proj", std::make_shared<nn::Conv1D>(c.mlp_width(), c.n_embd, residual_std(c), seed + 1));
 }
 
 Tensor Gpt2Mlp::forward(const Tensor& x) const {

@@ -46,6 +46,12 @@ Gpt2Config Gpt2Config::from_json_file(const std::string& path) {
   read_key(j, "attn_pdrop", c.attn_pdrop, path);
   read_key(j, "tie_word_embeddings", c.tie_word_embeddings, path);
   read_key(j, "scale_attn_weights", c.scale_attn_weights, path);
+  read_key(j, "n_inner", c.n_inner, path);
+  // Keys that change the architecture in ways hone does not implement: refuse rather than
+  // silently computing something else.
+  if (j.contains("scale_attn_by_inverse_layer_idx") && j["scale_attn_by_inverse_layer_idx"].is_boolean() &&
+      j["scale_attn_by_inverse_layer_idx"].get<bool>())
+    throw std::runtime_error(path + ": key 'scale_attn_by_inverse_layer_idx' = true is not supported");
   c.validate(path);
   return c;
 }
@@ -79,6 +85,7 @@ std::string Gpt2Config::to_json() const {
                       {"attn_pdrop", attn_pdrop},
                       {"tie_word_embeddings", tie_word_embeddings},
                       {"scale_attn_weights", scale_attn_weights},
+                      {"n_inner", n_inner > 0 ? nlohmann::json(n_inner) : nlohmann::json(nullptr)},
                       {"bos_token_id", 50256},
                       {"eos_token_id", 50256}};
   return j.dump(2);

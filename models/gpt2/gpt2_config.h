@@ -13,6 +13,8 @@ struct Gpt2Config {
   double resid_pdrop = 0.1, embd_pdrop = 0.1, attn_pdrop = 0.1;
   bool tie_word_embeddings = true;
   bool scale_attn_weights = true;
+  int64_t n_inner = 0;  // MLP width; 0 (HF: null) means 4 * n_embd
+  int64_t mlp_width() const { return n_inner > 0 ? n_inner : 4 * n_embd; }
 
   // Reads config.json; unknown keys are ignored (HF configs carry many), but a present key of
   // the wrong type, or values that do not fit together (n_embd % n_head), name the file and key.

@@ -34,7 +34,11 @@ std::string gpt2_weights_path(const std::string& folder) {
     std::getline(latest, name);
     return (f / "checkpoints" / name / "model.safetensors").string();
   }
-  return folder;  // io::load_checkpoint picks the HF file inside
+  // Name the file itself, so that every message about a tensor names the file it came from.
+  for (const char* name : {"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                           "pytorch_model.bin.index.json"})
+    if (fs::exists(f / name)) return (f / name).string();
+  return folder;  // io::load_checkpoint then says which files it looked for
 }
 
 LoadedGpt2 load_gpt2(const std::string& folder) {

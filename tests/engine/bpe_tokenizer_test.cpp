@@ -39,6 +39,15 @@ std::string escaped(const std::string& s) {
   return out;
 }
 
+// The member of a JSON object with this key; fails the test if absent.
+const json::Value& member(const json::Value& obj, const std::string& key) {
+  for (const auto& [k, v] : obj.object)
+    if (k == key) return v;
+  ADD_FAILURE() << "fixture has no \"" << key << "\" (line " << obj.line << ")";
+  static const json::Value null_value;
+  return null_value;
+}
+
 uint64_t fnv1a64(const std::vector<int32_t>& ids) {
   uint64_t h = 0xCBF29CE484222325ull;
   for (int32_t id : ids) {
@@ -51,16 +60,13 @@ uint64_t fnv1a64(const std::vector<int32_t>& ids) {
 TEST(BpeTokenizer, MatchesHuggingFaceOnFixtureCases) {
   HONE_SKIP_WITHOUT_GPT2();
   const json::Value doc = json::parse_file(bpe_test::fixture_path());
-  const json::Value* cases = nullptr;
-  for (const auto& [k, v] : doc.object)
-    if (k == "cases") cases = &v;
-  ASSERT_NE(cases, nullptr);
-  ASSERT_GT(cases->array.size(), 200u);
+  const json::Value& cases = member(doc, "cases");
+  ASSERT_GT(cases.array.size(), 200u);
   int failures = 0;
-  for (const json::Value& c : cases->array) {
-    const std::string& text = c.object.at(0).second.string;
+  for (const json::Value& c : cases.array) {
+    const std::string& text = member(c, "text").string;
     std::vector<int32_t> want;
-    for (const json::Value& id : c.object.at(1).second.array) want.push_back(static_cast<int32_t>(id.integer));
+    for (const json::Value& id : member(c, "ids").array) want.push_back(static_cast<int32_t>(id.integer));
     const std::vector<int32_t> got = gpt2().encode(text);
     if (got != want && ++failures <= 10) {
       ADD_FAILURE() << "ids differ from Hugging Face for \"" << escaped(text) << "\" (fixture line "
@@ -76,16 +82,13 @@ TEST(BpeTokenizer, WholeTinyShakespeareMatchesAndRoundTrips) {
   const std::string text = bpe_test::read_all(bpe_test::shakespeare_path());
   if (text.empty()) GTEST_SKIP() << "tinyshakespeare not found at " << bpe_test::shakespeare_path();
   const json::Value doc = json::parse_file(bpe_test::fixture_path());
-  const json::Value* summary = nullptr;
-  for (const auto& [k, v] : doc.object)
-    if (k == "tinyshakespeare") summary = &v;
-  ASSERT_NE(summary, nullptr);
+  const json::Value& summary = member(doc, "tinyshakespeare");
   const std::vector<int32_t> ids = gpt2().encode(text);
-  EXPECT_EQ(static_cast<int64_t>(text.size()), summary->object.at(0).second.integer);
-  EXPECT_EQ(static_cast<int64_t>(ids.size()), summary->object.at(1).second.integer);  // 338025
+  EXPECT_EQ(static_cast<int64_t>(text.size()), member(summary, "bytes").integer);
+  EXPECT_EQ(static_cast<int64_t>(ids.size()), member(summary, "num_tokens").integer);  // 338025
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a64(ids)));
-  EXPECT_EQ(std::string(hex), summary->object.at(2).second.string) << "ids differ from Hugging Face";
+  EXPECT_EQ(std::string(hex), member(summary, "ids_fnv1a64").string) << "ids differ from Hugging Face";
   EXPECT_EQ(gpt2().decode(ids), text);
 }
 

@@ -1,0 +1,403 @@
+// GPT-2 parity with Hugging Face transformers: small random-weight models written by
+// tests/fixtures/gpt2/make_fixtures.py (torch 1.13, transformers 4.40.2, float32), loaded with
+// load_gpt2, must reproduce HF's logits, loss, every parameter gradient and a 10-step AdamW loss
+// curve. A regression in any op on the path (embedding, layer norm, Conv1D, attention, GELU,
+// cross-entropy, their backwards, AdamW) or in the model's wiring or the loaders shows here.
+// Also: `hone logits` / `hone grads` end to end, and corrupt model folders.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/io/checkpoint.h"
+#include "engine/optim/adamw.h"
+#include "engine/train/trainer.h"
+#include "models/gpt2/gpt2.h"
+#include "models/gpt2/gpt2_loader.h"
+
+namespace hone {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kFixtures = fs::path(HONE_SOURCE_DIR) / "tests" / "fixtures" / "gpt2";
+
+std::vector<fs::path> fixture_dirs() {
+  std::vector<fs::path> dirs;
+  if (fs::is_directory(kFixtures))
+    for (const auto& e : fs::directory_iterator(kFixtures))
+      if (e.is_directory() && fs::exists(e.path() / "curve.json")) dirs.push_back(e.path());
+  std::sort(dirs.begin(), dirs.end());
+  return dirs;
+}
+
+nlohmann::json read_json(const fs::path& p) {
+  std::ifstream f(p);
+  if (!f) throw std::runtime_error(p.string() + ": cannot open");
+  return nlohmann::json::parse(f);
+}
+
+void write_text(const fs::path& p, const std::string& s) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f << s;
+}
+
+struct Diff {
+  double max_abs = 0, max_ref = 0;  // max |actual - expected|, max |expected|
+  double rel() const { return max_abs / std::max(max_ref, 1e-30); }
+};
+
+// Shapes must agree; returns the largest error and the largest expected magnitude.
+Diff compare(const Tensor& actual, const Tensor& expected, const std::string& what) {
+  Diff d;
+  EXPECT_EQ(shape_str(actual.shape()), shape_str(expected.shape())) << what;
+  if (actual.shape() != expected.shape()) {
+    d.max_abs = INFINITY;
+    return d;
+  }
+  const std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
+  for (size_t i = 0; i < a.size(); ++i) {
+    d.max_abs = std::max(d.max_abs, std::isfinite(a[i]) ? std::abs(a[i] - e[i]) : INFINITY);
+    d.max_ref = std::max(d.max_ref, std::abs(e[i]));
+  }
+  return d;
+}
+
+std::string strip_prefix(const std::string& key) {
+  return key.rfind("transformer.", 0) == 0 ? key.substr(12) : key;
+}
+
+constexpr double kLogitsTol = 1e-4;  // relative to max(1, max|expected|)
+constexpr double kLossTol = 1e-5;    // absolute
+constexpr double kGradTol = 1e-4;    // relative to the tensor's max|expected|
+constexpr double kCurveTol = 1e-4;   // absolute, each step's loss
+
+void check_logits(const Tensor& logits, const fs::path& dir, const std::string& tag) {
+  const Tensor expected = io::load_npy((dir / "logits.npy").string());
+  const Diff d = compare(logits, expected, tag + " logits");
+  const double tol = kLogitsTol * std::max(1.0, d.max_ref);
+  EXPECT_LE(d.max_abs, tol) << tag << ": logits differ from transformers' (max |expected| " << d.max_ref << ")";
+  std::printf("[parity] %-24s %-6s logits   max abs err %.3g (max |expected| %.3g, tol %.3g)\n",
+              dir.filename().c_str(), tag.c_str(), d.max_abs, d.max_ref, tol);
+}
+
+// Compares gradients named by the checkpoint's keys (as grads.safetensors holds them) with
+// `actual`, keyed the same way. Both sets of names must agree.
+void check_grads(const io::StateDict& actual, const fs::path& dir, const std::string& tag) {
+  const io::StateDict expected = io::load_safetensors((dir / "grads.safetensors").string());
+  std::set<std::string> ek, ak;
+  for (auto& [k, t] : expected) ek.insert(k);
+  for (auto& [k, t] : actual) ak.insert(k);
+  EXPECT_EQ(ak, ek) << tag << ": gradient names differ from the checkpoint's parameters";
+  double worst_rel = 0, worst_abs = 0;
+  std::string worst;
+  for (const auto& [key, e] : expected) {
+    auto it = actual.find(key);
+    if (it == actual.end()) continue;
+    ASSERT_TRUE(it->second.defined()) << tag << ": no gradient for " << key;
+    const Diff d = compare(it->second, e, tag + " grad " + key);
+    const double tol = kGradTol * std::max(d.max_ref, 1e-6);
+    EXPECT_LE(d.max_abs, tol) << tag << ": gradient of " << key << " differs (max |expected| " << d.max_ref << ")";
+    if (d.rel() > worst_rel) worst_rel = d.rel(), worst_abs = d.max_abs, worst = key;
+  }
+  std::printf("[parity] %-24s %-6s grads    %zu tensors, worst relative err %.3g (%s, abs %.3g)\n",
+              dir.filename().c_str(), tag.c_str(), expected.size(), worst_rel, worst.c_str(), worst_abs);
+}
+
+TEST(Gpt2Parity, FixturesPresent) {
+  const auto dirs = fixture_dirs();
+  ASSERT_GE(dirs.size(), 3u) << kFixtures << ": run tests/fixtures/gpt2/make_fixtures.py";
+  bool bin = false, untied = false;
+  for (const auto& d : dirs) {
+    bin |= fs::exists(d / "pytorch_model.bin");
+    untied |= !read_json(d / "config.json").value("tie_word_embeddings", true);
+  }
+  EXPECT_TRUE(bin) << "no fixture covers pytorch_model.bin";
+  EXPECT_TRUE(untied) << "no fixture covers an untied head";
+}
+
+TEST(Gpt2Parity, LogitsAndLoss) {
+  for (const auto& dir : fixture_dirs()) {
+    SCOPED_TRACE(dir.string());
+    const auto loaded = models::load_gpt2(dir.string());
+    EXPECT_TRUE(loaded.report.unexpected.empty()) << loaded.report.summary();
+    auto& model = *loaded.model;
+    model.eval();
+    const Tensor ids = io::load_npy((dir / "inputs.npy").string());
+    const Tensor targets = io::load_npy((dir / "targets.npy").string());
+    NoGradGuard no_grad;
+    check_logits(model.forward(ids), dir, "model");
+    const double loss = model.loss(ids, targets).item();
+    const double expected = read_json(dir / "curve.json")["loss"].get<double>();
+    EXPECT_NEAR(loss, expected, kLossTol);
+    std::printf("[parity] %-24s model  loss     %.7f vs %.7f, err %.3g\n", dir.filename().c_str(), loss, expected,
+                std::abs(loss - expected));
+  }
+}
+
+TEST(Gpt2Parity, Gradients) {
+  for (const auto& dir : fixture_dirs()) {
+    SCOPED_TRACE(dir.string());
+    const auto loaded = models::load_gpt2(dir.string());
+    auto& model = *loaded.model;
+    model.eval();
+    const Tensor ids = io::load_npy((dir / "inputs.npy").string());
+    const Tensor targets = io::load_npy((dir / "targets.npy").string());
+    model.loss(ids, targets).backward();
+    // hone's names are HF's without "transformer."; the head keeps "lm_head.".
+    const io::StateDict expected = io::load_safetensors((dir / "grads.safetensors").string());
+    std::map<std::string, std::string> key_of;
+    for (auto& [k, t] : expected) key_of[strip_prefix(k)] = k;
+    io::StateDict actual;
+    for (auto& [name, p] : model.named_parameters()) {
+      auto it = key_of.find(name);
+      actual[it == key_of.end() ? "(hone) " + name : it->second] = p.grad();
+    }
+    check_grads(actual, dir, "model");
+  }
+}
+
+TEST(Gpt2Parity, AdamWCurve) {
+  for (const auto& dir : fixture_dirs()) {
+    SCOPED_TRACE(dir.string());
+    const nlohmann::json curve = read_json(dir / "curve.json");
+    const std::vector<double> expected = curve["losses"].get<std::vector<double>>();
+    ASSERT_EQ(expected.size(), 11u);
+    const auto loaded = models::load_gpt2(dir.string());
+    auto& model = *loaded.model;
+    model.eval();  // dropout off, as in the reference
+    std::vector<Tensor> params;
+    std::vector<bool> decay;
+    std::set<std::string> decayed;
+    for (auto& [name, p] : model.named_parameters()) {
+      params.push_back(p);
+      decay.push_back(default_weight_decay(name, p));
+      if (decay.back()) decayed.insert(name);
+    }
+    // The reference decayed the same parameters.
+    std::set<std::string> ref_decayed;
+    for (const auto& k : curve["decayed"]) ref_decayed.insert(strip_prefix(k.get<std::string>()));
+    EXPECT_EQ(decayed, ref_decayed);
+    AdamWConfig cfg;
+    cfg.lr = curve["lr"].get<double>();
+    cfg.beta1 = curve["betas"][0].get<double>();
+    cfg.beta2 = curve["betas"][1].get<double>();
+    cfg.eps = curve["eps"].get<double>();
+    cfg.weight_decay = curve["weight_decay"].get<double>();
+    AdamW opt(params, decay, cfg);
+    const Tensor ids = io::load_npy((dir / "inputs.npy").string());
+    const Tensor targets = io::load_npy((dir / "targets.npy").string());
+    double worst = 0;
+    for (size_t step = 0; step < expected.size(); ++step) {
+      opt.zero_grad();
+      const Tensor loss = model.loss(ids, targets);
+      const double l = loss.item();
+      EXPECT_NEAR(l, expected[step], kCurveTol) << "loss after " << step << " AdamW steps";
+      worst = std::max(worst, std::abs(l - expected[step]));
+      if (step + 1 == expected.size()) break;
+      loss.backward();
+      opt.step();
+    }
+    std::printf("[parity] %-24s model  curve    %.6f -> %.6f over 10 steps, worst step err %.3g\n",
+                dir.filename().c_str(), expected.front(), expected.back(), worst);
+  }
+}
+
+// <build>/tests/hone_model_tests -> <build>/tools/hone
+fs::path hone_binary() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  return self.parent_path().parent_path() / "tools" / "hone";
+}
+
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& tag) {
+    path = fs::temp_directory_path() / ("hone_gpt2_parity_" + std::to_string(::getpid()) + "_" + tag);
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+TEST(Gpt2Parity, CliLogitsAndGrads) {
+  const fs::path hone = hone_binary();
+  if (hone.empty() || !fs::exists(hone))
+    GTEST_SKIP() << "the hone binary is not at " << hone << " (build the 'hone' target in this build dir)";
+  TempDir tmp("cli");
+  for (const auto& dir : fixture_dirs()) {
+    SCOPED_TRACE(dir.string());
+    const std::string name = dir.filename().string();
+    const fs::path logits = tmp.path / (name + "_logits.npy"), grads = tmp.path / (name + "_grads.safetensors");
+    const fs::path log = tmp.path / (name + ".log");
+    const std::string q = "'";
+    const std::string cmd1 = q + hone.string() + q + " logits --model " + q + dir.string() + q + " --input " + q +
+                             (dir / "inputs.npy").string() + q + " --out " + q + logits.string() + q + " 2>" + q +
+                             log.string() + q;
+    ASSERT_EQ(std::system(cmd1.c_str()), 0) << cmd1;
+    check_logits(io::load_npy(logits.string()), dir, "cli");
+    const std::string cmd2 = q + hone.string() + q + " grads --model " + q + dir.string() + q + " --input " + q +
+                             (dir / "inputs.npy").string() + q + " --targets " + q + (dir / "targets.npy").string() +
+                             q + " --out " + q + grads.string() + q + " 2>>" + q + log.string() + q;
+    ASSERT_EQ(std::system(cmd2.c_str()), 0) << cmd2;
+    check_grads(io::load_safetensors(grads.string()), dir, "cli");
+    const auto meta = io::safetensors_metadata(grads.string());
+    ASSERT_TRUE(meta.count("loss"));
+    EXPECT_NEAR(std::stod(meta.at("loss")), read_json(dir / "curve.json")["loss"].get<double>(), kLossTol);
+  }
+}
+
+// ---- corrupt model folders --------------------------------------------------------------------
+
+fs::path fixture(const std::string& name) {
+  const fs::path p = kFixtures / name;
+  if (!fs::is_directory(p)) throw std::runtime_error(p.string() + ": fixture missing; run make_fixtures.py");
+  return p;
+}
+
+// A temporary copy of a fixture's model files.
+struct FolderCopy : TempDir {
+  FolderCopy(const std::string& fixture_name, const std::string& tag) : TempDir(tag) {
+    for (const auto& e : fs::directory_iterator(fixture(fixture_name))) fs::copy_file(e.path(), path / e.path().filename());
+  }
+  void edit_config(const std::function<void(nlohmann::json&)>& f) const {
+    nlohmann::json j = read_json(path / "config.json");
+    f(j);
+    write_text(path / "config.json", j.dump(2));
+  }
+};
+
+// load_gpt2 must throw std::runtime_error whose message contains every one of `needles`.
+std::string expect_load_error(const fs::path& folder, const std::vector<std::string>& needles) {
+  try {
+    models::load_gpt2(folder.string());
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
+    std::printf("[parity] error: %s\n", msg.c_str());
+    return msg;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected std::runtime_error, got another exception: " << e.what();
+    return {};
+  }
+  ADD_FAILURE() << folder << ": load_gpt2 accepted a corrupt folder";
+  return {};
+}
+
+const char* kTied = "tiny_gelu_new_tied";
+
+TEST(Gpt2ParityCorrupt, ConfigDisagreesWithTensorShapes) {
+  FolderCopy f(kTied, "shapes");
+  models::Gpt2Config wrong = models::Gpt2Config::from_json_file((f.path / "config.json").string());
+  wrong.n_embd += 4;  // 28, still divisible by n_head 4
+  f.edit_config([&](nlohmann::json& j) { j["n_embd"] = wrong.n_embd; });
+  // The weights file the tensor came from, and the config file.
+  const std::string msg = expect_load_error(f.path, {(f.path / "model.safetensors").string(), (f.path / "config.json").string()});
+  // The message names one checkpoint tensor, with its stored shape and the shape the config implies.
+  const io::StateDict sd = io::load_safetensors((f.path / "model.safetensors").string());
+  std::map<std::string, Tensor> implied;
+  for (auto& [n, t] : models::Gpt2(wrong).named_parameters()) implied[n] = t;
+  bool named = false;
+  for (const auto& [key, t] : sd) {
+    if (msg.find("'" + key + "'") == std::string::npos) continue;
+    named = true;
+    EXPECT_NE(msg.find(shape_str(t.shape())), std::string::npos) << msg;
+    ASSERT_TRUE(implied.count(strip_prefix(key))) << key;
+    EXPECT_NE(msg.find(shape_str(implied[strip_prefix(key)].shape())), std::string::npos) << msg;
+  }
+  EXPECT_TRUE(named) << "no tensor named in: " << msg;
+}
+
+TEST(Gpt2ParityCorrupt, MissingWeightsFile) {
+  FolderCopy f(kTied, "noweights");
+  fs::remove(f.path / "model.safetensors");
+  expect_load_error(f.path, {f.path.string()});
+}
+
+TEST(Gpt2ParityCorrupt, MissingConfig) {
+  FolderCopy f(kTied, "noconfig");
+  fs::remove(f.path / "config.json");
+  expect_load_error(f.path, {(f.path / "config.json").string()});
+}
+
+TEST(Gpt2ParityCorrupt, TruncatedSafetensors) {
+  FolderCopy f(kTied, "truncst");
+  const fs::path w = f.path / "model.safetensors";
+  fs::resize_file(w, fs::file_size(w) / 2);
+  expect_load_error(f.path, {w.string()});
+}
+
+TEST(Gpt2ParityCorrupt, TruncatedTorchBin) {
+  FolderCopy f("torchbin_one_layer", "truncbin");
+  const fs::path w = f.path / "pytorch_model.bin";
+  fs::resize_file(w, fs::file_size(w) - 4096);
+  expect_load_error(f.path, {w.string()});
+}
+
+TEST(Gpt2ParityCorrupt, EmbdNotDivisibleByHeads) {
+  FolderCopy f(kTied, "heads");
+  f.edit_config([](nlohmann::json& j) { j["n_head"] = 5; });  // n_embd 24
+  expect_load_error(f.path, {(f.path / "config.json").string(), "24", "5", "divisible"});
+}
+
+TEST(Gpt2ParityCorrupt, UnknownActivation) {
+  FolderCopy f(kTied, "act");
+  f.edit_config([](nlohmann::json& j) { j["activation_function"] = "swishy_gelu"; });
+  expect_load_error(f.path, {(f.path / "config.json").string(), "swishy_gelu"});
+}
+
+TEST(Gpt2ParityCorrupt, ConfigNotJson) {
+  FolderCopy f(kTied, "notjson");
+  write_text(f.path / "config.json", "n_embd = 24\nn_head: 4 {\n");
+  expect_load_error(f.path, {(f.path / "config.json").string(), "JSON"});
+}
+
+TEST(Gpt2ParityCorrupt, ConfigWrongType) {
+  FolderCopy f(kTied, "type");
+  f.edit_config([](nlohmann::json& j) { j["n_layer"] = "two"; });
+  expect_load_error(f.path, {(f.path / "config.json").string(), "n_layer"});
+}
+
+}  // namespace
+}  // namespace hone
+
+namespace hone {
+namespace {
+
+TEST(Gpt2Config, UnsupportedArchitectureKeysAreRefusedAndNInnerIsHonoured) {
+  const fs::path dir = fs::temp_directory_path() / ("hone-gpt2-config-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "config.json").string();
+  std::ofstream(path) << R"({"model_type":"gpt2","n_layer":1,"n_head":2,"n_embd":8,"scale_attn_by_inverse_layer_idx":true})";
+  try {
+    models::Gpt2Config::from_json_file(path);
+    ADD_FAILURE() << "accepted scale_attn_by_inverse_layer_idx";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("scale_attn_by_inverse_layer_idx"), std::string::npos) << e.what();
+  }
+  std::ofstream(path) << R"({"model_type":"gpt2","n_layer":1,"n_head":2,"n_embd":8,"n_inner":20,"vocab_size":11,"n_positions":4})";
+  const models::Gpt2 m(models::Gpt2Config::from_json_file(path));
+  for (auto& [name, t] : m.named_parameters())
+    if (name == "h.0.mlp.c_fc.weight") EXPECT_EQ(t.shape(), (Shape{8, 20}));
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hone
