@@ -11,21 +11,6 @@ namespace fs = std::filesystem;
 
 namespace hone::models {
 
-std::string ModelLoadReport::summary() const {
-  std::ostringstream os;
-  os << applied.size() << " tensors applied";
-  if (!ignored.empty()) os << ", " << ignored.size() << " non-parameter buffers ignored";
-  if (!unexpected.empty()) {
-    os << ", " << unexpected.size() << " unexpected:";
-    for (size_t i = 0; i < unexpected.size() && i < 5; ++i) os << " " << unexpected[i];
-  }
-  if (!missing.empty()) {
-    os << ", " << missing.size() << " missing:";
-    for (size_t i = 0; i < missing.size() && i < 5; ++i) os << " " << missing[i];
-  }
-  return os.str();
-}
-
 std::string gpt2_weights_path(const std::string& folder) {
   const fs::path f(folder);
   std::ifstream latest(f / "checkpoints" / "latest");

@@ -6,13 +6,10 @@
 #include <vector>
 
 #include "models/gpt2/gpt2.h"
+#include "models/load_report.h"
 
 namespace hone::models {
 
-struct ModelLoadReport {
-  std::vector<std::string> applied, missing, unexpected, ignored;  // ignored: known non-parameters
-  std::string summary() const;
-};
 
 struct LoadedGpt2 {
   std::shared_ptr<Gpt2> model;
