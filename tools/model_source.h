@@ -4,9 +4,15 @@
 #include <string>
 
 #include "engine/data/bpe_tokenizer.h"
+#include "models/bert/bert_loader.h"
 #include "models/gpt2/gpt2_loader.h"
 
 namespace hone::cli {
+
+// "gpt2" or "bert", from the folder's config.json (model_type, else the keys it has).
+std::string model_type_of(const std::string& folder);
+// BERT classifier in eval mode; pooling from the run's hone.json when present, else CLS.
+models::LoadedBert open_bert(const std::string& folder, bool verbose);
 
 // Loads the model in eval mode; prints the load report to stderr when `verbose`.
 models::LoadedGpt2 open_gpt2(const std::string& folder, bool verbose);
