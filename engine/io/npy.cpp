@@ -172,11 +172,16 @@ Tensor load_npy(const std::string& path) {
     if (code == c.code) d = &c;
   if (order == '>' && d && d->size > 1)
     format_error(path, "big-endian dtype '" + h.descr + "' is not supported; save it little-endian");
-  if (!d || !(order == '<' || order == '|' || (order == '=' ) || (order == '>' && d->size == 1)))
+  if (!d || !(order == '<' || order == '|' || order == '=' || (order == '>' && d->size == 1)))
     format_error(path, "unsupported dtype '" + h.descr +
                            "' (supported: <f8 <f4 <f2 <i8 <i4 <i2 |i1 <u4 <u2 |u1 |b1)");
 
-  const int64_t numel = shape_numel(h.shape);
+  int64_t numel = 1;
+  for (int64_t n : h.shape) {
+    if (n && numel > (int64_t(1) << 50) / n)
+      format_error(path, "shape " + shape_str(h.shape) + " is implausibly large");
+    numel *= n;
+  }
   const size_t data_start = header_start + header_len;
   const size_t nbytes = static_cast<size_t>(numel) * d->size;
   if (size - data_start < nbytes)

@@ -12,22 +12,6 @@ namespace {
 
 using Kind = Value::Kind;
 
-ValuePtr make(Kind k) {
-  auto v = std::make_shared<Value>();
-  v->kind = k;
-  return v;
-}
-ValuePtr make_int(int64_t i) {
-  auto v = make(Kind::Int);
-  v->i = i;
-  return v;
-}
-ValuePtr make_str(Kind k, std::string s) {
-  auto v = make(k);
-  v->s = std::move(s);
-  return v;
-}
-
 struct StorageType {
   const char* name;
   DType dtype;
@@ -94,8 +78,8 @@ const char* opcode_name(uint8_t op) {
 class Machine {
  public:
   Machine(const std::string& path, const uint8_t* data, size_t size, size_t pos,
-          const PersistentLoad& pl)
-      : path_(path), p_(data), size_(size), pos_(pos), persistent_load_(pl) {}
+          const PersistentLoad& pl, Arena& arena)
+      : path_(path), p_(data), size_(size), pos_(pos), persistent_load_(pl), arena_(arena) {}
 
   ValuePtr run(size_t* end) {
     while (true) {
@@ -216,7 +200,7 @@ class Machine {
         case 'Q': {  // BINPERSID
           ValuePtr pid = pop();
           if (!persistent_load_) fail("unexpected persistent id (BINPERSID)", at);
-          push(persistent_load_(*pid));
+          push(persistent_load_(*pid, arena_));
           break;
         }
         case '.':  // STOP
@@ -236,6 +220,18 @@ class Machine {
   }
 
  private:
+  ValuePtr make(Kind k) { return arena_.make(k); }
+  ValuePtr make_int(int64_t i) {
+    ValuePtr v = make(Kind::Int);
+    v->i = i;
+    return v;
+  }
+  ValuePtr make_str(Kind k, std::string s) {
+    ValuePtr v = make(k);
+    v->s = std::move(s);
+    return v;
+  }
+
   [[noreturn]] void fail(const std::string& what, size_t at) {
     format_error(path_, "pickle at byte " + std::to_string(at) + ": " + what);
   }
@@ -415,6 +411,7 @@ class Machine {
   std::vector<ValuePtr> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint32_t, ValuePtr> memo_;
+  Arena& arena_;
 };
 
 }  // namespace
@@ -440,7 +437,7 @@ std::string Value::describe() const {
 
 ValuePtr Value::get(const std::string& key) const {
   if (kind != Kind::Dict) return nullptr;
-  ValuePtr found;
+  ValuePtr found = nullptr;
   for (const auto& [k, v] : entries)
     if (k->kind == Kind::String && k->s == key) found = v;  // last wins, as in Python
   return found;
@@ -457,9 +454,9 @@ bool storage_type_info(const std::string& name, DType* dtype, size_t* file_elem_
 }
 
 ValuePtr load(const std::string& path, const uint8_t* data, size_t size, size_t* pos,
-              const PersistentLoad& persistent_load) {
+              const PersistentLoad& persistent_load, Arena& arena) {
   if (*pos > size) format_error(path, "truncated: no pickle at byte " + std::to_string(*pos));
-  return Machine(path, data, size, *pos, persistent_load).run(pos);
+  return Machine(path, data, size, *pos, persistent_load, arena).run(pos);
 }
 
 }  // namespace hone::io::pickle

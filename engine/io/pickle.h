@@ -36,7 +36,9 @@ struct TensorRecord {
 };
 
 struct Value;
-using ValuePtr = std::shared_ptr<Value>;
+// Values point at each other without owning: a crafted pickle can make cycles (a list that
+// contains itself), so every value is owned by the Arena of the load instead.
+using ValuePtr = Value*;
 
 struct Value {
   enum class Kind { None, Bool, Int, BigInt, Float, String, Bytes, Tuple, List, Dict, Global,
@@ -58,13 +60,26 @@ struct Value {
   ValuePtr get(const std::string& key) const;
 };
 
-// Resolves a persistent id (BINPERSID) to a Storage value.
-using PersistentLoad = std::function<ValuePtr(const Value& pid)>;
+// Owns every value of one or more unpickled objects; they live as long as it does.
+class Arena {
+ public:
+  ValuePtr make(Value::Kind kind) {
+    values_.push_back(std::make_unique<Value>());
+    values_.back()->kind = kind;
+    return values_.back().get();
+  }
 
-// Unpickles the object that starts at data[*pos]; on return *pos is just past its STOP opcode.
-// `path` names the file in error messages.
+ private:
+  std::vector<std::unique_ptr<Value>> values_;
+};
+
+// Resolves a persistent id (BINPERSID) to a Storage value made in `arena`.
+using PersistentLoad = std::function<ValuePtr(const Value& pid, Arena& arena)>;
+
+// Unpickles the object that starts at data[*pos] into `arena`; on return *pos is just past its
+// STOP opcode. `path` names the file in error messages.
 ValuePtr load(const std::string& path, const uint8_t* data, size_t size, size_t* pos,
-              const PersistentLoad& persistent_load);
+              const PersistentLoad& persistent_load, Arena& arena);
 
 // The storage types hone reads, e.g. "FloatStorage" -> float32 stored in 4 bytes. Returns false
 // for other names.

@@ -130,7 +130,7 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
     if (!d.is_number_unsigned())
       format_error(path, where + "shape " + sh->dump() + " must hold non-negative integers");
     const uint64_t n = d.get<uint64_t>();
-    if (n > (uint64_t(1) << 48) || (n && numel > (uint64_t(1) << 62) / n))
+    if (n && numel > (uint64_t(1) << 50) / n)  // keeps numel * element size far from overflow
       format_error(path, where + "shape " + sh->dump() + " is implausibly large");
     numel *= n;
     e.shape.push_back(static_cast<int64_t>(n));

@@ -56,7 +56,7 @@ class StorageTable {
                               std::to_string(rec->numel) + " and as " + type + " of " +
                               std::to_string(numel));
     }
-    const Value* view = pid.items.size() > 5 ? pid.items[5].get() : nullptr;
+    const Value* view = pid.items.size() > 5 ? pid.items[5] : nullptr;
     return {rec, view};
   }
 
@@ -76,15 +76,15 @@ std::shared_ptr<Storage> storage_bytes(const std::shared_ptr<MappedFile>& f, siz
   return storage_from_file(f, offset, nbytes, r.file_elem_size);
 }
 
-ValuePtr storage_value(std::shared_ptr<StorageRecord> rec, int64_t view_offset = 0) {
-  auto v = std::make_shared<Value>();
-  v->kind = Kind::Storage;
+ValuePtr storage_value(pickle::Arena& arena, std::shared_ptr<StorageRecord> rec,
+                       int64_t view_offset = 0) {
+  ValuePtr v = arena.make(Kind::Storage);
   v->storage = std::move(rec);
   v->storage_view_offset = view_offset;
   return v;
 }
 
-ValuePtr load_zip(const std::shared_ptr<MappedFile>& f) {
+ValuePtr load_zip(const std::shared_ptr<MappedFile>& f, pickle::Arena& arena) {
   const std::string& path = f->path();
   ZipReader zip(f);
   // The prefix is the archive's name, which torch.save takes from the file name ("archive/" in
@@ -112,7 +112,7 @@ ValuePtr load_zip(const std::shared_ptr<MappedFile>& f) {
   const std::string pkl = zip.read_checked(*zip.find(prefix + "data.pkl"));
 
   StorageTable table(path);
-  pickle::PersistentLoad load_storage = [&](const Value& pid) {
+  pickle::PersistentLoad load_storage = [&](const Value& pid, pickle::Arena& a) {
     auto [rec, view] = table.record(pid);
     if (!rec->data) {
       const std::string name = prefix + "data/" + rec->key;
@@ -125,14 +125,14 @@ ValuePtr load_zip(const std::shared_ptr<MappedFile>& f) {
                                " elements needs " + std::to_string(need));
       rec->data = storage_bytes(f, zip.data_offset(*e), *rec);
     }
-    return storage_value(rec);
+    return storage_value(a, rec);
   };
   size_t pos = 0;
   return pickle::load(path, reinterpret_cast<const uint8_t*>(pkl.data()), pkl.size(), &pos,
-                      load_storage);
+                      load_storage, arena);
 }
 
-ValuePtr load_legacy(const std::shared_ptr<MappedFile>& f) {
+ValuePtr load_legacy(const std::shared_ptr<MappedFile>& f, pickle::Arena& arena) {
   const std::string& path = f->path();
   const uint8_t* p = f->data();
   const size_t size = f->size();
@@ -141,22 +141,22 @@ ValuePtr load_legacy(const std::shared_ptr<MappedFile>& f) {
 
   // 0x1950a86a20f9469cfc6c, little-endian, as LONG1 stores it.
   static const uint8_t kMagic[] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
-  ValuePtr magic = pickle::load(path, p, size, &pos, none);
+  ValuePtr magic = pickle::load(path, p, size, &pos, none, arena);
   if (magic->kind != Kind::BigInt || magic->s.size() != sizeof kMagic ||
       std::memcmp(magic->s.data(), kMagic, sizeof kMagic) != 0)
     format_error(path, "not a PyTorch checkpoint: the first pickle is not torch's magic number");
-  ValuePtr protocol = pickle::load(path, p, size, &pos, none);
+  ValuePtr protocol = pickle::load(path, p, size, &pos, none, arena);
   if (protocol->kind != Kind::Int || protocol->i != 1001)
     format_error(path, "unsupported legacy torch.save protocol " + protocol->describe() +
                            " (expected 1001)");
-  ValuePtr sys_info = pickle::load(path, p, size, &pos, none);
+  ValuePtr sys_info = pickle::load(path, p, size, &pos, none, arena);
   ValuePtr little = sys_info->get("little_endian");
   if (!little || little->kind != Kind::Bool)
     format_error(path, "legacy sys_info lacks 'little_endian'");
   if (!little->b) format_error(path, "saved on a big-endian machine; only little-endian is read");
 
   StorageTable table(path);
-  pickle::PersistentLoad load_storage = [&](const Value& pid) {
+  pickle::PersistentLoad load_storage = [&](const Value& pid, pickle::Arena& a) {
     auto [rec, view] = table.record(pid);
     if (view && view->kind == Kind::Tuple) {
       // An old storage view: (view_key, offset, view_size) into the root storage.
@@ -164,13 +164,13 @@ ValuePtr load_legacy(const std::shared_ptr<MappedFile>& f) {
           view->items[1]->i < 0 || view->items[1]->i > rec->numel)
         format_error(path, "bad storage view " + view->describe() + " of storage '" + rec->key +
                                "'");
-      return storage_value(rec, view->items[1]->i);
+      return storage_value(a, rec, view->items[1]->i);
     }
-    return storage_value(rec);  // data comes after the pickle
+    return storage_value(a, rec);  // data comes after the pickle
   };
-  ValuePtr obj = pickle::load(path, p, size, &pos, load_storage);
+  ValuePtr obj = pickle::load(path, p, size, &pos, load_storage, arena);
 
-  ValuePtr keys = pickle::load(path, p, size, &pos, none);
+  ValuePtr keys = pickle::load(path, p, size, &pos, none, arena);
   if (keys->kind != Kind::List) format_error(path, "legacy storage key list is missing");
   for (const auto& k : keys->items) {
     if (k->kind != Kind::String) format_error(path, "legacy storage key is not a string");
@@ -203,15 +203,20 @@ ValuePtr load_legacy(const std::shared_ptr<MappedFile>& f) {
 Tensor make_tensor(const std::string& path, const std::string& name,
                    const pickle::TensorRecord& t) {
   const StorageRecord& r = *t.storage;
-  int64_t numel = 1, last = t.storage_offset;
+  // Checked arithmetic: the numbers come from the file.
+  int64_t numel = 1, last = t.storage_offset, step = 0;
+  bool overflow = false;
   for (size_t d = 0; d < t.size.size(); ++d) {
     if (t.size[d] < 0 || t.stride[d] < 0)
       format_error(path, "tensor '" + name + "': negative size or stride " + shape_str(t.size) +
                              " / " + shape_str(t.stride));
-    numel *= t.size[d];
-    if (t.size[d] > 0) last += (t.size[d] - 1) * t.stride[d];
+    overflow |= __builtin_mul_overflow(numel, t.size[d], &numel);
+    if (t.size[d] > 0) {
+      overflow |= __builtin_mul_overflow(t.size[d] - 1, t.stride[d], &step);
+      overflow |= __builtin_add_overflow(last, step, &last);
+    }
   }
-  if (t.storage_offset < 0 || (numel > 0 && last >= r.numel))
+  if (overflow || t.storage_offset < 0 || (numel > 0 && last >= r.numel))
     format_error(path, "tensor '" + name + "': size " + shape_str(t.size) + ", stride " +
                            shape_str(t.stride) + " at offset " + std::to_string(t.storage_offset) +
                            " reaches past its " + r.type + " of " + std::to_string(r.numel) +
@@ -221,14 +226,14 @@ Tensor make_tensor(const std::string& path, const std::string& name,
 
 // The dict that holds the tensors: the object itself, or its 'state_dict' (or
 // 'model_state_dict', 'model') entry when that is a dict.
-StateDict collect(const std::string& path, const ValuePtr& obj) {
+StateDict collect(const std::string& path, const Value* obj) {
   if (obj->kind != Kind::Dict)
     format_error(path, "the saved object is " + obj->describe() + ", expected a dict of tensors");
-  const Value* dict = obj.get();
+  const Value* dict = obj;
   for (const char* key : {"state_dict", "model_state_dict", "model"}) {
     ValuePtr inner = obj->get(key);
     if (inner && inner->kind == Kind::Dict) {
-      dict = inner.get();
+      dict = inner;
       break;
     }
   }
@@ -252,10 +257,11 @@ StateDict collect(const std::string& path, const ValuePtr& obj) {
 
 StateDict load_torch(const std::string& path) {
   auto f = MappedFile::open(path);
+  pickle::Arena arena;
   if (f->size() >= 4 && std::memcmp(f->data(), "PK\x03\x04", 4) == 0)
-    return collect(path, load_zip(f));
+    return collect(path, load_zip(f, arena));
   if (f->size() >= 2 && f->data()[0] == 0x80)
-    return collect(path, load_legacy(f));
+    return collect(path, load_legacy(f, arena));
   format_error(path, "not a PyTorch checkpoint (neither a zip archive nor a pickle)");
 }
 

@@ -47,6 +47,7 @@ LoadedBert load_bert_classifier(const std::string& folder, const BertLoadOptions
   if (!fs::exists(out.config_path)) throw std::runtime_error(out.config_path + ": missing (every model folder needs one)");
   BertConfig cfg = BertConfig::from_json_file(out.config_path);
   const int64_t checkpoint_labels = cfg.num_labels;
+  if (o.dropout >= 0) cfg.hidden_dropout_prob = cfg.attention_probs_dropout_prob = cfg.classifier_dropout = o.dropout;
   if (!o.labels.empty()) {
     cfg.id2label = o.labels;
     cfg.num_labels = int64_t(o.labels.size());
@@ -76,7 +77,9 @@ LoadedBert load_bert_classifier(const std::string& folder, const BertLoadOptions
       continue;
     }
     if (tensor.shape() != it->second.shape()) {
-      if (name.rfind("classifier.", 0) == 0) {  // another label count: the head starts fresh
+      // Another label count (same hidden size): the head starts fresh. Any other mismatch is an error.
+      if (name.rfind("classifier.", 0) == 0 && tensor.dim() == it->second.dim() &&
+          (tensor.dim() == 1 || tensor.size(1) == it->second.size(1))) {
         head_shape_differs = true;
         continue;
       }

@@ -18,6 +18,7 @@ struct BertLoadOptions {
   std::vector<std::string> labels;  // non-empty: the task's label names (fixes num_labels)
   uint64_t seed = 1234;             // for a fresh head
   bool random_init = false;         // only config.json is read
+  double dropout = -1;              // >= 0: overrides the config's hidden/attention/classifier dropout
 };
 
 struct LoadedBert {

@@ -253,6 +253,16 @@ TEST(IoSafetensors, LoadedTensorsAreCopyOnWriteViews) {
     EXPECT_EQ(sd.at("w").to_vector<float>()[0], 5.0f);
   }
   EXPECT_EQ(load_safetensors(p).at("w").to_vector<float>()[0], 2.0f);  // the file is unchanged
+
+  // Saving over the file that loaded tensors still map is safe: the rename leaves the old
+  // mapping intact.
+  StateDict sd = load_safetensors(p);
+  sd["v"] = Tensor::full({2}, 3.0);
+  save_safetensors(p, sd);
+  EXPECT_EQ(sd.at("w").to_vector<float>()[0], 2.0f);
+  const StateDict back = load_safetensors(p);
+  EXPECT_EQ(back.at("w").to_vector<float>(), (std::vector<float>{2, 2, 2, 2}));
+  EXPECT_EQ(back.at("v").to_vector<float>(), (std::vector<float>{3, 3}));
 }
 
 TEST(IoSafetensors, CorruptHeadersAreFormatErrors) {
