@@ -15,5 +15,8 @@ int cmd_grads(int argc, char** argv);
 int cmd_export(int argc, char** argv);
 int cmd_version(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_predict(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
+int cmd_plot(int argc, char** argv);
 
 }  // namespace hone::cli

@@ -25,9 +25,17 @@ const Command kCommands[] = {
     {"prepare", hone::cli::cmd_prepare,
      "prepare --tokenizer DIR --in PATH --out DIR [--val-fraction F] [--text-field NAME]\n"
      "           text file, folder of .txt or JSONL -> token shards with a train/val split"},
-    {"logits", hone::cli::cmd_logits, "logits --model M --input X.npy --out Y.npy   forward outputs [B, T, V]"},
+    {"eval", hone::cli::cmd_eval,
+     "eval --model RUN --data FILE [--text-column C] [--text-pair-column C] [--label-column C] [--no-header]\n"
+     "           accuracy, macro-F1, per-class precision/recall, confusion matrix"},
+    {"predict", hone::cli::cmd_predict, "predict --model RUN [--in FILE]          label sentences (stdin by default)"},
+    {"logits", hone::cli::cmd_logits,
+     "logits --model M --input X.npy --out Y.npy [--attention-mask A.npy] [--token-type-ids T.npy]\n"
+     "           forward outputs: [B, T, V] for GPT-2, [B, labels] for a classifier"},
     {"grads", hone::cli::cmd_grads,
-     "grads --model M --input X.npy --targets T.npy --out G.safetensors   parameter gradients"},
+     "grads --model M --input X.npy --targets T.npy --out G.safetensors   parameter gradients\n"
+     "           named as in the checkpoint (classifiers: --targets are labels [B])"},
+    {"plot", hone::cli::cmd_plot, "plot RUN... [--out STEM]                 loss and metric curves as PNG and SVG"},
     {"export", hone::cli::cmd_export, "export RUN --out DIR                     a Hugging Face folder"},
     {"bench", hone::cli::cmd_bench,
      "bench gpt2 [--batch B] [--seq T] [--steps N] [--warmup W]   time GPT-2 124M training steps"},

@@ -48,7 +48,8 @@ models::LoadedBert open_bert(const std::string& folder, bool verbose) {
 BpeTokenizer open_tokenizer(const std::string& folder) { return BpeTokenizer::from_folder(folder); }
 
 void copy_tokenizer_files(const std::string& from, const std::string& to) {
-  for (const char* name : {"vocab.json", "merges.txt", "encoder.json", "vocab.bpe", "tokenizer_config.json"}) {
+  for (const char* name : {"vocab.json", "merges.txt", "encoder.json", "vocab.bpe", "vocab.txt", "tokenizer_config.json",
+                           "special_tokens_map.json"}) {
     const fs::path src = fs::path(from) / name;
     if (fs::exists(src)) fs::copy_file(src, fs::path(to) / name, fs::copy_options::overwrite_existing);
   }

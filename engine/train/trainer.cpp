@@ -13,6 +13,7 @@
 #include "engine/ops/ops.h"
 #include "engine/optim/adamw.h"
 #include "engine/optim/clip.h"
+#include "engine/train/plot.h"
 #include "engine/train/progress.h"
 
 namespace fs = std::filesystem;
@@ -229,6 +230,16 @@ TrainSummary Trainer::run() {
   log_metrics(ev.dump());
   save_checkpoint(o_.steps);
   summary.steps_done = o_.steps;
+  if (!o_.out_dir.empty()) {
+    // Curves a person would rather look at than read: <run>/curves.png and .svg.
+    const std::string stem = (fs::path(o_.out_dir) / "curves").string();
+    try {
+      plot_runs({o_.out_dir}, stem);
+      if (!o_.quiet) std::printf("curves: %s.png (and .svg)\n", stem.c_str());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "warning: could not draw the curves: %s\n", e.what());
+    }
+  }
   return summary;
 }
 

@@ -26,6 +26,7 @@ namespace hone {
 
 struct TrainBatch {
   Tensor inputs, targets;
+  std::vector<Tensor> aux;  // task-specific extra inputs (attention mask, token types, ...)
   int64_t count = 0;  // targets that count towards the loss (e.g. != -100)
   int64_t work = 0;   // units processed, for throughput (tokens, examples)
 };

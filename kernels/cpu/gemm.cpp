@@ -13,7 +13,7 @@
 // Packing copies op(A)/op(B) into contiguous, zero-padded panels, so the micro-kernel sees one
 // layout for all four transpose cases and never handles a ragged K.
 //
-// Threads: C is cut into one slab per thread (gemm_driver), never along K, and K is cut the
+// Threads: C is cut into slabs along M or N (gemm_driver), never along K, and K is cut the
 // same way for any thread count, so each C element sees exactly the same operations in the
 // same order: results are bit-identical for any number of threads.
 //
@@ -199,6 +199,9 @@ void gemm_serial(const GemmKernels<T>& ks, bool ta, bool tb, int64_t M, int64_t 
 // K block, which collapses under contention). Slabs stay wide enough that the duplicated
 // packing is a few percent of the work. Measured on the GPT-2 shapes: as fast as OpenBLAS,
 // which shares packed blocks between threads.
+// On a machine busy with other processes, libgomp's default busy-wait (spinning for up to
+// milliseconds at the end of each parallel region) made 1-3 ms products ~3x slower than
+// OpenBLAS, whose idle threads yield; OMP_WAIT_POLICY=passive removes that (bench/RESULTS.md).
 template <class T>
 void gemm_driver(const GemmKernels<T>& ks, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                  T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
