@@ -18,5 +18,6 @@ int cmd_bench(int argc, char** argv);
 int cmd_predict(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_plot(int argc, char** argv);
+int cmd_tokenizer(int argc, char** argv);
 
 }  // namespace hone::cli

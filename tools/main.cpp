@@ -22,6 +22,8 @@ const Command kCommands[] = {
      "           [--top-k K] [--top-p P] [--seed S]          sample text, streamed as it comes"},
     {"inspect", hone::cli::cmd_inspect, "inspect MODEL                            architecture, parameter count, every tensor"},
     {"tokenize", hone::cli::cmd_tokenize, "tokenize --model M --in FILE [--out ids.npy]   token ids of a file"},
+    {"tokenizer", hone::cli::cmd_tokenizer,
+     "tokenizer train --in PATH --out DIR [--vocab-size N] [--min-frequency F]   learn byte-level BPE"},
     {"prepare", hone::cli::cmd_prepare,
      "prepare --tokenizer DIR --in PATH --out DIR [--val-fraction F] [--text-field NAME]\n"
      "           text file, folder of .txt or JSONL -> token shards with a train/val split"},
