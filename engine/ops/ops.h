@@ -116,6 +116,34 @@ struct AttentionArgs {
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const AttentionArgs& args = {});
 
+// ---- convolutional networks (conv.cpp, pool.cpp, batchnorm.cpp, resample.cpp) -------------------
+// x [N, C_in, H, W], weight [C_out, C_in / groups, kH, kW], bias [C_out] or undefined.
+struct Conv2dArgs {
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1, groups = 1;
+};
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv2dArgs& args = {});
+// torch.nn.functional.max_pool2d / avg_pool2d (count_include_pad = true, floor mode).
+struct Pool2dArgs {
+  int64_t kernel_h = 2, kernel_w = 2, stride_h = 2, stride_w = 2, pad_h = 0, pad_w = 0;
+};
+Tensor max_pool2d(const Tensor& x, const Pool2dArgs& args);
+Tensor avg_pool2d(const Tensor& x, const Pool2dArgs& args);
+// torch.nn.functional.adaptive_avg_pool2d to [out_h, out_w].
+Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w);
+// torch.nn.functional.batch_norm over dim 1 of [N, C, ...]. training: normalise with the batch
+// statistics and, when running_mean/var are defined, update them in place (not recorded by
+// autograd): running = (1 - momentum) * running + momentum * batch (var unbiased). Eval: use
+// the running statistics. weight/bias optional.
+Tensor batch_norm(const Tensor& x, Tensor running_mean, Tensor running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+// Option-A ResNet shortcut pieces: x[:, :, ::stride, ::stride] and zero channels added on both
+// sides: [N, C, H, W] -> [N, C + before + after, H, W].
+Tensor subsample2d(const Tensor& x, int64_t stride);
+Tensor pad_channels(const Tensor& x, int64_t before, int64_t after);
+// torch.nn.functional.interpolate(mode="nearest" | "bilinear", align_corners=False) to [out_h, out_w].
+Tensor upsample_nearest2d(const Tensor& x, int64_t out_h, int64_t out_w);
+Tensor upsample_bilinear2d(const Tensor& x, int64_t out_h, int64_t out_w);
+
 // ---- copies ------------------------------------------------------------------------------------
 // Fresh contiguous copy (differentiable), optionally converting dtype.
 Tensor copy(const Tensor& x);
