@@ -53,6 +53,8 @@ int finetune_causal_lm(const std::string& recipe_path, const std::vector<std::st
   const Recipe r = Recipe::load(recipe_path, causal_lm_schema(), overrides);
   check_runtime_keys(r);
   const TrainerOptions o = trainer_options(r);
+  if (r.get_float("freeze.unfreeze_every_epochs") > 0)
+    throw std::invalid_argument(r.source() + ": causal_lm counts steps, not epochs: use freeze.unfreeze_every");
   const std::string out_dir = o.out_dir, model_dir = r.get_string("model");
   const std::string tok_dir = r.has("tokenizer") ? r.get_string("tokenizer") : model_dir;
   manual_seed(o.seed);

@@ -119,11 +119,13 @@ int finetune_classification(const std::string& recipe_path, const std::vector<st
   for (const auto& l : labels) std::printf(" %s", l.c_str());
   std::printf("\n");
   const int64_t batch = r.get_int("batch_size");
+  const double steps_per_epoch = double(train_ex.size()) / double(batch * o.grad_accum);
   if (r.get_float("epochs") > 0) {
-    o.steps = std::max<int64_t>(1, int64_t(std::ceil(r.get_float("epochs") * double(train_ex.size()) /
-                                                     double(batch * o.grad_accum))));
+    o.steps = std::max<int64_t>(1, int64_t(std::ceil(r.get_float("epochs") * steps_per_epoch)));
     if (o.warmup_steps > o.steps) o.warmup_steps = o.steps;
   }
+  if (r.get_float("freeze.unfreeze_every_epochs") > 0)
+    o.unfreeze_every = std::max<int64_t>(1, int64_t(std::llround(r.get_float("freeze.unfreeze_every_epochs") * steps_per_epoch)));
 
   fs::create_directories(out_dir);
   write_text(out_dir, "config.json", model->config().to_json());

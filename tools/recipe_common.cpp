@@ -25,9 +25,30 @@ std::vector<RecipeField> common_recipe_fields() {
       {"optimizer.beta1", T::Float, "0.9", "AdamW beta1"},
       {"optimizer.beta2", T::Float, "0.999", "AdamW beta2"},
       {"optimizer.eps", T::Float, "1e-8", "AdamW epsilon"},
+      {"optimizer.kind", T::String, "adamw", "adamw or sgd"},
+      {"optimizer.momentum", T::Float, "0.0", "SGD momentum"},
+      {"optimizer.nesterov", T::Bool, "false", "SGD Nesterov momentum"},
       {"schedule.warmup_steps", T::Int, "0", "linear warmup steps"},
-      {"schedule.decay", T::String, "cosine", "cosine, linear or constant after warmup"},
+      {"schedule.warmup_ratio", T::Float, "0.0", "warmup as a fraction of the steps (when warmup_steps is 0)"},
+      {"schedule.decay", T::String, "cosine", "after warmup: constant, linear, cosine, cosine_restarts, wsd or plateau"},
       {"schedule.min_lr_ratio", T::Float, "0.0", "final lr as a fraction of the peak"},
+      {"schedule.cycles", T::Int, "2", "cosine_restarts: number of cycles"},
+      {"schedule.decay_ratio", T::Float, "0.1", "wsd: fraction of the run spent decaying"},
+      {"schedule.factor", T::Float, "0.5", "plateau: lr factor on a plateau"},
+      {"schedule.patience", T::Int, "2", "plateau: evaluations without improvement before reducing"},
+      {"freeze.patterns", T::String, "", "comma-separated globs/regexes of parameters kept frozen"},
+      {"freeze.layers", T::Int, "0", "freeze the first N layer groups (embeddings/stem first)"},
+      {"freeze.unfreeze_every", T::Int, "0", "gradual unfreezing: train only the top group, add one every N steps"},
+      {"freeze.unfreeze_every_epochs", T::Float, "0", "gradual unfreezing every N epochs (tasks that know epochs)"},
+      {"layer_lr_decay", T::Float, "1.0", "lr x decay^(layer groups above) (layer-wise LR decay)"},
+      {"param_groups.*.pattern", T::String, "", "parameters of this group (glob or regex)"},
+      {"param_groups.*.lr_scale", T::Float, "1.0", "lr multiplier of this group"},
+      {"param_groups.*.weight_decay", T::Float, "-1", "weight decay of this group (-1: default rule)"},
+      {"early_stopping.metric", T::String, "", "evaluation metric to watch (e.g. loss, accuracy, macro_f1)"},
+      {"early_stopping.mode", T::String, "min", "min or max"},
+      {"early_stopping.patience", T::Int, "3", "evaluations without improvement before stopping"},
+      {"early_stopping.min_delta", T::Float, "0.0", "smallest change that counts as an improvement"},
+      {"early_stopping.load_best", T::Bool, "true", "load the best weights at the end"},
       {"clip_grad_norm", T::Float, "1.0", "global gradient-norm clip (0 disables)"},
       {"eval_every", T::Int, "50", "evaluate on held-out data every N steps"},
       {"save_every", T::Int, "0", "checkpoint every N steps (0: only at the end)"},
@@ -51,9 +72,44 @@ TrainerOptions trainer_options(const Recipe& r) {
   o.beta1 = r.get_float("optimizer.beta1");
   o.beta2 = r.get_float("optimizer.beta2");
   o.eps = r.get_float("optimizer.eps");
+  o.optimizer = r.get_string("optimizer.kind");
+  o.momentum = r.get_float("optimizer.momentum");
+  o.nesterov = r.get_bool("optimizer.nesterov");
   o.warmup_steps = r.get_int("schedule.warmup_steps");
+  o.warmup_ratio = r.get_float("schedule.warmup_ratio");
   o.decay = r.get_string("schedule.decay");
   o.min_lr_ratio = r.get_float("schedule.min_lr_ratio");
+  o.restart_cycles = r.get_int("schedule.cycles");
+  o.wsd_decay_ratio = r.get_float("schedule.decay_ratio");
+  o.plateau_factor = r.get_float("schedule.factor");
+  o.plateau_patience = r.get_int("schedule.patience");
+  for (std::string rest = r.get_string("freeze.patterns"); !rest.empty();) {
+    const size_t comma = rest.find(',');
+    std::string p = rest.substr(0, comma);
+    while (!p.empty() && p.front() == ' ') p.erase(p.begin());
+    while (!p.empty() && p.back() == ' ') p.pop_back();
+    if (!p.empty()) o.freeze.push_back(p);
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+  }
+  o.freeze_layers = r.get_int("freeze.layers");
+  o.unfreeze_every = r.get_int("freeze.unfreeze_every");
+  o.layer_lr_decay = r.get_float("layer_lr_decay");
+  for (const std::string& g : r.wildcard_names("param_groups.*.pattern")) {
+    const std::string base = "param_groups." + g + ".";
+    if (!r.has(base + "pattern")) throw std::invalid_argument(r.source() + ": param_groups." + g + " needs a pattern");
+    ParamGroupRule rule;
+    rule.pattern = r.get_string(base + "pattern");
+    if (r.has(base + "lr_scale")) rule.lr_scale = r.get_float(base + "lr_scale");
+    if (r.has(base + "weight_decay")) rule.weight_decay = r.get_float(base + "weight_decay");
+    o.groups.push_back(rule);
+  }
+  for (const std::string& g : r.wildcard_names("param_groups.*.lr_scale"))
+    if (!r.has("param_groups." + g + ".pattern")) throw std::invalid_argument(r.source() + ": param_groups." + g + " needs a pattern");
+  o.early_stopping_metric = r.get_string("early_stopping.metric");
+  o.early_stopping_mode = r.get_string("early_stopping.mode");
+  o.early_stopping_patience = r.get_int("early_stopping.patience");
+  o.early_stopping_min_delta = r.get_float("early_stopping.min_delta");
+  o.load_best = r.get_bool("early_stopping.load_best");
   o.clip_grad_norm = r.get_float("clip_grad_norm");
   o.eval_every = r.get_int("eval_every");
   o.save_every = r.get_int("save_every");

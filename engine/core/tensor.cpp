@@ -12,7 +12,7 @@
 #include "kernels/philox.h"
 
 #if defined(HONE_WITH_CUDA)
-#include <cuda_runtime_api.h>
+#include "engine/core/cuda_runtime.h"
 #endif
 
 namespace hone {
@@ -235,9 +235,12 @@ Tensor& Tensor::fill_(double value) {
     kernels::fill_strided(static_cast<int>(dtype()), static_cast<int>(dim()), shape().data(),
                           data_ptr(), strides().data(), value);
   } else {
-    Tensor host = Tensor::full(shape(), value, dtype());
-    copy_(host);
-    return *this;
+#if defined(HONE_WITH_CUDA)
+    kernels::cuda::fill_strided(static_cast<int>(dtype()), static_cast<int>(dim()), shape().data(), data_ptr(),
+                                strides().data(), value, cuda::stream(device()));
+#else
+    throw std::runtime_error("fill_: this build has no CUDA support");
+#endif
   }
   bump_version();
   return *this;
@@ -254,27 +257,45 @@ Tensor& Tensor::copy_(const Tensor& src_in) {
     return *this;
   }
 #if defined(HONE_WITH_CUDA)
-  // Cross-device: convert and make contiguous on the CPU side, then one cudaMemcpy.
-  if (!is_contiguous())
-    throw std::runtime_error("copy_: a non-contiguous CUDA destination is not supported yet");
-  Tensor staged = src;
-  if (staged.device().is_cpu()) {
-    staged = staged.to(dtype()).contiguous();
-    if (cudaMemcpy(data_ptr(), staged.data_ptr(), nbytes(), cudaMemcpyHostToDevice) != cudaSuccess)
-      throw std::runtime_error("copy_: cudaMemcpy host to device failed");
-  } else if (device().is_cpu()) {
-    if (!staged.is_contiguous())
-      throw std::runtime_error("copy_: a non-contiguous CUDA source is not supported yet");
-    Tensor host = Tensor::empty(staged.shape(), staged.dtype());
-    if (cudaMemcpy(host.data_ptr(), staged.data_ptr(), host.nbytes(), cudaMemcpyDeviceToHost) !=
-        cudaSuccess)
-      throw std::runtime_error("copy_: cudaMemcpy device to host failed");
-    return copy_(host);
+  if (device().is_cuda() && src.device() == device()) {
+    // On one device: a plain memcpy when nothing changes, else one strided kernel that converts
+    // the dtype and re-lays out (broadcast, transposed or narrowed views) in a single pass.
+    const cudaStream_t stream = cuda::stream(device());
+    if (src.dtype() == dtype() && is_contiguous() && src.is_contiguous()) {
+      cuda::check(cudaMemcpyAsync(data_ptr(), src.data_ptr(), nbytes(), cudaMemcpyDeviceToDevice, stream),
+                  "cudaMemcpyAsync (copy_, device to device)");
+    } else {
+      kernels::cuda::copy_strided(static_cast<int>(src.dtype()), static_cast<int>(dtype()), static_cast<int>(dim()),
+                                  shape().data(), src.data_ptr(), src.strides().data(), data_ptr(),
+                                  strides().data(), stream);
+    }
+  } else if (device().is_cuda()) {
+    // From the CPU (or another device, through the CPU): a dense host copy in this dtype goes up
+    // in one transfer, straight into this view when it is contiguous, else into a dense device
+    // buffer that a strided kernel spreads into the view. A transfer from pageable memory
+    // returns once the driver has staged the data, so the host copy may go right after.
+    Tensor host = src.device().is_cpu() ? src.detach() : src.detach().to(Device::cpu());
+    host = host.to(dtype()).contiguous();
+    const cudaStream_t stream = cuda::stream(device());
+    Tensor dense = is_contiguous() ? *this : Tensor::empty(shape(), dtype(), device());
+    cuda::check(cudaMemcpyAsync(dense.data_ptr(), host.data_ptr(), nbytes(), cudaMemcpyHostToDevice, stream),
+                "cudaMemcpyAsync (copy_, host to device)");
+    if (!dense.same(*this))
+      kernels::cuda::copy_strided(static_cast<int>(dtype()), static_cast<int>(dtype()), static_cast<int>(dim()),
+                                  shape().data(), dense.data_ptr(), dense.strides().data(), data_ptr(),
+                                  strides().data(), stream);
   } else {
-    if (!staged.is_contiguous() || staged.dtype() != dtype())
-      throw std::runtime_error("copy_: CUDA to CUDA copies need equal dtypes and contiguity for now");
-    if (cudaMemcpy(data_ptr(), staged.data_ptr(), nbytes(), cudaMemcpyDeviceToDevice) != cudaSuccess)
-      throw std::runtime_error("copy_: cudaMemcpy device to device failed");
+    // To the CPU: make the source dense on its device (same dtype), bring it down, and let the
+    // CPU copy convert and re-lay out. This is a synchronisation point: deferred device errors
+    // (out-of-range indices) are reported here.
+    const Tensor dense = src.detach().contiguous();
+    Tensor host = Tensor::empty(dense.shape(), dense.dtype());
+    const int dev = src.device().index;
+    cuda::check(cudaMemcpyAsync(host.data_ptr(), dense.data_ptr(), host.nbytes(), cudaMemcpyDeviceToHost,
+                                cuda::stream(dev)),
+                "cudaMemcpyAsync (copy_, device to host)");
+    cuda::synchronize(dev);
+    return copy_(host);
   }
   bump_version();
   return *this;

@@ -17,6 +17,29 @@ Tensor Module::register_buffer(const std::string& name, Tensor value) {
   return value;
 }
 
+void Module::eval_subtrees(const std::vector<std::string>& prefixes, const std::string& path) {
+  for (auto& [n, child] : children_) {
+    const std::string p = path.empty() ? n : path + "." + n;
+    bool frozen = false;
+    for (const std::string& pre : prefixes)
+      if (p == pre || (p.size() > pre.size() && p.compare(0, pre.size(), pre) == 0 && p[pre.size()] == '.'))
+        frozen = true;
+    if (frozen)
+      child->train(false);
+    else
+      child->eval_subtrees(prefixes, p);
+  }
+}
+
+void Module::replace_module(const std::string& name, std::shared_ptr<Module> m) {
+  for (auto& [n, child] : children_)
+    if (n == name) {
+      child = std::move(m);
+      return;
+    }
+  throw std::invalid_argument("Module: no child module named '" + name + "'");
+}
+
 const Tensor& Module::param(const std::string& name) const {
   for (const auto& [n, t] : params_)
     if (n == name) return t;

@@ -27,6 +27,15 @@ class Module {
   void eval() { train(false); }
   bool training() const { return training_; }
 
+  // The model's layer groups, as name prefixes ordered from the input to the output (embeddings
+  // or stem first, the head last), used by layer freezing, gradual unfreezing and layer-wise LR
+  // decay. Empty for models without a natural layering.
+  // Each group is a list of prefixes (GPT-2's embeddings are "wte" and "wpe").
+  virtual std::vector<std::vector<std::string>> layer_groups() const { return {}; }
+  // Puts the subtrees whose path equals or starts with one of `prefixes` (followed by '.') in
+  // eval mode, leaving the rest as they are (frozen BatchNorm keeps its running statistics).
+  void eval_subtrees(const std::vector<std::string>& prefixes, const std::string& path = "");
+
   // Replaces the value of a registered parameter/buffer (same shape required): used by loaders.
   void set_parameter(const std::string& dotted_name, const Tensor& value);
 
@@ -38,6 +47,9 @@ class Module {
     children_.emplace_back(name, m);
     return m;
   }
+  // Swaps the registered child `name` for another module (a new classification head, a LoRA
+  // wrapper); throws if there is no such child.
+  void replace_module(const std::string& name, std::shared_ptr<Module> m);
   // Looks up this module's own parameter by name (after set_parameter may have replaced it).
   const Tensor& param(const std::string& name) const;
 

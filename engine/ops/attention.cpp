@@ -21,7 +21,7 @@ struct Prepared {
 Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& args) {
   const char* op = "scaled_dot_product_attention";
   for (const Tensor* t : {&q, &k, &v}) {
-    detail::require_cpu(*t, op);
+    detail::require_same_device(*t, q, op);
     detail::require_floating(*t, op);
     if (t->dim() != 4)
       throw std::invalid_argument(std::string(op) + ": expected [B, H, T, D] tensors, got " + t->str());
@@ -45,6 +45,7 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
     if (m.dtype() != DType::U8 || m.shape() != Shape{B, Tk})
       throw std::invalid_argument(std::string(op) + ": key_padding_mask must be uint8 [B, Tk] = [" +
                                   std::to_string(B) + ", " + std::to_string(Tk) + "], got " + m.str());
+    detail::require_same_device(m, q, op);
     p.key_valid = m.contiguous();
     p.options.key_valid = p.key_valid.data<uint8_t>();
   }
@@ -70,12 +71,23 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
   const Tensor q = q_in.detach().to(compute).contiguous();
   const Tensor k = k_in.detach().to(compute).contiguous();
   const Tensor v = v_in.detach().to(compute).contiguous();
-  Tensor out = Tensor::empty(q.shape(), compute);
-  Tensor lse = Tensor::empty({p.shape.batch, p.shape.heads, p.shape.q_len}, compute);
+  const Device dev = q.device();
+  Tensor out = Tensor::empty(q.shape(), compute, dev);
+  Tensor lse = Tensor::empty({p.shape.batch, p.shape.heads, p.shape.q_len}, compute, dev);
   HONE_DISPATCH_FLOATING(compute, "scaled_dot_product_attention", [&] {
     if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
-      kernels::attention_forward<scalar_t>(p.shape, p.options, q.data<scalar_t>(), k.data<scalar_t>(),
-                                           v.data<scalar_t>(), out.data<scalar_t>(), lse.data<scalar_t>());
+      if (dev.is_cuda()) {
+#if defined(HONE_WITH_CUDA)
+        kernels::cuda::attention_forward<scalar_t>(p.shape, p.options, q.data<scalar_t>(), k.data<scalar_t>(),
+                                                   v.data<scalar_t>(), out.data<scalar_t>(), lse.data<scalar_t>(),
+                                                   cuda::stream(dev));
+#else
+        detail::no_cuda_build("scaled_dot_product_attention");
+#endif
+      } else {
+        kernels::attention_forward<scalar_t>(p.shape, p.options, q.data<scalar_t>(), k.data<scalar_t>(),
+                                             v.data<scalar_t>(), out.data<scalar_t>(), lse.data<scalar_t>());
+      }
     }
   });
   Tensor result = out.to(dt);
@@ -88,14 +100,25 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
       kernels::AttentionOptions o = p.options;
       o.key_valid = mask.defined() ? mask.data<uint8_t>() : nullptr;
       const Tensor dout = g.to(compute).contiguous();
-      Tensor dq = Tensor::empty(qv.shape(), compute), dk = Tensor::empty(kv.shape(), compute),
-             dv = Tensor::empty(vv.shape(), compute);
+      Tensor dq = Tensor::empty(qv.shape(), compute, dev), dk = Tensor::empty(kv.shape(), compute, dev),
+             dv = Tensor::empty(vv.shape(), compute, dev);
       HONE_DISPATCH_FLOATING(compute, n, [&] {
         if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
-          kernels::attention_backward<scalar_t>(p.shape, o, qv.data<scalar_t>(), kv.data<scalar_t>(),
-                                                vv.data<scalar_t>(), ov.data<scalar_t>(), lv.data<scalar_t>(),
-                                                dout.data<scalar_t>(), dq.data<scalar_t>(), dk.data<scalar_t>(),
-                                                dv.data<scalar_t>());
+          if (dev.is_cuda()) {
+#if defined(HONE_WITH_CUDA)
+            kernels::cuda::attention_backward<scalar_t>(p.shape, o, qv.data<scalar_t>(), kv.data<scalar_t>(),
+                                                        vv.data<scalar_t>(), ov.data<scalar_t>(), lv.data<scalar_t>(),
+                                                        dout.data<scalar_t>(), dq.data<scalar_t>(), dk.data<scalar_t>(),
+                                                        dv.data<scalar_t>(), cuda::stream(dev));
+#else
+            detail::no_cuda_build(n);
+#endif
+          } else {
+            kernels::attention_backward<scalar_t>(p.shape, o, qv.data<scalar_t>(), kv.data<scalar_t>(),
+                                                  vv.data<scalar_t>(), ov.data<scalar_t>(), lv.data<scalar_t>(),
+                                                  dout.data<scalar_t>(), dq.data<scalar_t>(), dk.data<scalar_t>(),
+                                                  dv.data<scalar_t>());
+          }
         }
       });
       return {dq.to(dt), dk.to(dt), dv.to(dt)};

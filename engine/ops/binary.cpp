@@ -7,7 +7,6 @@
 
 namespace hone::ops {
 
-using detail::require_cpu;
 using kernels::BinaryOp;
 
 Shape broadcast_shapes(const Shape& a, const Shape& b) {
@@ -37,7 +36,6 @@ Tensor sum_to_shape(const Tensor& x, const Shape& shape) {
 namespace {
 
 Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
-  require_cpu(a, name);
   detail::require_same_device(a, b, name);
   detail::require_floating(a, name);
   detail::require_same_dtype(a, b, name);
@@ -46,10 +44,20 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
   const Shape sa = detail::broadcast_strides(a.detach(), shape);
   const Shape sb = detail::broadcast_strides(b.detach(), shape);
   HONE_DISPATCH_FLOATING(a.dtype(), name, [&] {
-    kernels::binary_forward<scalar_t>(op, static_cast<int>(shape.size()), shape.data(),
-                                      static_cast<const scalar_t*>(a.data_ptr()), sa.data(),
-                                      static_cast<const scalar_t*>(b.data_ptr()), sb.data(),
-                                      static_cast<scalar_t*>(out.data_ptr()));
+    const int nd = static_cast<int>(shape.size());
+    const auto* pa = static_cast<const scalar_t*>(a.data_ptr());
+    const auto* pb = static_cast<const scalar_t*>(b.data_ptr());
+    auto* po = static_cast<scalar_t*>(out.data_ptr());
+    if (detail::on_cuda(a)) {
+#if defined(HONE_WITH_CUDA)
+      kernels::cuda::binary_forward<scalar_t>(op, nd, shape.data(), pa, sa.data(), pb, sb.data(), po,
+                                              cuda::stream(a.device()));
+#else
+      detail::no_cuda_build(name);
+#endif
+    } else {
+      kernels::binary_forward<scalar_t>(op, nd, shape.data(), pa, sa.data(), pb, sb.data(), po);
+    }
   });
   return out;
 }
@@ -140,7 +148,7 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 
 namespace {
 Tensor compare_op(kernels::CompareOp op, const Tensor& a, const Tensor& b, const char* name) {
-  require_cpu(a, name);
+  detail::require_same_device(a, b, name);
   detail::require_same_dtype(a, b, name);
   const Shape shape = broadcast_shapes(a.shape(), b.shape());
   Tensor out = Tensor::empty(shape, DType::U8, a.device());
@@ -148,9 +156,19 @@ Tensor compare_op(kernels::CompareOp op, const Tensor& a, const Tensor& b, const
   const Shape sb = detail::broadcast_strides(b.detach(), shape);
   auto run = [&](auto tag) {
     using T = decltype(tag);
-    kernels::compare<T>(op, static_cast<int>(shape.size()), shape.data(),
-                        static_cast<const T*>(a.data_ptr()), sa.data(),
-                        static_cast<const T*>(b.data_ptr()), sb.data(), out.data<uint8_t>());
+    const int nd = static_cast<int>(shape.size());
+    const T* pa = static_cast<const T*>(a.data_ptr());
+    const T* pb = static_cast<const T*>(b.data_ptr());
+    if (detail::on_cuda(a)) {
+#if defined(HONE_WITH_CUDA)
+      kernels::cuda::compare<T>(op, nd, shape.data(), pa, sa.data(), pb, sb.data(), out.data<uint8_t>(),
+                                cuda::stream(a.device()));
+#else
+      detail::no_cuda_build(name);
+#endif
+    } else {
+      kernels::compare<T>(op, nd, shape.data(), pa, sa.data(), pb, sb.data(), out.data<uint8_t>());
+    }
   };
   switch (a.dtype()) {
     case DType::F32: run(float{}); break;
@@ -169,15 +187,24 @@ Tensor eq(const Tensor& a, const Tensor& b) { return compare_op(kernels::Compare
 Tensor gt(const Tensor& a, const Tensor& b) { return compare_op(kernels::CompareOp::Gt, a, b, "gt"); }
 
 void add_(Tensor& a, const Tensor& b, double alpha) {
-  require_cpu(a, "add_");
+  detail::require_same_device(a, b, "add_");
   detail::require_same_dtype(a, b, "add_");
   if (a.requires_grad() && grad_mode_enabled())
     throw std::runtime_error("add_: in-place update of " + a.str() +
                              ", which requires grad, while grad mode is on");
   if (a.is_contiguous() && b.is_contiguous() && a.shape() == b.shape()) {
     HONE_DISPATCH_FLOATING(a.dtype(), "add_", [&] {
-      kernels::axpy<scalar_t>(a.numel(), alpha, static_cast<const scalar_t*>(b.data_ptr()),
-                              static_cast<scalar_t*>(a.data_ptr()));
+      const auto* pb = static_cast<const scalar_t*>(b.data_ptr());
+      auto* pa = static_cast<scalar_t*>(a.data_ptr());
+      if (detail::on_cuda(a)) {
+#if defined(HONE_WITH_CUDA)
+        kernels::cuda::axpy<scalar_t>(a.numel(), alpha, pb, pa, cuda::stream(a.device()));
+#else
+        detail::no_cuda_build("add_");
+#endif
+      } else {
+        kernels::axpy<scalar_t>(a.numel(), alpha, pb, pa);
+      }
     });
     a.bump_version();
     return;
@@ -190,7 +217,6 @@ void add_(Tensor& a, const Tensor& b, double alpha) {
 }
 
 void mul_(Tensor& a, double s) {
-  require_cpu(a, "mul_");
   if (a.requires_grad() && grad_mode_enabled())
     throw std::runtime_error("mul_: in-place update of " + a.str() + ", which requires grad, while grad mode is on");
   if (!a.is_contiguous()) {
@@ -199,7 +225,16 @@ void mul_(Tensor& a, double s) {
     return;
   }
   HONE_DISPATCH_FLOATING(a.dtype(), "mul_", [&] {
-    kernels::scale<scalar_t>(a.numel(), s, static_cast<scalar_t*>(a.data_ptr()));
+    auto* pa = static_cast<scalar_t*>(a.data_ptr());
+    if (detail::on_cuda(a)) {
+#if defined(HONE_WITH_CUDA)
+      kernels::cuda::scale<scalar_t>(a.numel(), s, pa, cuda::stream(a.device()));
+#else
+      detail::no_cuda_build("mul_");
+#endif
+    } else {
+      kernels::scale<scalar_t>(a.numel(), s, pa);
+    }
   });
   a.bump_version();
 }

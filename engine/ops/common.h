@@ -7,13 +7,29 @@
 #include "engine/autograd/node.h"
 #include "engine/core/tensor.h"
 
+#if defined(HONE_WITH_CUDA)
+#include "engine/core/cuda_runtime.h"
+#include "kernels/cuda_api.h"
+#endif
+
 namespace hone::ops::detail {
 
-// The CUDA kernels of each op family arrive with the CUDA backend; until an op has one, using it
-// on a CUDA tensor says so instead of touching device memory from the CPU.
+// For an op that has no CUDA kernel: using it on a CUDA tensor says so instead of touching
+// device memory from the CPU.
 inline void require_cpu(const Tensor& t, const char* op) {
   if (!t.device().is_cpu())
     throw std::runtime_error(std::string(op) + ": no CUDA kernel for this op yet (tensor " + t.str() + ")");
+}
+
+// Every op dispatches on the device of its first tensor: CPU -> kernels/cpu, CUDA ->
+// kernels/cuda (in builds with CUDA; without it no tensor can live on a device). The other
+// tensors must be on the same device.
+inline bool on_cuda(const Tensor& t) { return t.device().is_cuda(); }
+
+// Thrown by the CUDA branch of an op in a build without CUDA (unreachable in practice: such a
+// build cannot allocate device memory).
+[[noreturn]] inline void no_cuda_build(const char* op) {
+  throw std::runtime_error(std::string(op) + ": this hone build has no CUDA support");
 }
 
 inline void require_floating(const Tensor& t, const char* op) {

@@ -22,8 +22,17 @@ Tensor apply_mask(const Tensor& x_in, double p, uint64_t seed, uint64_t offset) 
   const Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   HONE_DISPATCH_FLOATING(x.dtype(), "dropout", [&] {
-    kernels::dropout_apply<scalar_t>(x.numel(), p, seed, offset, static_cast<const scalar_t*>(x.data_ptr()),
-                                     static_cast<scalar_t*>(y.data_ptr()));
+    const auto* px = static_cast<const scalar_t*>(x.data_ptr());
+    auto* py = static_cast<scalar_t*>(y.data_ptr());
+    if (detail::on_cuda(x)) {
+#if defined(HONE_WITH_CUDA)
+      kernels::cuda::dropout_apply<scalar_t>(x.numel(), p, seed, offset, px, py, cuda::stream(x.device()));
+#else
+      detail::no_cuda_build("dropout");
+#endif
+    } else {
+      kernels::dropout_apply<scalar_t>(x.numel(), p, seed, offset, px, py);
+    }
   });
   return y;
 }
@@ -33,7 +42,6 @@ Tensor apply_mask(const Tensor& x_in, double p, uint64_t seed, uint64_t offset) 
 Tensor dropout(const Tensor& x, double p, bool training, uint64_t seed, uint64_t offset) {
   check_probability(p);
   if (!training || p == 0.0) return x;
-  detail::require_cpu(x, "dropout");
   detail::require_floating(x, "dropout");
   Tensor out = apply_mask(x.detach(), p, seed, offset);
   if (needs_grad({&x})) {

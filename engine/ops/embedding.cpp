@@ -7,8 +7,7 @@
 namespace hone::ops {
 
 Tensor embedding(const Tensor& weight, const Tensor& indices) {
-  detail::require_cpu(weight, "embedding");
-  detail::require_cpu(indices, "embedding");
+  detail::require_same_device(weight, indices, "embedding");
   detail::require_floating(weight, "embedding");
   detail::require_index_dtype(indices, "embedding");
   if (weight.dim() != 2)
@@ -26,9 +25,18 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
   HONE_DISPATCH_FLOATING(w.dtype(), "embedding", [&] {
     detail::dispatch_index(ids, [&](auto tag) {
       using I = decltype(tag);
-      kernels::embedding_forward<scalar_t, I>(n, C, static_cast<const I*>(ids.data_ptr()),
-                                              static_cast<const scalar_t*>(w.data_ptr()),
-                                              static_cast<scalar_t*>(out.data_ptr()));
+      const I* pi = static_cast<const I*>(ids.data_ptr());
+      const auto* pw = static_cast<const scalar_t*>(w.data_ptr());
+      auto* po = static_cast<scalar_t*>(out.data_ptr());
+      if (detail::on_cuda(w)) {
+#if defined(HONE_WITH_CUDA)
+        kernels::cuda::embedding_forward<scalar_t, I>(n, V, C, pi, pw, po, cuda::stream(w.device()));
+#else
+        detail::no_cuda_build("embedding");
+#endif
+      } else {
+        kernels::embedding_forward<scalar_t, I>(n, C, pi, pw, po);
+      }
     });
   });
 
@@ -41,9 +49,18 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
       HONE_DISPATCH_FLOATING(g.dtype(), "embedding backward", [&] {
         detail::dispatch_index(idv, [&](auto tag) {
           using I = decltype(tag);
-          kernels::embedding_backward<scalar_t, I>(n, V, C, static_cast<const I*>(idv.data_ptr()),
-                                                   static_cast<const scalar_t*>(g.data_ptr()),
-                                                   static_cast<scalar_t*>(gw.data_ptr()));
+          const I* pi = static_cast<const I*>(idv.data_ptr());
+          const auto* pg = static_cast<const scalar_t*>(g.data_ptr());
+          auto* pgw = static_cast<scalar_t*>(gw.data_ptr());
+          if (detail::on_cuda(g)) {
+#if defined(HONE_WITH_CUDA)
+            kernels::cuda::embedding_backward<scalar_t, I>(n, V, C, pi, pg, pgw, cuda::stream(g.device()));
+#else
+            detail::no_cuda_build("embedding");
+#endif
+          } else {
+            kernels::embedding_backward<scalar_t, I>(n, V, C, pi, pg, pgw);
+          }
         });
       });
       return {gw};

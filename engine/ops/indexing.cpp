@@ -11,8 +11,6 @@
 
 namespace hone::ops {
 
-using detail::require_cpu;
-
 namespace {
 
 // Product of shape[begin, end).
@@ -42,8 +40,19 @@ void where_kernel(const Shape& shape, const Tensor& cond, const Tensor& a, const
   const int nd = static_cast<int>(shape.size());
   auto run = [&](auto tag) {
     using T = decltype(tag);
-    kernels::where<T>(nd, shape.data(), cond.data<uint8_t>(), sc.data(), static_cast<const T*>(a.data_ptr()),
-                      sa.data(), static_cast<const T*>(b.data_ptr()), sb.data(), static_cast<T*>(out.data_ptr()));
+    const T* pa = static_cast<const T*>(a.data_ptr());
+    const T* pb = static_cast<const T*>(b.data_ptr());
+    T* po = static_cast<T*>(out.data_ptr());
+    if (detail::on_cuda(out)) {
+#if defined(HONE_WITH_CUDA)
+      kernels::cuda::where<T>(nd, shape.data(), cond.data<uint8_t>(), sc.data(), pa, sa.data(), pb, sb.data(), po,
+                              cuda::stream(out.device()));
+#else
+      detail::no_cuda_build("where");
+#endif
+    } else {
+      kernels::where<T>(nd, shape.data(), cond.data<uint8_t>(), sc.data(), pa, sa.data(), pb, sb.data(), po);
+    }
   };
   if (a.dtype() == DType::I64) return run(int64_t{});
   HONE_DISPATCH_FLOATING(a.dtype(), "where", [&] { run(scalar_t{}); });
@@ -121,8 +130,7 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
 // ---- index_select / gather ----------------------------------------------------------------
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
-  require_cpu(x, "index_select");
-  require_cpu(index, "index_select");
+  detail::require_same_device(x, index, "index_select");
   detail::require_index_dtype(index, "index_select");
   if (x.dim() == 0) throw std::invalid_argument("index_select: x must have at least one dimension, got " + x.str());
   if (index.dim() > 1) throw std::invalid_argument("index_select: index must be one-dimensional, got " + index.str());
@@ -142,9 +150,18 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   HONE_DISPATCH_ALL(x.dtype(), "index_select", [&] {
     detail::dispatch_index(idx, [&](auto tag) {
       using I = decltype(tag);
-      kernels::index_select_forward<scalar_t, I>(outer, N, inner, static_cast<const scalar_t*>(xc.data_ptr()), n,
-                                                 static_cast<const I*>(idx.data_ptr()),
-                                                 static_cast<scalar_t*>(out.data_ptr()));
+      const auto* px = static_cast<const scalar_t*>(xc.data_ptr());
+      const I* pi = static_cast<const I*>(idx.data_ptr());
+      auto* po = static_cast<scalar_t*>(out.data_ptr());
+      if (detail::on_cuda(xc)) {
+#if defined(HONE_WITH_CUDA)
+        kernels::cuda::index_select_forward<scalar_t, I>(outer, N, inner, px, n, pi, po, cuda::stream(xc.device()));
+#else
+        detail::no_cuda_build("index_select");
+#endif
+      } else {
+        kernels::index_select_forward<scalar_t, I>(outer, N, inner, px, n, pi, po);
+      }
     });
   });
 
@@ -157,9 +174,18 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
       HONE_DISPATCH_FLOATING(g.dtype(), "index_select backward", [&] {
         detail::dispatch_index(iv, [&](auto tag) {
           using I = decltype(tag);
-          kernels::index_add<scalar_t, I>(outer, N, inner, n, static_cast<const I*>(iv.data_ptr()),
-                                          static_cast<const scalar_t*>(g.data_ptr()),
-                                          static_cast<scalar_t*>(gx.data_ptr()));
+          const I* pi = static_cast<const I*>(iv.data_ptr());
+          const auto* pg = static_cast<const scalar_t*>(g.data_ptr());
+          auto* pgx = static_cast<scalar_t*>(gx.data_ptr());
+          if (detail::on_cuda(g)) {
+#if defined(HONE_WITH_CUDA)
+            kernels::cuda::index_add<scalar_t, I>(outer, N, inner, n, pi, pg, pgx, cuda::stream(g.device()));
+#else
+            detail::no_cuda_build("index_select");
+#endif
+          } else {
+            kernels::index_add<scalar_t, I>(outer, N, inner, n, pi, pg, pgx);
+          }
         });
       });
       return {gx};
@@ -169,8 +195,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
-  require_cpu(x, "gather");
-  require_cpu(index, "gather");
+  detail::require_same_device(x, index, "gather");
   detail::require_index_dtype(index, "gather");
   if (x.dim() == 0) throw std::invalid_argument("gather: x must have at least one dimension, got " + x.str());
   if (index.dim() != x.dim())
@@ -192,9 +217,19 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   HONE_DISPATCH_ALL(x.dtype(), "gather", [&] {
     detail::dispatch_index(idx, [&](auto tag) {
       using I = decltype(tag);
-      kernels::gather_forward<scalar_t, I>(nd, x_shape.data(), idx_shape.data(), static_cast<int>(d),
-                                           static_cast<const scalar_t*>(xc.data_ptr()),
-                                           static_cast<const I*>(idx.data_ptr()), static_cast<scalar_t*>(out.data_ptr()));
+      const auto* px = static_cast<const scalar_t*>(xc.data_ptr());
+      const I* pi = static_cast<const I*>(idx.data_ptr());
+      auto* po = static_cast<scalar_t*>(out.data_ptr());
+      if (detail::on_cuda(xc)) {
+#if defined(HONE_WITH_CUDA)
+        kernels::cuda::gather_forward<scalar_t, I>(nd, x_shape.data(), idx_shape.data(), static_cast<int>(d), px, pi,
+                                                   po, cuda::stream(xc.device()));
+#else
+        detail::no_cuda_build("gather");
+#endif
+      } else {
+        kernels::gather_forward<scalar_t, I>(nd, x_shape.data(), idx_shape.data(), static_cast<int>(d), px, pi, po);
+      }
     });
   });
 
@@ -207,10 +242,20 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
       HONE_DISPATCH_FLOATING(g.dtype(), "gather backward", [&] {
         detail::dispatch_index(iv, [&](auto tag) {
           using I = decltype(tag);
-          kernels::gather_backward<scalar_t, I>(nd, x_shape.data(), idx_shape.data(), static_cast<int>(d),
-                                                static_cast<const scalar_t*>(g.data_ptr()),
-                                                static_cast<const I*>(iv.data_ptr()),
-                                                static_cast<scalar_t*>(gx.data_ptr()));
+          const auto* pg = static_cast<const scalar_t*>(g.data_ptr());
+          const I* pi = static_cast<const I*>(iv.data_ptr());
+          auto* pgx = static_cast<scalar_t*>(gx.data_ptr());
+          if (detail::on_cuda(g)) {
+#if defined(HONE_WITH_CUDA)
+            kernels::cuda::gather_backward<scalar_t, I>(nd, x_shape.data(), idx_shape.data(), static_cast<int>(d), pg,
+                                                        pi, pgx, cuda::stream(g.device()));
+#else
+            detail::no_cuda_build("gather");
+#endif
+          } else {
+            kernels::gather_backward<scalar_t, I>(nd, x_shape.data(), idx_shape.data(), static_cast<int>(d), pg, pi,
+                                                  pgx);
+          }
         });
       });
       return {gx};
@@ -222,7 +267,8 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 // ---- where / masked_fill ------------------------------------------------------------------
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
-  for (const Tensor* t : {&cond, &a, &b}) require_cpu(*t, "where");
+  detail::require_same_device(cond, a, "where");
+  detail::require_same_device(a, b, "where");
   detail::require_mask_dtype(cond, "where");
   detail::require_same_dtype(a, b, "where");
   const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape()), b.shape());
@@ -246,8 +292,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
-  require_cpu(x, "masked_fill");
-  require_cpu(mask, "masked_fill");
+  detail::require_same_device(x, mask, "masked_fill");
   detail::require_mask_dtype(mask, "masked_fill");
   if (broadcast_shapes(x.shape(), mask.shape()) != x.shape())
     throw std::invalid_argument("masked_fill: mask " + mask.str() + " does not broadcast to the shape of x " + x.str());

@@ -20,7 +20,6 @@ std::string position_str(int64_t flat, const Shape& shape) {
 }
 
 void check_cross_entropy_args(const Tensor& logits, const Tensor& targets, double smoothing) {
-  detail::require_cpu(logits, "cross_entropy");
   detail::require_floating(logits, "cross_entropy");
   detail::require_index_dtype(targets, "cross_entropy");
   detail::require_same_device(logits, targets, "cross_entropy");
@@ -58,6 +57,50 @@ void check_targets_in_range(const kernels::CrossEntropyArgs& a, const Tensor& ta
                                 std::to_string(a.ignore_index) + ")");
 }
 
+#if defined(HONE_WITH_CUDA)
+// The CUDA path: the loss and the count of counted rows stay on the device (the backward forms
+// grad / count there too), so neither direction synchronises with the host. Out-of-range
+// targets are reported at the next synchronisation (see kernels/cuda_api.h, IndexError).
+Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, const kernels::CrossEntropyArgs& args) {
+  const Tensor x = logits_in.detach().contiguous();
+  const Device dev = x.device();
+  const DType stats = x.dtype() == DType::F64 ? DType::F64 : DType::F32;
+  const Tensor lse = Tensor::empty({args.rows}, stats, dev);
+  const Tensor count = Tensor::empty({}, DType::I64, dev);
+  Tensor out = Tensor::empty({}, x.dtype(), dev);
+  HONE_DISPATCH_FLOATING(x.dtype(), "cross_entropy", [&] {
+    dispatch_index(targets.dtype(), [&](auto tag) {
+      using I = decltype(tag);
+      kernels::cuda::cross_entropy_forward<scalar_t, I>(
+          args, static_cast<const scalar_t*>(x.data_ptr()), static_cast<const I*>(targets.data_ptr()),
+          static_cast<acc_t<scalar_t>*>(lse.data_ptr()), static_cast<scalar_t*>(out.data_ptr()),
+          count.data<int64_t>(), cuda::index_error_record(dev.index), cuda::stream(dev));
+    });
+  });
+  if (needs_grad({&logits_in})) {
+    SavedTensor x_saved(x), t_saved(targets), lse_saved(lse), count_saved(count);
+    record("CrossEntropyBackward", out, {logits_in}, [=](const Tensor& g_in) -> std::vector<Tensor> {
+      const char* node = "CrossEntropyBackward";
+      const Tensor xv = x_saved.unpack(node), tv = t_saved.unpack(node), lv = lse_saved.unpack(node);
+      const Tensor cv = count_saved.unpack(node);
+      const Tensor g = g_in.to(xv.dtype()).contiguous();
+      Tensor gx = Tensor::empty(xv.shape(), xv.dtype(), xv.device());
+      HONE_DISPATCH_FLOATING(xv.dtype(), node, [&] {
+        dispatch_index(tv.dtype(), [&](auto tag) {
+          using I = decltype(tag);
+          kernels::cuda::cross_entropy_backward<scalar_t, I>(
+              args, static_cast<const scalar_t*>(xv.data_ptr()), static_cast<const I*>(tv.data_ptr()),
+              static_cast<const acc_t<scalar_t>*>(lv.data_ptr()), static_cast<const scalar_t*>(g.data_ptr()),
+              cv.data<int64_t>(), static_cast<scalar_t*>(gx.data_ptr()), cuda::stream(xv.device()));
+        });
+      });
+      return {gx};
+    });
+  }
+  return out;
+}
+#endif
+
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t ignore_index,
@@ -69,6 +112,13 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t 
   args.ignore_index = ignore_index;
   args.label_smoothing = label_smoothing;
   const Tensor targets = targets_in.detach().contiguous();
+  if (detail::on_cuda(logits_in)) {
+#if defined(HONE_WITH_CUDA)
+    return cross_entropy_cuda(logits_in, targets, args);
+#else
+    detail::no_cuda_build("cross_entropy");
+#endif
+  }
   check_targets_in_range(args, targets);
 
   const Tensor x = logits_in.detach().contiguous();

@@ -14,7 +14,6 @@ DType stats_dtype(DType x) { return x == DType::F64 ? DType::F64 : DType::F32; }
 
 void check_layer_norm_args(const Tensor& x, const Shape& ns, const Tensor& weight,
                            const Tensor& bias) {
-  detail::require_cpu(x, "layer_norm");
   detail::require_floating(x, "layer_norm");
   const int64_t k = static_cast<int64_t>(ns.size());
   bool match = k >= 1 && k <= x.dim();
@@ -56,10 +55,21 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
   const Tensor rstd = Tensor::empty({rows}, stats_dtype(x.dtype()), x.device());
   HONE_DISPATCH_FLOATING(x.dtype(), "layer_norm", [&] {
     using S = acc_t<scalar_t>;
-    kernels::layernorm_forward<scalar_t>(rows, cols, static_cast<const scalar_t*>(x.data_ptr()),
-                                         ptr_or_null<scalar_t>(w), ptr_or_null<scalar_t>(b), eps,
-                                         static_cast<scalar_t*>(out.data_ptr()),
-                                         static_cast<S*>(mean.data_ptr()), static_cast<S*>(rstd.data_ptr()));
+    const auto* px = static_cast<const scalar_t*>(x.data_ptr());
+    auto* py = static_cast<scalar_t*>(out.data_ptr());
+    auto* pm = static_cast<S*>(mean.data_ptr());
+    auto* pr = static_cast<S*>(rstd.data_ptr());
+    if (detail::on_cuda(x)) {
+#if defined(HONE_WITH_CUDA)
+      kernels::cuda::layernorm_forward<scalar_t>(rows, cols, px, ptr_or_null<scalar_t>(w), ptr_or_null<scalar_t>(b),
+                                                 eps, py, pm, pr, cuda::stream(x.device()));
+#else
+      detail::no_cuda_build("layer_norm");
+#endif
+    } else {
+      kernels::layernorm_forward<scalar_t>(rows, cols, px, ptr_or_null<scalar_t>(w), ptr_or_null<scalar_t>(b), eps,
+                                           py, pm, pr);
+    }
   });
   if (needs_grad({&x_in, &weight_in, &bias_in})) {
     SavedTensor x_saved(x), w_saved(w), mean_saved(mean), rstd_saved(rstd);
@@ -78,11 +88,23 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
              if (want_b) gb = Tensor::empty(normalized_shape, xv.dtype(), xv.device());
              HONE_DISPATCH_FLOATING(xv.dtype(), node, [&] {
                using S = acc_t<scalar_t>;
-               kernels::layernorm_backward<scalar_t>(
-                   rows, cols, static_cast<const scalar_t*>(xv.data_ptr()), ptr_or_null<scalar_t>(wv),
-                   static_cast<const S*>(mv.data_ptr()), static_cast<const S*>(rv.data_ptr()),
-                   static_cast<const scalar_t*>(g.data_ptr()), mut_ptr_or_null<scalar_t>(gx),
-                   mut_ptr_or_null<scalar_t>(gw), mut_ptr_or_null<scalar_t>(gb));
+               const auto* px = static_cast<const scalar_t*>(xv.data_ptr());
+               const auto* pm = static_cast<const S*>(mv.data_ptr());
+               const auto* pr = static_cast<const S*>(rv.data_ptr());
+               const auto* pg = static_cast<const scalar_t*>(g.data_ptr());
+               if (detail::on_cuda(xv)) {
+#if defined(HONE_WITH_CUDA)
+                 kernels::cuda::layernorm_backward<scalar_t>(
+                     rows, cols, px, ptr_or_null<scalar_t>(wv), pm, pr, pg, mut_ptr_or_null<scalar_t>(gx),
+                     mut_ptr_or_null<scalar_t>(gw), mut_ptr_or_null<scalar_t>(gb), cuda::stream(xv.device()));
+#else
+                 detail::no_cuda_build(node);
+#endif
+               } else {
+                 kernels::layernorm_backward<scalar_t>(rows, cols, px, ptr_or_null<scalar_t>(wv), pm, pr, pg,
+                                                       mut_ptr_or_null<scalar_t>(gx), mut_ptr_or_null<scalar_t>(gw),
+                                                       mut_ptr_or_null<scalar_t>(gb));
+               }
              });
              return {gx, gw, gb};
            });

@@ -74,16 +74,23 @@ MiddleLayout to_middle_layout(const Tensor& x, const std::vector<int64_t>& dims)
 
 Tensor reduce_forward(kernels::ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
                       bool keepdim, const char* name) {
-  detail::require_cpu(x, name);
   detail::require_floating(x, name);
   const MiddleLayout m = to_middle_layout(x, dims);
   if (op == kernels::ReduceOp::Max && m.r == 0)
     throw std::invalid_argument(std::string(name) + ": cannot take the max over an empty dimension of " + x.str());
   Tensor out = Tensor::empty(reduced_shape(x.shape(), dims, keepdim), x.dtype(), x.device());
   HONE_DISPATCH_FLOATING(x.dtype(), name, [&] {
-    kernels::reduce_middle<scalar_t>(op, m.outer, m.r, m.inner,
-                                     static_cast<const scalar_t*>(m.data.data_ptr()),
-                                     static_cast<scalar_t*>(out.data_ptr()));
+    const auto* px = static_cast<const scalar_t*>(m.data.data_ptr());
+    auto* po = static_cast<scalar_t*>(out.data_ptr());
+    if (detail::on_cuda(x)) {
+#if defined(HONE_WITH_CUDA)
+      kernels::cuda::reduce_middle<scalar_t>(op, m.outer, m.r, m.inner, px, po, cuda::stream(x.device()));
+#else
+      detail::no_cuda_build(name);
+#endif
+    } else {
+      kernels::reduce_middle<scalar_t>(op, m.outer, m.r, m.inner, px, po);
+    }
   });
   return out;
 }
@@ -139,13 +146,20 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correct
 }
 
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
-  detail::require_cpu(x, "argmax");
   const int64_t d = wrap_dim(dim, x.dim(), "argmax");
   const MiddleLayout m = to_middle_layout(x, {d});
   Tensor out = Tensor::empty(reduced_shape(x.shape(), {d}, keepdim), DType::I64, x.device());
   HONE_DISPATCH_FLOATING(x.dtype(), "argmax", [&] {
-    kernels::argmax_middle<scalar_t>(m.outer, m.r, m.inner,
-                                     static_cast<const scalar_t*>(m.data.data_ptr()), out.data<int64_t>());
+    const auto* px = static_cast<const scalar_t*>(m.data.data_ptr());
+    if (detail::on_cuda(x)) {
+#if defined(HONE_WITH_CUDA)
+      kernels::cuda::argmax_middle<scalar_t>(m.outer, m.r, m.inner, px, out.data<int64_t>(), cuda::stream(x.device()));
+#else
+      detail::no_cuda_build("argmax");
+#endif
+    } else {
+      kernels::argmax_middle<scalar_t>(m.outer, m.r, m.inner, px, out.data<int64_t>());
+    }
   });
   return out;
 }

@@ -38,7 +38,6 @@ Tensor from_rows(const Tensor& t, const LastDimLayout& l) {
 
 Tensor softmax_impl(const Tensor& x, int64_t dim_in, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
-  detail::require_cpu(x, name);
   detail::require_floating(x, name);
   const int64_t dim = wrap_dim(dim_in, x.dim(), name);
   const LastDimLayout layout = move_dim_last(dim, x.dim());
@@ -47,8 +46,17 @@ Tensor softmax_impl(const Tensor& x, int64_t dim_in, bool log) {
   const int64_t rows = cols == 0 ? 0 : xr.numel() / cols;
   Tensor yr = Tensor::empty(xr.shape(), xr.dtype(), xr.device());
   HONE_DISPATCH_FLOATING(x.dtype(), name, [&] {
-    kernels::softmax_forward<scalar_t>(rows, cols, static_cast<const scalar_t*>(xr.data_ptr()),
-                                       static_cast<scalar_t*>(yr.data_ptr()), log);
+    const auto* px = static_cast<const scalar_t*>(xr.data_ptr());
+    auto* py = static_cast<scalar_t*>(yr.data_ptr());
+    if (detail::on_cuda(x)) {
+#if defined(HONE_WITH_CUDA)
+      kernels::cuda::softmax_forward<scalar_t>(rows, cols, px, py, log, cuda::stream(x.device()));
+#else
+      detail::no_cuda_build(name);
+#endif
+    } else {
+      kernels::softmax_forward<scalar_t>(rows, cols, px, py, log);
+    }
   });
   Tensor out = from_rows(yr, layout);
   if (needs_grad({&x})) {
@@ -61,9 +69,18 @@ Tensor softmax_impl(const Tensor& x, int64_t dim_in, bool log) {
       const Tensor gr = to_rows(g, layout);
       Tensor gx = Tensor::empty(y.shape(), y.dtype(), y.device());
       HONE_DISPATCH_FLOATING(y.dtype(), node, [&] {
-        kernels::softmax_backward<scalar_t>(rows, cols, static_cast<const scalar_t*>(y.data_ptr()),
-                                            static_cast<const scalar_t*>(gr.data_ptr()),
-                                            static_cast<scalar_t*>(gx.data_ptr()), log);
+        const auto* py = static_cast<const scalar_t*>(y.data_ptr());
+        const auto* pg = static_cast<const scalar_t*>(gr.data_ptr());
+        auto* pgx = static_cast<scalar_t*>(gx.data_ptr());
+        if (detail::on_cuda(y)) {
+#if defined(HONE_WITH_CUDA)
+          kernels::cuda::softmax_backward<scalar_t>(rows, cols, py, pg, pgx, log, cuda::stream(y.device()));
+#else
+          detail::no_cuda_build(name);
+#endif
+        } else {
+          kernels::softmax_backward<scalar_t>(rows, cols, py, pg, pgx, log);
+        }
       });
       return {from_rows(gx, layout)};
     });

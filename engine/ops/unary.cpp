@@ -17,13 +17,21 @@ bool derivative_uses_output(UnaryOp op) {
 
 Tensor unary(UnaryOp op, const Tensor& x_in, double param = 0.0) {
   const char* name = kernels::unary_op_name(op);
-  detail::require_cpu(x_in, name);
   detail::require_floating(x_in, name);
   const Tensor x = x_in.detach().contiguous();
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   HONE_DISPATCH_FLOATING(x.dtype(), name, [&] {
-    kernels::unary_forward<scalar_t>(op, x.numel(), static_cast<const scalar_t*>(x.data_ptr()),
-                                     static_cast<scalar_t*>(out.data_ptr()), param);
+    const auto* px = static_cast<const scalar_t*>(x.data_ptr());
+    auto* py = static_cast<scalar_t*>(out.data_ptr());
+    if (detail::on_cuda(x)) {
+#if defined(HONE_WITH_CUDA)
+      kernels::cuda::unary_forward<scalar_t>(op, x.numel(), px, py, param, cuda::stream(x.device()));
+#else
+      detail::no_cuda_build(name);
+#endif
+    } else {
+      kernels::unary_forward<scalar_t>(op, x.numel(), px, py, param);
+    }
   });
   if (needs_grad({&x_in})) {
     const bool use_out = derivative_uses_output(op);
@@ -35,10 +43,19 @@ Tensor unary(UnaryOp op, const Tensor& x_in, double param = 0.0) {
       const Tensor g = g_in.contiguous();
       Tensor gx = Tensor::empty(xv.shape(), xv.dtype(), xv.device());
       HONE_DISPATCH_FLOATING(xv.dtype(), name, [&] {
-        kernels::unary_backward<scalar_t>(
-            op, xv.numel(), static_cast<const scalar_t*>(xv.data_ptr()),
-            yv.defined() ? static_cast<const scalar_t*>(yv.data_ptr()) : nullptr,
-            static_cast<const scalar_t*>(g.data_ptr()), static_cast<scalar_t*>(gx.data_ptr()), param);
+        const auto* px = static_cast<const scalar_t*>(xv.data_ptr());
+        const auto* py = yv.defined() ? static_cast<const scalar_t*>(yv.data_ptr()) : nullptr;
+        const auto* pg = static_cast<const scalar_t*>(g.data_ptr());
+        auto* pgx = static_cast<scalar_t*>(gx.data_ptr());
+        if (detail::on_cuda(xv)) {
+#if defined(HONE_WITH_CUDA)
+          kernels::cuda::unary_backward<scalar_t>(op, xv.numel(), px, py, pg, pgx, param, cuda::stream(xv.device()));
+#else
+          detail::no_cuda_build(name);
+#endif
+        } else {
+          kernels::unary_backward<scalar_t>(op, xv.numel(), px, py, pg, pgx, param);
+        }
       });
       return {gx};
     });

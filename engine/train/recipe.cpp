@@ -83,6 +83,24 @@ void flatten(const YAML::Node& node, const std::string& prefix, std::vector<std:
   }
 }
 
+std::vector<std::string> split_dots(const std::string& key) {
+  std::vector<std::string> parts;
+  std::stringstream ss(key);
+  std::string p;
+  while (std::getline(ss, p, '.')) parts.push_back(p);
+  return parts;
+}
+
+// "param_groups.*.lr_scale" matches "param_groups.head.lr_scale".
+bool key_matches(const std::string& pattern, const std::string& key) {
+  if (pattern.find('*') == std::string::npos) return pattern == key;
+  const auto a = split_dots(pattern), b = split_dots(key);
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != "*" && a[i] != b[i]) return false;
+  return true;
+}
+
 }  // namespace
 
 Recipe Recipe::load(const std::string& path, const std::vector<RecipeField>& schema,
@@ -102,6 +120,13 @@ Recipe Recipe::load(const std::string& path, const std::vector<RecipeField>& sch
   }
   auto set = [&](const std::string& key, const std::string& text, const std::string& where) {
     auto it = by_key.find(key);
+    if (it == by_key.end())
+      for (auto w = by_key.begin(); w != by_key.end(); ++w)
+        if (key_matches(w->first, key)) {
+          it = w;
+          r.types_[key] = w->second->type;
+          break;
+        }
     if (it == by_key.end()) {
       const std::string hint = closest_key(key, schema);
       throw std::invalid_argument(where + ": unknown key '" + key + "'" +
@@ -160,6 +185,18 @@ const std::string& Recipe::get_string(const std::string& key) const {
 }
 bool Recipe::get_bool(const std::string& key) const { return std::get<bool>(at(key, RecipeField::Type::Bool)); }
 bool Recipe::has(const std::string& key) const { return given_.count(key) > 0; }
+
+std::vector<std::string> Recipe::wildcard_names(const std::string& wildcard_key) const {
+  const auto pat = split_dots(wildcard_key);
+  std::vector<std::string> names;
+  for (const auto& [key, given] : given_) {
+    if (!key_matches(wildcard_key, key)) continue;
+    const auto parts = split_dots(key);
+    for (size_t i = 0; i < pat.size(); ++i)
+      if (pat[i] == "*" && std::find(names.begin(), names.end(), parts[i]) == names.end()) names.push_back(parts[i]);
+  }
+  return names;
+}
 
 std::string Recipe::to_yaml() const {
   YAML::Emitter out;

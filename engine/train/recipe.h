@@ -15,7 +15,7 @@ namespace hone {
 
 struct RecipeField {
   enum class Type { Int, Float, String, Bool };
-  std::string key;  // dotted: "optimizer.lr"
+  std::string key;  // dotted: "optimizer.lr"; a "*" segment matches any one name ("param_groups.*.lr_scale")
   Type type;
   std::string default_value;  // as text; "" with required = true means it must be given
   std::string help;
@@ -34,6 +34,9 @@ class Recipe {
   const std::string& get_string(const std::string& key) const;
   bool get_bool(const std::string& key) const;
   bool has(const std::string& key) const;  // given (in the file or an override), not just defaulted
+  // The names standing for "*" in given keys of a wildcard field: for "param_groups.*.pattern",
+  // the group names used in the recipe.
+  std::vector<std::string> wildcard_names(const std::string& wildcard_key) const;
 
   // Every resolved value, as YAML text (saved in each run folder).
   std::string to_yaml() const;

@@ -1,18 +1,23 @@
 #include "engine/train/trainer.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/random.h"
 #include "engine/io/checkpoint.h"
 #include "engine/ops/ops.h"
-#include "engine/optim/adamw.h"
 #include "engine/optim/clip.h"
+#include "engine/optim/lr_schedule.h"
+#include "engine/optim/optimizer.h"
+#include "engine/train/early_stopping.h"
+#include "engine/train/name_patterns.h"
 #include "engine/train/plot.h"
 #include "engine/train/progress.h"
 
@@ -20,8 +25,35 @@ namespace fs = std::filesystem;
 
 namespace hone {
 
-struct Trainer::OptimizerBox {
-  AdamW adamw;
+namespace {
+
+LrScheduleConfig schedule_config(const TrainerOptions& o) {
+  LrScheduleConfig c;
+  c.kind = o.decay;
+  c.total_steps = o.steps;
+  c.warmup_steps = o.warmup_steps;
+  c.warmup_ratio = o.warmup_ratio;
+  c.min_lr_ratio = o.min_lr_ratio;
+  c.cycles = o.restart_cycles;
+  c.decay_ratio = o.wsd_decay_ratio;
+  c.factor = o.plateau_factor;
+  c.patience = o.plateau_patience;
+  c.mode = o.early_stopping_metric.empty() ? "min" : o.early_stopping_mode;
+  return c;
+}
+
+bool has_prefix(const std::string& name, const std::string& prefix) {
+  return name == prefix || (name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+                            name[prefix.size()] == '.');
+}
+
+}  // namespace
+
+struct Trainer::State {
+  std::unique_ptr<Optimizer> optimizer;
+  LrSchedule schedule;
+  EarlyStopping early;
+  std::vector<bool> always_frozen;  // by the freeze patterns or freeze_layers
 };
 
 bool default_weight_decay(const std::string& name, const Tensor& param) {
@@ -31,37 +63,130 @@ bool default_weight_decay(const std::string& name, const Tensor& param) {
   return true;
 }
 
-double scheduled_lr(const TrainerOptions& o, int64_t step) {
-  const double peak = o.lr, floor = o.lr * o.min_lr_ratio;
-  if (o.warmup_steps > 0 && step < o.warmup_steps) return peak * double(step + 1) / double(o.warmup_steps);
-  if (o.decay == "constant") return peak;
-  const double span = double(std::max<int64_t>(1, o.steps - o.warmup_steps));
-  const double progress = std::min(1.0, double(step - o.warmup_steps) / span);
-  if (o.decay == "linear") return floor + (peak - floor) * (1.0 - progress);
-  return floor + 0.5 * (peak - floor) * (1.0 + std::cos(M_PI * progress));
+double scheduled_lr(const TrainerOptions& o, int64_t step) { return LrSchedule(schedule_config(o), o.lr).lr(step); }
+
+std::string TrainableSummary::text() const {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%ld of %ld parameters trainable (%.1f%%); frozen ones save %.1f MB of gradients and optimizer state",
+                long(trainable), long(total), total ? 100.0 * double(trainable) / double(total) : 0.0,
+                double(frozen_bytes_saved) / 1e6);
+  return buf;
 }
 
 Trainer::Trainer(TrainTask& task, TrainerOptions options) : task_(task), o_(std::move(options)) {
-  if (o_.decay != "cosine" && o_.decay != "linear" && o_.decay != "constant")
-    throw std::invalid_argument("schedule decay must be cosine, linear or constant, got '" + o_.decay + "'");
   if (o_.steps < 1 || o_.grad_accum < 1) throw std::invalid_argument("steps and grad_accum must be >= 1");
-  if (o_.warmup_steps > o_.steps)
-    throw std::invalid_argument("warmup_steps (" + std::to_string(o_.warmup_steps) + ") exceeds steps (" +
-                                std::to_string(o_.steps) + ")");
-  std::vector<bool> decay;
+  if (o_.layer_lr_decay <= 0 || o_.layer_lr_decay > 1) throw std::invalid_argument("layer_lr_decay must be in (0, 1]");
+  if (o_.unfreeze_every < 0 || o_.freeze_layers < 0) throw std::invalid_argument("freeze_layers and unfreeze_every must be >= 0");
+  LrSchedule schedule(schedule_config(o_), o_.lr);  // validates the phases against the step count
+  EarlyStopping early({o_.early_stopping_metric, o_.early_stopping_mode, o_.early_stopping_patience,
+                       o_.early_stopping_min_delta});
+
   for (auto& [name, p] : task_.model().named_parameters()) {
-    if (!p.requires_grad()) continue;  // frozen
     names_.push_back(name);
     params_.push_back(p);
-    decay.push_back(default_weight_decay(name, p));
   }
-  AdamWConfig cfg{o_.lr, o_.beta1, o_.beta2, o_.eps, o_.weight_decay};
-  opt_ = std::make_shared<OptimizerBox>(OptimizerBox{AdamW(params_, decay, cfg)});
+  // Layer groups: each parameter's group index (unlisted parameters count as the top group).
+  const auto groups = task_.model().layer_groups();
+  num_groups_ = int64_t(groups.size());
+  if ((o_.freeze_layers > 0 || o_.unfreeze_every > 0 || o_.layer_lr_decay < 1) && groups.empty())
+    throw std::invalid_argument("freeze_layers, unfreeze_every and layer_lr_decay need a model with layer groups");
+  if (o_.freeze_layers >= num_groups_ && o_.freeze_layers > 0)
+    throw std::invalid_argument("freeze_layers " + std::to_string(o_.freeze_layers) + " would freeze all " +
+                                std::to_string(num_groups_) + " layer groups");
+  for (const std::string& n : names_) {
+    int64_t g = std::max<int64_t>(0, num_groups_ - 1);
+    for (int64_t i = 0; i < num_groups_; ++i)
+      for (const std::string& pre : groups[i])
+        if (has_prefix(n, pre)) g = i;
+    group_of_.push_back(g);
+  }
+  // Patterns must match something: a typo should not silently train everything.
+  for (const std::string& pat : o_.freeze) require_match("freeze", pat, names_);
+  for (const ParamGroupRule& r : o_.groups) require_match("param group", r.pattern, names_);
+
+  std::vector<bool> always_frozen(names_.size(), false);
+  std::vector<ParamSpec> specs;
+  for (size_t i = 0; i < names_.size(); ++i) {
+    for (const std::string& pat : o_.freeze)
+      if (name_matches(pat, names_[i])) always_frozen[i] = true;
+    if (group_of_[i] < o_.freeze_layers) always_frozen[i] = true;
+    if (!params_[i].requires_grad() && !always_frozen[i]) always_frozen[i] = true;  // frozen by the model (LoRA)
+    ParamSpec s;
+    s.name = names_[i];
+    s.param = params_[i];
+    s.weight_decay = default_weight_decay(names_[i], params_[i]) ? o_.weight_decay : 0.0;
+    s.lr_scale = std::pow(o_.layer_lr_decay, double(std::max<int64_t>(0, num_groups_ - 1 - group_of_[i])));
+    for (const ParamGroupRule& r : o_.groups)
+      if (name_matches(r.pattern, names_[i])) {
+        s.lr_scale *= r.lr_scale;
+        if (r.weight_decay >= 0) s.weight_decay = r.weight_decay;
+      }
+    specs.push_back(s);
+  }
+  OptimizerConfig oc;
+  oc.kind = o_.optimizer;
+  oc.beta1 = o_.beta1;
+  oc.beta2 = o_.beta2;
+  oc.eps = o_.eps;
+  oc.momentum = o_.momentum;
+  oc.nesterov = o_.nesterov;
+  st_ = std::make_unique<State>(State{Optimizer::create(oc, specs), schedule, early, always_frozen});
+  apply_freezing(0);
+}
+
+Trainer::~Trainer() = default;
+
+std::vector<std::string> Trainer::frozen_group_prefixes(int64_t step) const {
+  const auto groups = task_.model().layer_groups();
+  int64_t frozen_below = o_.freeze_layers;
+  if (o_.unfreeze_every > 0) {
+    const int64_t trainable_groups = 1 + step / o_.unfreeze_every;  // top group first
+    frozen_below = std::max(frozen_below, num_groups_ - trainable_groups);
+  }
+  std::vector<std::string> out;
+  for (int64_t g = 0; g < frozen_below && g < num_groups_; ++g)
+    for (const std::string& p : groups[g]) out.push_back(p);
+  return out;
+}
+
+void Trainer::apply_freezing(int64_t step) {
+  const std::vector<std::string> frozen_prefixes = frozen_group_prefixes(step);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    bool frozen = st_->always_frozen[i];
+    for (const std::string& pre : frozen_prefixes)
+      if (has_prefix(names_[i], pre)) frozen = true;
+    if (params_[i].requires_grad() == frozen) {
+      params_[i].requires_grad_(!frozen);
+      if (frozen) params_[i].zero_grad();
+    }
+  }
+}
+
+TrainableSummary Trainer::trainable() const {
+  TrainableSummary s;
+  const int64_t moments = o_.optimizer == "adamw" ? 2 : (o_.momentum > 0 ? 1 : 0);
+  for (const Tensor& p : params_) {
+    s.total += p.numel();
+    if (p.requires_grad())
+      s.trainable += p.numel();
+    else
+      s.frozen_bytes_saved += int64_t(p.nbytes()) * (1 + moments);
+  }
+  return s;
+}
+
+double Trainer::lr_of(const std::string& name, int64_t step) const {
+  for (const ParamSpec& s : st_->optimizer->params())
+    if (s.name == name) return st_->schedule.lr(step) * s.lr_scale;
+  throw std::invalid_argument("no parameter named " + name);
 }
 
 double Trainer::train_step(int64_t step) {
+  apply_freezing(step);
   task_.model().train(true);
-  opt_->adamw.zero_grad();
+  // Frozen layer groups stay in eval mode: their BatchNorm statistics must not move.
+  task_.model().eval_subtrees(frozen_group_prefixes(step));
+  st_->optimizer->zero_grad();
   std::vector<TrainBatch> batches;
   int64_t total = 0;
   last_work_ = 0;
@@ -78,9 +203,11 @@ double Trainer::train_step(int64_t step) {
     ops::mul(loss, weight).backward();
     step_loss += loss.item() * weight;
   }
-  last_grad_norm_ = clip_grad_norm(params_, o_.clip_grad_norm);
-  opt_->adamw.set_lr(scheduled_lr(o_, step));
-  opt_->adamw.step();
+  std::vector<Tensor> trainable;
+  for (const Tensor& p : params_)
+    if (p.requires_grad()) trainable.push_back(p);
+  last_grad_norm_ = clip_grad_norm(trainable, o_.clip_grad_norm);
+  st_->optimizer->step(st_->schedule.lr(step));
   return step_loss;
 }
 
@@ -90,6 +217,26 @@ void Trainer::log_metrics(const std::string& line) const {
   f << line << "\n";
 }
 
+void Trainer::save_weights(const std::string& dir, const std::string& file) const {
+  io::StateDict weights;
+  for (auto& [n, p] : task_.model().named_parameters()) weights[n] = p.detach();
+  for (auto& [n, b] : task_.model().named_buffers()) weights[n] = b.detach();
+  io::save_safetensors((fs::path(dir) / file).string(), weights, {{"format", "pt"}});
+}
+
+void Trainer::load_weights(const std::string& path) {
+  const io::StateDict weights = io::load_safetensors(path);
+  for (auto& [n, p] : task_.model().named_parameters()) {
+    auto it = weights.find(n);
+    if (it == weights.end()) throw std::runtime_error(path + ": no tensor '" + n + "'");
+    task_.model().set_parameter(n, it->second);
+  }
+  for (auto& [n, b] : task_.model().named_buffers()) {
+    auto it = weights.find(n);
+    if (it != weights.end()) task_.model().set_parameter(n, it->second);
+  }
+}
+
 void Trainer::save_checkpoint(int64_t step) const {
   if (o_.out_dir.empty()) return;
   char name[32];
@@ -97,21 +244,21 @@ void Trainer::save_checkpoint(int64_t step) const {
   const fs::path ckdir = fs::path(o_.out_dir) / "checkpoints";
   const fs::path dir = ckdir / name;
   fs::create_directories(dir);
-  io::StateDict weights, moments;
-  for (auto& [n, p] : task_.model().named_parameters()) weights[n] = p.detach();
-  for (auto& [n, b] : task_.model().named_buffers()) weights[n] = b.detach();
-  for (size_t i = 0; i < params_.size(); ++i) {
-    moments["exp_avg." + names_[i]] = opt_->adamw.exp_avg(i);
-    moments["exp_avg_sq." + names_[i]] = opt_->adamw.exp_avg_sq(i);
-  }
-  io::save_safetensors((dir / "model.safetensors").string(), weights, {{"format", "pt"}});
+  save_weights(dir.string(), "model.safetensors");
+  io::StateDict moments;
+  for (auto& [k, t] : st_->optimizer->state()) moments[k] = t;
   io::save_safetensors((dir / "optimizer.safetensors").string(), moments);
+  const LrSchedule::State ps = st_->schedule.state();
   nlohmann::json state = {{"step", step},
-                          {"optimizer_steps", opt_->adamw.steps_taken()},
                           {"rng_seed", default_generator().seed},
                           {"rng_offset", default_generator().offset},
                           {"data_position", task_.data_position()},
-                          {"lr", scheduled_lr(o_, std::max<int64_t>(0, step - 1))}};
+                          {"lr", st_->schedule.lr(std::max<int64_t>(0, step - 1))},
+                          {"plateau", {{"scale", ps.scale}, {"best", ps.best}, {"bad", ps.bad}, {"has_best", ps.has_best}}},
+                          {"early_stopping",
+                           {{"best", st_->early.best()},
+                            {"has_best", st_->early.has_best()},
+                            {"bad", st_->early.evaluations_without_improvement()}}}};
   const std::string text = state.dump(2);
   io::write_file_atomic((dir / "trainer_state.json").string(), [&](std::FILE* f) { std::fputs(text.c_str(), f); });
   // Only now does the checkpoint become the one to resume from.
@@ -139,29 +286,21 @@ int64_t Trainer::load_latest_checkpoint() {
   } catch (const std::exception& e) {
     throw std::runtime_error((dir / "trainer_state.json").string() + ": not valid JSON: " + e.what());
   }
-  const io::StateDict weights = io::load_safetensors((dir / "model.safetensors").string());
-  for (auto& [n, p] : task_.model().named_parameters()) {
-    auto it = weights.find(n);
-    if (it == weights.end()) throw std::runtime_error((dir / "model.safetensors").string() + ": no tensor '" + n + "'");
-    task_.model().set_parameter(n, it->second);
-  }
-  for (auto& [n, b] : task_.model().named_buffers()) {
-    auto it = weights.find(n);
-    if (it != weights.end()) task_.model().set_parameter(n, it->second);
-  }
+  load_weights((dir / "model.safetensors").string());
   const io::StateDict moments = io::load_safetensors((dir / "optimizer.safetensors").string());
-  std::vector<Tensor> m, v;
-  for (const std::string& n : names_) {
-    auto a = moments.find("exp_avg." + n), b = moments.find("exp_avg_sq." + n);
-    if (a == moments.end() || b == moments.end())
-      throw std::runtime_error((dir / "optimizer.safetensors").string() + ": no moments for '" + n + "'");
-    m.push_back(a->second);
-    v.push_back(b->second);
-  }
-  opt_->adamw.restore(m, v, state.at("optimizer_steps").get<int64_t>());
+  st_->optimizer->load_state(std::map<std::string, Tensor>(moments.begin(), moments.end()));
   default_generator().seed = state.at("rng_seed").get<uint64_t>();
   default_generator().offset = state.at("rng_offset").get<uint64_t>();
   task_.restore_data_position(state.at("data_position").get<int64_t>());
+  if (state.contains("plateau")) {
+    const auto& p = state["plateau"];
+    st_->schedule.restore({p.at("scale").get<double>(), p.at("best").get<double>(), p.at("bad").get<int64_t>(),
+                           p.at("has_best").get<bool>()});
+  }
+  if (state.contains("early_stopping")) {
+    const auto& e = state["early_stopping"];
+    st_->early.restore(e.at("best").get<double>(), e.at("has_best").get<bool>(), e.at("bad").get<int64_t>());
+  }
   return state.at("step").get<int64_t>();
 }
 
@@ -190,15 +329,44 @@ TrainSummary Trainer::run() {
     fs::remove(fs::path(o_.out_dir) / "metrics.jsonl");
   }
   summary.first_step = start;
+  if (!o_.quiet) {
+    apply_freezing(start);
+    std::printf("%s\n", trainable().text().c_str());
+  }
   ProgressLine progress(o_.steps, task_.work_unit(), o_.log_every);
+  const bool early = st_->early.enabled();
+  auto evaluate_and_log = [&](int64_t global) {
+    task_.model().eval();
+    const auto metrics = task_.evaluate();
+    nlohmann::json ev = {{"step", global}, {"split", "val"}};
+    for (auto& [k, v] : metrics) ev[k] = v;
+    log_metrics(ev.dump());
+    // The plateau schedule follows the early-stopping metric, else the val loss.
+    const std::string key = early ? o_.early_stopping_metric : "loss";
+    if (metrics.count(key)) st_->schedule.on_evaluation(metrics.at(key));
+    if (early) {
+      auto it = metrics.find(o_.early_stopping_metric);
+      if (it == metrics.end())
+        throw std::invalid_argument("early_stopping.metric '" + o_.early_stopping_metric +
+                                    "' is not among this task's evaluation metrics");
+      if (st_->early.update(it->second) && !o_.out_dir.empty()) {
+        fs::create_directories(fs::path(o_.out_dir) / "best");
+        save_weights((fs::path(o_.out_dir) / "best").string(), "model.safetensors");
+        summary.best_step = global;
+      }
+    }
+    return metrics;
+  };
   int64_t done_this_run = 0;
+  int64_t last = start;
   for (int64_t step = start; step < o_.steps; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
     const double loss = train_step(step);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     summary.losses.push_back(loss);
     const int64_t global = step + 1;
-    const double lr = scheduled_lr(o_, step);
+    last = global;
+    const double lr = st_->schedule.lr(step);
     nlohmann::json line = {{"step", global}, {"loss", loss}, {"lr", lr}, {"grad_norm", last_grad_norm_},
                            {"step_seconds", secs}};
     log_metrics(line.dump());
@@ -208,12 +376,20 @@ TrainSummary Trainer::run() {
       progress.update(global, loss, lr, last_work_, extra);
     }
     if (o_.eval_every > 0 && global % o_.eval_every == 0 && global != o_.steps) {
-      task_.model().eval();
-      const auto metrics = task_.evaluate();
-      nlohmann::json ev = {{"step", global}, {"split", "val"}};
-      for (auto& [k, v] : metrics) ev[k] = v;
-      log_metrics(ev.dump());
-      if (!o_.quiet) std::printf("\n[eval] step %ld: %s\n", long(global), ev.dump().c_str());
+      const auto metrics = evaluate_and_log(global);
+      if (!o_.quiet) {
+        std::printf("\n[eval] step %ld:", long(global));
+        for (auto& [k, v] : metrics) std::printf(" %s %.4f", k.c_str(), v);
+        std::printf("\n");
+      }
+      if (early && st_->early.should_stop()) {
+        summary.stopped_early = true;
+        if (!o_.quiet)
+          std::printf("early stopping: %s has not improved for %ld evaluations (best %.4f)\n",
+                      o_.early_stopping_metric.c_str(), long(st_->early.evaluations_without_improvement()),
+                      st_->early.best());
+        break;
+      }
     }
     if (o_.save_every > 0 && global % o_.save_every == 0) save_checkpoint(global);
     ++done_this_run;
@@ -223,13 +399,18 @@ TrainSummary Trainer::run() {
     }
   }
   if (!o_.quiet) progress.finish();
-  task_.model().eval();
-  summary.final_eval = task_.evaluate();
-  nlohmann::json ev = {{"step", o_.steps}, {"split", "val"}};
-  for (auto& [k, v] : summary.final_eval) ev[k] = v;
-  log_metrics(ev.dump());
-  save_checkpoint(o_.steps);
-  summary.steps_done = o_.steps;
+  if (!summary.stopped_early) summary.final_eval = evaluate_and_log(o_.steps);
+  if (early && o_.load_best && !o_.out_dir.empty() && fs::exists(fs::path(o_.out_dir) / "best" / "model.safetensors")) {
+    load_weights((fs::path(o_.out_dir) / "best" / "model.safetensors").string());
+    task_.model().eval();
+    summary.final_eval = task_.evaluate();
+    if (!o_.quiet) std::printf("loaded the best weights (step %ld)\n", long(summary.best_step));
+  } else if (summary.stopped_early) {
+    task_.model().eval();
+    summary.final_eval = task_.evaluate();
+  }
+  save_checkpoint(last);
+  summary.steps_done = last;
   if (!o_.out_dir.empty()) {
     // Curves a person would rather look at than read: <run>/curves.png and .svg.
     const std::string stem = (fs::path(o_.out_dir) / "curves").string();

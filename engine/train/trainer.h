@@ -45,14 +45,43 @@ class TrainTask {
   virtual std::string work_unit() const { return "tok"; }
 };
 
+struct ParamGroupRule {
+  std::string pattern;         // glob or regex over parameter names
+  double lr_scale = 1.0;       // multiplies the scheduled lr
+  double weight_decay = -1.0;  // >= 0 overrides the default rule for these parameters
+};
+
 struct TrainerOptions {
   int64_t steps = 100;
   int64_t grad_accum = 1;
   double lr = 5e-5, weight_decay = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  std::string optimizer = "adamw";  // adamw | sgd
+  double momentum = 0.0;            // sgd
+  bool nesterov = false;            // sgd
+  // Schedule (see engine/optim/lr_schedule.h): kind in decay, warmup by steps or ratio.
   int64_t warmup_steps = 0;
-  std::string decay = "cosine";  // cosine | linear | constant
+  double warmup_ratio = 0.0;
+  std::string decay = "cosine";  // constant | linear | cosine | cosine_restarts | wsd | plateau
   double min_lr_ratio = 0.0;     // final lr = lr * min_lr_ratio
+  int64_t restart_cycles = 2;    // cosine_restarts
+  double wsd_decay_ratio = 0.1;  // wsd
+  double plateau_factor = 0.5;   // plateau (driven by the early-stopping metric, else val loss)
+  int64_t plateau_patience = 2;
   double clip_grad_norm = 1.0;   // <= 0 disables
+  // Which parameters train, and how fast.
+  std::vector<std::string> freeze;  // patterns of parameters kept frozen all run
+  int64_t freeze_layers = 0;        // freeze the first N layer groups (input side) all run
+  int64_t unfreeze_every = 0;       // gradual unfreezing: start with only the top group trainable,
+                                    // unfreeze one more group (top down) every N steps
+  double layer_lr_decay = 1.0;      // lr x decay^(groups above this one)
+  std::vector<ParamGroupRule> groups;
+  // Early stopping on an evaluation metric; the best weights are kept (out_dir/best) and loaded
+  // at the end when load_best.
+  std::string early_stopping_metric;
+  std::string early_stopping_mode = "min";
+  int64_t early_stopping_patience = 3;
+  double early_stopping_min_delta = 0.0;
+  bool load_best = true;
   int64_t eval_every = 0;        // 0: only at the end
   int64_t save_every = 0;        // 0: only at the end
   int64_t log_every = 10;
@@ -69,6 +98,15 @@ struct TrainSummary {
   int64_t first_step = 0;      // global index of losses[0]
   std::map<std::string, double> final_eval;
   int64_t steps_done = 0;
+  bool stopped_early = false;
+  int64_t best_step = 0;       // with early stopping: the evaluation whose weights were kept
+};
+
+// Counts of what trains (for `hone inspect --trainable` and the start of every run).
+struct TrainableSummary {
+  int64_t total = 0, trainable = 0;
+  int64_t frozen_bytes_saved = 0;  // gradients + optimizer moments frozen parameters do not need
+  std::string text() const;
 };
 
 // Default weight-decay rule (Hugging Face's, plus embeddings): decay matrices, not biases,
@@ -80,7 +118,14 @@ double scheduled_lr(const TrainerOptions& o, int64_t step);
 class Trainer {
  public:
   Trainer(TrainTask& task, TrainerOptions options);
+  ~Trainer();
   TrainSummary run();
+
+  // Applies the freezing rules for `step` (gradual unfreezing moves with the step).
+  void apply_freezing(int64_t step);
+  TrainableSummary trainable() const;
+  // This step's lr of parameter `name` (schedule x group scale).
+  double lr_of(const std::string& name, int64_t step) const;
 
   // One optimizer step over grad_accum micro-batches; returns the step's loss (token-weighted
   // mean over the micro-batches) and sets last_grad_norm().
@@ -94,12 +139,18 @@ class Trainer {
  private:
   void log_metrics(const std::string& json_line) const;
 
+  std::vector<std::string> frozen_group_prefixes(int64_t step) const;
+  void save_weights(const std::string& dir, const std::string& file) const;
+  void load_weights(const std::string& path);
+
   TrainTask& task_;
   TrainerOptions o_;
   std::vector<std::string> names_;
   std::vector<Tensor> params_;
-  struct OptimizerBox;
-  std::shared_ptr<OptimizerBox> opt_;
+  std::vector<int64_t> group_of_;  // layer group of each parameter (top group when unlisted)
+  int64_t num_groups_ = 0;
+  struct State;
+  std::unique_ptr<State> st_;
   double last_grad_norm_ = 0;
   int64_t last_work_ = 0;
 };

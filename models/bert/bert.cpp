@@ -117,6 +117,13 @@ BertForSequenceClassification::BertForSequenceClassification(const BertConfig& c
   classifier_ = register_module("classifier", std::make_shared<nn::Linear>(c.hidden_size, c.num_labels, true, 0.02, seed + 7));
 }
 
+std::vector<std::vector<std::string>> BertForSequenceClassification::layer_groups() const {
+  std::vector<std::vector<std::string>> g{{"bert.embeddings"}};
+  for (int64_t l = 0; l < config().num_hidden_layers; ++l) g.push_back({"bert.encoder.layer." + std::to_string(l)});
+  g.push_back({"bert.pooler", "classifier"});
+  return g;
+}
+
 Tensor BertForSequenceClassification::logits(const BertInputs& in) const {
   const Tensor h = bert_->forward(in);
   const Tensor pooled = pooling_ == BertPooling::Cls ? bert_->pooled(h) : mean_pool(h, in.attention_mask);

@@ -65,6 +65,8 @@ class BertForSequenceClassification : public nn::Module {
   const BertConfig& config() const { return bert_->config(); }
   BertModel& bert() { return *bert_; }
   BertPooling pooling() const { return pooling_; }
+  // Embeddings, each encoder layer, then pooler + classifier.
+  std::vector<std::vector<std::string>> layer_groups() const override;
 
  private:
   std::shared_ptr<BertModel> bert_;

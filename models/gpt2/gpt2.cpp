@@ -99,6 +99,13 @@ Tensor Gpt2::forward(const Tensor& ids, Gpt2KvCache* cache) const {
   return lm_head_ ? lm_head_->forward(x) : ops::matmul(x, wte_->weight().transpose(0, 1));
 }
 
+std::vector<std::vector<std::string>> Gpt2::layer_groups() const {
+  std::vector<std::vector<std::string>> g{{"wte", "wpe"}};
+  for (size_t l = 0; l < h_.size(); ++l) g.push_back({"h." + std::to_string(l)});
+  g.push_back(lm_head_ ? std::vector<std::string>{"ln_f", "lm_head"} : std::vector<std::string>{"ln_f"});
+  return g;
+}
+
 Tensor Gpt2::loss(const Tensor& ids, const Tensor& targets) const {
   return ops::cross_entropy(forward(ids), targets, -100);
 }

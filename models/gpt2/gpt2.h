@@ -56,6 +56,8 @@ class Gpt2 : public nn::Module {
   explicit Gpt2(const Gpt2Config& config, uint64_t seed = 1234);
 
   const Gpt2Config& config() const { return config_; }
+  // Embeddings, each block, then the final norm (and an untied head).
+  std::vector<std::vector<std::string>> layer_groups() const override;
   // ids int [B, T] -> logits float32 [B, T, vocab]. With a cache, ids are the new tokens only
   // and their positions continue after the cached ones.
   Tensor forward(const Tensor& ids, Gpt2KvCache* cache = nullptr) const;

@@ -32,6 +32,7 @@ const std::vector<OpCase>& all_op_cases() {
     add_indexing_cases(c);
     add_attention_cases(c);
     add_view_cases(c);
+    add_cnn_cases(c);
     return c;
   }();
   return cases;
@@ -140,7 +141,9 @@ TEST_P(OpHarness, ForwardMatchesReference) {
     const Tensor want = c.reference(in64);
     const Tensor got = c.forward(in);
     ASSERT_EQ(got.shape(), want.shape()) << c.name << " " << dtype_name(dt);
-    if (is_floating(dt) && is_floating(got.dtype())) EXPECT_EQ(got.dtype(), dt) << c.name;
+    if (is_floating(dt) && is_floating(got.dtype())) {
+      EXPECT_EQ(got.dtype(), dt) << c.name;
+    }
     const double tol = dt == DType::F64 ? 1e-10 : (dt == DType::F32 ? c.tol_f32 : c.tol_half);
     expect_close(values(got), values(want), tol, c.name + " forward " + dtype_name(dt));
   }
@@ -233,15 +236,58 @@ TEST_P(OpHarness, OneAndTwoThreadsAgreeBitForBit) {
 // Registered only when a CUDA device is present (test_main prints one line when it is not).
 class OpHarnessCuda : public ::testing::TestWithParam<std::string> {};
 
+// The same inputs on the device; leaves that require grad on the CPU do so on the device too.
+std::vector<Tensor> to_cuda(const std::vector<Tensor>& cpu_in) {
+  std::vector<Tensor> gpu_in;
+  for (const Tensor& t : cpu_in) {
+    Tensor g = t.detach().to(Device::cuda());
+    if (t.requires_grad()) g.requires_grad_(true);
+    gpu_in.push_back(g);
+  }
+  return gpu_in;
+}
+
 TEST_P(OpHarnessCuda, CudaMatchesCpu) {
   const OpCase& c = find_case(GetParam());
   const std::vector<Tensor> base = make_inputs(c);
   const std::vector<Tensor> cpu_in = cast_inputs(c, base, DType::F32, false, false);
-  std::vector<Tensor> gpu_in;
-  for (const Tensor& t : cpu_in) gpu_in.push_back(t.to(Device::cuda()));
+  const std::vector<Tensor> gpu_in = to_cuda(cpu_in);
   const Tensor want = c.forward(cpu_in);
-  const Tensor got = c.forward(gpu_in).to(Device::cpu());
+  const Tensor got_dev = c.forward(gpu_in);
+  EXPECT_TRUE(got_dev.device().is_cuda()) << c.name << ": the result left the device";
+  const Tensor got = got_dev.to(Device::cpu());
   expect_close(values(got), values(want), c.tol_f32 * 10, c.name + " CUDA forward");
+}
+
+// Backward on the device against the CPU backward: same float32 inputs, same loss weights.
+TEST_P(OpHarnessCuda, CudaBackwardMatchesCpu) {
+  const OpCase& c = find_case(GetParam());
+  if (!c.check_grad) return;
+  const std::vector<Tensor> base = make_inputs(c);
+  std::vector<Tensor> cpu_in = cast_inputs(c, base, DType::F32, false, true);
+  std::vector<Tensor> gpu_in = to_cuda(cpu_in);
+  weighted_loss(c.forward(cpu_in), DType::F32).backward();
+  const Tensor out = c.forward(gpu_in);
+  ops::sum(ops::mul(out, loss_weights(out.shape(), DType::F32).to(out.device()))).backward();
+  for (size_t i = 0; i < cpu_in.size(); ++i) {
+    if (!cpu_in[i].requires_grad()) continue;
+    ASSERT_TRUE(gpu_in[i].grad().defined()) << c.name << ": input " << i << " got no gradient on CUDA";
+    EXPECT_TRUE(gpu_in[i].grad().device().is_cuda()) << c.name << ": gradient of input " << i << " left the device";
+    expect_close(values(gpu_in[i].grad()), values(cpu_in[i].grad()), std::max(c.tol_f32 * 10, 1e-4),
+                 c.name + " CUDA gradient of input " + std::to_string(i));
+  }
+}
+
+// bfloat16 forward on the device against the CPU's bfloat16 forward (for the cases that list it).
+TEST_P(OpHarnessCuda, CudaBf16MatchesCpu) {
+  const OpCase& c = find_case(GetParam());
+  if (std::find(c.dtypes.begin(), c.dtypes.end(), DType::BF16) == c.dtypes.end()) return;
+  const std::vector<Tensor> base = make_inputs(c);
+  const std::vector<Tensor> cpu_in = cast_inputs(c, base, DType::BF16, false, false);
+  const Tensor want = c.forward(cpu_in);
+  const Tensor got = c.forward(to_cuda(cpu_in)).to(Device::cpu());
+  ASSERT_EQ(got.dtype(), want.dtype()) << c.name;
+  expect_close(values(got), values(want), c.tol_half, c.name + " CUDA bfloat16 forward");
 }
 
 std::vector<std::string> case_names() {

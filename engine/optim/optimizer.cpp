@@ -1,0 +1,137 @@
+#include "engine/optim/optimizer.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/ops/ops.h"
+#include "kernels/optim.h"
+
+namespace hone {
+
+namespace {
+
+class AdamWOptimizer : public Optimizer {
+ public:
+  AdamWOptimizer(const OptimizerConfig& c, std::vector<ParamSpec> p) : Optimizer(std::move(p)), c_(c) {}
+  void step(double lr) override {
+    NoGradGuard no_grad;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      ParamSpec& s = params_[i];
+      const Tensor g = s.param.grad();
+      if (!g.defined()) continue;
+      Tensor& m = slot("exp_avg", i, true);
+      Tensor& v = slot("exp_avg_sq", i, true);
+      Tensor& steps = slot("step", i, true);
+      const int64_t t = steps.data<int64_t>()[0] + 1;
+      steps.data<int64_t>()[0] = t;
+      const Tensor gc = g.contiguous();
+      kernels::AdamWParams hp{float(lr * s.lr_scale), float(c_.beta1), float(c_.beta2), float(c_.eps),
+                              float(s.weight_decay), t};
+      kernels::adamw_update(s.param.numel(), s.param.data<float>(), gc.data<float>(), m.data<float>(), v.data<float>(), hp);
+      s.param.bump_version();
+    }
+  }
+
+ private:
+  OptimizerConfig c_;
+};
+
+// torch.optim.SGD: g += wd * p (coupled decay); with momentum, buf = mu * buf + g (buf = g at
+// the first step); nesterov uses g + mu * buf; p -= lr * update.
+class SgdOptimizer : public Optimizer {
+ public:
+  SgdOptimizer(const OptimizerConfig& c, std::vector<ParamSpec> p) : Optimizer(std::move(p)), c_(c) {}
+  void step(double lr) override {
+    NoGradGuard no_grad;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      ParamSpec& s = params_[i];
+      const Tensor g0 = s.param.grad();
+      if (!g0.defined()) continue;
+      Tensor g = g0.contiguous().clone();
+      if (s.weight_decay != 0) ops::add_(g, s.param, s.weight_decay);
+      Tensor update = g;
+      if (c_.momentum != 0) {
+        const bool fresh = !state_.count("momentum." + s.name);
+        Tensor& buf = slot("momentum", i, true);
+        if (fresh) {
+          buf.copy_(g);
+        } else {
+          ops::mul_(buf, c_.momentum);
+          ops::add_(buf, g);
+        }
+        if (c_.nesterov) {
+          update = g.clone();
+          ops::add_(update, buf, c_.momentum);
+        } else {
+          update = buf;
+        }
+      }
+      ops::add_(s.param, update, -lr * s.lr_scale);
+    }
+  }
+
+ private:
+  OptimizerConfig c_;
+};
+
+}  // namespace
+
+std::unique_ptr<Optimizer> Optimizer::create(const OptimizerConfig& c, std::vector<ParamSpec> params) {
+  for (const ParamSpec& p : params)
+    if (p.param.dtype() != DType::F32 || !p.param.is_contiguous() || !p.param.device().is_cpu())
+      throw std::invalid_argument("optimizer: parameter '" + p.name + "' must be a contiguous float32 CPU tensor, got " +
+                                  p.param.str());
+  if (c.kind == "adamw") return std::make_unique<AdamWOptimizer>(c, std::move(params));
+  if (c.kind == "sgd") {
+    if (c.momentum < 0 || (c.nesterov && c.momentum <= 0))
+      throw std::invalid_argument("sgd: momentum must be >= 0, and > 0 with nesterov");
+    return std::make_unique<SgdOptimizer>(c, std::move(params));
+  }
+  throw std::invalid_argument("optimizer '" + c.kind + "' is not available (adamw, sgd)");
+}
+
+void Optimizer::zero_grad() {
+  for (ParamSpec& p : params_) p.param.zero_grad();
+}
+
+Tensor& Optimizer::slot(const std::string& kind, size_t i, bool create) {
+  const std::string key = kind + "." + params_[i].name;
+  auto it = state_.find(key);
+  if (it != state_.end()) return it->second;
+  if (!create) throw std::logic_error("optimizer: no state " + key);
+  Tensor t = kind == "step" ? Tensor::zeros({}, DType::I64) : Tensor::zeros(params_[i].param.shape());
+  return state_.emplace(key, t).first->second;
+}
+
+std::map<std::string, Tensor> Optimizer::state() const { return state_; }
+
+void Optimizer::load_state(const std::map<std::string, Tensor>& state) {
+  NoGradGuard no_grad;
+  state_.clear();
+  for (const auto& [key, t] : state) {
+    const size_t dot = key.find('.');
+    const std::string name = dot == std::string::npos ? "" : key.substr(dot + 1);
+    bool known = false;
+    for (const ParamSpec& p : params_) {
+      if (p.name != name) continue;
+      known = true;
+      const bool is_step = key.rfind("step.", 0) == 0;
+      if (!is_step && t.shape() != p.param.shape())
+        throw std::invalid_argument("optimizer state '" + key + "' has shape " + shape_str(t.shape()) +
+                                    ", parameter has " + shape_str(p.param.shape()));
+      Tensor own = is_step ? Tensor::zeros({}, DType::I64) : Tensor::zeros(p.param.shape());
+      own.copy_(t);
+      state_[key] = own;
+    }
+    if (!known) throw std::invalid_argument("optimizer state '" + key + "' names no trainable parameter");
+  }
+}
+
+int64_t Optimizer::state_bytes() const {
+  int64_t n = 0;
+  for (const auto& [k, t] : state_) n += int64_t(t.nbytes());
+  return n;
+}
+
+}  // namespace hone

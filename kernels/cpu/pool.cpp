@@ -1,0 +1,203 @@
+// CPU pooling: one plane (one image, one channel) per step, planes spread over threads in fixed
+// chunks. Backward passes scatter into their own plane only, in output order.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/cpu/strided_loop.h"
+#include "kernels/pool.h"
+
+namespace hone::kernels {
+
+namespace {
+
+// Planes per parallel task: about 16K input elements.
+int64_t planes_per_task(const Pool2dGeometry& g) {
+  return std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, g.in_h * g.in_w));
+}
+
+template <class F>
+void for_planes(const Pool2dGeometry& g, F&& f) {
+  cpu::parallel_chunks(g.planes, planes_per_task(g), [&](int64_t b, int64_t e) {
+    for (int64_t pl = b; pl < e; ++pl) f(pl);
+  });
+}
+
+// Adaptive window [start, end) of output i: floor(i in / out), ceil((i + 1) in / out).
+inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
+inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
+
+// Runs f(A* plane) on a zeroed accumulation plane for gx (gx itself unless T is 16-bit, whose
+// gradients accumulate in a float plane rounded once at the end).
+template <class T, class F>
+void with_acc_plane(T* gx, int64_t n, F&& f) {
+  using A = acc_t<T>;
+  if constexpr (std::is_same_v<T, A>) {
+    std::fill(gx, gx + n, T(0));
+    f(gx);
+  } else {
+    std::vector<A> buf(n, A(0));
+    f(buf.data());
+    for (int64_t i = 0; i < n; ++i) gx[i] = T(buf[i]);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, int64_t* argmax) {
+  using A = acc_t<T>;
+  const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w;
+  for_planes(g, [&](int64_t pl) {
+    const T* xp = x + pl * H * W;
+    T* yp = y + pl * Ho * Wo;
+    int64_t* ap = argmax + pl * Ho * Wo;
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      int64_t ih0 = oh * g.stride_h - g.pad_h;
+      const int64_t ih1 = std::min(ih0 + g.kernel_h, H);
+      ih0 = std::max<int64_t>(ih0, 0);
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        int64_t iw0 = ow * g.stride_w - g.pad_w;
+        const int64_t iw1 = std::min(iw0 + g.kernel_w, W);
+        iw0 = std::max<int64_t>(iw0, 0);
+        int64_t best = ih0 * W + iw0;
+        A m = -std::numeric_limits<A>::infinity();
+        for (int64_t ih = ih0; ih < ih1; ++ih)
+          for (int64_t iw = iw0; iw < iw1; ++iw) {
+            const A v = A(xp[ih * W + iw]);
+            if (v > m || std::isnan(v)) {
+              m = v;
+              best = ih * W + iw;
+            }
+          }
+        yp[oh * Wo + ow] = T(m);
+        ap[oh * Wo + ow] = best;
+      }
+    }
+  });
+}
+
+template <class T>
+void max_pool2d_backward(const Pool2dGeometry& g, const T* gy, const int64_t* argmax, T* gx) {
+  using A = acc_t<T>;
+  const int64_t HW = g.in_h * g.in_w, P = g.out_h * g.out_w;
+  for_planes(g, [&](int64_t pl) {
+    const T* gyp = gy + pl * P;
+    const int64_t* ap = argmax + pl * P;
+    with_acc_plane(gx + pl * HW, HW, [&](A* gp) {
+      for (int64_t q = 0; q < P; ++q) gp[ap[q]] += A(gyp[q]);
+    });
+  });
+}
+
+template <class T>
+void avg_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y) {
+  using A = acc_t<T>;
+  const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w;
+  for_planes(g, [&](int64_t pl) {
+    const T* xp = x + pl * H * W;
+    T* yp = y + pl * Ho * Wo;
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      int64_t ih0 = oh * g.stride_h - g.pad_h;
+      int64_t ih1 = std::min(ih0 + g.kernel_h, H + g.pad_h);
+      const int64_t rows = ih1 - ih0;
+      ih0 = std::max<int64_t>(ih0, 0);
+      ih1 = std::min(ih1, H);
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        int64_t iw0 = ow * g.stride_w - g.pad_w;
+        int64_t iw1 = std::min(iw0 + g.kernel_w, W + g.pad_w);
+        const A div = A(rows * (iw1 - iw0));
+        iw0 = std::max<int64_t>(iw0, 0);
+        iw1 = std::min(iw1, W);
+        A s = 0;
+        for (int64_t ih = ih0; ih < ih1; ++ih)
+          for (int64_t iw = iw0; iw < iw1; ++iw) s += A(xp[ih * W + iw]);
+        yp[oh * Wo + ow] = T(s / div);
+      }
+    }
+  });
+}
+
+template <class T>
+void avg_pool2d_backward(const Pool2dGeometry& g, const T* gy, T* gx) {
+  using A = acc_t<T>;
+  const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w;
+  for_planes(g, [&](int64_t pl) {
+    with_acc_plane(gx + pl * H * W, H * W, [&](A* gp) {
+    const T* gyp = gy + pl * Ho * Wo;
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      int64_t ih0 = oh * g.stride_h - g.pad_h;
+      int64_t ih1 = std::min(ih0 + g.kernel_h, H + g.pad_h);
+      const int64_t rows = ih1 - ih0;
+      ih0 = std::max<int64_t>(ih0, 0);
+      ih1 = std::min(ih1, H);
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        int64_t iw0 = ow * g.stride_w - g.pad_w;
+        int64_t iw1 = std::min(iw0 + g.kernel_w, W + g.pad_w);
+        const A v = A(gyp[oh * Wo + ow]) / A(rows * (iw1 - iw0));
+        iw0 = std::max<int64_t>(iw0, 0);
+        iw1 = std::min(iw1, W);
+        for (int64_t ih = ih0; ih < ih1; ++ih)
+          for (int64_t iw = iw0; iw < iw1; ++iw) gp[ih * W + iw] += v;
+      }
+    }
+    });
+  });
+}
+
+template <class T>
+void adaptive_avg_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y) {
+  using A = acc_t<T>;
+  const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w;
+  for_planes(g, [&](int64_t pl) {
+    const T* xp = x + pl * H * W;
+    T* yp = y + pl * Ho * Wo;
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      const int64_t ih0 = adaptive_start(oh, H, Ho), ih1 = adaptive_end(oh, H, Ho);
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        const int64_t iw0 = adaptive_start(ow, W, Wo), iw1 = adaptive_end(ow, W, Wo);
+        A s = 0;
+        for (int64_t ih = ih0; ih < ih1; ++ih)
+          for (int64_t iw = iw0; iw < iw1; ++iw) s += A(xp[ih * W + iw]);
+        yp[oh * Wo + ow] = T(s / A((ih1 - ih0) * (iw1 - iw0)));
+      }
+    }
+  });
+}
+
+template <class T>
+void adaptive_avg_pool2d_backward(const Pool2dGeometry& g, const T* gy, T* gx) {
+  using A = acc_t<T>;
+  const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w;
+  for_planes(g, [&](int64_t pl) {
+    with_acc_plane(gx + pl * H * W, H * W, [&](A* buf) {
+    const T* gyp = gy + pl * Ho * Wo;
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      const int64_t ih0 = adaptive_start(oh, H, Ho), ih1 = adaptive_end(oh, H, Ho);
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        const int64_t iw0 = adaptive_start(ow, W, Wo), iw1 = adaptive_end(ow, W, Wo);
+        const A v = A(gyp[oh * Wo + ow]) / A((ih1 - ih0) * (iw1 - iw0));
+        for (int64_t ih = ih0; ih < ih1; ++ih)
+          for (int64_t iw = iw0; iw < iw1; ++iw) buf[ih * W + iw] += v;
+      }
+    }
+    });
+  });
+}
+
+#define HONE_INSTANTIATE(T)                                                                           \
+  template void max_pool2d_forward<T>(const Pool2dGeometry&, const T*, T*, int64_t*);                \
+  template void max_pool2d_backward<T>(const Pool2dGeometry&, const T*, const int64_t*, T*);         \
+  template void avg_pool2d_forward<T>(const Pool2dGeometry&, const T*, T*);                          \
+  template void avg_pool2d_backward<T>(const Pool2dGeometry&, const T*, T*);                         \
+  template void adaptive_avg_pool2d_forward<T>(const Pool2dGeometry&, const T*, T*);                 \
+  template void adaptive_avg_pool2d_backward<T>(const Pool2dGeometry&, const T*, T*);
+HONE_INSTANTIATE(float)
+HONE_INSTANTIATE(double)
+HONE_INSTANTIATE(bf16)
+HONE_INSTANTIATE(f16)
+#undef HONE_INSTANTIATE
+
+}  // namespace hone::kernels

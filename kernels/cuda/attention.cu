@@ -1,0 +1,293 @@
+// CUDA scaled-dot-product attention: our own fallback kernel (cuDNN's fused attention is the
+// fast path of a later phase). FlashAttention-style: the [Tq, Tk] score matrix never exists.
+//
+// Forward: one warp per query row. The warp walks the keys 32 at a time, lane j scoring key
+// j0 + j; an online softmax (running max m and normaliser l) rescales the output accumulator,
+// which is spread over the lanes (lane owns dims lane, lane + 32, ...). Dropout multiplies a
+// probability after it entered l (dropout comes after the softmax), with the Philox stream of
+// kernels/attention.h, so masks equal the CPU's.
+// Backward: D_i = dout_i . out_i first; then dq with one warp per query row (walking keys) and
+// dk, dv with one warp per key row (walking queries). Each output is summed by one warp in a
+// fixed order: deterministic, no atomics, at the price of computing the scores twice.
+//
+// Head dims up to kMaxD = 256 (8 accumulators per lane).
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/philox.h"
+
+namespace hone::kernels::cuda {
+
+namespace {
+
+constexpr int kWarps = 4;  // query (or key) rows per block
+constexpr int kPerLane = 8;
+constexpr int kMaxD = 32 * kPerLane;
+
+struct Geometry {
+  int64_t B, H, Tq, Tk, D, shift;  // shift = Tk - Tq: the causal diagonal is bottom-right aligned
+  bool causal;
+  const uint8_t* key_valid;
+  float drop_p;
+  uint64_t seed, offset;
+};
+
+__device__ __forceinline__ bool visible(const Geometry& g, int64_t b, int64_t i, int64_t j) {
+  return j < g.Tk && (!g.causal || j <= i + g.shift) && (!g.key_valid || g.key_valid[b * g.Tk + j]);
+}
+
+// 1 / (1 - p) for a kept element, 0 for a dropped one, 1 without dropout.
+template <class A>
+__device__ __forceinline__ A dropout_factor(const Geometry& g, int64_t bh, int64_t i, int64_t j, A keep_scale) {
+  if (g.drop_p <= 0.f) return A(1);
+  const uint64_t idx = uint64_t((bh * g.Tq + i) * g.Tk + j);
+  return philox::uniform(g.seed, g.offset, idx) >= g.drop_p ? keep_scale : A(0);
+}
+
+template <class A, class T>
+__device__ __forceinline__ A dot_row(const A* smem_row, const T* row, int64_t D) {
+  A s = 0;
+  for (int64_t d = 0; d < D; ++d) s += smem_row[d] * A(row[d]);
+  return s;
+}
+
+template <class T>
+__global__ void attention_forward_kernel(Geometry g, T scale, T keep_scale, const T* q, const T* k, const T* v, T* out,
+                                         T* lse) {
+  using A = T;  // float or double
+  extern __shared__ unsigned char smem_raw[];
+  A* qs = reinterpret_cast<A*>(smem_raw) + (threadIdx.x / 32) * g.D;
+  const int lane = threadIdx.x & 31;
+  const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
+  if (row >= g.B * g.H * g.Tq) return;  // whole warps leave together; no __syncthreads below
+  const int64_t bh = row / g.Tq, i = row % g.Tq, b = bh / g.H;
+  const T* qr = q + row * g.D;
+  for (int64_t d = lane; d < g.D; d += 32) qs[d] = qr[d];
+  __syncwarp();
+  const T* kh = k + bh * g.Tk * g.D;
+  const T* vh = v + bh * g.Tk * g.D;
+
+  A acc[kPerLane];
+#pragma unroll
+  for (int c = 0; c < kPerLane; ++c) acc[c] = 0;
+  A m = -INFINITY, l = 0;
+  const int64_t key_end = g.causal ? min(g.Tk, max(int64_t(0), i + g.shift + 1)) : g.Tk;
+  for (int64_t j0 = 0; j0 < key_end; j0 += 32) {
+    const int64_t j = j0 + lane;
+    const bool vis = visible(g, b, i, j);
+    const A s = vis ? dot_row(qs, kh + j * g.D, g.D) * scale : A(-INFINITY);
+    const A m_new = max(m, warp_max(s));
+    if (m_new == A(-INFINITY)) continue;  // nothing visible yet
+    const A corr = exp_acc(m - m_new);    // 0 when m was -inf
+    const A p = vis ? exp_acc(s - m_new) : A(0);
+    l = l * corr + warp_sum(p);
+    m = m_new;
+    const A pz = p * (vis ? dropout_factor(g, bh, i, j, keep_scale) : A(0));
+#pragma unroll
+    for (int c = 0; c < kPerLane; ++c) acc[c] *= corr;
+    const int64_t nk = min(int64_t(32), key_end - j0);
+    for (int jj = 0; jj < nk; ++jj) {
+      const A w = __shfl_sync(0xffffffffu, pz, jj);
+      if (w == A(0)) continue;  // warp-uniform
+      const T* vr = vh + (j0 + jj) * g.D;
+#pragma unroll
+      for (int c = 0; c < kPerLane; ++c) {
+        const int64_t d = lane + 32 * c;
+        if (d < g.D) acc[c] += w * A(vr[d]);
+      }
+    }
+  }
+  const bool any = l > A(0);
+  const A inv = any ? A(1) / l : A(0);
+#pragma unroll
+  for (int c = 0; c < kPerLane; ++c) {
+    const int64_t d = lane + 32 * c;
+    if (d < g.D) out[row * g.D + d] = acc[c] * inv;
+  }
+  if (lane == 0) lse[row] = any ? m + log_acc(l) : A(-INFINITY);
+}
+
+// D_i = dout_i . out_i (= sum_j P_ij dP_ij), one warp per row.
+template <class T>
+__global__ void attention_rowdot_kernel(int64_t rows, int64_t D, const T* out, const T* dout, T* di) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
+  if (row >= rows) return;
+  T s = 0;
+  for (int64_t d = lane; d < D; d += 32) s += out[row * D + d] * dout[row * D + d];
+  s = warp_sum(s);
+  if (lane == 0) di[row] = s;
+}
+
+// dq_i = scale * sum_j dS_ij k_j with dS = P (dP - D_i), dP = (dout_i . v_j) Z_ij.
+template <class T>
+__global__ void attention_dq_kernel(Geometry g, T scale, T keep_scale, const T* q, const T* k, const T* v,
+                                    const T* lse, const T* di, const T* dout, T* dq) {
+  using A = T;
+  extern __shared__ unsigned char smem_raw[];
+  A* qs = reinterpret_cast<A*>(smem_raw) + (threadIdx.x / 32) * 2 * g.D;
+  A* dos = qs + g.D;
+  const int lane = threadIdx.x & 31;
+  const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
+  if (row >= g.B * g.H * g.Tq) return;
+  const int64_t bh = row / g.Tq, i = row % g.Tq, b = bh / g.H;
+  for (int64_t d = lane; d < g.D; d += 32) qs[d] = q[row * g.D + d], dos[d] = dout[row * g.D + d];
+  __syncwarp();
+  const A L = lse[row], Di = di[row];
+  A acc[kPerLane];
+#pragma unroll
+  for (int c = 0; c < kPerLane; ++c) acc[c] = 0;
+  const T* kh = k + bh * g.Tk * g.D;
+  const T* vh = v + bh * g.Tk * g.D;
+  const int64_t key_end = L == A(-INFINITY) ? 0 : (g.causal ? min(g.Tk, max(int64_t(0), i + g.shift + 1)) : g.Tk);
+  for (int64_t j0 = 0; j0 < key_end; j0 += 32) {
+    const int64_t j = j0 + lane;
+    A ds = 0;
+    if (visible(g, b, i, j)) {
+      const A p = exp_acc(dot_row(qs, kh + j * g.D, g.D) * scale - L);
+      const A dp = dot_row(dos, vh + j * g.D, g.D) * dropout_factor(g, bh, i, j, keep_scale);
+      ds = p * (dp - Di);
+    }
+    const int64_t nk = min(int64_t(32), key_end - j0);
+    for (int jj = 0; jj < nk; ++jj) {
+      const A w = __shfl_sync(0xffffffffu, ds, jj);
+      if (w == A(0)) continue;
+      const T* kr = kh + (j0 + jj) * g.D;
+#pragma unroll
+      for (int c = 0; c < kPerLane; ++c) {
+        const int64_t d = lane + 32 * c;
+        if (d < g.D) acc[c] += w * A(kr[d]);
+      }
+    }
+  }
+#pragma unroll
+  for (int c = 0; c < kPerLane; ++c) {
+    const int64_t d = lane + 32 * c;
+    if (d < g.D) dq[row * g.D + d] = acc[c] * scale;
+  }
+}
+
+// dv_j = sum_i P_ij Z_ij dout_i, dk_j = scale * sum_i dS_ij q_i: one warp per key row.
+template <class T>
+__global__ void attention_dkdv_kernel(Geometry g, T scale, T keep_scale, const T* q, const T* k, const T* v,
+                                      const T* lse, const T* di, const T* dout, T* dk, T* dv) {
+  using A = T;
+  extern __shared__ unsigned char smem_raw[];
+  A* ks = reinterpret_cast<A*>(smem_raw) + (threadIdx.x / 32) * 2 * g.D;
+  A* vs = ks + g.D;
+  const int lane = threadIdx.x & 31;
+  const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
+  if (row >= g.B * g.H * g.Tk) return;
+  const int64_t bh = row / g.Tk, j = row % g.Tk, b = bh / g.H;
+  for (int64_t d = lane; d < g.D; d += 32) ks[d] = k[row * g.D + d], vs[d] = v[row * g.D + d];
+  __syncwarp();
+  A acc_k[kPerLane], acc_v[kPerLane];
+#pragma unroll
+  for (int c = 0; c < kPerLane; ++c) acc_k[c] = 0, acc_v[c] = 0;
+  const T* qh = q + bh * g.Tq * g.D;
+  const T* doh = dout + bh * g.Tq * g.D;
+  const bool key_ok = !g.key_valid || g.key_valid[b * g.Tk + j];
+  // Under the causal mask only queries i >= j - shift see key j.
+  const int64_t q_begin = key_ok ? (g.causal ? max(int64_t(0), j - g.shift) : 0) : g.Tq;
+  for (int64_t i0 = q_begin; i0 < g.Tq; i0 += 32) {
+    const int64_t i = i0 + lane;
+    A pz = 0, ds = 0;
+    if (i < g.Tq) {
+      const A L = lse[bh * g.Tq + i];
+      if (L != A(-INFINITY) && visible(g, b, i, j)) {
+        const A p = exp_acc(dot_row(ks, qh + i * g.D, g.D) * scale - L);
+        const A z = dropout_factor(g, bh, i, j, keep_scale);
+        const A dp = dot_row(vs, doh + i * g.D, g.D) * z;
+        pz = p * z;
+        ds = p * (dp - di[bh * g.Tq + i]);
+      }
+    }
+    const int64_t nq = min(int64_t(32), g.Tq - i0);
+    for (int ii = 0; ii < nq; ++ii) {
+      const A wv = __shfl_sync(0xffffffffu, pz, ii);
+      const A wk = __shfl_sync(0xffffffffu, ds, ii);
+      if (wv == A(0) && wk == A(0)) continue;
+      const T* qr = qh + (i0 + ii) * g.D;
+      const T* dr = doh + (i0 + ii) * g.D;
+#pragma unroll
+      for (int c = 0; c < kPerLane; ++c) {
+        const int64_t d = lane + 32 * c;
+        if (d < g.D) {
+          acc_v[c] += wv * A(dr[d]);
+          acc_k[c] += wk * A(qr[d]);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int c = 0; c < kPerLane; ++c) {
+    const int64_t d = lane + 32 * c;
+    if (d < g.D) {
+      dk[row * g.D + d] = acc_k[c] * scale;
+      dv[row * g.D + d] = acc_v[c];
+    }
+  }
+}
+
+Geometry geometry(const AttentionShape& s, const AttentionOptions& o) {
+  if (s.head_dim > kMaxD)
+    throw std::invalid_argument("cuda attention: head_dim " + std::to_string(s.head_dim) + " exceeds " +
+                                std::to_string(kMaxD) + " (the fallback kernel's limit)");
+  return {s.batch, s.heads, s.q_len, s.kv_len, s.head_dim, s.kv_len - s.q_len, o.causal, o.key_valid,
+          o.dropout_p, o.seed, o.offset};
+}
+
+template <class T> T keep_scale_of(const AttentionOptions& o) {
+  return o.dropout_p > 0.f ? T(1) / (T(1) - T(o.dropout_p)) : T(1);
+}
+
+unsigned warp_blocks(int64_t rows) { return static_cast<unsigned>((rows + kWarps - 1) / kWarps); }
+
+}  // namespace
+
+template <class T>
+void attention_forward(const AttentionShape& s, const AttentionOptions& o, const T* q, const T* k, const T* v, T* out,
+                       T* lse, cudaStream_t stream) {
+  const Geometry g = geometry(s, o);
+  const int64_t rows = s.batch * s.heads * s.q_len;
+  if (rows == 0 || s.head_dim == 0) return;
+  const size_t smem = kWarps * s.head_dim * sizeof(T);
+  attention_forward_kernel<T><<<warp_blocks(rows), kWarps * 32, smem, stream>>>(g, T(o.scale), keep_scale_of<T>(o), q,
+                                                                                k, v, out, lse);
+  check_launch("attention_forward");
+}
+
+template <class T>
+void attention_backward(const AttentionShape& s, const AttentionOptions& o, const T* q, const T* k, const T* v,
+                        const T* out, const T* lse, const T* dout, T* dq, T* dk, T* dv, cudaStream_t stream) {
+  const Geometry g = geometry(s, o);
+  const int64_t qrows = s.batch * s.heads * s.q_len, krows = s.batch * s.heads * s.kv_len;
+  if (s.head_dim == 0) return;
+  Scratch di(qrows * sizeof(T), stream);
+  const size_t smem = kWarps * 2 * s.head_dim * sizeof(T);
+  if (qrows > 0) {
+    attention_rowdot_kernel<T><<<warp_blocks(qrows), kWarps * 32, 0, stream>>>(qrows, s.head_dim, out, dout,
+                                                                               di.as<T>());
+    check_launch("attention_backward (rowdot)");
+    attention_dq_kernel<T><<<warp_blocks(qrows), kWarps * 32, smem, stream>>>(g, T(o.scale), keep_scale_of<T>(o), q, k,
+                                                                              v, lse, di.as<T>(), dout, dq);
+    check_launch("attention_backward (dq)");
+  }
+  if (krows > 0) {
+    attention_dkdv_kernel<T><<<warp_blocks(krows), kWarps * 32, smem, stream>>>(
+        g, T(o.scale), keep_scale_of<T>(o), q, k, v, lse, di.as<T>(), dout, dk, dv);
+    check_launch("attention_backward (dk, dv)");
+  }
+}
+
+#define HONE_INSTANTIATE(T)                                                                                \
+  template void attention_forward<T>(const AttentionShape&, const AttentionOptions&, const T*, const T*,   \
+                                     const T*, T*, T*, cudaStream_t);                                      \
+  template void attention_backward<T>(const AttentionShape&, const AttentionOptions&, const T*, const T*,  \
+                                      const T*, const T*, const T*, const T*, T*, T*, T*, cudaStream_t);
+HONE_INSTANTIATE(float)
+HONE_INSTANTIATE(double)
+#undef HONE_INSTANTIATE
+
+}  // namespace hone::kernels::cuda

@@ -1,0 +1,31 @@
+// Host-side pieces shared by the CUDA kernel families: error checks and names.
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cuda_api.h"
+
+namespace hone::kernels::cuda {
+
+void check(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return;
+  cudaGetLastError();  // clear a non-sticky error so that the next call starts clean
+  throw std::runtime_error(std::string("CUDA ") + what + " failed: " + cudaGetErrorString(err));
+}
+
+void check_launch(const char* kernel) {
+  const cudaError_t err = cudaGetLastError();
+  if (err == cudaSuccess) return;
+  throw std::runtime_error(std::string("CUDA kernel ") + kernel + " failed to launch: " + cudaGetErrorString(err));
+}
+
+const char* index_op_name(int32_t op) {
+  switch (op) {
+    case kOpEmbedding: return "embedding";
+    case kOpIndexSelect: return "index_select";
+    case kOpGather: return "gather";
+    case kOpCrossEntropy: return "cross_entropy";
+  }
+  return "an indexing op";
+}
+
+}  // namespace hone::kernels::cuda

@@ -1,0 +1,205 @@
+// Device-side helpers shared by the kernel families: the storage-type mapping, loads and stores
+// through the accumulation type, a strided N-d indexer, block reductions and launch geometry.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "kernels/cuda_api.h"
+#include "kernels/half.h"
+
+namespace hone::kernels::cuda {
+
+// ---- storage types ------------------------------------------------------------------------------
+// The API speaks hone::bf16 / hone::f16 (same bits); device code uses CUDA's own types, whose
+// conversions are hardware instructions and round to nearest-even like kernels/half.h.
+template <class T> struct dev { using type = T; };
+template <> struct dev<bf16> { using type = __nv_bfloat16; };
+template <> struct dev<f16> { using type = __half; };
+template <class T> using dev_t = typename dev<T>::type;
+
+template <class T> const dev_t<T>* dptr(const T* p) { return reinterpret_cast<const dev_t<T>*>(p); }
+template <class T> dev_t<T>* dptr(T* p) { return reinterpret_cast<dev_t<T>*>(p); }
+
+// Accumulation type of a device storage type: float for float and the 16-bit types, double for
+// double, int64 for integers (exact copies and comparisons).
+template <class T> struct dacc { using type = float; };
+template <> struct dacc<double> { using type = double; };
+template <> struct dacc<int32_t> { using type = int64_t; };
+template <> struct dacc<int64_t> { using type = int64_t; };
+template <> struct dacc<uint8_t> { using type = int64_t; };
+template <class T> using dacc_t = typename dacc<T>::type;
+
+template <class T> __device__ __forceinline__ dacc_t<T> load(T x) { return static_cast<dacc_t<T>>(x); }
+template <> __device__ __forceinline__ float load(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <> __device__ __forceinline__ float load(__half x) { return __half2float(x); }
+
+// Stores go through float for the 16-bit types (a double is first rounded to float, as the CPU's
+// bf16(float) constructor does, so that both round the same way).
+template <class T, class A> __device__ __forceinline__ T store(A a) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    return __float2bfloat16_rn(static_cast<float>(a));
+  } else if constexpr (std::is_same_v<T, __half>) {
+    return __float2half_rn(static_cast<float>(a));
+  } else {
+    return static_cast<T>(a);
+  }
+}
+
+// ---- strided N-d index spaces -------------------------------------------------------------------
+// K operands over one index space; dims that are contiguous in every operand are merged and
+// size-1 dims dropped on the host (as kernels/cpu/strided_loop.h does), so the device loop
+// divides by as few sizes as possible.
+template <int K>
+struct Strided {
+  int ndim;
+  int64_t shape[kMaxDims];
+  int64_t strides[K][kMaxDims];
+
+  __device__ __forceinline__ void offsets(int64_t linear, int64_t* off) const {
+#pragma unroll
+    for (int k = 0; k < K; ++k) off[k] = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+      const int64_t i = linear % shape[d];
+      linear /= shape[d];
+#pragma unroll
+      for (int k = 0; k < K; ++k) off[k] += i * strides[k][d];
+    }
+  }
+};
+
+template <int K>
+Strided<K> make_strided(int nd, const int64_t* sh, const int64_t* const* st) {
+  Strided<K> s{};
+  s.ndim = 0;
+  for (int d = 0; d < nd; ++d) {
+    if (sh[d] == 1) continue;
+    if (s.ndim > 0) {
+      bool mergeable = true;
+      for (int k = 0; k < K; ++k)
+        if (s.strides[k][s.ndim - 1] != st[k][d] * sh[d]) mergeable = false;
+      if (mergeable) {
+        s.shape[s.ndim - 1] *= sh[d];
+        for (int k = 0; k < K; ++k) s.strides[k][s.ndim - 1] = st[k][d];
+        continue;
+      }
+    }
+    s.shape[s.ndim] = sh[d];
+    for (int k = 0; k < K; ++k) s.strides[k][s.ndim] = st[k][d];
+    ++s.ndim;
+  }
+  if (s.ndim == 0) {
+    s.ndim = 1;
+    s.shape[0] = 1;
+    for (int k = 0; k < K; ++k) s.strides[k][0] = 0;
+  }
+  return s;
+}
+
+// Row-major strides of a contiguous output.
+inline void contiguous_strides(int nd, const int64_t* shape, int64_t* out) {
+  int64_t acc = 1;
+  for (int d = nd - 1; d >= 0; --d) {
+    out[d] = acc;
+    acc *= shape[d];
+  }
+}
+
+inline int64_t numel_of(int nd, const int64_t* shape) {
+  int64_t n = 1;
+  for (int d = 0; d < nd; ++d) n *= shape[d];
+  return n;
+}
+
+// ---- launch geometry ----------------------------------------------------------------------------
+constexpr int kThreads = 256;
+// Blocks for a grid-stride loop over n elements: enough to fill the GPU, never more than needed.
+inline unsigned grid_for(int64_t n, int threads = kThreads) {
+  const int64_t blocks = (n + threads - 1) / threads;
+  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 65535 * 8 ? 65535 * 8 : blocks));
+}
+
+#define HONE_GRID_STRIDE(i, n)                                                                  \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);                     \
+       i += int64_t(blockDim.x) * gridDim.x)
+
+// ---- reductions ----------------------------------------------------------------------------------
+// Butterfly reductions: every lane ends with the result, and the order of additions depends only
+// on the lane layout, so results are deterministic.
+template <class A> __device__ __forceinline__ A warp_sum(A v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+template <class A> __device__ __forceinline__ A warp_max(A v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const A w = __shfl_xor_sync(0xffffffffu, v, o);
+    v = w > v ? w : v;
+  }
+  return v;
+}
+
+// Block-wide sum/max (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+// `scratch` holds 32 values of A in shared memory; the function synchronises before returning so
+// the scratch can be reused by the next call.
+template <class A> __device__ A block_sum(A v, A* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warp_sum(v);
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  A r = lane < warps ? scratch[lane] : A(0);
+  r = warp_sum(r);
+  __syncthreads();
+  return r;
+}
+template <class A> __device__ A block_max(A v, A* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warp_max(v);
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  A r = lane < warps ? scratch[lane] : -INFINITY;
+  r = warp_max(r);
+  __syncthreads();
+  return r;
+}
+
+// exp in the accumulation type.
+__device__ __forceinline__ float exp_acc(float x) { return expf(x); }
+__device__ __forceinline__ double exp_acc(double x) { return exp(x); }
+__device__ __forceinline__ float log_acc(float x) { return logf(x); }
+__device__ __forceinline__ double log_acc(double x) { return log(x); }
+
+// Stream-ordered scratch memory, freed (stream-ordered) when the holder goes out of scope.
+class Scratch {
+ public:
+  Scratch(size_t bytes, cudaStream_t stream) : stream_(stream) {
+    if (bytes) check(cudaMallocAsync(&p_, bytes, stream), "cudaMallocAsync (kernel scratch)");
+  }
+  ~Scratch() {
+    if (p_) cudaFreeAsync(p_, stream_);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <class T> T* as() const { return static_cast<T*>(p_); }
+
+ private:
+  void* p_ = nullptr;
+  cudaStream_t stream_;
+};
+
+// Copies a small host array to stream-ordered device scratch (pageable memory: the call returns
+// once the data has been staged, so the host array may go right after).
+template <class T>
+T* upload(Scratch& s, const T* host, size_t count, cudaStream_t stream) {
+  check(cudaMemcpyAsync(s.as<T>(), host, count * sizeof(T), cudaMemcpyHostToDevice, stream),
+        "cudaMemcpyAsync (kernel arguments)");
+  return s.as<T>();
+}
+
+}  // namespace hone::kernels::cuda

@@ -1,0 +1,348 @@
+// CUDA elementwise kernels: unary maps and their derivatives, broadcasting binary ops,
+// comparisons, where, strided copies with dtype conversion, fill, axpy/scale.
+//
+// The formulas are those of kernels/cpu/elementwise.cpp, written once more for the device (the
+// CPU file's helpers are not __device__). One kernel per storage type with the op as a run-time
+// argument: the switch is uniform across a warp, and it keeps the number of instantiations (and
+// nvcc's time) small. Strided operands use the merged index space of common.cuh.
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cuda/common.cuh"
+
+namespace hone::kernels::cuda {
+
+namespace {
+
+// Math in the accumulation type (float or double).
+__device__ __forceinline__ float m_exp(float x) { return expf(x); }
+__device__ __forceinline__ double m_exp(double x) { return exp(x); }
+__device__ __forceinline__ float m_log(float x) { return logf(x); }
+__device__ __forceinline__ double m_log(double x) { return log(x); }
+__device__ __forceinline__ float m_sqrt(float x) { return sqrtf(x); }
+__device__ __forceinline__ double m_sqrt(double x) { return sqrt(x); }
+__device__ __forceinline__ float m_tanh(float x) { return tanhf(x); }
+__device__ __forceinline__ double m_tanh(double x) { return tanh(x); }
+__device__ __forceinline__ float m_erf(float x) { return erff(x); }
+__device__ __forceinline__ double m_erf(double x) { return erf(x); }
+__device__ __forceinline__ float m_pow(float x, float p) { return powf(x, p); }
+__device__ __forceinline__ double m_pow(double x, double p) { return pow(x, p); }
+__device__ __forceinline__ float m_abs(float x) { return fabsf(x); }
+__device__ __forceinline__ double m_abs(double x) { return fabs(x); }
+
+template <class A> __device__ __forceinline__ A gelu_tanh_inner(A x) {
+  return A(0.7978845608028654) * (x + A(0.044715) * x * x * x);  // sqrt(2/pi) (x + 0.044715 x^3)
+}
+
+template <class A> __device__ A unary_value(UnaryOp op, A x, A p) {
+  switch (op) {
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Exp: return m_exp(x);
+    case UnaryOp::Log: return m_log(x);
+    case UnaryOp::Sqrt: return m_sqrt(x);
+    case UnaryOp::Rsqrt: return A(1) / m_sqrt(x);
+    case UnaryOp::Tanh: return m_tanh(x);
+    case UnaryOp::Sigmoid: return A(1) / (A(1) + m_exp(-x));
+    case UnaryOp::Relu: return x > A(0) ? x : A(0);
+    case UnaryOp::GeluErf: return A(0.5) * x * (A(1) + m_erf(x * A(0.7071067811865476)));
+    case UnaryOp::GeluTanh: return A(0.5) * x * (A(1) + m_tanh(gelu_tanh_inner(x)));
+    case UnaryOp::Silu: return x / (A(1) + m_exp(-x));
+    case UnaryOp::Abs: return m_abs(x);
+    case UnaryOp::Pow: return m_pow(x, p);
+  }
+  return x;
+}
+
+// d f / d x given x and y = f(x) (y is only read for the ops whose derivative uses it).
+template <class A> __device__ A unary_derivative(UnaryOp op, A x, A y, A p) {
+  switch (op) {
+    case UnaryOp::Neg: return A(-1);
+    case UnaryOp::Exp: return y;
+    case UnaryOp::Log: return A(1) / x;
+    case UnaryOp::Sqrt: return A(0.5) / y;
+    case UnaryOp::Rsqrt: return A(-0.5) * y * y * y;
+    case UnaryOp::Tanh: return A(1) - y * y;
+    case UnaryOp::Sigmoid: return y * (A(1) - y);
+    case UnaryOp::Relu: return x > A(0) ? A(1) : A(0);
+    case UnaryOp::GeluErf: {
+      const A cdf = A(0.5) * (A(1) + m_erf(x * A(0.7071067811865476)));
+      const A pdf = m_exp(A(-0.5) * x * x) * A(0.3989422804014327);
+      return cdf + x * pdf;
+    }
+    case UnaryOp::GeluTanh: {
+      const A t = m_tanh(gelu_tanh_inner(x));
+      const A dinner = A(0.7978845608028654) * (A(1) + A(3 * 0.044715) * x * x);
+      return A(0.5) * (A(1) + t) + A(0.5) * x * (A(1) - t * t) * dinner;
+    }
+    case UnaryOp::Silu: {
+      const A s = A(1) / (A(1) + m_exp(-x));
+      return s * (A(1) + x * (A(1) - s));
+    }
+    case UnaryOp::Abs: return x > A(0) ? A(1) : (x < A(0) ? A(-1) : A(0));
+    case UnaryOp::Pow: return p == A(0) ? A(0) : p * m_pow(x, p - A(1));
+  }
+  return A(0);
+}
+
+template <class T>
+__global__ void unary_forward_kernel(UnaryOp op, int64_t n, const T* x, T* y, dacc_t<T> p) {
+  HONE_GRID_STRIDE(i, n) y[i] = store<T>(unary_value(op, load(x[i]), p));
+}
+
+template <class T>
+__global__ void unary_backward_kernel(UnaryOp op, int64_t n, const T* x, const T* y, const T* gy, T* gx,
+                                      dacc_t<T> p) {
+  using A = dacc_t<T>;
+  HONE_GRID_STRIDE(i, n) {
+    const A yi = y ? load(y[i]) : A(0);
+    gx[i] = store<T>(load(gy[i]) * unary_derivative(op, load(x[i]), yi, p));
+  }
+}
+
+template <class A> __device__ __forceinline__ A binary_value(BinaryOp op, A a, A b) {
+  switch (op) {
+    case BinaryOp::Add: return a + b;
+    case BinaryOp::Sub: return a - b;
+    case BinaryOp::Mul: return a * b;
+    case BinaryOp::Div: return a / b;
+    case BinaryOp::Maximum: return a > b ? a : b;
+    case BinaryOp::Minimum: return a < b ? a : b;
+  }
+  return a;
+}
+
+// Operand 0 is the (contiguous) output.
+template <class T>
+__global__ void binary_kernel(BinaryOp op, Strided<3> sp, int64_t n, const T* a, const T* b, T* out) {
+  HONE_GRID_STRIDE(i, n) {
+    int64_t off[3];
+    sp.offsets(i, off);
+    out[off[0]] = store<T>(binary_value(op, load(a[off[1]]), load(b[off[2]])));
+  }
+}
+
+template <class T>
+__global__ void compare_kernel(CompareOp op, Strided<3> sp, int64_t n, const T* a, const T* b, uint8_t* out) {
+  HONE_GRID_STRIDE(i, n) {
+    int64_t off[3];
+    sp.offsets(i, off);
+    const auto va = load(a[off[1]]), vb = load(b[off[2]]);
+    out[off[0]] = op == CompareOp::Eq ? (va == vb) : (va > vb);
+  }
+}
+
+template <class T>
+__global__ void where_kernel(Strided<4> sp, int64_t n, const uint8_t* c, const T* a, const T* b, T* out) {
+  HONE_GRID_STRIDE(i, n) {
+    int64_t off[4];
+    sp.offsets(i, off);
+    out[off[0]] = c[off[1]] ? a[off[2]] : b[off[3]];
+  }
+}
+
+// D(S): through the source's accumulation type, and through float into the 16-bit types (the
+// CPU's bf16/f16 constructors take a float).
+template <class D, class S> __device__ __forceinline__ D convert(S s) {
+  const auto a = load(s);
+  if constexpr (std::is_same_v<D, __nv_bfloat16> || std::is_same_v<D, __half>) {
+    return store<D>(static_cast<float>(a));
+  } else {
+    return static_cast<D>(a);
+  }
+}
+
+template <class S, class D>
+__global__ void copy_kernel(Strided<2> sp, int64_t n, const S* src, D* dst) {
+  HONE_GRID_STRIDE(i, n) {
+    int64_t off[2];
+    sp.offsets(i, off);
+    dst[off[0]] = convert<D>(src[off[1]]);
+  }
+}
+
+template <class D>
+__global__ void fill_kernel(Strided<1> sp, int64_t n, D value, D* dst) {
+  HONE_GRID_STRIDE(i, n) {
+    int64_t off[1];
+    sp.offsets(i, off);
+    dst[off[0]] = value;
+  }
+}
+
+template <class T> __global__ void axpy_kernel(int64_t n, dacc_t<T> alpha, const T* b, T* a) {
+  HONE_GRID_STRIDE(i, n) a[i] = store<T>(load(a[i]) + alpha * load(b[i]));
+}
+template <class T> __global__ void scale_kernel(int64_t n, dacc_t<T> s, T* a) {
+  HONE_GRID_STRIDE(i, n) a[i] = store<T>(load(a[i]) * s);
+}
+
+// Calls f(T{}) with T the device type of an engine dtype code.
+template <class F> void with_type(int code, F&& f) {
+  switch (code) {
+    case 0: return f(float{});
+    case 1: return f(double{});
+    case 2: return f(__nv_bfloat16{});
+    case 3: return f(__half{});
+    case 4: return f(int32_t{});
+    case 5: return f(int64_t{});
+    case 6: return f(uint8_t{});
+  }
+  throw std::invalid_argument("cuda copy_strided: unknown type code " + std::to_string(code));
+}
+
+void check_dims(int ndim, const char* what) {
+  if (ndim > kMaxDims)
+    throw std::invalid_argument(std::string(what) + ": at most " + std::to_string(kMaxDims) + " dims");
+}
+
+}  // namespace
+
+template <class T>
+void unary_forward(UnaryOp op, int64_t n, const T* x, T* y, double param, cudaStream_t stream) {
+  if (n == 0) return;
+  unary_forward_kernel<<<grid_for(n), kThreads, 0, stream>>>(op, n, dptr(x), dptr(y), dacc_t<dev_t<T>>(param));
+  check_launch("unary_forward");
+}
+
+template <class T>
+void unary_backward(UnaryOp op, int64_t n, const T* x, const T* y, const T* gy, T* gx, double param,
+                    cudaStream_t stream) {
+  if (n == 0) return;
+  unary_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(op, n, dptr(x), dptr(y), dptr(gy), dptr(gx),
+                                                              dacc_t<dev_t<T>>(param));
+  check_launch("unary_backward");
+}
+
+template <class T>
+void binary_forward(BinaryOp op, int ndim, const int64_t* shape, const T* a, const int64_t* sa, const T* b,
+                    const int64_t* sb, T* out, cudaStream_t stream) {
+  check_dims(ndim, "binary_forward");
+  const int64_t n = numel_of(ndim, shape);
+  if (n == 0) return;
+  int64_t so[kMaxDims];
+  contiguous_strides(ndim, shape, so);
+  const int64_t* st[3] = {so, sa, sb};
+  binary_kernel<<<grid_for(n), kThreads, 0, stream>>>(op, make_strided<3>(ndim, shape, st), n, dptr(a), dptr(b),
+                                                      dptr(out));
+  check_launch("binary_forward");
+}
+
+template <class T>
+void compare(CompareOp op, int ndim, const int64_t* shape, const T* a, const int64_t* sa, const T* b,
+             const int64_t* sb, uint8_t* out, cudaStream_t stream) {
+  check_dims(ndim, "compare");
+  const int64_t n = numel_of(ndim, shape);
+  if (n == 0) return;
+  int64_t so[kMaxDims];
+  contiguous_strides(ndim, shape, so);
+  const int64_t* st[3] = {so, sa, sb};
+  compare_kernel<<<grid_for(n), kThreads, 0, stream>>>(op, make_strided<3>(ndim, shape, st), n, dptr(a), dptr(b),
+                                                       out);
+  check_launch("compare");
+}
+
+template <class T>
+void where(int ndim, const int64_t* shape, const uint8_t* cond, const int64_t* sc, const T* a, const int64_t* sa,
+           const T* b, const int64_t* sb, T* out, cudaStream_t stream) {
+  check_dims(ndim, "where");
+  const int64_t n = numel_of(ndim, shape);
+  if (n == 0) return;
+  int64_t so[kMaxDims];
+  contiguous_strides(ndim, shape, so);
+  const int64_t* st[4] = {so, sc, sa, sb};
+  where_kernel<<<grid_for(n), kThreads, 0, stream>>>(make_strided<4>(ndim, shape, st), n, cond, dptr(a), dptr(b),
+                                                     dptr(out));
+  check_launch("where");
+}
+
+void copy_strided(int src_type, int dst_type, int ndim, const int64_t* shape, const void* src,
+                  const int64_t* ss, void* dst, const int64_t* ds, cudaStream_t stream) {
+  check_dims(ndim, "copy_strided");
+  const int64_t n = numel_of(ndim, shape);
+  if (n == 0) return;
+  const int64_t* st[2] = {ds, ss};
+  const Strided<2> sp = make_strided<2>(ndim, shape, st);
+  with_type(src_type, [&](auto s) {
+    using S = decltype(s);
+    with_type(dst_type, [&](auto d) {
+      using D = decltype(d);
+      copy_kernel<S, D><<<grid_for(n), kThreads, 0, stream>>>(sp, n, static_cast<const S*>(src),
+                                                              static_cast<D*>(dst));
+    });
+  });
+  check_launch("copy_strided");
+}
+
+void fill_strided(int dst_type, int ndim, const int64_t* shape, void* dst, const int64_t* ds, double value,
+                  cudaStream_t stream) {
+  check_dims(ndim, "fill_strided");
+  const int64_t n = numel_of(ndim, shape);
+  if (n == 0) return;
+  const int64_t* st[1] = {ds};
+  const Strided<1> sp = make_strided<1>(ndim, shape, st);
+  with_type(dst_type, [&](auto d) {
+    using D = decltype(d);
+    // The value is converted on the host exactly as the CPU fill does: D(acc_t<D>(value)).
+    D v;
+    if constexpr (std::is_same_v<D, __nv_bfloat16>) {
+      const uint16_t bits = bf16(static_cast<float>(value)).bits;
+      std::memcpy(&v, &bits, 2);
+    } else if constexpr (std::is_same_v<D, __half>) {
+      const uint16_t bits = f16(static_cast<float>(value)).bits;
+      std::memcpy(&v, &bits, 2);
+    } else if constexpr (std::is_integral_v<D>) {
+      v = static_cast<D>(static_cast<int64_t>(value));
+    } else {
+      v = static_cast<D>(value);
+    }
+    fill_kernel<D><<<grid_for(n), kThreads, 0, stream>>>(sp, n, v, static_cast<D*>(dst));
+  });
+  check_launch("fill_strided");
+}
+
+template <class T> void axpy(int64_t n, double alpha, const T* b, T* a, cudaStream_t stream) {
+  if (n == 0) return;
+  axpy_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, dacc_t<dev_t<T>>(alpha), dptr(b), dptr(a));
+  check_launch("axpy");
+}
+
+template <class T> void scale(int64_t n, double s, T* a, cudaStream_t stream) {
+  if (n == 0) return;
+  scale_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, dacc_t<dev_t<T>>(s), dptr(a));
+  check_launch("scale");
+}
+
+#define HONE_INSTANTIATE_FLOAT(T)                                                                          \
+  template void unary_forward<T>(UnaryOp, int64_t, const T*, T*, double, cudaStream_t);                    \
+  template void unary_backward<T>(UnaryOp, int64_t, const T*, const T*, const T*, T*, double, cudaStream_t); \
+  template void binary_forward<T>(BinaryOp, int, const int64_t*, const T*, const int64_t*, const T*,        \
+                                  const int64_t*, T*, cudaStream_t);                                       \
+  template void axpy<T>(int64_t, double, const T*, T*, cudaStream_t);                                      \
+  template void scale<T>(int64_t, double, T*, cudaStream_t);
+#define HONE_INSTANTIATE_COMPARE(T)                                                                        \
+  template void compare<T>(CompareOp, int, const int64_t*, const T*, const int64_t*, const T*,             \
+                           const int64_t*, uint8_t*, cudaStream_t);
+#define HONE_INSTANTIATE_WHERE(T)                                                                          \
+  template void where<T>(int, const int64_t*, const uint8_t*, const int64_t*, const T*, const int64_t*,    \
+                         const T*, const int64_t*, T*, cudaStream_t);
+HONE_INSTANTIATE_FLOAT(float)
+HONE_INSTANTIATE_FLOAT(double)
+HONE_INSTANTIATE_FLOAT(bf16)
+HONE_INSTANTIATE_FLOAT(f16)
+HONE_INSTANTIATE_COMPARE(float)
+HONE_INSTANTIATE_COMPARE(double)
+HONE_INSTANTIATE_COMPARE(bf16)
+HONE_INSTANTIATE_COMPARE(f16)
+HONE_INSTANTIATE_COMPARE(int32_t)
+HONE_INSTANTIATE_COMPARE(int64_t)
+HONE_INSTANTIATE_WHERE(float)
+HONE_INSTANTIATE_WHERE(double)
+HONE_INSTANTIATE_WHERE(bf16)
+HONE_INSTANTIATE_WHERE(f16)
+HONE_INSTANTIATE_WHERE(int64_t)
+#undef HONE_INSTANTIATE_FLOAT
+#undef HONE_INSTANTIATE_COMPARE
+#undef HONE_INSTANTIATE_WHERE
+
+}  // namespace hone::kernels::cuda

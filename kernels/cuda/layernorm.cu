@@ -1,0 +1,152 @@
+// CUDA layer norm over the rows of a contiguous [rows, cols] array.
+//
+// Forward and dx: one block per row, two passes for the statistics (mean, then squared
+// deviations: no cancellation when |mean| >> std), as on the CPU.
+// dweight/dbias: deterministic without atomics. Rows are cut into fixed chunks of kRowChunk;
+// block (chunk, column tile) writes its partial sums to scratch [chunks, cols], and a second
+// kernel adds the partials of each column in chunk order (in double).
+#include "kernels/cuda/common.cuh"
+
+namespace hone::kernels::cuda {
+
+namespace {
+
+constexpr int kBlock = 256;
+constexpr int64_t kRowChunk = 64;
+constexpr int kColTile = 256;
+
+unsigned row_blocks(int64_t rows) { return static_cast<unsigned>(rows > 65535 * 16 ? 65535 * 16 : rows); }
+
+template <class T, class A>
+__global__ void layernorm_forward_kernel(int64_t rows, int64_t cols, const T* x, const T* w, const T* b, A eps,
+                                         T* y, A* mean_out, A* rstd_out) {
+  __shared__ A scratch[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * cols;
+    A s = 0;
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) s += load(xr[i]);
+    const A mean = block_sum(s, scratch) / A(cols);
+    A v = 0;
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+      const A d = load(xr[i]) - mean;
+      v += d * d;
+    }
+    const A var = block_sum(v, scratch) / A(cols);
+    const A rstd = A(1) / sqrt(var + eps);
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+      A o = (load(xr[i]) - mean) * rstd;
+      if (w) o *= load(w[i]);
+      if (b) o += load(b[i]);
+      y[r * cols + i] = store<T>(o);
+    }
+    if (threadIdx.x == 0) {
+      mean_out[r] = mean;
+      rstd_out[r] = rstd;
+    }
+  }
+}
+
+// dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = gy * w and xhat = (x - mean) rstd.
+template <class T, class A>
+__global__ void layernorm_dx_kernel(int64_t rows, int64_t cols, const T* x, const T* w, const A* mean,
+                                    const A* rstd, const T* gy, T* gx) {
+  __shared__ A scratch[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * cols;
+    const T* gr = gy + r * cols;
+    const A mu = mean[r], rs = rstd[r];
+    A sg = 0, sgx = 0;
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+      const A g = w ? load(gr[i]) * load(w[i]) : load(gr[i]);
+      sg += g;
+      sgx += g * (load(xr[i]) - mu) * rs;
+    }
+    const A g_mean = block_sum(sg, scratch) / A(cols);
+    const A gx_mean = block_sum(sgx, scratch) / A(cols);
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+      const A g = w ? load(gr[i]) * load(w[i]) : load(gr[i]);
+      const A xhat = (load(xr[i]) - mu) * rs;
+      gx[r * cols + i] = store<T>(rs * (g - g_mean - xhat * gx_mean));
+    }
+  }
+}
+
+// Partial sums of gy * xhat and gy over the rows of one chunk, for one tile of columns.
+template <class T, class A>
+__global__ void layernorm_dwdb_partial_kernel(int64_t rows, int64_t cols, const T* x, const A* mean, const A* rstd,
+                                              const T* gy, A* part_w, A* part_b) {
+  const int64_t chunk = blockIdx.y;
+  const int64_t i = int64_t(blockIdx.x) * kColTile + threadIdx.x;
+  if (i >= cols) return;
+  const int64_t r_end = min(rows, (chunk + 1) * kRowChunk);
+  A sw = 0, sb = 0;
+  for (int64_t r = chunk * kRowChunk; r < r_end; ++r) {
+    const A g = load(gy[r * cols + i]);
+    sw += g * ((load(x[r * cols + i]) - mean[r]) * rstd[r]);
+    sb += g;
+  }
+  if (part_w) part_w[chunk * cols + i] = sw;
+  if (part_b) part_b[chunk * cols + i] = sb;
+}
+
+template <class T, class A>
+__global__ void layernorm_dwdb_total_kernel(int64_t chunks, int64_t cols, const A* part_w, const A* part_b, T* gw,
+                                            T* gb) {
+  HONE_GRID_STRIDE(i, cols) {
+    double sw = 0, sb = 0;
+    for (int64_t c = 0; c < chunks; ++c) {
+      if (part_w) sw += double(part_w[c * cols + i]);
+      if (part_b) sb += double(part_b[c * cols + i]);
+    }
+    if (gw) gw[i] = store<T>(A(sw));
+    if (gb) gb[i] = store<T>(A(sb));
+  }
+}
+
+}  // namespace
+
+template <class T>
+void layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* weight, const T* bias, double eps, T* y,
+                       acc_t<T>* mean, acc_t<T>* rstd, cudaStream_t stream) {
+  if (rows == 0) return;
+  using A = acc_t<T>;
+  layernorm_forward_kernel<<<row_blocks(rows), kBlock, 0, stream>>>(rows, cols, dptr(x), dptr(weight), dptr(bias),
+                                                                     A(eps), dptr(y), mean, rstd);
+  check_launch("layernorm_forward");
+}
+
+template <class T>
+void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
+                        const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream) {
+  using A = acc_t<T>;
+  if (gx && rows > 0) {
+    layernorm_dx_kernel<<<row_blocks(rows), kBlock, 0, stream>>>(rows, cols, dptr(x), dptr(weight), mean, rstd,
+                                                                  dptr(gy), dptr(gx));
+    check_launch("layernorm_backward (dx)");
+  }
+  if (!gweight && !gbias) return;
+  const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
+  Scratch sw(gweight ? chunks * cols * sizeof(A) : 0, stream), sb(gbias ? chunks * cols * sizeof(A) : 0, stream);
+  if (chunks > 0) {
+    const dim3 grid(static_cast<unsigned>((cols + kColTile - 1) / kColTile), static_cast<unsigned>(chunks));
+    layernorm_dwdb_partial_kernel<<<grid, kColTile, 0, stream>>>(rows, cols, dptr(x), mean, rstd, dptr(gy),
+                                                                  sw.as<A>(), sb.as<A>());
+    check_launch("layernorm_backward (dweight/dbias partials)");
+  }
+  layernorm_dwdb_total_kernel<<<grid_for(cols), kThreads, 0, stream>>>(chunks, cols, sw.as<A>(), sb.as<A>(),
+                                                                        dptr(gweight), dptr(gbias));
+  check_launch("layernorm_backward (dweight/dbias totals)");
+}
+
+#define HONE_INSTANTIATE(T)                                                                               \
+  template void layernorm_forward<T>(int64_t, int64_t, const T*, const T*, const T*, double, T*, acc_t<T>*, \
+                                     acc_t<T>*, cudaStream_t);                                              \
+  template void layernorm_backward<T>(int64_t, int64_t, const T*, const T*, const acc_t<T>*, const acc_t<T>*, \
+                                      const T*, T*, T*, T*, cudaStream_t);
+HONE_INSTANTIATE(float)
+HONE_INSTANTIATE(double)
+HONE_INSTANTIATE(bf16)
+HONE_INSTANTIATE(f16)
+#undef HONE_INSTANTIATE
+
+}  // namespace hone::kernels::cuda

@@ -1,0 +1,150 @@
+// CUDA fused cross-entropy: logits [rows, classes] -> per-row log-sum-exp and loss, then the mean
+// over counted rows; the backward forms softmax - smoothed one-hot directly from the logits and
+// the saved lse, so the probabilities are never materialised in the forward.
+//
+// One block per row: a max pass, then one pass for both sum exp(x - max) and sum x (the latter
+// for label smoothing). Row losses go to scratch and are summed by a single block in a fixed
+// order (in double), and the mean is written on the device: no host synchronisation.
+#include "kernels/cuda/common.cuh"
+
+namespace hone::kernels::cuda {
+
+namespace {
+
+constexpr int kBlock = 256;
+constexpr int kTotalBlock = 1024;
+
+unsigned row_blocks(int64_t rows) { return static_cast<unsigned>(rows > 65535 * 16 ? 65535 * 16 : rows); }
+
+template <class T, class I, class A>
+__global__ void ce_forward_kernel(CrossEntropyArgs a, const T* logits, const I* targets, A* lse, double* row_loss,
+                                  uint8_t* counted, IndexError* record) {
+  __shared__ A scratch[32];
+  const int64_t C = a.classes;
+  const A eps = A(a.label_smoothing);
+  for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {
+    const int64_t t = int64_t(targets[r]);
+    const bool ignored = t == a.ignore_index;
+    const bool bad = !ignored && (t < 0 || t >= C);
+    if (ignored || bad) {
+      if (threadIdx.x == 0) {
+        lse[r] = A(0);
+        row_loss[r] = 0.0;
+        counted[r] = 0;
+        if (bad && record && atomicCAS(&record->flag, 0, 1) == 0) {
+          record->op = kOpCrossEntropy;
+          record->position = r;
+          record->value = t;
+          record->limit = C;
+        }
+      }
+      continue;
+    }
+    const T* x = logits + r * C;
+    A m = -INFINITY;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+      const A v = load(x[c]);
+      m = v > m ? v : m;
+    }
+    m = block_max(m, scratch);
+    A se = 0, sx = 0;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+      const A v = load(x[c]);
+      se += exp_acc(v - m);
+      sx += v;
+    }
+    se = block_sum(se, scratch);
+    if (a.label_smoothing != 0.0) sx = block_sum(sx, scratch);
+    if (threadIdx.x == 0) {
+      const A l = m + log_acc(se);
+      lse[r] = l;
+      A loss = (A(1) - eps) * (l - load(x[t]));
+      if (a.label_smoothing != 0.0) loss += eps * (l - sx / A(C));
+      row_loss[r] = double(loss);
+      counted[r] = 1;
+    }
+  }
+}
+
+template <class T>
+__global__ void ce_total_kernel(int64_t rows, const double* row_loss, const uint8_t* counted, T* loss,
+                                int64_t* count) {
+  __shared__ double scratch[32];
+  double s = 0, c = 0;
+  for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) {
+    s += row_loss[r];
+    c += counted[r];
+  }
+  s = block_sum(s, scratch);
+  c = block_sum(c, scratch);
+  if (threadIdx.x == 0) {
+    const int64_t n = static_cast<int64_t>(c);
+    *count = n;
+    *loss = store<T>(static_cast<dacc_t<T>>(n ? s / double(n) : 0.0));
+  }
+}
+
+template <class T, class I, class A>
+__global__ void ce_backward_kernel(CrossEntropyArgs a, const T* logits, const I* targets, const A* lse,
+                                   const T* grad_out, const int64_t* count, T* glogits) {
+  const int64_t C = a.classes;
+  const int64_t n = *count;
+  const A scale = n ? A(load(*grad_out)) / A(n) : A(0);
+  const A off = A(a.label_smoothing / double(C));
+  const A hit = A(1.0 - a.label_smoothing);
+  for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {
+    T* g = glogits + r * C;
+    const int64_t t = int64_t(targets[r]);
+    if (t == a.ignore_index || t < 0 || t >= C) {
+      for (int64_t c = threadIdx.x; c < C; c += blockDim.x) g[c] = store<T>(A(0));
+      continue;
+    }
+    const T* x = logits + r * C;
+    const A l = lse[r];
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+      A p = exp_acc(load(x[c]) - l) - off;
+      if (c == t) p -= hit;
+      g[c] = store<T>(p * scale);
+    }
+  }
+}
+
+}  // namespace
+
+template <class T, class I>
+void cross_entropy_forward(const CrossEntropyArgs& a, const T* logits, const I* targets, acc_t<T>* lse, T* loss,
+                           int64_t* count, IndexError* record, cudaStream_t stream) {
+  Scratch row_loss(a.rows * sizeof(double), stream), counted(a.rows, stream);
+  if (a.rows > 0) {
+    ce_forward_kernel<<<row_blocks(a.rows), kBlock, 0, stream>>>(a, dptr(logits), targets, lse,
+                                                                  row_loss.as<double>(), counted.as<uint8_t>(), record);
+    check_launch("cross_entropy_forward");
+  }
+  ce_total_kernel<<<1, kTotalBlock, 0, stream>>>(a.rows, row_loss.as<double>(), counted.as<uint8_t>(), dptr(loss),
+                                                 count);
+  check_launch("cross_entropy_forward (totals)");
+}
+
+template <class T, class I>
+void cross_entropy_backward(const CrossEntropyArgs& a, const T* logits, const I* targets, const acc_t<T>* lse,
+                            const T* grad_out, const int64_t* count, T* glogits, cudaStream_t stream) {
+  if (a.rows == 0) return;
+  ce_backward_kernel<<<row_blocks(a.rows), kBlock, 0, stream>>>(a, dptr(logits), targets, lse, dptr(grad_out), count,
+                                                                 dptr(glogits));
+  check_launch("cross_entropy_backward");
+}
+
+#define HONE_INSTANTIATE(T, I)                                                                              \
+  template void cross_entropy_forward<T, I>(const CrossEntropyArgs&, const T*, const I*, acc_t<T>*, T*,     \
+                                            int64_t*, IndexError*, cudaStream_t);                           \
+  template void cross_entropy_backward<T, I>(const CrossEntropyArgs&, const T*, const I*, const acc_t<T>*,  \
+                                             const T*, const int64_t*, T*, cudaStream_t);
+#define HONE_INSTANTIATE_T(T) HONE_INSTANTIATE(T, int32_t) HONE_INSTANTIATE(T, int64_t)
+HONE_INSTANTIATE_T(float)
+HONE_INSTANTIATE_T(double)
+HONE_INSTANTIATE_T(bf16)
+HONE_INSTANTIATE_T(f16)
+#undef HONE_INSTANTIATE_T
+#undef HONE_INSTANTIATE
+
+}  // namespace hone::kernels::cuda

@@ -1,0 +1,204 @@
+// The CUDA kernels (kernels/cuda/*.cu, one file per family) as seen from the host: plain
+// functions on raw device pointers, sizes and a stream, mirroring the CPU declarations of
+// kernels/<family>.h with the same semantics unless a comment says otherwise. They know nothing
+// of tensors or autograd; engine/core/cuda_runtime owns the streams and library handles.
+//
+// Only CUDA builds (HONE_WITH_CUDA) may include this header.
+//
+// Conventions:
+//  - Every launcher enqueues work on `stream` and returns without synchronising the host. A
+//    launch error throws std::runtime_error naming the kernel; errors that happen while a kernel
+//    runs surface at the next synchronising call.
+//  - T is float, double, bf16 or f16 (the engine's storage types from kernels/half.h; the .cu
+//    files map them to __nv_bfloat16 / __half). Arithmetic happens in acc_t<T>: float for the
+//    16-bit types, double for double. Every reduction sums in a fixed order, so results are
+//    bit-identical from run to run (no floating-point atomics anywhere).
+//  - Scratch memory comes from the stream-ordered allocator (cudaMallocAsync), so no launcher
+//    needs a workspace argument or a host synchronisation.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/attention.h"
+#include "kernels/elementwise.h"
+#include "kernels/half.h"
+#include "kernels/loss.h"
+#include "kernels/optim.h"
+#include "kernels/reduce.h"
+
+struct cublasLtContext;  // cublasLtHandle_t is a pointer to this
+
+namespace hone::kernels::cuda {
+
+// ---- errors and scratch (common.cpp) -----------------------------------------------------------
+// Throws std::runtime_error("CUDA <what> failed: <cudaGetErrorString>") unless err == cudaSuccess.
+void check(cudaError_t err, const char* what);
+// Checks cudaGetLastError() after a kernel launch; `kernel` names it in the message.
+void check_launch(const char* kernel);
+
+// Out-of-range indices cannot be reported from inside a kernel, and reading the indices back
+// to check them on the host would synchronise. So the kernels that take indices skip bad ones
+// (writing zeros) and record the first one they saw in a per-device record; the engine reads
+// the record wherever it synchronises anyway (item(), copies to the CPU) and throws there.
+struct IndexError {
+  int32_t flag;     // 0: no error recorded
+  int32_t op;       // IndexOp
+  int64_t position; // flat position in the index tensor
+  int64_t value;
+  int64_t limit;    // valid ids are [0, limit)
+};
+enum IndexOp : int32_t { kOpEmbedding = 1, kOpIndexSelect = 2, kOpGather = 3, kOpCrossEntropy = 4 };
+const char* index_op_name(int32_t op);
+// Records into `record` (device memory, zeroed by the caller once) the first out-of-range id of
+// ids[0, n) (an id equal to `allowed`, e.g. ignore_index, is fine).
+template <class I>
+void check_indices(int64_t n, const I* ids, int64_t limit, int64_t allowed, int32_t op,
+                   IndexError* record, cudaStream_t stream);
+
+// ---- elementwise (elementwise.cu) ----------------------------------------------------------------
+template <class T>
+void unary_forward(UnaryOp op, int64_t n, const T* x, T* y, double param, cudaStream_t stream);
+template <class T>
+void unary_backward(UnaryOp op, int64_t n, const T* x, const T* y, const T* gy, T* gx, double param,
+                    cudaStream_t stream);
+template <class T>
+void binary_forward(BinaryOp op, int ndim, const int64_t* shape, const T* a, const int64_t* a_strides,
+                    const T* b, const int64_t* b_strides, T* out, cudaStream_t stream);
+// T: float, double, bf16, f16, int32_t, int64_t.
+template <class T>
+void compare(CompareOp op, int ndim, const int64_t* shape, const T* a, const int64_t* a_strides,
+             const T* b, const int64_t* b_strides, uint8_t* out, cudaStream_t stream);
+// T: float, double, bf16, f16, int64_t.
+template <class T>
+void where(int ndim, const int64_t* shape, const uint8_t* cond, const int64_t* c_strides, const T* a,
+           const int64_t* a_strides, const T* b, const int64_t* b_strides, T* out, cudaStream_t stream);
+// Type codes as in kernels/elementwise.h (the engine's DType values). Both views on the device.
+void copy_strided(int src_type, int dst_type, int ndim, const int64_t* shape, const void* src,
+                  const int64_t* src_strides, void* dst, const int64_t* dst_strides, cudaStream_t stream);
+void fill_strided(int dst_type, int ndim, const int64_t* shape, void* dst, const int64_t* dst_strides,
+                  double value, cudaStream_t stream);
+template <class T> void axpy(int64_t n, double alpha, const T* b, T* a, cudaStream_t stream);
+template <class T> void scale(int64_t n, double s, T* a, cudaStream_t stream);
+
+// ---- reductions (reduce.cu) ------------------------------------------------------------------------
+// Sums accumulate in double (as on the CPU), in a fixed tree order.
+template <class T>
+void reduce_middle(ReduceOp op, int64_t outer, int64_t r, int64_t inner, const T* x, T* out,
+                   cudaStream_t stream);
+template <class T>
+void argmax_middle(int64_t outer, int64_t r, int64_t inner, const T* x, int64_t* out, cudaStream_t stream);
+
+// ---- softmax (softmax.cu) -----------------------------------------------------------------------------
+template <class T>
+void softmax_forward(int64_t rows, int64_t cols, const T* x, T* y, bool log, cudaStream_t stream);
+template <class T>
+void softmax_backward(int64_t rows, int64_t cols, const T* y, const T* gy, T* gx, bool log,
+                      cudaStream_t stream);
+
+// ---- layer norm (layernorm.cu) ------------------------------------------------------------------------
+template <class T>
+void layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* weight, const T* bias, double eps,
+                       T* y, acc_t<T>* mean, acc_t<T>* rstd, cudaStream_t stream);
+// gweight/gbias: per-block partial sums over fixed chunks of rows, added in chunk order.
+template <class T>
+void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
+                        const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream);
+
+// ---- cross-entropy (loss.cu) ---------------------------------------------------------------------------
+// Unlike the CPU version the totals stay on the device: `loss` (one T) receives the mean loss over
+// the counted rows (0 when none), `count` (one int64) the number of counted rows. Targets that are
+// out of range are recorded in `record` (see IndexError) and their rows skipped.
+template <class T, class I>
+void cross_entropy_forward(const CrossEntropyArgs& a, const T* logits, const I* targets, acc_t<T>* lse,
+                           T* loss, int64_t* count, IndexError* record, cudaStream_t stream);
+// grad_out: the upstream gradient of the mean loss (one T on the device), so the scale
+// grad_out / count is formed on the device.
+template <class T, class I>
+void cross_entropy_backward(const CrossEntropyArgs& a, const T* logits, const I* targets,
+                            const acc_t<T>* lse, const T* grad_out, const int64_t* count, T* glogits,
+                            cudaStream_t stream);
+
+// ---- indexing and embedding (indexing.cu) -----------------------------------------------------------------
+// Same layouts as kernels/indexing.h. T of the forwards: every dtype; of the backwards: floating.
+// The backwards sort the ids once (stable radix sort, so colliding rows are summed in ascending
+// position, as on the CPU) and give each output row to one block: deterministic, no atomics.
+template <class T, class I>
+void index_select_forward(int64_t outer, int64_t N, int64_t inner, const T* x, int64_t n, const I* idx,
+                          T* out, cudaStream_t stream);
+template <class T, class I>
+void index_add(int64_t outer, int64_t N, int64_t inner, int64_t n, const I* idx, const T* g, T* gx,
+               cudaStream_t stream);
+template <class T, class I>
+void gather_forward(int ndim, const int64_t* x_shape, const int64_t* idx_shape, int dim, const T* x,
+                    const I* idx, T* out, cudaStream_t stream);
+template <class T, class I>
+void gather_backward(int ndim, const int64_t* x_shape, const int64_t* idx_shape, int dim, const T* g,
+                     const I* idx, T* gx, cudaStream_t stream);
+// Embedding = index_select / index_add along dim 0 of the weight [V, C]. (Unlike the CPU version
+// the forward takes V: an id outside [0, V) gives a zero row instead of a read out of bounds.)
+template <class T, class I>
+void embedding_forward(int64_t n, int64_t V, int64_t C, const I* ids, const T* weight, T* out,
+                       cudaStream_t stream);
+template <class T, class I>
+void embedding_backward(int64_t n, int64_t V, int64_t C, const I* ids, const T* gout, T* gweight,
+                        cudaStream_t stream);
+
+// ---- dropout (dropout.cu) -----------------------------------------------------------------------------------
+// The same mask as kernels::dropout_apply on the CPU for the same (seed, offset): bit for bit.
+template <class T>
+void dropout_apply(int64_t n, double p, uint64_t seed, uint64_t offset, const T* x, T* y, cudaStream_t stream);
+
+// ---- attention (attention.cu) ----------------------------------------------------------------------------------
+// Our own fallback kernel (FlashAttention-style online softmax, never materialising [Tq, Tk]),
+// same semantics as kernels/attention.h; o.key_valid must point to device memory. T: float, double.
+// The backward recomputes probabilities from q, k and lse; dq and dk/dv come from two kernels
+// (one over queries, one over keys), each summing in a fixed order: deterministic, no atomics.
+template <class T>
+void attention_forward(const AttentionShape& s, const AttentionOptions& o, const T* q, const T* k, const T* v,
+                       T* out, T* lse, cudaStream_t stream);
+template <class T>
+void attention_backward(const AttentionShape& s, const AttentionOptions& o, const T* q, const T* k, const T* v,
+                        const T* out, const T* lse, const T* dout, T* dq, T* dk, T* dv, cudaStream_t stream);
+
+// ---- optimizer (optim.cu) ----------------------------------------------------------------------------------------
+// One parameter tensor of a multi-tensor update (all pointers on the device, float32).
+struct AdamWTensor {
+  float* param;
+  const float* grad;
+  float* m;
+  float* v;
+  int64_t n;
+  float weight_decay;  // per tensor: biases and LayerNorm weights usually get 0
+};
+// AdamW over every tensor in one launch; p.weight_decay is ignored (each tensor has its own).
+// Same arithmetic as kernels::adamw_update on the CPU.
+void adamw_multi(const AdamWTensor* tensors, int count, const AdamWParams& p, cudaStream_t stream);
+// sqrt(sum of squares of every grads[i][0, sizes[i])) into *norm (one float on the device),
+// accumulated in double in a fixed order.
+void global_grad_norm(const float* const* grads, const int64_t* sizes, int count, float* norm,
+                      cudaStream_t stream);
+// grads *= min(1, max_norm / (*norm + 1e-6)), reading *norm on the device (clipping without a
+// host round trip).
+void clip_by_norm(float* const* grads, const int64_t* sizes, int count, const float* norm, float max_norm,
+                  cudaStream_t stream);
+
+// ---- GEMM through cuBLASLt (gemm.cpp) --------------------------------------------------------------------------
+// Row-major, same conventions as kernels/gemm.h (see sgemm_strided_batched). T: float, double,
+// bf16, f16; 16-bit operands accumulate in float (the result is rounded to T once).
+struct BlasContext {
+  cublasLtContext* lt = nullptr;  // cublasLtHandle_t
+  void* workspace = nullptr;      // device memory for cuBLASLt
+  size_t workspace_bytes = 0;
+};
+template <class T>
+void gemm_strided_batched(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                          float alpha, const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
+                          int64_t stride_b, float beta, T* C, int64_t ldc, int64_t stride_c, int64_t batch,
+                          cudaStream_t stream);
+// float32 GEMMs use TF32 tensor cores when enabled (default off: full fp32, matching the CPU).
+void set_tf32(bool enabled);
+bool tf32_enabled();
+
+}  // namespace hone::kernels::cuda

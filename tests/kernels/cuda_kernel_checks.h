@@ -1,0 +1,331 @@
+// Kernel-level checks of kernels/cuda against the CPU kernels and the references, written once
+// and run two ways: as GoogleTest cases (cuda_kernels_test.cpp, skipped without a device) and by
+// the standalone tests/cuda_selftest.cpp (for a GPU machine without GoogleTest).
+// Each check returns "" when it passes, else a description of the first mismatch.
+#pragma once
+#if defined(HONE_WITH_CUDA)
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <tuple>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/attention.h"
+#include "kernels/cuda_api.h"
+#include "kernels/dropout.h"
+#include "kernels/embedding.h"
+#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
+#include "kernels/indexing.h"
+#include "kernels/layernorm.h"
+#include "kernels/optim.h"
+#include "kernels/philox.h"
+#include "kernels/softmax.h"
+
+namespace hone::cudacheck {
+
+namespace kc = hone::kernels::cuda;
+
+// Device copy of a host vector, freed on scope exit.
+template <class T>
+struct DeviceVec {
+  T* p = nullptr;
+  size_t n = 0;
+  explicit DeviceVec(const std::vector<T>& h) : n(h.size()) {
+    kc::check(cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(1, n) * sizeof(T)), "cudaMalloc (test)");
+    if (n) kc::check(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy (test)");
+  }
+  explicit DeviceVec(size_t count) : DeviceVec(std::vector<T>(count)) {}
+  ~DeviceVec() { cudaFree(p); }
+  DeviceVec(const DeviceVec&) = delete;
+  std::vector<T> get() const {
+    std::vector<T> h(n);
+    kc::check(cudaDeviceSynchronize(), "cudaDeviceSynchronize (test)");
+    if (n) kc::check(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost), "cudaMemcpy (test)");
+    return h;
+  }
+};
+
+inline std::vector<float> random_floats(size_t n, uint64_t seed, float lo = -1.f, float hi = 1.f) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = lo + (hi - lo) * philox::uniform(seed, 0, i);
+  return v;
+}
+
+// "" when |got - want| <= tol * max(1, |want|) everywhere.
+template <class A, class B>
+std::string compare(const std::vector<A>& got, const std::vector<B>& want, double tol, const std::string& what) {
+  if (got.size() != want.size()) return what + ": size " + std::to_string(got.size()) + " vs " + std::to_string(want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double g = double(got[i]), w = double(want[i]);
+    if (std::isnan(g) && std::isnan(w)) continue;
+    if (!(std::fabs(g - w) <= tol * std::max(1.0, std::fabs(w)))) {
+      std::ostringstream os;
+      os << what << ": element " << i << " is " << g << ", expected " << w << " (tol " << tol << ")";
+      return os.str();
+    }
+  }
+  return "";
+}
+
+struct Blas {
+  kc::BlasContext ctx;
+  Blas() {
+    cublasLtHandle_t h;
+    if (cublasLtCreate(&h) != CUBLAS_STATUS_SUCCESS) throw std::runtime_error("cublasLtCreate failed");
+    ctx.lt = h;
+    ctx.workspace_bytes = 32 << 20;
+    kc::check(cudaMalloc(&ctx.workspace, ctx.workspace_bytes), "cudaMalloc (workspace)");
+  }
+  ~Blas() {
+    cudaFree(ctx.workspace);
+    cublasLtDestroy(ctx.lt);
+  }
+};
+
+// GEMM vs the reference on odd shapes, every transpose combination, batched with a broadcast
+// operand, fp32 (TF32 off) and bf16 inputs.
+inline std::string check_gemm() {
+  Blas blas;
+  const int64_t shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {33, 17, 65}, {128, 96, 64}, {13, 300, 31}};
+  kc::set_tf32(false);
+  for (auto& s : shapes)
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) {
+        const int64_t M = s[0], N = s[1], K = s[2], batch = 3;
+        const int64_t lda = ta ? M + 1 : K + 2, ldb = tb ? K + 3 : N + 1, ldc = N;
+        const int64_t sa = (ta ? K : M) * lda, sb = 0;  // B broadcast over the batch
+        const auto A = random_floats(batch * sa, 11), B = random_floats((ta + tb + 1) * (tb ? N : K) * ldb, 12);
+        std::vector<float> want(batch * M * N);
+        for (int64_t b = 0; b < batch; ++b)
+          kernels::ref::gemm<float>(ta, tb, M, N, K, 1.f, A.data() + b * sa, lda, B.data() + b * sb, ldb, 0.f,
+                                    want.data() + b * M * N, ldc);
+        DeviceVec<float> dA(A), dB(B), dC(want.size());
+        kc::gemm_strided_batched<float>(blas.ctx, ta, tb, M, N, K, 1.f, dA.p, lda, sa, dB.p, ldb, sb, 0.f, dC.p, ldc,
+                                        M * N, batch, nullptr);
+        const std::string what = "gemm f32 M" + std::to_string(M) + " N" + std::to_string(N) + " K" +
+                                 std::to_string(K) + " ta" + std::to_string(ta) + " tb" + std::to_string(tb);
+        std::string err = compare(dC.get(), want, 1e-4, what);
+        if (!err.empty()) return err;
+        // bf16 operands, float accumulation: compare with the reference on the rounded inputs.
+        std::vector<bf16> Ah(A.begin(), A.end()), Bh(B.begin(), B.end());
+        std::vector<float> Ar(Ah.begin(), Ah.end()), Br(Bh.begin(), Bh.end());
+        for (int64_t b = 0; b < batch; ++b)
+          kernels::ref::gemm<float>(ta, tb, M, N, K, 1.f, Ar.data() + b * sa, lda, Br.data() + b * sb, ldb, 0.f,
+                                    want.data() + b * M * N, ldc);
+        DeviceVec<bf16> hA(Ah), hB(Bh), hC(want.size());
+        kc::gemm_strided_batched<bf16>(blas.ctx, ta, tb, M, N, K, 1.f, hA.p, lda, sa, hB.p, ldb, sb, 0.f, hC.p, ldc,
+                                       M * N, batch, nullptr);
+        const auto got16 = hC.get();
+        err = compare(std::vector<float>(got16.begin(), got16.end()), want, 2e-2, what + " bf16");
+        if (!err.empty()) return err;
+      }
+  return "";
+}
+
+// The dropout mask (and values) equal the CPU's bit for bit.
+inline std::string check_dropout() {
+  const struct { int64_t n; double p; uint64_t seed, offset; } cases[] = {
+      {1, 0.5, 1, 0}, {7, 0.1, 42, 3}, {1000, 0.5, 7, 123}, {4097, 0.9, 0x5eed, 1u << 20}, {33, 1.0, 3, 0}};
+  for (const auto& c : cases) {
+    const auto x = random_floats(c.n, 5, 0.5f, 2.f);
+    std::vector<float> want(c.n);
+    kernels::dropout_apply<float>(c.n, c.p, c.seed, c.offset, x.data(), want.data());
+    DeviceVec<float> dx(x), dy(c.n);
+    kc::dropout_apply<float>(c.n, c.p, c.seed, c.offset, dx.p, dy.p, nullptr);
+    const auto got = dy.get();
+    if (std::memcmp(got.data(), want.data(), c.n * sizeof(float)) != 0)
+      return "dropout n=" + std::to_string(c.n) + " p=" + std::to_string(c.p) + ": CUDA mask differs from the CPU's";
+  }
+  return "";
+}
+
+// Multi-tensor AdamW equals the CPU update (up to fused multiply-adds), global norm and clipping.
+inline std::string check_adamw_and_norm() {
+  const std::vector<int64_t> sizes = {1, 3, 40000, 16384, 7};
+  std::vector<std::vector<float>> p, g, m, v;
+  for (size_t t = 0; t < sizes.size(); ++t) {
+    p.push_back(random_floats(sizes[t], 100 + t));
+    g.push_back(random_floats(sizes[t], 200 + t));
+    m.push_back(random_floats(sizes[t], 300 + t, 0.f, 0.1f));
+    v.push_back(random_floats(sizes[t], 400 + t, 0.f, 0.1f));
+  }
+  std::vector<std::unique_ptr<DeviceVec<float>>> dp, dg, dm, dv;
+  std::vector<kc::AdamWTensor> tensors;
+  for (size_t t = 0; t < sizes.size(); ++t) {
+    dp.push_back(std::make_unique<DeviceVec<float>>(p[t]));
+    dg.push_back(std::make_unique<DeviceVec<float>>(g[t]));
+    dm.push_back(std::make_unique<DeviceVec<float>>(m[t]));
+    dv.push_back(std::make_unique<DeviceVec<float>>(v[t]));
+    tensors.push_back({dp[t]->p, dg[t]->p, dm[t]->p, dv[t]->p, sizes[t], t % 2 ? 0.f : 0.1f});
+  }
+  kernels::AdamWParams hp{1e-3f, 0.9f, 0.999f, 1e-8f, 0.f, 7};
+  kc::adamw_multi(tensors.data(), int(tensors.size()), hp, nullptr);
+  double sq = 0;
+  for (size_t t = 0; t < sizes.size(); ++t) {
+    kernels::AdamWParams ht = hp;
+    ht.weight_decay = t % 2 ? 0.f : 0.1f;
+    kernels::adamw_update(sizes[t], p[t].data(), g[t].data(), m[t].data(), v[t].data(), ht);
+    for (float x : g[t]) sq += double(x) * x;
+    for (auto [got, want, what] : {std::tuple{dp[t]->get(), p[t], "param"}, std::tuple{dm[t]->get(), m[t], "m"},
+                                   std::tuple{dv[t]->get(), v[t], "v"}}) {
+      const std::string err = compare(got, want, 1e-6, std::string("adamw ") + what + " of tensor " + std::to_string(t));
+      if (!err.empty()) return err;
+    }
+  }
+  std::vector<const float*> gp;
+  std::vector<float*> gm;
+  for (auto& d : dg) gp.push_back(d->p), gm.push_back(d->p);
+  DeviceVec<int64_t> dummy(1);
+  DeviceVec<float> norm(1);
+  kc::global_grad_norm(gp.data(), sizes.data(), int(sizes.size()), norm.p, nullptr);
+  std::string err = compare(norm.get(), std::vector<double>{std::sqrt(sq)}, 1e-6, "global_grad_norm");
+  if (!err.empty()) return err;
+  const float max_norm = float(std::sqrt(sq) / 2);
+  kc::clip_by_norm(gm.data(), sizes.data(), int(sizes.size()), norm.p, max_norm, nullptr);
+  const double scale = max_norm / (std::sqrt(sq) + 1e-6);
+  std::vector<double> want;
+  for (float x : g[2]) want.push_back(x * scale);
+  return compare(dg[2]->get(), want, 1e-6, "clip_by_norm");
+}
+
+// Unary forward/backward for every op, a broadcasting binary op and a strided converting copy.
+inline std::string check_elementwise() {
+  const int64_t n = 1003;
+  const auto x = random_floats(n, 9, 0.1f, 2.f), gy = random_floats(n, 10);
+  for (int op = 0; op <= int(kernels::UnaryOp::Pow); ++op) {
+    const auto u = kernels::UnaryOp(op);
+    std::vector<float> y(n), gx(n);
+    kernels::unary_forward<float>(u, n, x.data(), y.data(), 1.7);
+    kernels::unary_backward<float>(u, n, x.data(), y.data(), gy.data(), gx.data(), 1.7);
+    DeviceVec<float> dx(x), dy(n), dgy(gy), dgx(n);
+    kc::unary_forward<float>(u, n, dx.p, dy.p, 1.7, nullptr);
+    kc::unary_backward<float>(u, n, dx.p, dy.p, dgy.p, dgx.p, 1.7, nullptr);
+    std::string err = compare(dy.get(), y, 1e-5, std::string("unary forward ") + kernels::unary_op_name(u));
+    if (err.empty()) err = compare(dgx.get(), gx, 1e-5, std::string("unary backward ") + kernels::unary_op_name(u));
+    if (!err.empty()) return err;
+  }
+  // [5, 1, 7] * [1, 6, 7] -> [5, 6, 7]
+  const int64_t shape[3] = {5, 6, 7}, sa[3] = {7, 0, 1}, sb[3] = {0, 7, 1};
+  const auto a = random_floats(35, 1), b = random_floats(42, 2);
+  std::vector<float> want(210);
+  kernels::binary_forward<float>(kernels::BinaryOp::Mul, 3, shape, a.data(), sa, b.data(), sb, want.data());
+  DeviceVec<float> da(a), db(b), dout(210);
+  kc::binary_forward<float>(kernels::BinaryOp::Mul, 3, shape, da.p, sa, db.p, sb, dout.p, nullptr);
+  std::string err = compare(dout.get(), want, 0, "binary mul broadcast");
+  if (!err.empty()) return err;
+  // Transposed float32 view -> contiguous bf16.
+  const int64_t tshape[2] = {6, 35}, ts[2] = {1, 6}, cs[2] = {35, 1};
+  std::vector<bf16> want16(210);
+  kernels::copy_strided(0, 2, 2, tshape, want.data(), ts, want16.data(), cs);
+  DeviceVec<bf16> d16(210);
+  kc::copy_strided(0, 2, 2, tshape, dout.p, ts, d16.p, cs, nullptr);
+  const auto got16 = d16.get();
+  for (size_t i = 0; i < got16.size(); ++i)
+    if (got16[i].bits != want16[i].bits) return "copy_strided f32 -> bf16 (transposed) differs at " + std::to_string(i);
+  return "";
+}
+
+// Row kernels: softmax and layer norm forward/backward against the CPU kernels; the layer-norm
+// backward run twice must agree bit for bit.
+inline std::string check_rows() {
+  const int64_t rows = 37, cols = 777;
+  const auto x = random_floats(rows * cols, 21, -3.f, 3.f), gy = random_floats(rows * cols, 22);
+  const auto w = random_floats(cols, 23), b = random_floats(cols, 24);
+  for (bool log : {false, true}) {
+    std::vector<float> y(rows * cols), gx(rows * cols);
+    kernels::softmax_forward<float>(rows, cols, x.data(), y.data(), log);
+    kernels::softmax_backward<float>(rows, cols, y.data(), gy.data(), gx.data(), log);
+    DeviceVec<float> dx(x), dy(rows * cols), dgy(gy), dgx(rows * cols);
+    kc::softmax_forward<float>(rows, cols, dx.p, dy.p, log, nullptr);
+    kc::softmax_backward<float>(rows, cols, dy.p, dgy.p, dgx.p, log, nullptr);
+    std::string err = compare(dy.get(), y, 1e-5, log ? "log_softmax forward" : "softmax forward");
+    if (err.empty()) err = compare(dgx.get(), gx, 1e-5, log ? "log_softmax backward" : "softmax backward");
+    if (!err.empty()) return err;
+  }
+  std::vector<float> y(rows * cols), mean(rows), rstd(rows), gx(rows * cols), gw(cols), gb(cols);
+  kernels::layernorm_forward<float>(rows, cols, x.data(), w.data(), b.data(), 1e-5, y.data(), mean.data(), rstd.data());
+  kernels::layernorm_backward<float>(rows, cols, x.data(), w.data(), mean.data(), rstd.data(), gy.data(), gx.data(),
+                                     gw.data(), gb.data());
+  DeviceVec<float> dx(x), dw(w), db(b), dy(rows * cols), dm(rows), dr(rows), dgy(gy), dgx(rows * cols), dgw(cols),
+      dgb(cols), dgw2(cols);
+  kc::layernorm_forward<float>(rows, cols, dx.p, dw.p, db.p, 1e-5, dy.p, dm.p, dr.p, nullptr);
+  kc::layernorm_backward<float>(rows, cols, dx.p, dw.p, dm.p, dr.p, dgy.p, dgx.p, dgw.p, dgb.p, nullptr);
+  kc::layernorm_backward<float>(rows, cols, dx.p, dw.p, dm.p, dr.p, dgy.p, nullptr, dgw2.p, nullptr, nullptr);
+  for (auto [got, want, what] : {std::tuple{dy.get(), y, "layernorm y"}, std::tuple{dr.get(), rstd, "layernorm rstd"},
+                                 std::tuple{dgx.get(), gx, "layernorm dx"}, std::tuple{dgw.get(), gw, "layernorm dweight"},
+                                 std::tuple{dgb.get(), gb, "layernorm dbias"}}) {
+    const std::string err = compare(got, want, 2e-5, what);
+    if (!err.empty()) return err;
+  }
+  const auto w1 = dgw.get(), w2 = dgw2.get();
+  if (std::memcmp(w1.data(), w2.data(), cols * sizeof(float)) != 0) return "layernorm dweight is not deterministic";
+  return "";
+}
+
+// Attention forward/backward against the reference (causal + padding + dropout), and the
+// embedding scatter-add backward against the CPU (bit for bit: same order of additions).
+inline std::string check_attention_and_embedding() {
+  kernels::AttentionShape s{2, 3, 19, 23, 40};
+  const size_t nq = s.batch * s.heads * s.q_len * s.head_dim, nk = s.batch * s.heads * s.kv_len * s.head_dim;
+  const auto q = random_floats(nq, 31), k = random_floats(nk, 32), v = random_floats(nk, 33), dout = random_floats(nq, 34);
+  std::vector<uint8_t> valid(s.batch * s.kv_len, 1);
+  for (int64_t j = 17; j < s.kv_len; ++j) valid[s.kv_len + j] = 0;  // batch 1 has padding at the end
+  for (int variant = 0; variant < 3; ++variant) {
+    kernels::AttentionOptions o;
+    o.scale = 1.f / std::sqrt(float(s.head_dim));
+    o.causal = variant != 1;
+    o.dropout_p = variant == 2 ? 0.25f : 0.f;
+    o.seed = 77, o.offset = 5;
+    std::vector<float> out(nq), lse(nq / s.head_dim), dq(nq), dk(nk), dv(nk);
+    DeviceVec<uint8_t> dvalid(valid);
+    o.key_valid = variant == 1 ? valid.data() : nullptr;
+    kernels::ref::attention_forward<float>(s, o, q.data(), k.data(), v.data(), out.data(), lse.data());
+    kernels::ref::attention_backward<float>(s, o, q.data(), k.data(), v.data(), out.data(), lse.data(), dout.data(),
+                                            dq.data(), dk.data(), dv.data());
+    kernels::AttentionOptions od = o;
+    od.key_valid = variant == 1 ? dvalid.p : nullptr;
+    DeviceVec<float> dq_(q), dk_(k), dv_(v), ddo(dout), dout_(nq), dlse(lse.size()), gq(nq), gk(nk), gv(nk);
+    kc::attention_forward<float>(s, od, dq_.p, dk_.p, dv_.p, dout_.p, dlse.p, nullptr);
+    kc::attention_backward<float>(s, od, dq_.p, dk_.p, dv_.p, dout_.p, dlse.p, ddo.p, gq.p, gk.p, gv.p, nullptr);
+    const std::string tag = " (variant " + std::to_string(variant) + ")";
+    for (auto [got, want, what] : {std::tuple{dout_.get(), out, "attention out"}, std::tuple{dlse.get(), lse, "attention lse"},
+                                   std::tuple{gq.get(), dq, "attention dq"}, std::tuple{gk.get(), dk, "attention dk"},
+                                   std::tuple{gv.get(), dv, "attention dv"}}) {
+      const std::string err = compare(got, want, 1e-4, what + tag);
+      if (!err.empty()) return err;
+    }
+  }
+  const int64_t n = 300, V = 50, C = 70;
+  std::vector<int64_t> ids(n);
+  for (int64_t t = 0; t < n; ++t) ids[t] = int64_t(philox::uniform(3, 0, t) * 10) * 5 % V;  // many collisions
+  const auto g = random_floats(n * C, 41);
+  std::vector<float> want(V * C);
+  kernels::embedding_backward<float, int64_t>(n, V, C, ids.data(), g.data(), want.data());
+  DeviceVec<int64_t> dids(ids);
+  DeviceVec<float> dg(g), dgw(V * C);
+  kc::embedding_backward<float, int64_t>(n, V, C, dids.p, dg.p, dgw.p, nullptr);
+  const auto got = dgw.get();
+  if (std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) != 0)
+    return compare(got, want, 0, "embedding backward (bit-exact with the CPU)") + " [or a bitwise difference]";
+  return "";
+}
+
+inline std::vector<std::pair<std::string, std::function<std::string()>>> all_checks() {
+  return {{"gemm", check_gemm},
+          {"dropout", check_dropout},
+          {"adamw_and_norm", check_adamw_and_norm},
+          {"elementwise", check_elementwise},
+          {"rows", check_rows},
+          {"attention_and_embedding", check_attention_and_embedding}};
+}
+
+}  // namespace hone::cudacheck
+#endif  // HONE_WITH_CUDA
