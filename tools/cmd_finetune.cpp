@@ -12,7 +12,9 @@ int cmd_finetune(int argc, char** argv) {
   const std::string task = recipe_task(a.positional[0], a.overrides);
   if (task == "causal_lm") return finetune_causal_lm(a.positional[0], a.overrides);
   if (task == "sequence_classification") return finetune_classification(a.positional[0], a.overrides);
-  throw std::invalid_argument(a.positional[0] + ": unknown task '" + task + "' (causal_lm, sequence_classification)");
+  if (task == "image_classification") return finetune_image(a.positional[0], a.overrides);
+  throw std::invalid_argument(a.positional[0] + ": unknown task '" + task +
+                              "' (causal_lm, sequence_classification, image_classification)");
 }
 
 }  // namespace hone::cli

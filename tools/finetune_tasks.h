@@ -9,5 +9,6 @@ namespace hone::cli {
 
 int finetune_causal_lm(const std::string& recipe, const std::vector<std::string>& overrides);
 int finetune_classification(const std::string& recipe, const std::vector<std::string>& overrides);
+int finetune_image(const std::string& recipe, const std::vector<std::string>& overrides);
 
 }  // namespace hone::cli

@@ -1,9 +1,9 @@
 // CPU conv2d as GEMMs over im2col buffers.
 //
 // The batch is cut into chunks of `nb` images, nb chosen from the geometry alone so that a chunk
-// has about kTargetCols output pixels (one image for 16x16 and larger outputs, several for the
-// small late-stage feature maps, which would give the GEMM too narrow a product). Per chunk and
-// group:
+// has about kTargetCols = 256 output pixels (one image for 16x16 and larger outputs, several for
+// the small late-stage feature maps, which would give the GEMM too narrow a product; 256 rather
+// than 512 leaves batch-32 4x4 maps two chunks to run in parallel). Per chunk and group:
 //   forward      y_g [C_out/g, cols]   = W_g [C_out/g, K] . col [K, cols]     (K = C_in/g kH kW)
 //   data grad    dcol [K, cols]        = W_g^T . gy_g [C_out/g, cols], then col2im into gx
 //   weight grad  gw_g [C_out/g, K]    += gy_g . col^T
@@ -31,7 +31,7 @@ namespace hone::kernels {
 
 namespace {
 
-constexpr int64_t kTargetCols = 512;  // output pixels per chunk (GEMM N for the forward)
+constexpr int64_t kTargetCols = 256;  // output pixels per chunk (GEMM N for the forward)
 constexpr int64_t kMaxSlots = 4;      // partial weight gradients
 
 template <class T>
