@@ -1,6 +1,8 @@
 // `hone bench gpt2 --batch B --seq T [--steps N] [--warmup W]`: full training steps of GPT-2
 // 124M (random init; forward, backward, AdamW), timed. Ends with one machine-readable line:
 // median_ms_per_step=<number> tokens_per_s=<number>
+// `hone bench resnet [--batch B] [--steps N]`: ResNet-18 with the CIFAR 3x3 stem on 32x32 images
+// (forward, backward, SGD with momentum). Ends with median_ms_per_step=<n> images_per_s=<n>.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,15 +14,64 @@
 #include "engine/train/trainer.h"
 #include "kernels/philox.h"
 #include "models/gpt2/gpt2.h"
+#include "engine/optim/optimizer.h"
+#include "models/resnet/resnet.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 
 namespace hone::cli {
 
+namespace {
+
+int bench_resnet(const Args& a) {
+  const int64_t B = a.integer("batch", 32), steps = a.integer("steps", 5), warmup = a.integer("warmup", 1);
+  models::ResNetConfig c = models::ResNetConfig::from_name("resnet18", 10);
+  c.stem = "cifar";
+  manual_seed(1);
+  models::ResNet model(c, 1);
+  model.train(true);
+  std::vector<ParamSpec> specs;
+  for (auto& [n, p] : model.named_parameters()) specs.push_back({n, p, 1.0, 5e-4});
+  OptimizerConfig oc;
+  oc.kind = "sgd";
+  oc.momentum = 0.9;
+  auto opt = Optimizer::create(oc, specs);
+  const Tensor x = Tensor::randn({B, 3, 32, 32}, 3);
+  std::vector<int64_t> y(B);
+  for (int64_t i = 0; i < B; ++i) y[i] = i % 10;
+  const Tensor labels = Tensor::from_vector(y, {B});
+  std::printf("ResNet-18 (CIFAR stem) %.1fM parameters, batch %ld of 3x32x32, %ld timed steps after %ld warm-up\n",
+              double(model.parameter_count()) / 1e6, long(B), long(steps), long(warmup));
+  std::vector<double> ms;
+  for (int64_t s = 0; s < warmup + steps; ++s) {
+    const auto t0 = std::chrono::steady_clock::now();
+    opt->zero_grad();
+    const Tensor loss = ops::cross_entropy(model.forward(x), labels);
+    loss.backward();
+    opt->step(0.1);
+    const double l = loss.item();
+    const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("step %ld%s: %.1f ms, loss %.4f, %.0f images/s\n", long(s + 1), s < warmup ? " (warm-up)" : "", dt, l,
+                double(B) / dt * 1e3);
+    std::fflush(stdout);
+    if (s >= warmup) ms.push_back(dt);
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median = ms[ms.size() / 2];
+  std::printf("median_ms_per_step=%.3f images_per_s=%.1f\n", median, double(B) / median * 1e3);
+  return 0;
+}
+
+}  // namespace
+
 int cmd_bench(int argc, char** argv) {
   const Args a = parse("bench", argc, argv, {"batch", "seq", "steps", "warmup", "layers", "device"});
+  if (a.positional.size() == 1 && a.positional[0] == "resnet") {
+    if (a.str("device", "cpu") != "cpu") throw std::invalid_argument("--device: only cpu is available yet");
+    return bench_resnet(a);
+  }
   if (a.positional.size() != 1 || a.positional[0] != "gpt2")
-    throw std::invalid_argument("expected a model to benchmark: gpt2");
+    throw std::invalid_argument("expected a model to benchmark: gpt2 or resnet");
   if (a.str("device", "cpu") != "cpu") throw std::invalid_argument("--device: only cpu is available yet");
   const int64_t B = a.integer("batch", 4), T = a.integer("seq", 256), steps = a.integer("steps", 5),
                 warmup = a.integer("warmup", 1);

@@ -5,6 +5,7 @@
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/model_source.h"
+#include "tools/recipe_common.h"
 
 namespace hone::cli {
 
@@ -18,7 +19,17 @@ void list_parameters(const nn::Module& m) {
 }  // namespace
 
 int cmd_inspect(int argc, char** argv) {
-  const Args a = parse("inspect", argc, argv, {});
+  const Args a = parse("inspect", argc, argv, {}, {"trainable"});
+  if (a.has("trainable")) {
+    // A recipe: what its freezing rules leave trainable (nothing is trained).
+    if (a.positional.size() != 1) throw std::invalid_argument("--trainable expects one recipe file");
+    g_inspect_trainable_only = true;
+    std::vector<std::string> args = {a.positional[0]};
+    for (const std::string& o : a.overrides) args.push_back(o);
+    std::vector<char*> argv2;
+    for (std::string& s : args) argv2.push_back(s.data());
+    return cmd_finetune(int(argv2.size()), argv2.data());
+  }
   if (a.positional.size() != 1) throw std::invalid_argument("expected one model folder or checkpoint file");
   const std::string path = a.positional[0];
   if (std::filesystem::is_directory(path)) {

@@ -19,5 +19,6 @@ int cmd_predict(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_plot(int argc, char** argv);
 int cmd_tokenizer(int argc, char** argv);
+int cmd_sweep(int argc, char** argv);
 
 }  // namespace hone::cli

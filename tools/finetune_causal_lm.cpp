@@ -1,6 +1,7 @@
 // Causal-LM fine-tuning of GPT-2 on the user's text.
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "engine/core/random.h"
 #include "engine/data/text_sources.h"
@@ -79,10 +80,15 @@ int finetune_causal_lm(const std::string& recipe_path, const std::vector<std::st
     throw std::invalid_argument("tokenizer in " + tok_dir + " has " + std::to_string(tok.vocab_size()) +
                                 " tokens but the model's vocab_size is " + std::to_string(cfg.vocab_size));
 
+  const nn::LoraConfig lora = apply_lora(r, *model);
+  if (g_inspect_trainable_only) {
+    print_trainable(*model, o);
+    return 0;
+  }
   fs::create_directories(out_dir);
   write_text(out_dir, "config.json", cfg.to_json());
   write_text(out_dir, "recipe.yaml", r.to_yaml());
-  write_text(out_dir, "hone.json", R"({"task": "causal_lm"})");
+  write_text(out_dir, "hone.json", nlohmann::json{{"task", "causal_lm"}, {"lora", lora_json(lora)}}.dump(2));
   copy_tokenizer_files(tok_dir, out_dir);
   const std::string data_dir = prepare_data(r, tok, out_dir);
 
@@ -103,6 +109,7 @@ int finetune_causal_lm(const std::string& recipe_path, const std::vector<std::st
   }
   if (s.final_eval.count("loss"))
     std::printf("val after:  loss %.4f, perplexity %.2f\n", s.final_eval.at("loss"), s.final_eval.at("ppl"));
+  save_adapters_if_any(lora, *model, out_dir);
   std::printf("run folder: %s (metrics.jsonl, checkpoints/, config.json: usable as --model)\n", out_dir.c_str());
   return 0;
 }

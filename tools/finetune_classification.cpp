@@ -127,12 +127,20 @@ int finetune_classification(const std::string& recipe_path, const std::vector<st
   if (r.get_float("freeze.unfreeze_every_epochs") > 0)
     o.unfreeze_every = std::max<int64_t>(1, int64_t(std::llround(r.get_float("freeze.unfreeze_every_epochs") * steps_per_epoch)));
 
+  const nn::LoraConfig lora = apply_lora(r, *model);
+  if (lora.rank > 0)  // a new head must train (PEFT's modules_to_save)
+    for (auto& [n, p] : model->named_parameters())
+      if (n.rfind("classifier.", 0) == 0) p.requires_grad_(true);
+  if (g_inspect_trainable_only) {
+    print_trainable(*model, o);
+    return 0;
+  }
   fs::create_directories(out_dir);
   write_text(out_dir, "config.json", model->config().to_json());
   write_text(out_dir, "recipe.yaml", r.to_yaml());
   write_text(out_dir, "hone.json",
              nlohmann::json{{"task", "sequence_classification"}, {"pooling", pooling}, {"labels", labels},
-                            {"max_length", max_len}}
+                            {"max_length", max_len}, {"lora", lora_json(lora)}}
                  .dump(2));
   copy_tokenizer_files(tok_dir, out_dir);
 
@@ -152,6 +160,7 @@ int finetune_classification(const std::string& recipe_path, const std::vector<st
     return 0;
   }
   print_eval("held-out after fine-tuning ", s.final_eval);
+  save_adapters_if_any(lora, *model, out_dir);
   std::printf("%s", task.last_report().c_str());
   write_text(out_dir, "eval_report.txt", task.last_report());
   if (!test_ex.empty()) {

@@ -160,11 +160,19 @@ int finetune_image(const std::string& recipe_path, const std::vector<std::string
   std::printf("data: %ld train, %ld held-out images of %ldx%ldx%ld, %ld classes\n", long(train.size()), long(test.size()),
               long(train.channels()), long(train.height()), long(train.width()), long(classes));
 
+  const nn::LoraConfig lora = apply_lora(r, *model);
+  if (lora.rank > 0)  // the task's head must train (PEFT's modules_to_save)
+    for (auto& [n, p] : model->named_parameters())
+      if (n.rfind(model->head_name() + ".", 0) == 0) p.requires_grad_(true);
+  if (g_inspect_trainable_only) {
+    print_trainable(*model, o);
+    return 0;
+  }
   fs::create_directories(o.out_dir);
   write_text(o.out_dir, "recipe.yaml", r.to_yaml());
   write_text(o.out_dir, "hone.json",
              nlohmann::json{{"task", "image_classification"}, {"arch", cfg.arch}, {"stem", cfg.stem},
-                            {"classes", train.class_names}}
+                            {"classes", train.class_names}, {"lora", lora_json(lora)}}
                  .dump(2));
   ImageClassificationTask task(*model, [model](const Tensor& x) { return model->forward(x); }, train, test, tt, et, batch,
                                r.get_float("label_smoothing"), o.seed);
@@ -184,6 +192,7 @@ int finetune_image(const std::string& recipe_path, const std::vector<std::string
                 s.final_eval.at("macro_f1"), s.final_eval.at("loss"), task.last_report().c_str());
     write_text(o.out_dir, "eval_report.txt", task.last_report());
   }
+  save_adapters_if_any(lora, *model, o.out_dir);
   std::printf("run folder: %s\n", o.out_dir.c_str());
   return 0;
 }

@@ -20,7 +20,9 @@ const Command kCommands[] = {
     {"generate", hone::cli::cmd_generate,
      "generate --model M [--prompt TEXT | --prompt-file F] [--max-tokens N] [--temperature T]\n"
      "           [--top-k K] [--top-p P] [--seed S]          sample text, streamed as it comes"},
-    {"inspect", hone::cli::cmd_inspect, "inspect MODEL                            architecture, parameter count, every tensor"},
+    {"inspect", hone::cli::cmd_inspect,
+     "inspect MODEL                            architecture, parameter count, every tensor\n"
+     "inspect --trainable RECIPE [key=value]   what the recipe's freezing leaves trainable, memory saved"},
     {"tokenize", hone::cli::cmd_tokenize, "tokenize --model M --in FILE [--out ids.npy]   token ids of a file"},
     {"tokenizer", hone::cli::cmd_tokenizer,
      "tokenizer train --in PATH --out DIR [--vocab-size N] [--min-frequency F]   learn byte-level BPE"},
@@ -37,10 +39,12 @@ const Command kCommands[] = {
     {"grads", hone::cli::cmd_grads,
      "grads --model M --input X.npy --targets T.npy --out G.safetensors   parameter gradients\n"
      "           named as in the checkpoint (classifiers: --targets are labels [B])"},
+    {"sweep", hone::cli::cmd_sweep, "sweep SWEEP.yaml   hyperparameter search: grid/random, successive halving, resumable"},
     {"plot", hone::cli::cmd_plot, "plot RUN... [--out STEM]                 loss and metric curves as PNG and SVG"},
     {"export", hone::cli::cmd_export, "export RUN --out DIR                     a Hugging Face folder"},
     {"bench", hone::cli::cmd_bench,
-     "bench gpt2 [--batch B] [--seq T] [--steps N] [--warmup W]   time GPT-2 124M training steps"},
+     "bench gpt2 [--batch B] [--seq T] [--steps N] [--warmup W]   time GPT-2 124M training steps\n"
+     "bench resnet [--batch B] [--steps N]     time ResNet-18 (CIFAR stem) training steps"},
     {"demo", hone::cli::cmd_demo, "demo [--steps N] [--batch B] [--lr LR] [--seed S]   a small GPT on generated data"},
     {"version", hone::cli::cmd_version, "version                                  build facts"},
 };

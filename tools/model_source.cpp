@@ -5,12 +5,45 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "engine/io/checkpoint.h"
+#include "engine/nn/lora.h"
+
 namespace fs = std::filesystem;
 
 namespace hone::cli {
 
+namespace {
+
+// A run fine-tuned with LoRA keeps its adapters next to the base weights in its checkpoint
+// ("<path>.lora_A.weight"); hone.json records the LoRA config. Re-create the adapters and load them.
+void restore_lora(const std::string& folder, const std::string& weights_path, nn::Module& model,
+                  std::vector<std::string>& unexpected) {
+  std::ifstream h(fs::path(folder) / "hone.json");
+  if (!h) return;
+  const auto j = nlohmann::json::parse(h, nullptr, false);
+  if (!j.is_object() || !j.contains("lora") || j["lora"].is_null()) return;
+  nn::LoraConfig c;
+  const auto& l = j["lora"];
+  c.rank = l.at("rank").get<int64_t>();
+  c.alpha = l.at("alpha").get<double>();
+  c.dropout = l.value("dropout", 0.0);
+  c.target_patterns = l.at("targets").get<std::vector<std::string>>();
+  c.seed = l.value("seed", uint64_t(1234));
+  nn::inject_lora(model, c);
+  for (auto& [key, t] : io::load_checkpoint(weights_path))
+    if (key.find(".lora_A.") != std::string::npos || key.find(".lora_B.") != std::string::npos)
+      model.set_parameter(key.rfind("transformer.", 0) == 0 ? key.substr(12) : key, t);
+  std::vector<std::string> rest;
+  for (const std::string& k : unexpected)
+    if (k.find(".lora_") == std::string::npos) rest.push_back(k);
+  unexpected = rest;
+}
+
+}  // namespace
+
 models::LoadedGpt2 open_gpt2(const std::string& folder, bool verbose) {
   models::LoadedGpt2 m = models::load_gpt2(folder);
+  restore_lora(folder, m.weights_path, *m.model, m.report.unexpected);
   m.model->eval();
   if (verbose) std::fprintf(stderr, "loaded %s: %s\n", m.weights_path.c_str(), m.report.summary().c_str());
   return m;
@@ -40,6 +73,7 @@ models::LoadedBert open_bert(const std::string& folder, bool verbose) {
     if (j.is_object() && j.value("pooling", "cls") == "mean") o.pooling = models::BertPooling::Mean;
   }
   models::LoadedBert m = models::load_bert_classifier(folder, o);
+  restore_lora(folder, m.weights_path, *m.model, m.report.unexpected);
   m.model->eval();
   if (verbose) std::fprintf(stderr, "loaded %s: %s\n", m.weights_path.c_str(), m.report.summary().c_str());
   return m;

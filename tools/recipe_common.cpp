@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <stdexcept>
 
@@ -9,7 +10,52 @@
 
 namespace hone::cli {
 
+bool g_inspect_trainable_only = false;
+
+namespace {
+// Only what the Trainer's constructor needs: the model.
+class ModelOnlyTask : public TrainTask {
+ public:
+  explicit ModelOnlyTask(nn::Module& m) : m_(m) {}
+  nn::Module& model() override { return m_; }
+  TrainBatch next_batch() override { throw std::logic_error("inspect: no data"); }
+  Tensor mean_loss(const TrainBatch&) override { throw std::logic_error("inspect: no data"); }
+  std::map<std::string, double> evaluate() override { return {}; }
+  int64_t data_position() const override { return 0; }
+  void restore_data_position(int64_t) override {}
+
+ private:
+  nn::Module& m_;
+};
+}  // namespace
+
+void print_trainable(nn::Module& model, const TrainerOptions& options) {
+  ModelOnlyTask task(model);
+  TrainerOptions o = options;
+  o.quiet = true;
+  Trainer trainer(task, o);
+  std::printf("%s\n", trainer.trainable().text().c_str());
+  for (auto& [name, p] : model.named_parameters())
+    std::printf("  %-9s %-56s %s\n", p.requires_grad() ? "trainable" : "frozen", name.c_str(),
+                (std::string(dtype_name(p.dtype())) + shape_str(p.shape())).c_str());
+}
+
 using T = RecipeField::Type;
+
+namespace {
+std::vector<std::string> comma_list(const std::string& text) {
+  std::vector<std::string> out;
+  for (std::string rest = text; !rest.empty();) {
+    const size_t comma = rest.find(',');
+    std::string p = rest.substr(0, comma);
+    while (!p.empty() && p.front() == ' ') p.erase(p.begin());
+    while (!p.empty() && p.back() == ' ') p.pop_back();
+    if (!p.empty()) out.push_back(p);
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+  }
+  return out;
+}
+}  // namespace
 
 std::vector<RecipeField> common_recipe_fields() {
   return {
@@ -44,6 +90,10 @@ std::vector<RecipeField> common_recipe_fields() {
       {"param_groups.*.pattern", T::String, "", "parameters of this group (glob or regex)"},
       {"param_groups.*.lr_scale", T::Float, "1.0", "lr multiplier of this group"},
       {"param_groups.*.weight_decay", T::Float, "-1", "weight decay of this group (-1: default rule)"},
+      {"lora.rank", T::Int, "0", "LoRA rank (0: off; > 0 trains only low-rank adapters)"},
+      {"lora.alpha", T::Float, "16", "LoRA alpha (the update is scaled by alpha / rank)"},
+      {"lora.dropout", T::Float, "0.0", "dropout on the adapters' input"},
+      {"lora.targets", T::String, "", "comma-separated module patterns (e.g. *.attn.c_attn,*.mlp.c_fc)"},
       {"early_stopping.metric", T::String, "", "evaluation metric to watch (e.g. loss, accuracy, macro_f1)"},
       {"early_stopping.mode", T::String, "min", "min or max"},
       {"early_stopping.patience", T::Int, "3", "evaluations without improvement before stopping"},
@@ -83,14 +133,7 @@ TrainerOptions trainer_options(const Recipe& r) {
   o.wsd_decay_ratio = r.get_float("schedule.decay_ratio");
   o.plateau_factor = r.get_float("schedule.factor");
   o.plateau_patience = r.get_int("schedule.patience");
-  for (std::string rest = r.get_string("freeze.patterns"); !rest.empty();) {
-    const size_t comma = rest.find(',');
-    std::string p = rest.substr(0, comma);
-    while (!p.empty() && p.front() == ' ') p.erase(p.begin());
-    while (!p.empty() && p.back() == ' ') p.pop_back();
-    if (!p.empty()) o.freeze.push_back(p);
-    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
-  }
+  o.freeze = comma_list(r.get_string("freeze.patterns"));
   o.freeze_layers = r.get_int("freeze.layers");
   o.unfreeze_every = r.get_int("freeze.unfreeze_every");
   o.layer_lr_decay = r.get_float("layer_lr_decay");
@@ -140,6 +183,37 @@ std::string recipe_task(const std::string& path, const std::vector<std::string>&
   for (const std::string& o : overrides)
     if (o.rfind("task=", 0) == 0) task = o.substr(5);
   return task;
+}
+
+
+nn::LoraConfig apply_lora(const Recipe& r, nn::Module& model) {
+  nn::LoraConfig c;
+  c.rank = r.get_int("lora.rank");
+  if (c.rank <= 0) {
+    c.rank = 0;
+    return c;
+  }
+  c.alpha = r.get_float("lora.alpha");
+  c.dropout = r.get_float("lora.dropout");
+  c.target_patterns = comma_list(r.get_string("lora.targets"));
+  c.seed = uint64_t(r.get_int("seed"));
+  if (c.target_patterns.empty()) throw std::invalid_argument(r.source() + ": lora.rank > 0 needs lora.targets");
+  const int64_t n = nn::inject_lora(model, c);
+  std::printf("LoRA: rank %ld, alpha %g, %ld modules adapted\n", long(c.rank), c.alpha, long(n));
+  return c;
+}
+
+nlohmann::json lora_json(const nn::LoraConfig& c) {
+  if (c.rank <= 0) return nullptr;
+  return {{"rank", c.rank}, {"alpha", c.alpha}, {"dropout", c.dropout}, {"targets", c.target_patterns}, {"seed", c.seed}};
+}
+
+void save_adapters_if_any(const nn::LoraConfig& c, const nn::Module& model, const std::string& out_dir) {
+  if (c.rank <= 0) return;
+  const std::string dir = (std::filesystem::path(out_dir) / "adapter").string();
+  std::filesystem::create_directories(dir);
+  nn::save_lora_adapters(model, dir, c);
+  std::printf("LoRA adapters: %s (adapter_model.safetensors + adapter_config.json)\n", dir.c_str());
 }
 
 void check_runtime_keys(const Recipe& r) {

@@ -21,7 +21,8 @@ Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t 
 }
 
 Tensor Conv2d::forward(const Tensor& x) const {
-  return ops::conv2d(x, param("weight"), bias_ ? param("bias") : Tensor(), args_);
+  Tensor y = ops::conv2d(x, param("weight"), bias_ ? param("bias") : Tensor(), args_);
+  return forward_hook() ? forward_hook()(x, y) : y;
 }
 
 BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum) : eps_(eps), momentum_(momentum) {

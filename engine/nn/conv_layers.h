@@ -13,6 +13,8 @@ class Conv2d : public Module {
          int64_t groups = 1, int64_t dilation = 1);
   Tensor forward(const Tensor& x) const;
   int64_t out_channels() const { return out_; }
+  // Stride, padding, dilation and groups, as passed to ops::conv2d.
+  const ops::Conv2dArgs& args() const { return args_; }
 
  private:
   int64_t out_;

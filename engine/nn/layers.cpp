@@ -13,7 +13,8 @@ Linear::Linear(int64_t in, int64_t out, bool bias, double init_std, uint64_t see
 }
 
 Tensor Linear::forward(const Tensor& x) const {
-  return ops::linear(x, param("weight"), has_bias_ ? param("bias") : Tensor());
+  Tensor y = ops::linear(x, param("weight"), has_bias_ ? param("bias") : Tensor());
+  return forward_hook() ? forward_hook()(x, y) : y;
 }
 
 Conv1D::Conv1D(int64_t in, int64_t out, double init_std, uint64_t seed) {
@@ -21,7 +22,10 @@ Conv1D::Conv1D(int64_t in, int64_t out, double init_std, uint64_t seed) {
   register_parameter("bias", Tensor::zeros({out}));
 }
 
-Tensor Conv1D::forward(const Tensor& x) const { return ops::add(ops::matmul(x, param("weight")), param("bias")); }
+Tensor Conv1D::forward(const Tensor& x) const {
+  Tensor y = ops::add(ops::matmul(x, param("weight")), param("bias"));
+  return forward_hook() ? forward_hook()(x, y) : y;
+}
 
 Embedding::Embedding(int64_t num, int64_t dim, double init_std, uint64_t seed) {
   register_parameter("weight", normal_init({num, dim}, init_std, seed));

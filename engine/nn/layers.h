@@ -1,6 +1,7 @@
 // The basic layers. Weight layouts follow the checkpoints they load: Linear is nn.Linear
 // ([out, in]); Conv1D is GPT-2's Hugging Face Conv1D ([in, out], y = x W + b), kept in that
-// layout so gradients compare 1:1 with PyTorch's param.grad.
+// layout so gradients compare 1:1 with PyTorch's param.grad. Linear and Conv1D (like Conv2d)
+// pass their output through the module's forward hook when one is set (Module::set_forward_hook).
 #pragma once
 #include "engine/nn/module.h"
 #include "engine/ops/ops.h"

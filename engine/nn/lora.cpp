@@ -22,73 +22,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// ---- reaching into the tree ---------------------------------------------------------------------
-// Module offers no public view of its children and the layers none of their settings, but LoRA
-// must walk the tree, re-point a layer's weight slot and copy a Conv2d's stride/padding. Members
-// are reached through explicit template instantiation, where access checking does not apply
-// ([temp.spec.general]/6): a standard, well-defined idiom. A public Module::named_children() and
-// Conv2d::args() would make this block unnecessary.
-template <class Tag, typename Tag::type Member>
-struct Reach {
-  friend typename Tag::type member_of(Tag) { return Member; }
-};
-struct ChildrenOf {
-  using type = std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::*;
-  friend type member_of(ChildrenOf);
-};
-struct ParamsOf {
-  using type = std::vector<std::pair<std::string, Tensor>> Module::*;
-  friend type member_of(ParamsOf);
-};
-struct ConvArgsOf {
-  using type = ops::Conv2dArgs Conv2d::*;
-  friend type member_of(ConvArgsOf);
-};
-template struct Reach<ChildrenOf, &Module::children_>;
-template struct Reach<ParamsOf, &Module::params_>;
-template struct Reach<ConvArgsOf, &Conv2d::args_>;
-
-const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children_of(const Module& m) {
-  return m.*member_of(ChildrenOf{});
-}
-
-// Module::replace_module is protected; a pointer to it taken through a derived class's public
-// using-declaration calls it on any module.
-struct Opener : Module {
-  using Module::replace_module;
-};
-void replace_child(Module& parent, const std::string& name, std::shared_ptr<Module> m) {
-  (parent.*(&Opener::replace_module))(name, std::move(m));
-}
-
-// Points `layer`'s own parameter slot `name` at `value` (not a copy: the layer's forward reads it).
-void set_slot(Module& layer, const std::string& name, const Tensor& value) {
-  for (auto& [n, t] : layer.*member_of(ParamsOf{}))
-    if (n == name) {
-      t = value;
-      return;
-    }
-  throw std::logic_error("lora: layer has no parameter slot '" + name + "'");
-}
-
+// Every module of the tree with its path (named_modules()), leaving out LoRA's own
+// lora_A / lora_B children.
 struct Site {
-  std::string path;      // dotted module path, e.g. "h.3.attn.c_attn"
-  Module* parent;        // the module holding it as a child
-  std::string name;      // its child name in parent ("c_attn", or "h.3" at the top)
+  std::string path;  // dotted module path, e.g. "h.3.attn.c_attn"
   std::shared_ptr<Module> module;
 };
 
-void walk(const Module& m, const std::string& prefix, std::vector<Site>& out) {
-  for (const auto& [n, child] : children_of(m)) {
-    const std::string path = prefix + n;
-    out.push_back({path, const_cast<Module*>(&m), n, child});
-    if (!dynamic_cast<const LoraWrapper*>(child.get())) walk(*child, path + ".", out);
-  }
-}
-
 std::vector<Site> sites_of(const Module& model) {
   std::vector<Site> out;
-  walk(model, "", out);
+  for (auto& [path, m] : model.named_modules())
+    if (!dynamic_cast<const LoraFactor*>(m.get())) out.push_back({path, std::move(m)});
   return out;
 }
 
@@ -173,7 +117,7 @@ uint64_t path_seed(uint64_t seed, const std::string& path) {
 
 struct Planned {
   Site site;
-  std::shared_ptr<LoraWrapper> wrapper;
+  std::shared_ptr<LoraAdapter> adapter;
 };
 
 void check_config(const LoraConfig& c, const std::string& where) {
@@ -183,13 +127,19 @@ void check_config(const LoraConfig& c, const std::string& where) {
     throw std::invalid_argument(where + ": lora dropout must be in [0, 1), got " + std::to_string(c.dropout));
 }
 
-// Builds (without touching the model) one wrapper per adaptable module that `wanted` accepts.
+// Builds (without touching the model) one adapter per adaptable module that `wanted` accepts.
+// Errors (grouped Conv2d, a layer with a forward hook) name the module path.
 template <class Wanted>
 std::vector<Planned> plan(const Module& model, const LoraConfig& c, Wanted wanted) {
   std::vector<Planned> out;
   for (const Site& s : sites_of(model))
-    if (adaptable(s.module.get()) && wanted(s.path))
-      out.push_back({s, std::make_shared<LoraWrapper>(s.module, c.rank, c.alpha, c.dropout, path_seed(c.seed, s.path))});
+    if (adaptable(s.module.get()) && wanted(s.path)) {
+      try {
+        out.push_back({s, std::make_shared<LoraAdapter>(s.module, c.rank, c.alpha, c.dropout, path_seed(c.seed, s.path))});
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("'" + s.path + "': " + e.what());
+      }
+    }
   return out;
 }
 
@@ -200,18 +150,15 @@ void refuse_if_injected(const Module& model, const std::string& where) {
                                 ", ...); merge_lora first or start from a fresh model");
 }
 
-// Puts the wrappers into the tree and freezes everything but lora_A/lora_B.
+// Attaches the adapters and freezes everything but lora_A/lora_B. The plan was checked when it was
+// built (LoraAdapter's constructor refuses what attach() would), so this does not fail halfway.
 void install(Module& model, const std::vector<Planned>& planned) {
-  for (const Planned& p : planned) {
-    p.wrapper->train(p.site.module->training());
-    replace_child(*p.site.parent, p.site.name, p.wrapper);
-  }
+  for (const Planned& p : planned) p.adapter->attach();
   for (auto& [name, t] : model.named_parameters()) t.requires_grad_(false);
   for (const Planned& p : planned) {
-    Tensor a = p.wrapper->lora_A(), b = p.wrapper->lora_B();
+    Tensor a = p.adapter->lora_A(), b = p.adapter->lora_B();
     a.requires_grad_(true);
     b.requires_grad_(true);
-    p.wrapper->sync();
   }
 }
 
@@ -233,40 +180,64 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 }  // namespace
 
-// ---- LoraWrapper ----------------------------------------------------------------------------------
+// ---- LoraAdapter ----------------------------------------------------------------------------------
 
-LoraWrapper::LoraWrapper(std::shared_ptr<Module> base, int64_t rank, double alpha, double dropout, uint64_t seed)
-    : base_(std::move(base)), rank_(rank), alpha_(alpha), dropout_(dropout) {
-  if (!base_) throw std::invalid_argument("LoraWrapper: no base module");
-  if (rank < 1) throw std::invalid_argument("LoraWrapper: rank must be >= 1, got " + std::to_string(rank));
-  Tensor weight, bias;
-  for (const auto& [n, t] : base_->named_parameters()) {
-    if (n == "weight") weight = t;
-    if (n == "bias") bias = t;
+namespace {
+
+// The forward hook LoRA installs: a named type, so that LoraAdapter::of can recognise it.
+struct LoraHook {
+  std::shared_ptr<LoraAdapter> adapter;
+  Tensor operator()(const Tensor& x, const Tensor& y) const { return ops::add(y, adapter->lora_delta(x)); }
+};
+
+// Why `layer` cannot take an adapter now ("" if it can).
+std::string attach_refusal(const Module& layer) {
+  if (layer.forward_hook()) {
+    return LoraAdapter::of(layer) ? "the layer already has a LoRA adapter"
+                                  : "the layer already has a forward hook (LoRA installs its own)";
   }
-  if (!weight.defined()) throw std::invalid_argument("LoraWrapper: base module has no 'weight'");
+  for (const auto& [n, child] : layer.named_children())
+    if (n == "lora_A" || n == "lora_B") return "the layer already has a child named '" + n + "'";
+  for (const auto& [n, t] : layer.named_parameters())
+    if (n == "lora_A" || n == "lora_B") return "the layer already has a parameter named '" + n + "'";
+  return "";
+}
+
+}  // namespace
+
+LoraAdapter::LoraAdapter(const std::shared_ptr<Module>& layer, int64_t rank, double alpha, double dropout, uint64_t seed)
+    : layer_(layer), rank_(rank), alpha_(alpha), dropout_(dropout) {
+  if (!layer) throw std::invalid_argument("LoraAdapter: no layer");
+  if (rank < 1) throw std::invalid_argument("LoraAdapter: rank must be >= 1, got " + std::to_string(rank));
+  if (!(dropout >= 0.0 && dropout < 1.0))
+    throw std::invalid_argument("LoraAdapter: dropout must be in [0, 1), got " + std::to_string(dropout));
+  Tensor weight;
+  for (const auto& [n, t] : layer->named_parameters())
+    if (n == "weight") weight = t;
+  if (!weight.defined()) throw std::invalid_argument("LoraAdapter: the layer has no 'weight'");
   int64_t in = 0, out = 0;
   Shape a_shape, b_shape;
-  if (dynamic_cast<const Linear*>(base_.get())) {
+  if (dynamic_cast<const Linear*>(layer.get())) {
     kind_ = Kind::Linear;
     out = weight.size(0), in = weight.size(1);
     a_shape = {rank, in}, b_shape = {out, rank};
-  } else if (dynamic_cast<const Conv1D*>(base_.get())) {
+  } else if (dynamic_cast<const Conv1D*>(layer.get())) {
     kind_ = Kind::Conv1D;
     in = weight.size(0), out = weight.size(1);
     a_shape = {rank, in}, b_shape = {out, rank};
-  } else if (const auto* conv = dynamic_cast<const Conv2d*>(base_.get())) {
+  } else if (const auto* conv = dynamic_cast<const Conv2d*>(layer.get())) {
     kind_ = Kind::Conv2d;
-    conv_args_ = conv->*member_of(ConvArgsOf{});
+    conv_args_ = conv->args();
     if (conv_args_.groups != 1)
-      throw std::invalid_argument("LoraWrapper: grouped Conv2d (groups = " + std::to_string(conv_args_.groups) +
+      throw std::invalid_argument("LoraAdapter: grouped Conv2d (groups = " + std::to_string(conv_args_.groups) +
                                   ", weight " + shape_str(weight.shape()) + ") is not supported by LoRA");
     out = weight.size(0), in = weight.size(1);
     a_shape = {rank, in, weight.size(2), weight.size(3)}, b_shape = {out, rank, 1, 1};
   } else {
-    throw std::invalid_argument("LoraWrapper: base module is not a Linear, Conv1D or Conv2d");
+    throw std::invalid_argument("LoraAdapter: the layer is not a Linear, Conv1D or Conv2d");
   }
-  has_bias_ = bias.defined();
+  if (const std::string why = attach_refusal(*layer); !why.empty()) throw std::invalid_argument("LoraAdapter: " + why);
+  weight_shape_ = weight.shape();
   // PEFT's init: A ~ kaiming_uniform(a = sqrt(5)), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)); B = 0.
   int64_t fan_in = 1;
   for (size_t d = 1; d < a_shape.size(); ++d) fan_in *= a_shape[d];
@@ -274,99 +245,95 @@ LoraWrapper::LoraWrapper(std::shared_ptr<Module> base, int64_t rank, double alph
   Tensor a = Tensor::rand(a_shape, seed, -bound, bound, DType::F32);
   Tensor b = Tensor::zeros(b_shape, DType::F32);
   if (!weight.device().is_cpu()) a = a.to(weight.device()), b = b.to(weight.device());
-  // The base's own tensors under the checkpoint's names (same objects: loading into
-  // "<path>.weight" writes the base layer's weight).
-  const bool frozen_w = !weight.requires_grad(), frozen_b = has_bias_ && !bias.requires_grad();
-  register_parameter("weight", weight);
-  if (has_bias_) register_parameter("bias", bias);
-  if (frozen_w) weight.requires_grad_(false);  // register_parameter turns requires_grad on
-  if (frozen_b) bias.requires_grad_(false);
-  a_ = register_module("lora_A", std::make_shared<LoraFactor>(a));
-  b_ = register_module("lora_B", std::make_shared<LoraFactor>(b));
+  a_ = std::make_shared<LoraFactor>(a);
+  b_ = std::make_shared<LoraFactor>(b);
 }
 
-Tensor LoraWrapper::base_forward(const Tensor& x, const Tensor& weight) const {
-  const Tensor bias = has_bias_ ? param("bias") : Tensor();
-  switch (kind_) {
-    case Kind::Linear: return ops::linear(x, weight, bias);
-    case Kind::Conv1D: return ops::add(ops::matmul(x, weight), bias);
-    case Kind::Conv2d: return ops::conv2d(x, weight, bias, conv_args_);
-  }
-  throw std::logic_error("LoraWrapper: bad kind");
+std::shared_ptr<Module> LoraAdapter::layer() const {
+  std::shared_ptr<Module> l = layer_.lock();
+  if (!l) throw std::logic_error("LoraAdapter: its layer no longer exists");
+  return l;
 }
 
-Tensor LoraWrapper::lora_delta(const Tensor& x) const {
-  const Tensor h = dropout_ > 0 ? ops::dropout(x, dropout_, training()) : x;
-  Tensor low;
-  if (kind_ == Kind::Conv2d) {
-    ops::Conv2dArgs a_args = conv_args_;
-    a_args.groups = 1;
-    low = ops::conv2d(ops::conv2d(h, lora_A(), Tensor(), a_args), lora_B(), Tensor(), ops::Conv2dArgs{});
-  } else {
-    low = ops::linear(ops::linear(h, lora_A()), lora_B());  // h A^T B^T (Conv1D: same, [.., out])
-  }
-  return ops::mul(low, scaling());
+Tensor LoraAdapter::base_weight() const {
+  for (const auto& [n, t] : layer()->named_parameters())
+    if (n == "weight") return t;
+  throw std::logic_error("LoraAdapter: the layer has no 'weight'");
 }
 
-Tensor LoraWrapper::forward(const Tensor& x) const { return ops::add(base_forward(x, base_weight()), lora_delta(x)); }
-
-Tensor LoraWrapper::delta_weight() const {
-  const Tensor& a = lora_A();
-  const Tensor& b = lora_B();
-  const Tensor ba = ops::mul(ops::matmul(b.reshape({b.size(0), rank_}), a.reshape({rank_, -1})), scaling());
-  switch (kind_) {
-    case Kind::Linear: return ba;                      // [out, in]
-    case Kind::Conv1D: return ba.transpose(0, 1);      // [in, out]
-    case Kind::Conv2d: return ba.reshape(base_weight().shape());  // [out, in, kh, kw]
-  }
-  throw std::logic_error("LoraWrapper: bad kind");
+void LoraAdapter::attach() {
+  if (attached_) throw std::logic_error("LoraAdapter: already attached");
+  const std::shared_ptr<Module> l = layer();
+  if (const std::string why = attach_refusal(*l); !why.empty()) throw std::invalid_argument("LoraAdapter: " + why);
+  a_->train(l->training());
+  b_->train(l->training());
+  l->add_module("lora_A", a_);
+  l->add_module("lora_B", b_);
+  l->set_forward_hook(LoraHook{shared_from_this()});
+  attached_ = true;
 }
 
-void LoraWrapper::sync() {
-  // Always recorded (even when called under a NoGradGuard), so that a training forward after a
-  // sync done in evaluation code still reaches A and B.
-  const bool previous = grad_mode_enabled();
-  set_grad_mode(true);
-  Tensor w_eff;
-  try {
-    w_eff = ops::add(base_weight(), delta_weight());
-  } catch (...) {
-    set_grad_mode(previous);
-    throw;
-  }
-  set_grad_mode(previous);
-  set_slot(*base_, "weight", w_eff);
+void LoraAdapter::detach() {
+  if (!attached_) return;
+  const std::shared_ptr<LoraAdapter> keep = shared_from_this();  // the hook may hold the only other reference
+  const std::shared_ptr<Module> l = layer();
+  l->remove_module("lora_A");
+  l->remove_module("lora_B");
+  attached_ = false;
+  l->set_forward_hook({});
 }
 
-void LoraWrapper::restore_base() { set_slot(*base_, "weight", base_weight()); }
-
-void LoraWrapper::merge() {
+void LoraAdapter::merge() {
   {
     NoGradGuard no_grad;
     Tensor w = base_weight();
     const Tensor d = delta_weight().contiguous().to(w.dtype());
     ops::add_(w, d);
   }
-  restore_base();
+  detach();
+}
+
+std::shared_ptr<LoraAdapter> LoraAdapter::of(const Module& layer) {
+  const auto* hook = layer.forward_hook().target<LoraHook>();
+  return hook ? hook->adapter : nullptr;
+}
+
+Tensor LoraAdapter::lora_delta(const Tensor& x) const {
+  const bool training = layer()->training();
+  const Tensor h = dropout_ > 0 && training ? ops::dropout(x, dropout_, true) : x;
+  Tensor low;
+  if (kind_ == Kind::Conv2d) {
+    low = ops::conv2d(ops::conv2d(h, lora_A(), Tensor(), conv_args_), lora_B(), Tensor(), ops::Conv2dArgs{});
+  } else {
+    low = ops::linear(ops::linear(h, lora_A()), lora_B());  // h A^T B^T (Conv1D: same, [.., out])
+  }
+  return ops::mul(low, scaling());
+}
+
+Tensor LoraAdapter::delta_weight() const {
+  const Tensor& a = lora_A();
+  const Tensor& b = lora_B();
+  const Tensor ba = ops::mul(ops::matmul(b.reshape({b.size(0), rank_}), a.reshape({rank_, -1})), scaling());
+  switch (kind_) {
+    case Kind::Linear: return ba;                              // [out, in]
+    case Kind::Conv1D: return ba.transpose(0, 1);              // [in, out]
+    case Kind::Conv2d: return ba.reshape(weight_shape_);       // [out, in, kh, kw]
+  }
+  throw std::logic_error("LoraAdapter: bad kind");
 }
 
 // ---- model-level API ----------------------------------------------------------------------------------
 
-std::vector<std::pair<std::string, std::shared_ptr<LoraWrapper>>> lora_modules(const Module& model) {
-  std::vector<std::pair<std::string, std::shared_ptr<LoraWrapper>>> out;
+std::vector<std::pair<std::string, std::shared_ptr<LoraAdapter>>> lora_modules(const Module& model) {
+  std::vector<std::pair<std::string, std::shared_ptr<LoraAdapter>>> out;
   for (const Site& s : sites_of(model))
-    if (auto w = std::dynamic_pointer_cast<LoraWrapper>(s.module)) out.emplace_back(s.path, w);
+    if (auto a = LoraAdapter::of(*s.module)) out.emplace_back(s.path, std::move(a));
   return out;
 }
 
 int64_t inject_lora(Module& model, const LoraConfig& config) {
   const std::string where = "inject_lora";
   check_config(config, where);
-  if (config.dropout > 0)
-    throw std::invalid_argument(
-        "inject_lora: lora dropout " + std::to_string(config.dropout) +
-        " is not supported: the models call their layers directly, so LoRA runs as an effective weight "
-        "(W + s B A), which cannot drop the adapter's input; use dropout 0 (see engine/nn/lora.h)");
   if (config.target_patterns.empty()) throw std::invalid_argument("inject_lora: no target patterns given");
   refuse_if_injected(model, where);
 
@@ -385,42 +352,39 @@ int64_t inject_lora(Module& model, const LoraConfig& config) {
     msg += "; closest module names: " + closest(p.text, adaptable_paths);
     throw std::invalid_argument(msg);
   }
-  const auto planned = plan(model, config, [&](const std::string& path) {
-    return std::any_of(patterns.begin(), patterns.end(), [&](const Pattern& p) { return p.matches(path); });
-  });
+  std::vector<Planned> planned;
+  try {
+    planned = plan(model, config, [&](const std::string& path) {
+      return std::any_of(patterns.begin(), patterns.end(), [&](const Pattern& p) { return p.matches(path); });
+    });
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(where + ": " + e.what());
+  }
   install(model, planned);
   return static_cast<int64_t>(planned.size());
 }
 
-void sync_lora(Module& model) {
-  for (auto& [path, w] : lora_modules(model)) w->sync();
-}
-
 void merge_lora(Module& model) {
-  for (const Site& s : sites_of(model))
-    if (auto w = std::dynamic_pointer_cast<LoraWrapper>(s.module)) {
-      w->merge();
-      replace_child(*s.parent, s.name, w->base());
-    }
+  for (auto& [path, adapter] : lora_modules(model)) adapter->merge();
 }
 
 void save_lora_adapters(const Module& model, const std::string& dir, const LoraConfig& config) {
-  const auto wrappers = lora_modules(model);
-  if (wrappers.empty()) throw std::invalid_argument("save_lora_adapters: the model has no LoRA adapters");
+  const auto adapters = lora_modules(model);
+  if (adapters.empty()) throw std::invalid_argument("save_lora_adapters: the model has no LoRA adapters");
   io::StateDict sd;
   bool fan_in_fan_out = false;
-  for (const auto& [path, w] : wrappers) {
+  for (const auto& [path, w] : adapters) {
     sd[kPrefix + path + ".lora_A.weight"] = w->lora_A().detach().to(Device::cpu());
     sd[kPrefix + path + ".lora_B.weight"] = w->lora_B().detach().to(Device::cpu());
-    fan_in_fan_out = fan_in_fan_out || w->kind() == LoraWrapper::Kind::Conv1D;
+    fan_in_fan_out = fan_in_fan_out || w->kind() == LoraAdapter::Kind::Conv1D;
   }
-  const int64_t rank = wrappers[0].second->rank();
+  const int64_t rank = adapters[0].second->rank();
   fs::create_directories(dir);
   io::save_safetensors((fs::path(dir) / kWeightsFile).string(), sd, {{"format", "pt"}});
   nlohmann::json j = {
       {"peft_type", "LORA"},
       {"r", rank},
-      {"lora_alpha", wrappers[0].second->scaling() * double(rank)},
+      {"lora_alpha", adapters[0].second->alpha()},
       {"lora_dropout", config.dropout},
       {"target_modules", config.target_patterns},
       {"bias", "none"},
@@ -517,20 +481,23 @@ LoraConfig load_lora_adapters(Module& model, const std::string& dir) {
                                ".weight' is missing (its partner '" + (ab.first.empty() ? ab.second : ab.first) +
                                "' is there)");
 
-  LoraConfig inject = config;
-  inject.dropout = 0.0;  // not applicable to effective-weight LoRA (see lora.h); kept in the result
-  const auto planned = plan(model, inject, [&](const std::string& path) { return keys_of.count(path) > 0; });
+  std::vector<Planned> planned;
+  try {
+    planned = plan(model, config, [&](const std::string& path) { return keys_of.count(path) > 0; });
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(weights_path + ": " + e.what());
+  }
   {
     NoGradGuard no_grad;
     for (const Planned& p : planned) {
       const auto& [a_key, b_key] = keys_of.at(p.site.path);
-      for (const auto& [key, target] : {std::pair{a_key, p.wrapper->lora_A()}, std::pair{b_key, p.wrapper->lora_B()}}) {
+      for (const auto& [key, target] : {std::pair{a_key, p.adapter->lora_A()}, std::pair{b_key, p.adapter->lora_B()}}) {
         const Tensor& src = sd.at(key);
         if (src.shape() != target.shape())
           throw std::runtime_error(weights_path + ": tensor '" + key + "' has shape " + shape_str(src.shape()) +
                                    ", expected " + shape_str(target.shape()) + " (rank " +
                                    std::to_string(config.rank) + " from " + config_path + ", layer '" +
-                                   p.site.path + "' weight " + shape_str(p.wrapper->base_weight().shape()) + ")");
+                                   p.site.path + "' weight " + shape_str(p.adapter->base_weight().shape()) + ")");
         if (!is_floating(src.dtype()))
           throw std::runtime_error(weights_path + ": tensor '" + key + "' is not floating point");
         Tensor dst = target;

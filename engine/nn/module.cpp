@@ -40,6 +40,39 @@ void Module::replace_module(const std::string& name, std::shared_ptr<Module> m) 
   throw std::invalid_argument("Module: no child module named '" + name + "'");
 }
 
+std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_children() const { return children_; }
+
+std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modules() const {
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> out;
+  for (const auto& [n, child] : children_) {
+    out.emplace_back(n, child);
+    for (auto& [sub, m] : child->named_modules()) out.emplace_back(n + "." + sub, std::move(m));
+  }
+  return out;
+}
+
+void Module::add_module(const std::string& name, std::shared_ptr<Module> m) {
+  if (name.empty()) throw std::invalid_argument("Module::add_module: empty child name");
+  if (!m) throw std::invalid_argument("Module::add_module: null module for '" + name + "'");
+  for (const auto& [n, child] : children_)
+    if (n == name) throw std::invalid_argument("Module::add_module: there is already a child named '" + name + "'");
+  for (const auto* list : {&params_, &buffers_})
+    for (const auto& [n, t] : *list)
+      if (n == name)
+        throw std::invalid_argument("Module::add_module: '" + name + "' already names a parameter or buffer");
+  children_.emplace_back(name, std::move(m));
+}
+
+std::shared_ptr<Module> Module::remove_module(const std::string& name) {
+  for (auto it = children_.begin(); it != children_.end(); ++it)
+    if (it->first == name) {
+      std::shared_ptr<Module> m = std::move(it->second);
+      children_.erase(it);
+      return m;
+    }
+  throw std::invalid_argument("Module: no child module named '" + name + "'");
+}
+
 const Tensor& Module::param(const std::string& name) const {
   for (const auto& [n, t] : params_)
     if (n == name) return t;

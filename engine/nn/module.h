@@ -3,6 +3,7 @@
 // which is also the name the checkpoint uses: models register children under the checkpoint's
 // names, so loading, `inspect` and `grads` need no translation table.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -39,6 +40,28 @@ class Module {
   // Replaces the value of a registered parameter/buffer (same shape required): used by loaders.
   void set_parameter(const std::string& dotted_name, const Tensor& value);
 
+  // The direct children, in registration order, under their registered names.
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const;
+  // Every module below this one (not this one itself), depth first in registration order, with
+  // its dotted path from here ("h.3.attn.c_attn"): the prefixes of named_parameters().
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules() const;
+
+  // Attaches `m` as a new child `name` of this module from outside it (adapters such as LoRA's
+  // lora_A / lora_B, which then appear in named_parameters() as "<path>.<name>.<param>").
+  // Throws std::invalid_argument if `name` is empty or already names a child, parameter or buffer.
+  void add_module(const std::string& name, std::shared_ptr<Module> m);
+  // Detaches and returns the child `name`; throws std::invalid_argument if there is none.
+  std::shared_ptr<Module> remove_module(const std::string& name);
+
+  // A forward hook: layers that support it (Linear, Conv1D, Conv2d) end their forward with
+  // `return forward_hook() ? forward_hook()(x, y) : y`, so the hook sees the layer's input and
+  // output and its result replaces the output, whoever calls the layer (models keep typed
+  // pointers to their layers). Empty by default; set_forward_hook({}) removes it. One hook per
+  // module: whoever installs one owns it (LoRA refuses a layer that already has one).
+  using ForwardHook = std::function<Tensor(const Tensor& input, const Tensor& output)>;
+  void set_forward_hook(ForwardHook h) { forward_hook_ = std::move(h); }
+  const ForwardHook& forward_hook() const { return forward_hook_; }
+
  protected:
   Tensor register_parameter(const std::string& name, Tensor value);
   Tensor register_buffer(const std::string& name, Tensor value);
@@ -61,6 +84,7 @@ class Module {
   std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  ForwardHook forward_hook_;
 };
 
 }  // namespace hone::nn

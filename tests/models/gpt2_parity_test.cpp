@@ -395,7 +395,9 @@ TEST(Gpt2Config, UnsupportedArchitectureKeysAreRefusedAndNInnerIsHonoured) {
   std::ofstream(path) << R"({"model_type":"gpt2","n_layer":1,"n_head":2,"n_embd":8,"n_inner":20,"vocab_size":11,"n_positions":4})";
   const models::Gpt2 m(models::Gpt2Config::from_json_file(path));
   for (auto& [name, t] : m.named_parameters())
-    if (name == "h.0.mlp.c_fc.weight") EXPECT_EQ(t.shape(), (Shape{8, 20}));
+    if (name == "h.0.mlp.c_fc.weight") {
+      EXPECT_EQ(t.shape(), (Shape{8, 20}));
+    }
   fs::remove_all(dir);
 }
 

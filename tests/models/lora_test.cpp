@@ -1,15 +1,20 @@
 // LoRA (engine/nn/lora.h) on small random GPT-2 and BERT models: at initialisation the adapted
 // model computes exactly what the base model computes; only the adapters train and the
-// checkpoint's parameter names stay; the effective-weight path the models run equals the literal
-// LoRA computation (values and gradients); merging reproduces the adapted model and restores the
+// checkpoint's parameter names stay; the layer's forward hook computes the literal LoRA output
+// (values and gradients of A and B against a hand computation in double); dropout acts on the
+// adapter input in training mode only; merging reproduces the adapted model and restores the
 // original parameter set; adapters saved in PEFT's layout load back into a fresh model; bad
-// patterns and bad adapter files fail with messages that name what is wrong.
+// patterns and bad adapter files fail with messages that name what is wrong. Also the Module API
+// LoRA is built on (forward hooks, named_children/named_modules, add_module/remove_module).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -116,7 +121,7 @@ Tensor bert_logits(models::BertForSequenceClassification& m) {
   return m.logits(bert_inputs());
 }
 
-// AdamW over the trainable parameters; `loss` is called after sync_lora (every forward).
+// AdamW over the trainable parameters.
 template <class LossFn>
 std::vector<double> train(nn::Module& model, int steps, LossFn loss_fn) {
   std::vector<Tensor> params;
@@ -128,14 +133,12 @@ std::vector<double> train(nn::Module& model, int steps, LossFn loss_fn) {
   model.train();
   std::vector<double> losses;
   for (int s = 0; s < steps; ++s) {
-    nn::sync_lora(model);
     opt.zero_grad();
     const Tensor loss = loss_fn();
     losses.push_back(loss.item());
     loss.backward();
     opt.step();
   }
-  nn::sync_lora(model);
   model.eval();
   return losses;
 }
@@ -194,7 +197,6 @@ TEST(Lora, Gpt2AtInitEqualsTheBaseModelAndKeepsTheCheckpointNames) {
   const Tensor w1 = Tensor::full({16, 48}, 0.01);
   model.set_parameter("h.1.attn.c_attn.weight", w1);
   base.set_parameter("h.1.attn.c_attn.weight", w1);
-  nn::sync_lora(model);
   EXPECT_EQ(max_diff(gpt2_logits(model), gpt2_logits(base)), 0.0);
 }
 
@@ -244,71 +246,124 @@ TEST(Lora, BadPatternsAndConfigsAreRefusedNamingTheClosestModules) {
   c.rank = 0;
   EXPECT_THROW(nn::inject_lora(model, c), std::invalid_argument);
   c = gpt2_lora();
-  c.dropout = 0.1;  // effective-weight LoRA cannot drop the adapter's input (lora.h)
+  c.dropout = 1.0;
   EXPECT_THROW(nn::inject_lora(model, c), std::invalid_argument);
   EXPECT_EQ(names_and_shapes(model), before);
+
+  // A layer that already has a (foreign) forward hook is refused, naming it; nothing is injected.
+  auto sites = model.named_modules();
+  std::shared_ptr<nn::Module> c_fc1;
+  for (const auto& [path, m] : sites)
+    if (path == "h.1.mlp.c_fc") c_fc1 = m;
+  ASSERT_TRUE(c_fc1);
+  c_fc1->set_forward_hook([](const Tensor&, const Tensor& y) { return y; });
+  try {
+    nn::inject_lora(model, gpt2_lora());
+    FAIL() << "expected a throw";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'h.1.mlp.c_fc'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("forward hook"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(names_and_shapes(model), before);
+  EXPECT_TRUE(nn::lora_modules(model).empty());
+  for (const auto& [path, m] : model.named_modules())  // no adapter was attached before the refusal
+    if (m != c_fc1) {
+      EXPECT_FALSE(m->forward_hook()) << path;
+    }
+  c_fc1->set_forward_hook({});
 
   EXPECT_EQ(nn::inject_lora(model, gpt2_lora()), 4);
   EXPECT_THROW(nn::inject_lora(model, gpt2_lora()), std::invalid_argument);  // already injected
 }
 
-// The effective weight the models run (W + s B A in the layer's layout) equals the literal LoRA
-// computation base(x) + x A^T B^T s, in values and in the gradients of A and B.
-void check_wrapper_paths(const std::shared_ptr<nn::Module>& layer, const Tensor& x) {
-  auto w = std::make_shared<nn::LoraWrapper>(layer, 3, 6.0, 0.0, 99);
+Tensor layer_forward(nn::Module& layer, const Tensor& x) {
+  if (auto* l = dynamic_cast<nn::Linear*>(&layer)) return l->forward(x);
+  if (auto* c = dynamic_cast<nn::Conv1D*>(&layer)) return c->forward(x);
+  return dynamic_cast<nn::Conv2d&>(layer).forward(x);
+}
+
+// The layer's own forward, through the hook LoRA installs, computes base(x) + s (x A^T) B^T, and
+// backward gives A and B the gradients of that expression: both checked against a hand
+// computation in double, for Linear ([out, in]) and Conv1D ([in, out]).
+void check_hook_against_hand_computation(const std::shared_ptr<nn::Module>& layer, const Tensor& x) {
+  const auto names_before = names_and_shapes(*layer);
+  auto adapter = std::make_shared<nn::LoraAdapter>(layer, 3, 6.0, 0.0, 99);
+  adapter->attach();
+  EXPECT_EQ(nn::LoraAdapter::of(*layer), adapter);
   {
     NoGradGuard no_grad;
-    Tensor b = w->lora_B();
+    Tensor b = adapter->lora_B();
     b.copy_(Tensor::randn(b.shape(), 5));
   }
-  w->sync();
-  const Tensor g = Tensor::randn({x.size(0), w->lora_B().size(0)}, 17);
-  auto grads_of = [&](const Tensor& y) {
-    Tensor a = w->lora_A(), b = w->lora_B();
-    a.zero_grad(), b.zero_grad();
-    ops::sum(ops::mul(y, g)).backward();
-    return std::pair{a.grad(), b.grad()};
-  };
-  const Tensor y_literal = w->forward(x);
-  const auto [ga_literal, gb_literal] = grads_of(y_literal);
-  const Tensor y_effective = dynamic_cast<nn::Linear*>(layer.get()) ? dynamic_cast<nn::Linear&>(*layer).forward(x)
-                                                                   : dynamic_cast<nn::Conv1D&>(*layer).forward(x);
-  const auto [ga_effective, gb_effective] = grads_of(y_effective);
-  EXPECT_LE(max_diff(y_literal, y_effective), 1e-5);
-  EXPECT_LE(max_diff(ga_literal, ga_effective), 1e-4);
-  EXPECT_LE(max_diff(gb_literal, gb_effective), 1e-4);
-  EXPECT_GT(max_abs(ga_literal), 1e-3);
+  const std::vector<std::string> expected_names = {"weight", "bias", "lora_A.weight", "lora_B.weight"};
+  std::vector<std::string> names;
+  for (const auto& [n, t] : layer->named_parameters()) names.push_back(n);
+  EXPECT_EQ(names, expected_names);
 
-  // Against a hand computation in double: y = x W^T + b + s (x A^T) B^T for Linear ([out, in]),
-  // x W + b + ... for Conv1D ([in, out]).
-  const bool linear = w->kind() == nn::LoraWrapper::Kind::Linear;
-  const auto xv = x.to_vector<double>(), wv = w->base_weight().to_vector<double>();
-  const auto av = w->lora_A().to_vector<double>(), bv = w->lora_B().to_vector<double>();
-  const auto bias = w->named_parameters()[1].second.to_vector<double>();
-  const int64_t n = x.size(0), in = x.size(1), out = w->lora_B().size(0), r = 3;
-  const auto yv = y_literal.to_vector<double>();
+  const int64_t n = x.size(0), in = x.size(1), out = adapter->lora_B().size(0), r = 3;
+  const double s = 2.0;  // 6 / 3
+  const Tensor g = Tensor::randn({n, out}, 17);
+  Tensor a = adapter->lora_A(), b = adapter->lora_B();
+  a.zero_grad(), b.zero_grad();
+  const Tensor y = layer_forward(*layer, x);
+  ops::sum(ops::mul(y, g)).backward();
+
+  const bool linear = adapter->kind() == nn::LoraAdapter::Kind::Linear;
+  const auto xv = x.to_vector<double>(), wv = adapter->base_weight().to_vector<double>();
+  const auto av = a.to_vector<double>(), bv = b.to_vector<double>(), gv = g.to_vector<double>();
+  const auto bias = layer->named_parameters()[1].second.to_vector<double>();
+  std::vector<double> xa(n * r, 0.0);  // x A^T
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t q = 0; q < r; ++q)
+      for (int64_t k = 0; k < in; ++k) xa[i * r + q] += xv[i * in + k] * av[q * in + k];
+  const auto yv = y.to_vector<double>();
   double worst = 0;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t o = 0; o < out; ++o) {
-      double y = bias[o];
-      for (int64_t k = 0; k < in; ++k) y += xv[i * in + k] * (linear ? wv[o * in + k] : wv[k * out + o]);
-      for (int64_t q = 0; q < r; ++q) {
-        double xa = 0;
-        for (int64_t k = 0; k < in; ++k) xa += xv[i * in + k] * av[q * in + k];
-        y += 2.0 * xa * bv[o * r + q];  // scaling 6 / 3
-      }
-      worst = std::max(worst, std::abs(y - yv[i * out + o]));
+      double v = bias[o];
+      for (int64_t k = 0; k < in; ++k) v += xv[i * in + k] * (linear ? wv[o * in + k] : wv[k * out + o]);
+      for (int64_t q = 0; q < r; ++q) v += s * xa[i * r + q] * bv[o * r + q];
+      worst = std::max(worst, std::abs(v - yv[i * out + o]));
     }
   EXPECT_LE(worst, 1e-5);
 
-  // Merging folds the same update into the weight.
-  w->merge();
-  const Tensor y_merged = dynamic_cast<nn::Linear*>(layer.get()) ? dynamic_cast<nn::Linear&>(*layer).forward(x)
-                                                                : dynamic_cast<nn::Conv1D&>(*layer).forward(x);
-  EXPECT_LE(max_diff(y_merged.detach(), y_literal.detach()), 1e-5);
+  // L = sum(y * g): dL/dB = s g^T (x A^T) [out, r]; dL/dA = s (g B)^T x [r, in].
+  ASSERT_TRUE(a.grad().defined() && b.grad().defined());
+  const auto ga = a.grad().to_vector<double>(), gb = b.grad().to_vector<double>();
+  double worst_a = 0, worst_b = 0, scale_a = 0;
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t q = 0; q < r; ++q) {
+      double d = 0;
+      for (int64_t i = 0; i < n; ++i) d += s * gv[i * out + o] * xa[i * r + q];
+      worst_b = std::max(worst_b, std::abs(d - gb[o * r + q]));
+    }
+  for (int64_t q = 0; q < r; ++q)
+    for (int64_t k = 0; k < in; ++k) {
+      double d = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        double gB = 0;
+        for (int64_t o = 0; o < out; ++o) gB += gv[i * out + o] * bv[o * r + q];
+        d += s * gB * xv[i * in + k];
+      }
+      worst_a = std::max(worst_a, std::abs(d - ga[q * in + k]));
+      scale_a = std::max(scale_a, std::abs(d));
+    }
+  EXPECT_GT(scale_a, 1e-3);
+  EXPECT_LE(worst_a, 1e-4);
+  EXPECT_LE(worst_b, 1e-4);
+
+  // Merging folds the same update into the weight and takes the adapter off: original names only.
+  adapter->merge();
+  EXPECT_FALSE(adapter->attached());
+  EXPECT_FALSE(layer->forward_hook());
+  EXPECT_TRUE(layer->named_children().empty());
+  EXPECT_EQ(names_and_shapes(*layer), names_before);
+  EXPECT_EQ(nn::LoraAdapter::of(*layer), nullptr);
+  NoGradGuard no_grad;
+  EXPECT_LE(max_diff(layer_forward(*layer, x), y.detach()), 1e-5);
 }
 
-TEST(Lora, EffectiveWeightEqualsTheLiteralLoraComputation) {
+TEST(Lora, HookComputesTheLiteralLoraOutputAndGradients) {
   const Tensor x = Tensor::randn({5, 12}, 3);
   auto with_random_bias = [](std::shared_ptr<nn::Module> layer) {
     NoGradGuard no_grad;
@@ -316,31 +371,68 @@ TEST(Lora, EffectiveWeightEqualsTheLiteralLoraComputation) {
     bias.copy_(Tensor::randn(bias.shape(), 8));
     return layer;
   };
-  check_wrapper_paths(with_random_bias(std::make_shared<nn::Linear>(12, 10, true, 0.2, 1)), x);
-  check_wrapper_paths(with_random_bias(std::make_shared<nn::Conv1D>(12, 10, 0.2, 2)), x);
+  check_hook_against_hand_computation(with_random_bias(std::make_shared<nn::Linear>(12, 10, true, 0.2, 1)), x);
+  check_hook_against_hand_computation(with_random_bias(std::make_shared<nn::Conv1D>(12, 10, 0.2, 2)), x);
 }
 
 TEST(Lora, DropoutActsOnTheAdapterInputInTrainingOnly) {
   auto lin = std::make_shared<nn::Linear>(12, 10, true, 0.2, 1);
-  nn::LoraWrapper w(lin, 4, 8.0, 0.5, 3);
+  auto adapter = std::make_shared<nn::LoraAdapter>(lin, 4, 8.0, 0.5, 3);
+  adapter->attach();
   {
     NoGradGuard no_grad;
-    Tensor b = w.lora_B();
+    Tensor b = adapter->lora_B();
     b.copy_(Tensor::randn(b.shape(), 5));
+    Tensor bias = lin->named_parameters()[1].second;
+    bias.copy_(Tensor::randn(bias.shape(), 8));
   }
   const Tensor x = Tensor::randn({6, 12}, 4);
-  NoGradGuard no_grad;
-  const Tensor base = ops::linear(x, w.base_weight(), w.named_parameters()[1].second);
-  const Tensor full = ops::add(base, ops::mul(ops::linear(ops::linear(x, w.lora_A()), w.lora_B()), 2.0));
-  w.eval();
-  EXPECT_LE(max_diff(w.forward(x), full), 1e-5);
-  w.train();
-  const Tensor dropped = w.forward(x);
+  const Tensor base = ops::linear(x, adapter->base_weight(), lin->named_parameters()[1].second).detach();
+  const Tensor delta = ops::mul(ops::linear(ops::linear(x, adapter->lora_A()), adapter->lora_B()), 2.0).detach();
+  const Tensor full = ops::add(base, delta);
+  lin->eval();
+  EXPECT_EQ(max_diff(lin->forward(x), full), 0.0);  // eval: no dropout, exactly base + delta
+  lin->train();
+  const Tensor dropped = lin->forward(x);
   EXPECT_GT(max_diff(dropped, full), 1e-3);
+  // Training mode trains: A and B get gradients through the dropped input.
+  Tensor a = adapter->lora_A();
+  a.zero_grad();
+  ops::sum(dropped).backward();
+  ASSERT_TRUE(a.grad().defined());
+  EXPECT_GT(max_abs(a.grad()), 1e-4);
   // Only the adapter path is dropped: with B = 0 training-mode output is the base's exactly.
-  Tensor b = w.lora_B();
+  NoGradGuard no_grad;
+  Tensor b = adapter->lora_B();
   b.zero_();
-  EXPECT_EQ(max_diff(w.forward(x), base), 0.0);
+  EXPECT_EQ(max_diff(lin->forward(x), base), 0.0);
+}
+
+TEST(Lora, Gpt2WithDropoutTrainsAndEvaluatesDeterministically) {
+  models::Gpt2 model(gpt2_config(), 7);
+  nn::LoraConfig c = gpt2_lora();
+  c.dropout = 0.3;
+  EXPECT_EQ(nn::inject_lora(model, c), 4);
+  for (const auto& [path, a] : nn::lora_modules(model)) EXPECT_EQ(a->dropout(), 0.3) << path;
+  const auto losses = train(model, 8, [&] { return model.loss(gpt2_ids(), gpt2_targets()); });
+  EXPECT_LT(losses.back(), losses.front()) << "LoRA training with dropout did not reduce the loss";
+  // eval() (called by train) turns the adapter dropout off: two evaluations agree exactly ...
+  const Tensor e1 = gpt2_logits(model), e2 = gpt2_logits(model);
+  EXPECT_EQ(max_diff(e1, e2), 0.0);
+  // ... and training mode differs from evaluation (only the adapters drop: model dropout is 0).
+  model.train();
+  EXPECT_GT(max_diff(gpt2_logits(model), e1), 1e-5);
+  model.eval();
+  EXPECT_EQ(max_diff(gpt2_logits(model), e1), 0.0);
+
+  // The dropout rate round-trips through adapter_config.json and is applied on load.
+  TempDir tmp;
+  nn::save_lora_adapters(model, tmp.path.string(), c);
+  models::Gpt2 fresh(gpt2_config(), 7);
+  fresh.eval();
+  EXPECT_EQ(nn::load_lora_adapters(fresh, tmp.path.string()).dropout, 0.3);
+  for (const auto& [path, a] : nn::lora_modules(fresh)) EXPECT_EQ(a->dropout(), 0.3) << path;
+  EXPECT_LE(max_diff(gpt2_logits(fresh), e1), 1e-6);
 }
 
 TEST(Lora, Gpt2TrainedAdaptersMergeIntoTheOriginalParameterSet) {
@@ -381,13 +473,21 @@ TEST(Lora, Gpt2TrainedAdaptersMergeIntoTheOriginalParameterSet) {
   }
 }
 
-TEST(Lora, ForgettingToSyncBeforeASecondBackwardFailsLoudly) {
-  models::Gpt2 model(gpt2_config(), 7);
+// A and B are read at every forward: changing them (optimizer step, load) needs no re-sync, and
+// backward can run after every forward.
+TEST(Lora, AdapterChangesTakeEffectWithoutResync) {
+  models::Gpt2 base(gpt2_config(), 7), model(gpt2_config(), 7);
+  base.eval();
   nn::inject_lora(model, gpt2_lora());
   model.loss(gpt2_ids(), gpt2_targets()).backward();
-  EXPECT_THROW(model.loss(gpt2_ids(), gpt2_targets()).backward(), std::runtime_error);
-  nn::sync_lora(model);
   EXPECT_NO_THROW(model.loss(gpt2_ids(), gpt2_targets()).backward());
+  model.eval();
+  EXPECT_EQ(max_diff(gpt2_logits(model), gpt2_logits(base)), 0.0);
+  {
+    NoGradGuard no_grad;
+    model.set_parameter("h.0.attn.c_attn.lora_B.weight", Tensor::full({48, 4}, 0.05));
+  }
+  EXPECT_GT(max_diff(gpt2_logits(model), gpt2_logits(base)), 1e-4);
 }
 
 TEST(Lora, BertAdaptersSaveInPeftLayoutAndLoadIntoAFreshModel) {
@@ -578,7 +678,9 @@ TEST(LoraConv2d, AtInitEqualsTheBaseAndGroupedConvsAreRefused) {
   EXPECT_EQ(shapes.size(), original.size() + 4);
 }
 
-TEST(LoraConv2d, EffectiveWeightEqualsConvAThenConvB) {
+// The hook's conv_B(conv_A(x)) equals a conv with the merged weight W + delta_weight() (what
+// merge folds in), in values and in the gradients of A and B.
+TEST(LoraConv2d, HookEqualsTheEffectiveWeightConv) {
   // Strided, padded, dilated base: A must reuse its geometry, B is 1x1.
   auto conv = std::make_shared<nn::Conv2d>(3, 5, 3, 2, 2, true, 4, 1, 2);
   {
@@ -586,32 +688,37 @@ TEST(LoraConv2d, EffectiveWeightEqualsConvAThenConvB) {
     Tensor bias = conv->named_parameters()[1].second;
     bias.copy_(Tensor::randn({5}, 6));
   }
-  auto w = std::make_shared<nn::LoraWrapper>(conv, 2, 3.0, 0.0, 9);
+  EXPECT_EQ(conv->args().stride_h, 2);
+  EXPECT_EQ(conv->args().dilation_w, 2);
+  auto adapter = std::make_shared<nn::LoraAdapter>(conv, 2, 3.0, 0.0, 9);
+  adapter->attach();
   {
     NoGradGuard no_grad;
-    Tensor b = w->lora_B();
+    Tensor b = adapter->lora_B();
     b.copy_(Tensor::randn(b.shape(), 5));
   }
-  w->sync();
   const Tensor x = images();
-  const Tensor y_literal = w->forward(x);
-  const Tensor y_effective = conv->forward(x);
-  ASSERT_EQ(y_literal.shape(), (Shape{2, 5, 5, 5}));  // (9 + 2*2 - 2*(3-1) - 1) / 2 + 1
-  EXPECT_LE(max_diff(y_literal, y_effective), 1e-5);
-  const Tensor g = Tensor::randn(y_literal.shape(), 13);
+  const Tensor bias = conv->named_parameters()[1].second;
+  const Tensor y_hook = conv->forward(x);
+  const Tensor y_effective =
+      ops::conv2d(x, ops::add(adapter->base_weight(), adapter->delta_weight()), bias, conv->args());
+  ASSERT_EQ(y_hook.shape(), (Shape{2, 5, 5, 5}));  // (9 + 2*2 - 2*(3-1) - 1) / 2 + 1
+  EXPECT_LE(max_diff(y_hook, y_effective), 1e-5);
+  const Tensor g = Tensor::randn(y_hook.shape(), 13);
   auto grads_of = [&](const Tensor& y) {
-    Tensor a = w->lora_A(), b = w->lora_B();
+    Tensor a = adapter->lora_A(), b = adapter->lora_B();
     a.zero_grad(), b.zero_grad();
     ops::sum(ops::mul(y, g)).backward();
-    return std::pair{a.grad(), b.grad()};
+    return std::pair{a.grad().clone(), b.grad().clone()};
   };
-  const auto [ga1, gb1] = grads_of(y_literal);
+  const auto [ga1, gb1] = grads_of(y_hook);
   const auto [ga2, gb2] = grads_of(y_effective);
   EXPECT_LE(max_diff(ga1, ga2), 1e-4);
   EXPECT_LE(max_diff(gb1, gb2), 1e-4);
   EXPECT_GT(max_abs(ga1), 1e-3);
-  w->merge();
-  EXPECT_LE(max_diff(conv->forward(x).detach(), y_literal.detach()), 1e-5);
+  adapter->merge();
+  NoGradGuard no_grad;
+  EXPECT_LE(max_diff(conv->forward(x), y_hook.detach()), 1e-5);
 }
 
 TEST(LoraConv2d, TrainedAdaptersMergeIntoTheOriginalParameterSet) {
@@ -634,6 +741,65 @@ TEST(LoraConv2d, TrainedAdaptersMergeIntoTheOriginalParameterSet) {
   nn::merge_lora(model);
   EXPECT_EQ(names_and_shapes(model), original);
   EXPECT_LE(max_diff(conv_out(model), adapted), 1e-5);
+}
+
+// ---- the Module API LoRA builds on ---------------------------------------------------------------
+
+TEST(ModuleApi, ForwardHooksChildrenAndModulePaths) {
+  // A hook replaces the output of Linear / Conv1D / Conv2d forward, sees input and output, and
+  // can be removed again.
+  auto lin = std::make_shared<nn::Linear>(4, 3, true, 0.5, 1);
+  const Tensor x = Tensor::randn({2, 4}, 2);
+  NoGradGuard no_grad;
+  const Tensor y0 = lin->forward(x);
+  Tensor seen_input;
+  lin->set_forward_hook([&](const Tensor& in, const Tensor& y) {
+    seen_input = in;
+    return ops::mul(y, 2.0);
+  });
+  EXPECT_EQ(max_diff(lin->forward(x), ops::mul(y0, 2.0)), 0.0);
+  EXPECT_EQ(max_diff(seen_input, x), 0.0);
+  lin->set_forward_hook({});
+  EXPECT_EQ(max_diff(lin->forward(x), y0), 0.0);
+  auto c1 = std::make_shared<nn::Conv1D>(4, 3, 0.5, 1);
+  c1->set_forward_hook([](const Tensor&, const Tensor& y) { return ops::add(y, 1.0); });
+  EXPECT_EQ(max_diff(c1->forward(x), ops::add(ops::matmul(x, c1->named_parameters()[0].second), 1.0)), 0.0);
+  auto conv = std::make_shared<nn::Conv2d>(3, 2, 1, 1, 0, false, 1);
+  conv->set_forward_hook([](const Tensor&, const Tensor& y) { return ops::mul(y, 0.0); });
+  EXPECT_EQ(max_abs(conv->forward(images())), 0.0);
+
+  // named_children / named_modules: direct children, and every module below with dotted paths.
+  models::Gpt2 model(gpt2_config(), 7);
+  std::vector<std::string> children;
+  for (const auto& [n, m] : model.named_children()) children.push_back(n);
+  EXPECT_NE(std::find(children.begin(), children.end(), "wte"), children.end());
+  EXPECT_NE(std::find(children.begin(), children.end(), "h.1"), children.end());
+  std::set<std::string> params, prefixes;
+  for (const auto& [n, t] : model.named_parameters()) params.insert(n);
+  std::shared_ptr<nn::Module> c_attn;
+  for (const auto& [path, m] : model.named_modules()) {
+    prefixes.insert(path);
+    if (path == "h.0.attn.c_attn") c_attn = m;
+  }
+  ASSERT_TRUE(c_attn);
+  EXPECT_TRUE(dynamic_cast<nn::Conv1D*>(c_attn.get()));
+  for (const std::string& p : params) {  // every parameter's owner is listed
+    if (p.find('.') == std::string::npos) continue;
+    EXPECT_TRUE(prefixes.count(p.substr(0, p.rfind('.')))) << p;
+  }
+
+  // add_module / remove_module from outside: names appear under the module's path.
+  auto extra = std::make_shared<nn::Linear>(16, 2, false, 0.1, 3);
+  c_attn->add_module("extra", extra);
+  std::map<std::string, Shape> shapes;
+  for (const auto& [n, t] : model.named_parameters()) shapes[n] = t.shape();
+  EXPECT_EQ(shapes.at("h.0.attn.c_attn.extra.weight"), (Shape{2, 16}));
+  EXPECT_THROW(c_attn->add_module("extra", extra), std::invalid_argument);   // child name taken
+  EXPECT_THROW(c_attn->add_module("weight", extra), std::invalid_argument);  // parameter name
+  EXPECT_THROW(c_attn->add_module("", extra), std::invalid_argument);
+  EXPECT_EQ(c_attn->remove_module("extra"), extra);
+  EXPECT_THROW(c_attn->remove_module("extra"), std::invalid_argument);
+  EXPECT_EQ(model.parameter_count(), models::Gpt2(gpt2_config(), 7).parameter_count());
 }
 
 }  // namespace
