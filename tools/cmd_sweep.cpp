@@ -175,7 +175,9 @@ std::string csv_field(const std::string& s) {
 
 std::string status_text(const Trial& t) {
   std::string s = t.status;
-  if (!t.note.empty()) s += ": " + (t.note.size() > 90 ? t.note.substr(0, 87) + "..." : t.note);
+  const std::string note = t.note.size() > 90 ? t.note.substr(0, 87) + "..." : t.note;
+  if (note.rfind(t.status, 0) == 0) s = note;  // "stopped early at rung 1 of 3"
+  else if (!note.empty()) s += ": " + note;
   for (char& c : s)
     if (c == '|' || c == '\n') c = ' ';
   return s;

@@ -199,20 +199,40 @@ std::vector<std::string> Recipe::wildcard_names(const std::string& wildcard_key)
 }
 
 std::string Recipe::to_yaml() const {
-  YAML::Emitter out;
-  // Nested maps from dotted keys.
-  YAML::Node root;
+  // Keys are dotted paths; emit them as nested mappings (sorted, so siblings are adjacent).
+  std::ostringstream out;
+  std::vector<std::string> open;  // the mapping path currently open
   for (const auto& [key, v] : values_) {
-    std::vector<std::string> parts;
-    std::stringstream ss(key);
-    std::string p;
-    while (std::getline(ss, p, '.')) parts.push_back(p);
-    std::vector<YAML::Node> chain{root};
-    for (size_t i = 0; i + 1 < parts.size(); ++i) chain.push_back(chain.back()[parts[i]]);
-    std::visit([&](const auto& x) { chain.back()[parts.back()] = x; }, v);
+    if (key.find('*') != std::string::npos) continue;  // wildcard defaults are not values
+    // An empty string means "not set" (tokenizer, data.val, ...): leave it out, so reading the
+    // file back does not count it as given.
+    if (const auto* str = std::get_if<std::string>(&v); str && str->empty()) continue;
+    const std::vector<std::string> parts = split_dots(key);
+    size_t common = 0;
+    while (common < open.size() && common + 1 < parts.size() && open[common] == parts[common]) ++common;
+    open.resize(common);
+    for (size_t i = common; i + 1 < parts.size(); ++i) {
+      out << std::string(2 * i, ' ') << parts[i] << ":\n";
+      open.push_back(parts[i]);
+    }
+    out << std::string(2 * (parts.size() - 1), ' ') << parts.back() << ": ";
+    std::visit(
+        [&](const auto& x) {
+          using X = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<X, std::string>) {
+            YAML::Emitter e;
+            e << YAML::DoubleQuoted << x;
+            out << e.c_str();
+          } else if constexpr (std::is_same_v<X, bool>) {
+            out << (x ? "true" : "false");
+          } else {
+            out << x;
+          }
+        },
+        v);
+    out << "\n";
   }
-  out << root;
-  return out.c_str();
+  return out.str();
 }
 
 }  // namespace hone

@@ -125,3 +125,24 @@ TEST_F(FinetuneCli, BadRecipesFailBeforeTraining) {
 
 }  // namespace
 }  // namespace hone
+
+namespace hone {
+namespace {
+
+TEST_F(FinetuneCli, TheRunsRecipeYamlReproducesTheRun) {
+  const std::string hone = hone_binary().string();
+  std::string out;
+  ASSERT_EQ(run(hone + " finetune " + (dir_ / "recipe.yaml").string() + " steps=4 eval_every=0 save_every=0", &out), 0) << out;
+  const fs::path saved = dir_ / "run" / "recipe.yaml";
+  ASSERT_TRUE(fs::exists(saved));
+  EXPECT_GT(fs::file_size(saved), 100u) << "recipe.yaml is (nearly) empty";
+  // Every resolved key is there and the file is a valid recipe on its own.
+  ASSERT_EQ(run(hone + " finetune " + saved.string() + " out_dir=" + (dir_ / "again").string(), &out), 0) << out;
+  const auto a = read_metrics(dir_ / "run"), b = read_metrics(dir_ / "again");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].contains("grad_norm")) EXPECT_EQ(a[i].at("loss"), b[i].at("loss")) << "step " << i + 1;
+}
+
+}  // namespace
+}  // namespace hone
