@@ -276,3 +276,67 @@ TEST(EarlyStopping, TrainerStopsKeepsAndLoadsTheBest) {
 
 }  // namespace
 }  // namespace hone
+
+#include "models/resnet/resnet.h"
+
+namespace hone {
+namespace {
+
+// A frozen ResNet backbone keeps its BatchNorm layers in eval mode: after training steps of the
+// head, every backbone weight AND every running statistic is bit-identical.
+class ImageTask : public TrainTask {
+ public:
+  explicit ImageTask(models::ResNet& m) : m_(m) {}
+  nn::Module& model() override { return m_; }
+  TrainBatch next_batch() override {
+    TrainBatch b;
+    b.inputs = Tensor::randn({4, 3, 16, 16}, 100 + uint64_t(pos_++));
+    b.targets = Tensor::from_vector<int64_t>({0, 1, 2, 1}, {4});
+    b.count = b.work = 4;
+    return b;
+  }
+  Tensor mean_loss(const TrainBatch& b) override { return ops::cross_entropy(m_.forward(b.inputs), b.targets); }
+  std::map<std::string, double> evaluate() override { return {}; }
+  int64_t data_position() const override { return pos_; }
+  void restore_data_position(int64_t p) override { pos_ = p; }
+
+ private:
+  models::ResNet& m_;
+  int64_t pos_ = 0;
+};
+
+TEST(Freezing, FrozenResNetBackboneKeepsBatchNormStatisticsBitExact) {
+  models::ResNet m(models::ResNetConfig::from_name("resnet20", 3), 5);
+  ImageTask task(m);
+  TrainerOptions o;
+  o.steps = 3;
+  o.quiet = true;
+  o.lr = 1e-2;
+  o.freeze_layers = 4;  // stem, layer1, layer2, layer3: only the head trains
+  Trainer t(task, o);
+  std::map<std::string, std::vector<float>> before;
+  for (auto& [n, b] : m.named_buffers())
+    if (b.dtype() == DType::F32) before[n] = b.to_vector<float>();
+  const auto params_before = snapshot(m);
+  for (int s = 0; s < 3; ++s) t.train_step(s);
+  for (auto& [n, b] : m.named_buffers())
+    if (b.dtype() == DType::F32) EXPECT_EQ(before.at(n), b.to_vector<float>()) << n << " moved";
+  for (auto& [n, v] : snapshot(m)) {
+    if (n.rfind("linear.", 0) == 0)
+      EXPECT_NE(v, params_before.at(n)) << "the head did not train";
+    else
+      EXPECT_EQ(v, params_before.at(n)) << n << " moved";
+  }
+  // Without freezing, the same steps do move the statistics (the test can fail).
+  models::ResNet m2(models::ResNetConfig::from_name("resnet20", 3), 5);
+  ImageTask task2(m2);
+  TrainerOptions o2 = o;
+  o2.freeze_layers = 0;
+  Trainer t2(task2, o2);
+  const auto stats_before = m2.named_buffers()[1].second.to_vector<float>();  // bn1.running_var
+  t2.train_step(0);
+  EXPECT_NE(stats_before, m2.named_buffers()[1].second.to_vector<float>());
+}
+
+}  // namespace
+}  // namespace hone
