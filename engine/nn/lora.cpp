@@ -1,5 +1,7 @@
 #include "engine/nn/lora.h"
 
+#include "engine/core/name_patterns.h"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -41,32 +43,11 @@ bool adaptable(const Module* m) {
 }
 
 // ---- patterns -----------------------------------------------------------------------------------
-bool is_glob(const std::string& p) { return p.find_first_of("\\[](){}+^$|") == std::string::npos; }
-
-bool glob_match(const char* p, const char* s) {
-  const char *star = nullptr, *resume = nullptr;
-  while (*s) {
-    if (*p == '?' || *p == *s) {
-      ++p, ++s;
-    } else if (*p == '*') {
-      star = p++;
-      resume = s;
-    } else if (star) {
-      p = star + 1;
-      s = ++resume;
-    } else {
-      return false;
-    }
-  }
-  while (*p == '*') ++p;
-  return *p == '\0';
-}
-
 struct Pattern {
   std::string text;
   bool glob;
   std::regex re;
-  explicit Pattern(const std::string& p) : text(p), glob(is_glob(p)) {
+  explicit Pattern(const std::string& p) : text(p), glob(p.find_first_of("\\[](){}+^$|") == std::string::npos) {
     if (p.empty()) throw std::invalid_argument("inject_lora: empty target pattern");
     if (!glob) {
       try {
@@ -78,31 +59,13 @@ struct Pattern {
     }
   }
   bool matches(const std::string& path) const {
-    return glob ? glob_match(text.c_str(), path.c_str()) : std::regex_match(path, re);
+    return glob ? name_matches(text, path) : std::regex_match(path, re);
   }
 };
 
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 std::string closest(const std::string& pattern, const std::vector<std::string>& names, size_t n = 5) {
-  std::string bare;  // the pattern without its wildcard/escape characters
-  for (char c : pattern)
-    if (std::string_view("*?\\^$").find(c) == std::string_view::npos) bare += c;
-  std::vector<std::pair<size_t, std::string>> scored;
-  for (const std::string& name : names) scored.emplace_back(edit_distance(bare, name), name);
-  std::sort(scored.begin(), scored.end());
   std::string out;
-  for (size_t i = 0; i < scored.size() && i < n; ++i) out += (i ? ", " : "") + scored[i].second;
+  for (const std::string& c : closest_names(pattern, names, n)) out += (out.empty() ? "" : ", ") + c;
   return out.empty() ? "(none)" : out;
 }
 

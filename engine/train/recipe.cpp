@@ -1,5 +1,7 @@
 #include "engine/train/recipe.h"
 
+#include "engine/core/name_patterns.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -20,18 +22,6 @@ const char* type_name(RecipeField::Type t) {
     case RecipeField::Type::Bool: return "true or false";
   }
   return "?";
-}
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
 }
 
 std::string closest_key(const std::string& key, const std::vector<RecipeField>& schema) {

@@ -17,7 +17,7 @@
 #include "engine/optim/lr_schedule.h"
 #include "engine/optim/optimizer.h"
 #include "engine/train/early_stopping.h"
-#include "engine/train/name_patterns.h"
+#include "engine/core/name_patterns.h"
 #include "engine/train/plot.h"
 #include "engine/train/progress.h"
 

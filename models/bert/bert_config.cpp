@@ -3,34 +3,15 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+
+#include "models/model_folder.h"
 #include <stdexcept>
 
 namespace hone::models {
 
-namespace {
-
-template <class T>
-void read_key(const nlohmann::json& j, const char* key, T& out, const std::string& path) {
-  if (!j.contains(key) || j[key].is_null()) return;
-  try {
-    out = j[key].get<T>();
-  } catch (const std::exception&) {
-    throw std::runtime_error(path + ": key '" + key + "' has the wrong type (" + j[key].dump() + ")");
-  }
-}
-
-}  // namespace
 
 BertConfig BertConfig::from_json_file(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw std::runtime_error(path + ": cannot open the model config");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(f);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": not valid JSON: " + e.what());
-  }
-  if (!j.is_object()) throw std::runtime_error(path + ": expected a JSON object");
+  const nlohmann::json j = read_config_json(path);
   if (j.contains("model_type") && j["model_type"].is_string() && j["model_type"] != "bert")
     throw std::runtime_error(path + ": model_type is '" + j["model_type"].get<std::string>() + "', expected 'bert'");
   BertConfig c;

@@ -6,24 +6,13 @@
 #include <set>
 
 #include "engine/io/checkpoint.h"
+#include "models/model_folder.h"
 
 namespace fs = std::filesystem;
 
 namespace hone::models {
 
-std::string bert_weights_path(const std::string& folder) {
-  const fs::path f(folder);
-  std::ifstream latest(f / "checkpoints" / "latest");
-  if (latest) {
-    std::string name;
-    std::getline(latest, name);
-    return (f / "checkpoints" / name / "model.safetensors").string();
-  }
-  for (const char* name : {"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                           "pytorch_model.bin.index.json"})
-    if (fs::exists(f / name)) return (f / name).string();
-  return folder;
-}
+std::string bert_weights_path(const std::string& folder) { return model_weights_path(folder); }
 
 std::string bert_parameter_name(const std::string& key_in) {
   std::string k = key_in;

@@ -6,25 +6,13 @@
 #include <sstream>
 
 #include "engine/io/checkpoint.h"
+#include "models/model_folder.h"
 
 namespace fs = std::filesystem;
 
 namespace hone::models {
 
-std::string gpt2_weights_path(const std::string& folder) {
-  const fs::path f(folder);
-  std::ifstream latest(f / "checkpoints" / "latest");
-  if (latest) {
-    std::string name;
-    std::getline(latest, name);
-    return (f / "checkpoints" / name / "model.safetensors").string();
-  }
-  // Name the file itself, so that every message about a tensor names the file it came from.
-  for (const char* name : {"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                           "pytorch_model.bin.index.json"})
-    if (fs::exists(f / name)) return (f / name).string();
-  return folder;  // io::load_checkpoint then says which files it looked for
-}
+std::string gpt2_weights_path(const std::string& folder) { return model_weights_path(folder); }
 
 LoadedGpt2 load_gpt2(const std::string& folder) {
   if (!fs::is_directory(folder))

@@ -1,4 +1,4 @@
-#include "engine/train/name_patterns.h"
+#include "engine/core/name_patterns.h"
 
 #include <algorithm>
 #include <regex>
@@ -33,6 +33,8 @@ bool glob_match(const char* p, const char* s) {
   return *p == '\0';
 }
 
+}  // namespace
+
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
@@ -44,8 +46,6 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   }
   return prev[b.size()];
 }
-
-}  // namespace
 
 bool name_matches(const std::string& pattern, const std::string& name) {
   if (is_glob(pattern)) return glob_match(pattern.c_str(), name.c_str());
