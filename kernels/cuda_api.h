@@ -22,11 +22,15 @@
 #include <cstdint>
 
 #include "kernels/attention.h"
+#include "kernels/batchnorm.h"
+#include "kernels/conv.h"
 #include "kernels/elementwise.h"
 #include "kernels/half.h"
 #include "kernels/loss.h"
 #include "kernels/optim.h"
+#include "kernels/pool.h"
 #include "kernels/reduce.h"
+#include "kernels/resample.h"
 
 struct cublasLtContext;  // cublasLtHandle_t is a pointer to this
 
@@ -200,5 +204,90 @@ void gemm_strided_batched(const BlasContext& ctx, bool trans_a, bool trans_b, in
 // float32 GEMMs use TF32 tensor cores when enabled (default off: full fp32, matching the CPU).
 void set_tf32(bool enabled);
 bool tf32_enabled();
+
+// ---- conv2d (conv.cu, conv_cudnn.cpp) ----------------------------------------------------------------------------
+// Same layouts and semantics as kernels/conv.h; T: float, double (the engine computes 16-bit tensors in float, as
+// on the CPU). Built with cuDNN (HONE_HAVE_CUDNN), forward, data and filter gradients go through cuDNN's
+// convolution API with a deterministic algorithm picked once per shape (cached); float32 runs in plain FMA math
+// (no TF32) unless set_tf32(true). Without cuDNN, or for a shape cuDNN rejects, our direct kernels run instead
+// (one thread per output / per input element / one block per weight: simple, deterministic, no atomics).
+// The bias gradient (and the bias add of the forward) are always our own kernels. HONE_CUDNN=0 in the environment,
+// or cuDNN failing to start at run time (its sub-libraries missing), also selects the direct kernels.
+struct ConvContext {
+  int device = 0;
+  // Workspace memory (the engine passes its caching allocator); null: stream-ordered cudaMallocAsync.
+  // Freed right after the work is enqueued, which is safe because every kernel of a device runs on one stream.
+  void* (*alloc)(size_t bytes, int device) = nullptr;
+  void (*release)(void* p, int device) = nullptr;
+};
+template <class T>
+void conv2d_forward(const ConvContext& ctx, const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y,
+                    cudaStream_t stream);
+template <class T>
+void conv2d_backward_data(const ConvContext& ctx, const Conv2dGeometry& g, const T* gy, const T* weight, T* gx,
+                          cudaStream_t stream);
+template <class T>
+void conv2d_backward_weight(const ConvContext& ctx, const Conv2dGeometry& g, const T* x, const T* gy, T* gw,
+                            cudaStream_t stream);
+// gb[c] = sum of gy over the batch and pixels of channel c: one block per channel, in double.
+template <class T>
+void conv2d_backward_bias(const Conv2dGeometry& g, const T* gy, T* gb, cudaStream_t stream);
+// True when this build calls cuDNN for convolutions.
+bool conv2d_uses_cudnn();
+
+// ---- pooling (pool.cu) --------------------------------------------------------------------------------------------
+// Same semantics as kernels/pool.h (T: float, double, bf16, f16). Forwards: one thread per output. Backwards
+// gather: one thread per input element sums the gradients of the outputs whose window holds it, in output
+// order (as the CPU adds them): no atomics, deterministic.
+template <class T>
+void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, int64_t* argmax, cudaStream_t stream);
+template <class T>
+void max_pool2d_backward(const Pool2dGeometry& g, const T* gy, const int64_t* argmax, T* gx, cudaStream_t stream);
+template <class T>
+void avg_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, cudaStream_t stream);
+template <class T>
+void avg_pool2d_backward(const Pool2dGeometry& g, const T* gy, T* gx, cudaStream_t stream);
+template <class T>
+void adaptive_avg_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, cudaStream_t stream);
+template <class T>
+void adaptive_avg_pool2d_backward(const Pool2dGeometry& g, const T* gy, T* gx, cudaStream_t stream);
+
+// ---- batch norm (batchnorm.cu) ------------------------------------------------------------------------------------
+// Same semantics as kernels/batchnorm.h (T: float, double, bf16, f16). Per-channel sums are two-level: blocks
+// (channel, fixed slice of the N*S values) write partial sums in double, a second kernel adds each channel's
+// partials in slice order. The slicing depends on the shape only: deterministic, no atomics.
+template <class T>
+void batchnorm_stats(int64_t N, int64_t C, int64_t S, const T* x, acc_t<T>* mean, acc_t<T>* var, cudaStream_t stream);
+// Training epilogue, in double as the CPU op does: invstd = 1 / sqrt(var + eps) and, for each running statistic
+// given (float64 arrays; null: absent), new = (1 - momentum) old + momentum batch (the variance unbiased by
+// M / (M - 1), M = N * S). The new running statistics go to *_out (the engine copies them back in place).
+template <class A>
+void batchnorm_train_epilogue(int64_t C, const A* mean, const A* var, double eps, double momentum, double M,
+                              const double* running_mean, double* running_mean_out, const double* running_var,
+                              double* running_var_out, A* invstd, cudaStream_t stream);
+// Evaluation: mean = running_mean, invstd = 1 / sqrt(running_var + eps) (running stats as float64 arrays).
+template <class A>
+void batchnorm_eval_stats(int64_t C, const double* running_mean, const double* running_var, double eps, A* mean,
+                          A* invstd, cudaStream_t stream);
+template <class T>
+void batchnorm_forward(int64_t N, int64_t C, int64_t S, const T* x, const acc_t<T>* mean, const acc_t<T>* invstd,
+                       const T* weight, const T* bias, T* y, cudaStream_t stream);
+template <class T>
+void batchnorm_backward(int64_t N, int64_t C, int64_t S, const T* x, const T* gy, const acc_t<T>* mean,
+                        const acc_t<T>* invstd, const T* weight, bool training, T* gx, T* gweight, T* gbias,
+                        cudaStream_t stream);
+
+// ---- resampling (resample.cu) -------------------------------------------------------------------------------------
+// Same semantics as kernels/resample.h (T: float, double, bf16, f16). The per-axis source indices and weights are
+// computed on the host with the CPU kernels' formulas and uploaded; backwards gather (one thread per input
+// element, over the outputs that read it, in output order): no atomics, deterministic.
+template <class T>
+void upsample_nearest2d_forward(const Resample2dGeometry& g, const T* x, T* y, cudaStream_t stream);
+template <class T>
+void upsample_nearest2d_backward(const Resample2dGeometry& g, const T* gy, T* gx, cudaStream_t stream);
+template <class T>
+void upsample_bilinear2d_forward(const Resample2dGeometry& g, const T* x, T* y, cudaStream_t stream);
+template <class T>
+void upsample_bilinear2d_backward(const Resample2dGeometry& g, const T* gy, T* gx, cudaStream_t stream);
 
 }  // namespace hone::kernels::cuda

@@ -1,4 +1,6 @@
-// batch_norm over dim 1 of [N, C, ...] through kernels/batchnorm.h (x viewed as [N, C, S]).
+// batch_norm over dim 1 of [N, C, ...] through kernels/batchnorm.h (x viewed as [N, C, S]), or
+// on CUDA through kernels/cuda_api.h, where the statistics, the running-stat update (computed in
+// float64 on the device, then copied back in place) and invstd never leave the device.
 // Training: batch statistics (biased variance) normalise, and the running statistics, when
 // given, are updated in place under no-grad with the unbiased variance (PyTorch's rule); the
 // backward is the full batch-norm backward. Eval: the running statistics normalise, and the
@@ -25,7 +27,6 @@ template <class T> T* mut_ptr_or_null(const Tensor& t) { return t.defined() ? st
 void check_batch_norm(const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& w, const Tensor& b,
                       bool training) {
   const char* op = "batch_norm";
-  detail::require_cpu(x, op);
   detail::require_floating(x, op);
   if (x.dim() < 2) throw std::invalid_argument("batch_norm: x must be [N, C, ...], got " + x.str());
   const int64_t C = x.size(1);
@@ -62,7 +63,43 @@ Tensor batch_norm(const Tensor& x_in, Tensor running_mean, Tensor running_var, c
   const DType sdt = stats_dtype(x.dtype());
   Tensor mean = Tensor::empty({C}, sdt, x.device());
   Tensor invstd = Tensor::empty({C}, sdt, x.device());
-  if (training) {
+  if (detail::on_cuda(x)) {
+#if defined(HONE_WITH_CUDA)
+    const cudaStream_t stream = cuda::stream(x.device());
+    // The running statistics as float64 copies on the device (exact for every floating dtype).
+    auto as_f64 = [](const Tensor& t) { return t.defined() ? t.detach().to(DType::F64).contiguous() : Tensor(); };
+    const Tensor rm64 = as_f64(running_mean), rv64 = as_f64(running_var);
+    auto f64_ptr = [](const Tensor& t) { return t.defined() ? static_cast<const double*>(t.data_ptr()) : nullptr; };
+    if (training) {
+      const Tensor var = Tensor::empty({C}, sdt, x.device());
+      const Tensor rm_new = rm64.defined() ? Tensor::empty({C}, DType::F64, x.device()) : Tensor();
+      const Tensor rv_new = rv64.defined() ? Tensor::empty({C}, DType::F64, x.device()) : Tensor();
+      HONE_DISPATCH_FLOATING(x.dtype(), "batch_norm", [&] {
+        using S_t = acc_t<scalar_t>;
+        kernels::cuda::batchnorm_stats<scalar_t>(N, C, S, static_cast<const scalar_t*>(x.data_ptr()),
+                                                 static_cast<S_t*>(mean.data_ptr()), static_cast<S_t*>(var.data_ptr()),
+                                                 stream);
+        kernels::cuda::batchnorm_train_epilogue<S_t>(
+            C, static_cast<const S_t*>(mean.data_ptr()), static_cast<const S_t*>(var.data_ptr()), eps, momentum,
+            double(N * S), f64_ptr(rm64), mut_ptr_or_null<double>(rm_new), f64_ptr(rv64),
+            mut_ptr_or_null<double>(rv_new), static_cast<S_t*>(invstd.data_ptr()), stream);
+      });
+      // running = (1 - momentum) running + momentum batch, var unbiased; not recorded by autograd.
+      NoGradGuard no_grad;
+      if (running_mean.defined()) running_mean.copy_(rm_new);
+      if (running_var.defined()) running_var.copy_(rv_new);
+    } else {
+      HONE_DISPATCH_FLOATING(x.dtype(), "batch_norm", [&] {
+        using S_t = acc_t<scalar_t>;
+        kernels::cuda::batchnorm_eval_stats<S_t>(C, f64_ptr(rm64), f64_ptr(rv64), eps,
+                                                 static_cast<S_t*>(mean.data_ptr()),
+                                                 static_cast<S_t*>(invstd.data_ptr()), stream);
+      });
+    }
+#else
+    detail::no_cuda_build("batch_norm");
+#endif
+  } else if (training) {
     Tensor var = Tensor::empty({C}, sdt, x.device());
     HONE_DISPATCH_FLOATING(x.dtype(), "batch_norm", [&] {
       using S_t = acc_t<scalar_t>;
@@ -96,10 +133,22 @@ Tensor batch_norm(const Tensor& x_in, Tensor running_mean, Tensor running_var, c
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   HONE_DISPATCH_FLOATING(x.dtype(), "batch_norm", [&] {
     using S_t = acc_t<scalar_t>;
-    kernels::batchnorm_forward<scalar_t>(N, C, S, static_cast<const scalar_t*>(x.data_ptr()),
-                                         static_cast<const S_t*>(mean.data_ptr()),
-                                         static_cast<const S_t*>(invstd.data_ptr()), ptr_or_null<scalar_t>(w),
-                                         ptr_or_null<scalar_t>(b), static_cast<scalar_t*>(out.data_ptr()));
+    if (detail::on_cuda(x)) {
+#if defined(HONE_WITH_CUDA)
+      kernels::cuda::batchnorm_forward<scalar_t>(N, C, S, static_cast<const scalar_t*>(x.data_ptr()),
+                                                 static_cast<const S_t*>(mean.data_ptr()),
+                                                 static_cast<const S_t*>(invstd.data_ptr()), ptr_or_null<scalar_t>(w),
+                                                 ptr_or_null<scalar_t>(b), static_cast<scalar_t*>(out.data_ptr()),
+                                                 cuda::stream(x.device()));
+#else
+      detail::no_cuda_build("batch_norm");
+#endif
+    } else {
+      kernels::batchnorm_forward<scalar_t>(N, C, S, static_cast<const scalar_t*>(x.data_ptr()),
+                                           static_cast<const S_t*>(mean.data_ptr()),
+                                           static_cast<const S_t*>(invstd.data_ptr()), ptr_or_null<scalar_t>(w),
+                                           ptr_or_null<scalar_t>(b), static_cast<scalar_t*>(out.data_ptr()));
+    }
   });
   if (needs_grad({&x_in, &weight_in, &bias_in})) {
     SavedTensor x_saved(x), w_saved(w), mean_saved(mean), invstd_saved(invstd);
@@ -117,10 +166,23 @@ Tensor batch_norm(const Tensor& x_in, Tensor running_mean, Tensor running_var, c
       if (want_b) gb = Tensor::empty({C}, xv.dtype(), xv.device());
       HONE_DISPATCH_FLOATING(xv.dtype(), node, [&] {
         using S_t = acc_t<scalar_t>;
-        kernels::batchnorm_backward<scalar_t>(
-            N, C, S, static_cast<const scalar_t*>(xv.data_ptr()), static_cast<const scalar_t*>(g.data_ptr()),
-            static_cast<const S_t*>(mv.data_ptr()), static_cast<const S_t*>(iv.data_ptr()), ptr_or_null<scalar_t>(wv),
-            training, mut_ptr_or_null<scalar_t>(gx), mut_ptr_or_null<scalar_t>(gw), mut_ptr_or_null<scalar_t>(gb));
+        if (detail::on_cuda(xv)) {
+#if defined(HONE_WITH_CUDA)
+          kernels::cuda::batchnorm_backward<scalar_t>(
+              N, C, S, static_cast<const scalar_t*>(xv.data_ptr()), static_cast<const scalar_t*>(g.data_ptr()),
+              static_cast<const S_t*>(mv.data_ptr()), static_cast<const S_t*>(iv.data_ptr()),
+              ptr_or_null<scalar_t>(wv), training, mut_ptr_or_null<scalar_t>(gx), mut_ptr_or_null<scalar_t>(gw),
+              mut_ptr_or_null<scalar_t>(gb), cuda::stream(xv.device()));
+#else
+          detail::no_cuda_build(node);
+#endif
+        } else {
+          kernels::batchnorm_backward<scalar_t>(
+              N, C, S, static_cast<const scalar_t*>(xv.data_ptr()), static_cast<const scalar_t*>(g.data_ptr()),
+              static_cast<const S_t*>(mv.data_ptr()), static_cast<const S_t*>(iv.data_ptr()),
+              ptr_or_null<scalar_t>(wv), training, mut_ptr_or_null<scalar_t>(gx), mut_ptr_or_null<scalar_t>(gw),
+              mut_ptr_or_null<scalar_t>(gb));
+        }
       });
       return {gx, gw, gb};
     });

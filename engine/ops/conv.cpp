@@ -1,11 +1,16 @@
 // conv2d: forward and backward (data, weight, bias) through kernels/conv.h, which lowers the
-// convolution to GEMMs. float32 and float64 run natively; 16-bit tensors are computed in float32
-// and rounded once (as matmul does).
+// convolution to GEMMs, or on CUDA through kernels/cuda_api.h (cuDNN, or direct kernels without
+// it). float32 and float64 run natively; 16-bit tensors are computed in float32 and rounded once
+// (as matmul does), on both devices.
 #include <string>
 
 #include "engine/ops/common.h"
 #include "engine/ops/ops.h"
 #include "kernels/conv.h"
+
+#if defined(HONE_WITH_CUDA)
+#include "engine/core/allocator.h"
+#endif
 
 namespace hone::ops {
 
@@ -21,7 +26,6 @@ std::string args_str(const Conv2dArgs& a) {
 
 kernels::Conv2dGeometry check_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dArgs& a) {
   const char* op = "conv2d";
-  detail::require_cpu(x, op);
   detail::require_floating(x, op);
   detail::require_same_device(x, w, op);
   detail::require_same_dtype(x, w, op);
@@ -73,6 +77,17 @@ kernels::Conv2dGeometry check_conv2d(const Tensor& x, const Tensor& w, const Ten
 template <class T> const T* cptr(const Tensor& t) { return t.defined() ? static_cast<const T*>(t.data_ptr()) : nullptr; }
 template <class T> T* mptr(const Tensor& t) { return static_cast<T*>(t.data_ptr()); }
 
+#if defined(HONE_WITH_CUDA)
+// cuDNN workspaces come from the engine's caching allocator.
+kernels::cuda::ConvContext conv_context(const Device& d) {
+  kernels::cuda::ConvContext ctx;
+  ctx.device = d.index;
+  ctx.alloc = &hone::cuda_alloc;
+  ctx.release = &hone::cuda_free;
+  return ctx;
+}
+#endif
+
 // Runs f.template operator()<T>() with T = float or double for the compute dtype.
 template <class F>
 void dispatch_compute(DType cdt, F&& f) {
@@ -97,7 +112,16 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
     const Tensor b = bias_in.defined() ? bias_in.detach().to(cdt).contiguous() : Tensor();
     out = Tensor::empty({g.batch, g.out_channels, g.out_h(), g.out_w()}, cdt, x.device());
     dispatch_compute(cdt, [&]<class T>() {
-      kernels::conv2d_forward<T>(g, cptr<T>(x), cptr<T>(w), cptr<T>(b), mptr<T>(out));
+      if (detail::on_cuda(x)) {
+#if defined(HONE_WITH_CUDA)
+        kernels::cuda::conv2d_forward<T>(conv_context(x.device()), g, cptr<T>(x), cptr<T>(w), cptr<T>(b),
+                                         mptr<T>(out), cuda::stream(x.device()));
+#else
+        detail::no_cuda_build("conv2d");
+#endif
+      } else {
+        kernels::conv2d_forward<T>(g, cptr<T>(x), cptr<T>(w), cptr<T>(b), mptr<T>(out));
+      }
     });
     if (cdt != dt) out = out.to(dt);
   }
@@ -109,20 +133,44 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
       const char* node = "Conv2dBackward";
       const Tensor gy = g_in.to(cdt).contiguous();
       Tensor gx, gw, gb;
+      const bool cuda_dev = detail::on_cuda(gy);
+#if !defined(HONE_WITH_CUDA)
+      if (cuda_dev) detail::no_cuda_build(node);
+#endif
       dispatch_compute(cdt, [&]<class T>() {
         if (want_x) {
           const Tensor w = w_saved.unpack(node).to(cdt).contiguous();
           gx = Tensor::empty({g.batch, g.in_channels, g.in_h, g.in_w}, cdt, gy.device());
-          kernels::conv2d_backward_data<T>(g, cptr<T>(gy), cptr<T>(w), mptr<T>(gx));
+          if (cuda_dev) {
+#if defined(HONE_WITH_CUDA)
+            kernels::cuda::conv2d_backward_data<T>(conv_context(gy.device()), g, cptr<T>(gy), cptr<T>(w),
+                                                   mptr<T>(gx), cuda::stream(gy.device()));
+#endif
+          } else {
+            kernels::conv2d_backward_data<T>(g, cptr<T>(gy), cptr<T>(w), mptr<T>(gx));
+          }
         }
         if (want_w) {
           const Tensor x = x_saved.unpack(node).to(cdt).contiguous();
           gw = Tensor::empty({g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w}, cdt, gy.device());
-          kernels::conv2d_backward_weight<T>(g, cptr<T>(x), cptr<T>(gy), mptr<T>(gw));
+          if (cuda_dev) {
+#if defined(HONE_WITH_CUDA)
+            kernels::cuda::conv2d_backward_weight<T>(conv_context(gy.device()), g, cptr<T>(x), cptr<T>(gy),
+                                                     mptr<T>(gw), cuda::stream(gy.device()));
+#endif
+          } else {
+            kernels::conv2d_backward_weight<T>(g, cptr<T>(x), cptr<T>(gy), mptr<T>(gw));
+          }
         }
         if (want_b) {
           gb = Tensor::empty({g.out_channels}, cdt, gy.device());
-          kernels::conv2d_backward_bias<T>(g, cptr<T>(gy), mptr<T>(gb));
+          if (cuda_dev) {
+#if defined(HONE_WITH_CUDA)
+            kernels::cuda::conv2d_backward_bias<T>(g, cptr<T>(gy), mptr<T>(gb), cuda::stream(gy.device()));
+#endif
+          } else {
+            kernels::conv2d_backward_bias<T>(g, cptr<T>(gy), mptr<T>(gb));
+          }
         }
       });
       if (cdt != dt) {

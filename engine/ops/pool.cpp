@@ -1,5 +1,6 @@
 // max_pool2d, avg_pool2d and adaptive_avg_pool2d over [N, C, H, W] (or unbatched [C, H, W])
-// through kernels/pool.h. max_pool2d saves the argmax of every output for its backward.
+// through kernels/pool.h (CPU) or kernels/cuda_api.h (CUDA). max_pool2d saves the argmax of every
+// output for its backward.
 #include <string>
 
 #include "engine/ops/common.h"
@@ -11,7 +12,6 @@ namespace hone::ops {
 namespace {
 
 void check_input(const Tensor& x, const char* op) {
-  detail::require_cpu(x, op);
   detail::require_floating(x, op);
   if (x.dim() != 4 && x.dim() != 3)
     throw std::invalid_argument(std::string(op) + ": x must be [N, C, H, W] or [C, H, W], got " + x.str());
@@ -87,7 +87,16 @@ Tensor max_pool2d(const Tensor& x_in, const Pool2dArgs& args) {
   Tensor out = Tensor::empty(out_shape(x, g.out_h, g.out_w), x.dtype(), x.device());
   const Tensor argmax = Tensor::empty(out.shape(), DType::I64, x.device());
   HONE_DISPATCH_FLOATING(x.dtype(), "max_pool2d", [&] {
-    kernels::max_pool2d_forward<scalar_t>(g, cptr<scalar_t>(x), mptr<scalar_t>(out), mptr<int64_t>(argmax));
+    if (detail::on_cuda(x)) {
+#if defined(HONE_WITH_CUDA)
+      kernels::cuda::max_pool2d_forward<scalar_t>(g, cptr<scalar_t>(x), mptr<scalar_t>(out), mptr<int64_t>(argmax),
+                                                  cuda::stream(x.device()));
+#else
+      detail::no_cuda_build("max_pool2d");
+#endif
+    } else {
+      kernels::max_pool2d_forward<scalar_t>(g, cptr<scalar_t>(x), mptr<scalar_t>(out), mptr<int64_t>(argmax));
+    }
   });
   if (needs_grad({&x_in})) {
     SavedTensor arg_saved(argmax);
@@ -98,7 +107,16 @@ Tensor max_pool2d(const Tensor& x_in, const Pool2dArgs& args) {
       const Tensor gy = g_in.contiguous();
       Tensor gx = Tensor::empty(in_shape, dt, gy.device());
       HONE_DISPATCH_FLOATING(dt, "max_pool2d backward", [&] {
-        kernels::max_pool2d_backward<scalar_t>(g, cptr<scalar_t>(gy), cptr<int64_t>(am), mptr<scalar_t>(gx));
+        if (detail::on_cuda(gy)) {
+#if defined(HONE_WITH_CUDA)
+          kernels::cuda::max_pool2d_backward<scalar_t>(g, cptr<scalar_t>(gy), cptr<int64_t>(am), mptr<scalar_t>(gx),
+                                                       cuda::stream(gy.device()));
+#else
+          detail::no_cuda_build("max_pool2d backward");
+#endif
+        } else {
+          kernels::max_pool2d_backward<scalar_t>(g, cptr<scalar_t>(gy), cptr<int64_t>(am), mptr<scalar_t>(gx));
+        }
       });
       return {gx};
     });
@@ -112,11 +130,27 @@ Tensor avg_pool2d(const Tensor& x_in, const Pool2dArgs& args) {
       x_in, g, "AvgPool2dBackward",
       [&](auto tag, const Tensor& x, Tensor& y) {
         using T = decltype(tag);
-        kernels::avg_pool2d_forward<T>(g, cptr<T>(x), mptr<T>(y));
+        if (detail::on_cuda(x)) {
+#if defined(HONE_WITH_CUDA)
+          kernels::cuda::avg_pool2d_forward<T>(g, cptr<T>(x), mptr<T>(y), cuda::stream(x.device()));
+#else
+          detail::no_cuda_build("avg_pool2d");
+#endif
+        } else {
+          kernels::avg_pool2d_forward<T>(g, cptr<T>(x), mptr<T>(y));
+        }
       },
       [g](auto tag, const Tensor& gy, Tensor& gx) {
         using T = decltype(tag);
-        kernels::avg_pool2d_backward<T>(g, cptr<T>(gy), mptr<T>(gx));
+        if (detail::on_cuda(gy)) {
+#if defined(HONE_WITH_CUDA)
+          kernels::cuda::avg_pool2d_backward<T>(g, cptr<T>(gy), mptr<T>(gx), cuda::stream(gy.device()));
+#else
+          detail::no_cuda_build("avg_pool2d backward");
+#endif
+        } else {
+          kernels::avg_pool2d_backward<T>(g, cptr<T>(gy), mptr<T>(gx));
+        }
       });
 }
 
@@ -135,11 +169,27 @@ Tensor adaptive_avg_pool2d(const Tensor& x_in, int64_t out_h, int64_t out_w) {
       x_in, g, "AdaptiveAvgPool2dBackward",
       [&](auto tag, const Tensor& x, Tensor& y) {
         using T = decltype(tag);
-        kernels::adaptive_avg_pool2d_forward<T>(g, cptr<T>(x), mptr<T>(y));
+        if (detail::on_cuda(x)) {
+#if defined(HONE_WITH_CUDA)
+          kernels::cuda::adaptive_avg_pool2d_forward<T>(g, cptr<T>(x), mptr<T>(y), cuda::stream(x.device()));
+#else
+          detail::no_cuda_build("adaptive_avg_pool2d");
+#endif
+        } else {
+          kernels::adaptive_avg_pool2d_forward<T>(g, cptr<T>(x), mptr<T>(y));
+        }
       },
       [g](auto tag, const Tensor& gy, Tensor& gx) {
         using T = decltype(tag);
-        kernels::adaptive_avg_pool2d_backward<T>(g, cptr<T>(gy), mptr<T>(gx));
+        if (detail::on_cuda(gy)) {
+#if defined(HONE_WITH_CUDA)
+          kernels::cuda::adaptive_avg_pool2d_backward<T>(g, cptr<T>(gy), mptr<T>(gx), cuda::stream(gy.device()));
+#else
+          detail::no_cuda_build("adaptive_avg_pool2d backward");
+#endif
+        } else {
+          kernels::adaptive_avg_pool2d_backward<T>(g, cptr<T>(gy), mptr<T>(gx));
+        }
       });
 }
 

@@ -1,6 +1,7 @@
 // Resizing ops for convolutional networks: upsample_nearest2d and upsample_bilinear2d through
-// kernels/resample.h, and the option-A ResNet shortcut pieces subsample2d and pad_channels,
-// written with index_select and concat (so they run wherever those do, with their backward).
+// kernels/resample.h (CPU) or kernels/cuda_api.h (CUDA), and the option-A ResNet shortcut pieces
+// subsample2d and pad_channels, written with index_select and concat (so they run wherever those
+// do, with their backward).
 #include <string>
 #include <vector>
 
@@ -19,7 +20,6 @@ void check_nchw(const Tensor& x, const char* op) {
 
 template <class Fwd, class Bwd>
 Tensor resample(const Tensor& x_in, int64_t out_h, int64_t out_w, const char* op, const char* node, Fwd fwd, Bwd bwd) {
-  detail::require_cpu(x_in, op);
   detail::require_floating(x_in, op);
   check_nchw(x_in, op);
   if (out_h < 1 || out_w < 1 || x_in.size(2) < 1 || x_in.size(3) < 1)
@@ -34,7 +34,7 @@ Tensor resample(const Tensor& x_in, int64_t out_h, int64_t out_w, const char* op
   const Tensor x = x_in.detach().contiguous();
   Tensor out = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.dtype(), x.device());
   HONE_DISPATCH_FLOATING(x.dtype(), op, [&] {
-    fwd(g, static_cast<const scalar_t*>(x.data_ptr()), static_cast<scalar_t*>(out.data_ptr()));
+    fwd(g, static_cast<const scalar_t*>(x.data_ptr()), static_cast<scalar_t*>(out.data_ptr()), x.device());
   });
   if (needs_grad({&x_in})) {
     const Shape in_shape = x.shape();
@@ -43,7 +43,7 @@ Tensor resample(const Tensor& x_in, int64_t out_h, int64_t out_w, const char* op
       const Tensor gy = g_in.contiguous();
       Tensor gx = Tensor::empty(in_shape, dt, gy.device());
       HONE_DISPATCH_FLOATING(dt, node, [&] {
-        bwd(g, static_cast<const scalar_t*>(gy.data_ptr()), static_cast<scalar_t*>(gx.data_ptr()));
+        bwd(g, static_cast<const scalar_t*>(gy.data_ptr()), static_cast<scalar_t*>(gx.data_ptr()), gy.device());
       });
       return {gx};
     });
@@ -56,15 +56,55 @@ Tensor resample(const Tensor& x_in, int64_t out_h, int64_t out_w, const char* op
 Tensor upsample_nearest2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   return resample(
       x, out_h, out_w, "upsample_nearest2d", "UpsampleNearest2dBackward",
-      [](const kernels::Resample2dGeometry& g, const auto* in, auto* out) { kernels::upsample_nearest2d_forward(g, in, out); },
-      [](const kernels::Resample2dGeometry& g, const auto* gy, auto* gx) { kernels::upsample_nearest2d_backward(g, gy, gx); });
+      [](const kernels::Resample2dGeometry& g, const auto* in, auto* out, const Device& d) {
+        if (d.is_cuda()) {
+#if defined(HONE_WITH_CUDA)
+          kernels::cuda::upsample_nearest2d_forward(g, in, out, cuda::stream(d));
+#else
+          detail::no_cuda_build("upsample_nearest2d");
+#endif
+        } else {
+          kernels::upsample_nearest2d_forward(g, in, out);
+        }
+      },
+      [](const kernels::Resample2dGeometry& g, const auto* gy, auto* gx, const Device& d) {
+        if (d.is_cuda()) {
+#if defined(HONE_WITH_CUDA)
+          kernels::cuda::upsample_nearest2d_backward(g, gy, gx, cuda::stream(d));
+#else
+          detail::no_cuda_build("upsample_nearest2d backward");
+#endif
+        } else {
+          kernels::upsample_nearest2d_backward(g, gy, gx);
+        }
+      });
 }
 
 Tensor upsample_bilinear2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   return resample(
       x, out_h, out_w, "upsample_bilinear2d", "UpsampleBilinear2dBackward",
-      [](const kernels::Resample2dGeometry& g, const auto* in, auto* out) { kernels::upsample_bilinear2d_forward(g, in, out); },
-      [](const kernels::Resample2dGeometry& g, const auto* gy, auto* gx) { kernels::upsample_bilinear2d_backward(g, gy, gx); });
+      [](const kernels::Resample2dGeometry& g, const auto* in, auto* out, const Device& d) {
+        if (d.is_cuda()) {
+#if defined(HONE_WITH_CUDA)
+          kernels::cuda::upsample_bilinear2d_forward(g, in, out, cuda::stream(d));
+#else
+          detail::no_cuda_build("upsample_bilinear2d");
+#endif
+        } else {
+          kernels::upsample_bilinear2d_forward(g, in, out);
+        }
+      },
+      [](const kernels::Resample2dGeometry& g, const auto* gy, auto* gx, const Device& d) {
+        if (d.is_cuda()) {
+#if defined(HONE_WITH_CUDA)
+          kernels::cuda::upsample_bilinear2d_backward(g, gy, gx, cuda::stream(d));
+#else
+          detail::no_cuda_build("upsample_bilinear2d backward");
+#endif
+        } else {
+          kernels::upsample_bilinear2d_backward(g, gy, gx);
+        }
+      });
 }
 
 Tensor subsample2d(const Tensor& x, int64_t stride) {

@@ -1,0 +1,355 @@
+// conv2d through cuDNN's convolution API (cudnnConvolutionForward / BackwardData /
+// BackwardFilter), used by conv.cu in builds with cuDNN (HONE_HAVE_CUDNN).
+//
+//  - One cuDNN handle per device, created on first use and never destroyed (like the cuBLASLt
+//    handles of engine/core/cuda_runtime.cpp); every call binds it to the caller's stream.
+//  - NCHW tensors, [C_out, C_in / groups, kH, kW] filters, cross-correlation, group count set on
+//    the convolution descriptor. float32 computes in float32, float64 in float64. float32 uses
+//    CUDNN_FMA_MATH (no TF32, matching the CPU) unless set_tf32(true).
+//  - The algorithm of each (device, pass, dtype, math, geometry) is chosen once from cuDNN's
+//    heuristics (cudnnGet*Algorithm_v7) and cached with its workspace size. Only algorithms that
+//    report CUDNN_DETERMINISTIC are taken; for the data and filter gradients ALGO_1 is preferred
+//    (cuDNN's ALGO_0 variants of those passes accumulate with atomics). When nothing qualifies,
+//    or cuDNN rejects the descriptors, the shape is marked and conv.cu runs its direct kernels.
+//  - HONE_CUDNN=0 in the environment, or a cudnnCreate failure (cuDNN's sub-libraries missing at
+//    run time), sends every convolution to the direct kernels.
+//  - Workspaces come from ConvContext::alloc (the engine's caching allocator) and are released
+//    right after the call is enqueued (stream order keeps that safe), or from cudaMallocAsync.
+#if defined(HONE_HAVE_CUDNN)
+#include <cudnn.h>
+
+#include <array>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/cuda_api.h"
+
+namespace hone::kernels::cuda::conv_detail {
+
+namespace {
+
+constexpr size_t kMaxWorkspace = size_t(1) << 30;  // 1 GiB: larger asks are skipped
+
+enum Pass : int { kForward = 0, kData = 1, kFilter = 2 };
+
+void check_cudnn(cudnnStatus_t st, const char* what) {
+  if (st == CUDNN_STATUS_SUCCESS) return;
+  throw std::runtime_error(std::string("cuDNN ") + what + " failed: " + cudnnGetErrorString(st));
+}
+
+// HONE_CUDNN=0 in the environment turns cuDNN off (every convolution runs the direct kernels).
+bool disabled_by_env() {
+  const char* v = std::getenv("HONE_CUDNN");
+  return v && std::string(v) == "0";
+}
+
+// The device's handle, or null when cuDNN cannot be used there (turned off, or cudnnCreate
+// failed, e.g. because the cuDNN sub-libraries are missing on this machine: said once on stderr).
+cudnnHandle_t handle_for(int device) {
+  struct Slot {
+    bool tried = false;
+    cudnnHandle_t h = nullptr;
+  };
+  static std::mutex mu;
+  static auto* slots = new std::vector<Slot>();  // never destroyed
+  std::lock_guard<std::mutex> lock(mu);
+  if (device < 0) throw std::invalid_argument("cuDNN: negative device index " + std::to_string(device));
+  if (static_cast<size_t>(device) >= slots->size()) slots->resize(device + 1);
+  Slot& s = (*slots)[device];
+  if (!s.tried) {
+    s.tried = true;
+    if (disabled_by_env()) return nullptr;
+    int current = -1;
+    check(cudaGetDevice(&current), "cudaGetDevice");
+    if (current != device) check(cudaSetDevice(device), "cudaSetDevice");
+    const cudnnStatus_t st = cudnnCreate(&s.h);
+    if (st != CUDNN_STATUS_SUCCESS) {
+      s.h = nullptr;
+      std::fprintf(stderr, "hone: cuDNN unavailable on cuda:%d (cudnnCreate: %s); conv2d uses the direct CUDA kernels\n",
+                   device, cudnnGetErrorString(st));
+    }
+  }
+  return s.h;
+}
+
+// Descriptors of one convolution, destroyed with the object.
+struct Descs {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  Descs() = default;
+  Descs(const Descs&) = delete;
+  Descs& operator=(const Descs&) = delete;
+  ~Descs() {
+    if (x) cudnnDestroyTensorDescriptor(x);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (w) cudnnDestroyFilterDescriptor(w);
+    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+  }
+};
+
+bool fits_int(int64_t v) { return v >= 1 && v <= INT_MAX; }
+
+// Fills d for g; false when cuDNN cannot describe the shape (sizes beyond int, zero sizes,
+// rejected parameters, or an output size that differs from ours).
+bool make_descs(const Conv2dGeometry& g, cudnnDataType_t dt, cudnnMathType_t math, Descs& d) {
+  const int64_t Ho = g.out_h(), Wo = g.out_w();
+  for (int64_t v : {g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h, g.kernel_w, g.stride_h,
+                    g.stride_w, g.dilation_h, g.dilation_w, g.groups, Ho, Wo, g.in_channels / g.groups})
+    if (!fits_int(v)) return false;
+  if (g.pad_h < 0 || g.pad_w < 0 || g.pad_h > INT_MAX || g.pad_w > INT_MAX) return false;
+  // cuDNN indexes tensors with 32-bit offsets.
+  if (g.batch * g.in_channels * g.in_h * g.in_w > INT_MAX || g.batch * g.out_channels * Ho * Wo > INT_MAX) return false;
+  if (cudnnCreateTensorDescriptor(&d.x) != CUDNN_STATUS_SUCCESS ||
+      cudnnCreateTensorDescriptor(&d.y) != CUDNN_STATUS_SUCCESS ||
+      cudnnCreateFilterDescriptor(&d.w) != CUDNN_STATUS_SUCCESS ||
+      cudnnCreateConvolutionDescriptor(&d.conv) != CUDNN_STATUS_SUCCESS)
+    return false;
+  auto i = [](int64_t v) { return static_cast<int>(v); };
+  if (cudnnSetTensor4dDescriptor(d.x, CUDNN_TENSOR_NCHW, dt, i(g.batch), i(g.in_channels), i(g.in_h), i(g.in_w)) !=
+      CUDNN_STATUS_SUCCESS)
+    return false;
+  if (cudnnSetTensor4dDescriptor(d.y, CUDNN_TENSOR_NCHW, dt, i(g.batch), i(g.out_channels), i(Ho), i(Wo)) !=
+      CUDNN_STATUS_SUCCESS)
+    return false;
+  if (cudnnSetFilter4dDescriptor(d.w, dt, CUDNN_TENSOR_NCHW, i(g.out_channels), i(g.in_channels / g.groups),
+                                 i(g.kernel_h), i(g.kernel_w)) != CUDNN_STATUS_SUCCESS)
+    return false;
+  if (cudnnSetConvolution2dDescriptor(d.conv, i(g.pad_h), i(g.pad_w), i(g.stride_h), i(g.stride_w), i(g.dilation_h),
+                                      i(g.dilation_w), CUDNN_CROSS_CORRELATION, dt) != CUDNN_STATUS_SUCCESS)
+    return false;
+  if (cudnnSetConvolutionGroupCount(d.conv, i(g.groups)) != CUDNN_STATUS_SUCCESS) return false;
+  if (cudnnSetConvolutionMathType(d.conv, math) != CUDNN_STATUS_SUCCESS) return false;
+  int n = 0, c = 0, h = 0, w = 0;
+  if (cudnnGetConvolution2dForwardOutputDim(d.conv, d.x, d.w, &n, &c, &h, &w) != CUDNN_STATUS_SUCCESS) return false;
+  return n == g.batch && c == g.out_channels && h == Ho && w == Wo;
+}
+
+// ---- algorithm cache ----------------------------------------------------------------------------
+using Key = std::array<int64_t, 18>;
+
+struct Choice {
+  bool usable = false;  // false: run the direct kernels
+  int algo = 0;
+  size_t workspace = 0;
+};
+
+std::mutex& cache_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+std::map<Key, Choice>& cache() {
+  static auto* m = new std::map<Key, Choice>();  // never destroyed
+  return *m;
+}
+
+Key make_key(int device, Pass pass, cudnnDataType_t dt, cudnnMathType_t math, const Conv2dGeometry& g) {
+  return {device,     pass,       dt,         math,       g.batch,    g.in_channels, g.in_h,     g.in_w,
+          g.out_channels, g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_h,    g.pad_w,   g.dilation_h,
+          g.dilation_w, g.groups};
+}
+
+bool math_ok(cudnnMathType_t wanted, cudnnMathType_t got) {
+  if (wanted != CUDNN_FMA_MATH) return true;
+  return got == CUDNN_FMA_MATH || got == CUDNN_DEFAULT_MATH;
+}
+
+// Picks from cuDNN's heuristic list (best first): the first usable deterministic algorithm,
+// `preferred` first when it is usable. ws(algo, &bytes) queries the workspace of one algorithm.
+template <class Perf, class Ws>
+Choice pick(const Perf* perf, int count, cudnnMathType_t math, int preferred, Ws&& ws) {
+  auto usable = [&](const Perf& p, size_t& bytes) {
+    if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC || !math_ok(math, p.mathType))
+      return false;
+    if (ws(p.algo, &bytes) != CUDNN_STATUS_SUCCESS) return false;
+    return bytes <= kMaxWorkspace;
+  };
+  Choice c;
+  size_t bytes = 0;
+  if (preferred >= 0)
+    for (int k = 0; k < count; ++k)
+      if (static_cast<int>(perf[k].algo) == preferred && usable(perf[k], bytes)) return {true, preferred, bytes};
+  for (int k = 0; k < count; ++k)
+    if (usable(perf[k], bytes)) return {true, static_cast<int>(perf[k].algo), bytes};
+  return c;
+}
+
+Choice choose(cudnnHandle_t h, Pass pass, cudnnMathType_t math, const Descs& d) {
+  switch (pass) {
+    case kForward: {
+      cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+      int count = 0;
+      if (cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count,
+                                                 perf) != CUDNN_STATUS_SUCCESS)
+        return {};
+      return pick(perf, count, math, -1, [&](cudnnConvolutionFwdAlgo_t a, size_t* b) {
+        return cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, a, b);
+      });
+    }
+    case kData: {
+      cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+      int count = 0;
+      if (cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                      &count, perf) != CUDNN_STATUS_SUCCESS)
+        return {};
+      return pick(perf, count, math, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, [&](cudnnConvolutionBwdDataAlgo_t a, size_t* b) {
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, a, b);
+      });
+    }
+    case kFilter: {
+      cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+      int count = 0;
+      if (cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w,
+                                                        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count,
+                                                        perf) != CUDNN_STATUS_SUCCESS)
+        return {};
+      return pick(perf, count, math, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
+                  [&](cudnnConvolutionBwdFilterAlgo_t a, size_t* b) {
+                    return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, a, b);
+                  });
+    }
+  }
+  return {};
+}
+
+void forget(const Key& key) {
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  cache()[key] = Choice{};
+}
+
+// Workspace for one call, released (stream-ordered) when the object goes.
+class Workspace {
+ public:
+  Workspace(const ConvContext& ctx, size_t bytes, cudaStream_t stream) : ctx_(ctx), stream_(stream) {
+    if (!bytes) return;
+    if (ctx.alloc) {
+      p_ = ctx.alloc(bytes, ctx.device);
+    } else {
+      check(cudaMallocAsync(&p_, bytes, stream), "cudaMallocAsync (cuDNN workspace)");
+    }
+  }
+  ~Workspace() {
+    if (!p_) return;
+    if (ctx_.alloc && ctx_.release)
+      ctx_.release(p_, ctx_.device);
+    else if (!ctx_.alloc)
+      cudaFreeAsync(p_, stream_);
+  }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  void* get() const { return p_; }
+
+ private:
+  ConvContext ctx_;
+  cudaStream_t stream_;
+  void* p_ = nullptr;
+};
+
+// Everything one call needs: descriptors, handle bound to the stream, cached choice.
+struct Prepared {
+  Descs d;
+  cudnnHandle_t h = nullptr;
+  Key key{};
+  Choice choice;
+};
+
+template <class T>
+bool prepare(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, cudaStream_t stream, Prepared& p) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "cuDNN convolutions take float or double");
+  const cudnnDataType_t dt = std::is_same_v<T, double> ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+  const cudnnMathType_t math = std::is_same_v<T, float> && !tf32_enabled() ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+  p.key = make_key(ctx.device, pass, dt, math, g);
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex());
+    auto it = cache().find(p.key);
+    if (it != cache().end() && !it->second.usable) return false;
+  }
+  p.h = handle_for(ctx.device);
+  if (!p.h) return false;
+  if (!make_descs(g, dt, math, p.d)) {
+    forget(p.key);
+    return false;
+  }
+  check_cudnn(cudnnSetStream(p.h, stream), "cudnnSetStream");
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  auto it = cache().find(p.key);
+  if (it == cache().end()) it = cache().emplace(p.key, choose(p.h, pass, math, p.d)).first;
+  p.choice = it->second;
+  return p.choice.usable;
+}
+
+// Runs a cuDNN call; a NOT_SUPPORTED answer marks the shape for the direct kernels.
+bool finish(cudnnStatus_t st, const Key& key, const char* what) {
+  if (st == CUDNN_STATUS_NOT_SUPPORTED) {
+    forget(key);
+    return false;
+  }
+  check_cudnn(st, what);
+  return true;
+}
+
+template <class T> struct Scalars { T one = T(1), zero = T(0); };
+
+}  // namespace
+
+template <class T>
+bool cudnn_forward(const ConvContext& ctx, const Conv2dGeometry& g, const T* x, const T* w, T* y,
+                   cudaStream_t stream) {
+  Prepared p;
+  if (!prepare<T>(ctx, kForward, g, stream, p)) return false;
+  Workspace ws(ctx, p.choice.workspace, stream);
+  const Scalars<T> s;
+  return finish(cudnnConvolutionForward(p.h, &s.one, p.d.x, x, p.d.w, w, p.d.conv,
+                                        static_cast<cudnnConvolutionFwdAlgo_t>(p.choice.algo), ws.get(),
+                                        p.choice.workspace, &s.zero, p.d.y, y),
+                p.key, "cudnnConvolutionForward");
+}
+
+template <class T>
+bool cudnn_backward_data(const ConvContext& ctx, const Conv2dGeometry& g, const T* gy, const T* w, T* gx,
+                         cudaStream_t stream) {
+  Prepared p;
+  if (!prepare<T>(ctx, kData, g, stream, p)) return false;
+  Workspace ws(ctx, p.choice.workspace, stream);
+  const Scalars<T> s;
+  return finish(cudnnConvolutionBackwardData(p.h, &s.one, p.d.w, w, p.d.y, gy, p.d.conv,
+                                             static_cast<cudnnConvolutionBwdDataAlgo_t>(p.choice.algo), ws.get(),
+                                             p.choice.workspace, &s.zero, p.d.x, gx),
+                p.key, "cudnnConvolutionBackwardData");
+}
+
+template <class T>
+bool cudnn_backward_filter(const ConvContext& ctx, const Conv2dGeometry& g, const T* x, const T* gy, T* gw,
+                           cudaStream_t stream) {
+  Prepared p;
+  if (!prepare<T>(ctx, kFilter, g, stream, p)) return false;
+  Workspace ws(ctx, p.choice.workspace, stream);
+  const Scalars<T> s;
+  return finish(cudnnConvolutionBackwardFilter(p.h, &s.one, p.d.x, x, p.d.y, gy, p.d.conv,
+                                               static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.choice.algo), ws.get(),
+                                               p.choice.workspace, &s.zero, p.d.w, gw),
+                p.key, "cudnnConvolutionBackwardFilter");
+}
+
+#define HONE_INSTANTIATE(T)                                                                                   \
+  template bool cudnn_forward<T>(const ConvContext&, const Conv2dGeometry&, const T*, const T*, T*,          \
+                                 cudaStream_t);                                                               \
+  template bool cudnn_backward_data<T>(const ConvContext&, const Conv2dGeometry&, const T*, const T*, T*,    \
+                                       cudaStream_t);                                                         \
+  template bool cudnn_backward_filter<T>(const ConvContext&, const Conv2dGeometry&, const T*, const T*, T*,  \
+                                         cudaStream_t);
+HONE_INSTANTIATE(float)
+HONE_INSTANTIATE(double)
+#undef HONE_INSTANTIATE
+
+}  // namespace hone::kernels::cuda::conv_detail
+
+#endif  // HONE_HAVE_CUDNN
