@@ -43,6 +43,16 @@ class GPT(nn.Module):
         self.wte, self.wpe = nn.Embedding(V, C), nn.Embedding(P, C)
         self.h = nn.ModuleList(Block(C, H) for _ in range(L))
         self.ln_f = nn.LayerNorm(C)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m):
+        # GPT-2's initialisation, as hone's model uses: N(0, 0.02), zero biases. (PyTorch's
+        # defaults give N(0, 1) embeddings, a loss near 500 and denormal-heavy, slowing steps.)
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
 
     def forward(self, idx, targets):
         x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
