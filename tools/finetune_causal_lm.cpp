@@ -103,7 +103,7 @@ int finetune_causal_lm(const std::string& recipe_path, const std::vector<std::st
     if (before.count("loss")) std::printf("val before: loss %.4f, perplexity %.2f\n", before.at("loss"), before.at("ppl"));
   }
   const TrainSummary s = trainer.run();
-  if (s.steps_done < o.steps) {
+  if (s.steps_done < o.steps && !s.stopped_early) {
     std::printf("stopped after step %ld of %ld; continue with resume=true\n", long(s.steps_done), long(o.steps));
     return 0;
   }

@@ -155,7 +155,7 @@ int finetune_classification(const std::string& recipe_path, const std::vector<st
     print_eval("held-out before fine-tuning", task.evaluate());
   }
   const TrainSummary s = trainer.run();
-  if (s.steps_done < o.steps) {
+  if (s.steps_done < o.steps && !s.stopped_early) {
     std::printf("stopped after step %ld of %ld; continue with resume=true\n", long(s.steps_done), long(o.steps));
     return 0;
   }
