@@ -27,6 +27,7 @@ std::vector<RecipeField> causal_lm_schema() {
       {"data.val_fraction", T::Float, "0.05", "share of the data held out for evaluation"},
       {"seq_len", T::Int, "256", "tokens per training window"},
       {"eval_batches", T::Int, "20", "batches per evaluation"},
+      {"label_smoothing", T::Float, "0.0", "label smoothing of the training loss"},
   });
   return s;
 }
@@ -95,7 +96,7 @@ int finetune_causal_lm(const std::string& recipe_path, const std::vector<std::st
   std::printf("model: GPT-2 %ld layers, %ld heads, n_embd %ld, %.1fM parameters (%s)\n", long(cfg.n_layer),
               long(cfg.n_head), long(cfg.n_embd), double(model->parameter_count()) / 1e6, init.c_str());
   CausalLmTask task(*model, [&](const Tensor& ids) { return model->forward(ids); }, data_dir, r.get_int("seq_len"),
-                    r.get_int("batch_size"), r.get_int("eval_batches"), o.seed);
+                    r.get_int("batch_size"), r.get_int("eval_batches"), o.seed, r.get_float("label_smoothing"));
   Trainer trainer(task, o);
   if (!o.resume) {
     model->eval();

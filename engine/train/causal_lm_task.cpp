@@ -9,8 +9,9 @@
 namespace hone {
 
 CausalLmTask::CausalLmTask(nn::Module& model, LogitsFn logits, const std::string& data_dir, int64_t seq_len,
-                           int64_t batch_size, int64_t eval_batches, uint64_t seed)
-    : model_(model), logits_(std::move(logits)), batch_size_(batch_size), eval_batches_(eval_batches) {
+                           int64_t batch_size, int64_t eval_batches, uint64_t seed, double label_smoothing)
+    : model_(model), logits_(std::move(logits)), batch_size_(batch_size), eval_batches_(eval_batches),
+      label_smoothing_(label_smoothing) {
   train_ = std::make_unique<data::TokenWindowLoader>(data_dir, "train", seq_len, seed);
   val_ = std::make_unique<data::TokenWindowLoader>(data_dir, "val", seq_len, seed + 1);
 }
@@ -23,7 +24,9 @@ TrainBatch CausalLmTask::next_batch() {
   return b;
 }
 
-Tensor CausalLmTask::mean_loss(const TrainBatch& b) { return ops::cross_entropy(logits_(b.inputs), b.targets); }
+Tensor CausalLmTask::mean_loss(const TrainBatch& b) {
+  return ops::cross_entropy(logits_(b.inputs), b.targets, -100, label_smoothing_);
+}
 
 std::map<std::string, double> CausalLmTask::evaluate() {
   NoGradGuard no_grad;

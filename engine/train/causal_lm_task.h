@@ -13,7 +13,7 @@ class CausalLmTask : public TrainTask {
  public:
   using LogitsFn = std::function<Tensor(const Tensor& ids)>;  // ids [B, T] -> logits [B, T, V]
   CausalLmTask(nn::Module& model, LogitsFn logits, const std::string& data_dir, int64_t seq_len,
-               int64_t batch_size, int64_t eval_batches, uint64_t seed);
+               int64_t batch_size, int64_t eval_batches, uint64_t seed, double label_smoothing = 0.0);
 
   nn::Module& model() override { return model_; }
   TrainBatch next_batch() override;
@@ -26,6 +26,7 @@ class CausalLmTask : public TrainTask {
   nn::Module& model_;
   LogitsFn logits_;
   int64_t batch_size_, eval_batches_;
+  double label_smoothing_;  // training loss only; evaluation reports the plain cross-entropy
   std::unique_ptr<data::TokenWindowLoader> train_, val_;
 };
 
