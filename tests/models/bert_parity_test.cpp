@@ -18,7 +18,6 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -27,50 +26,32 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/io/checkpoint.h"
 #include "engine/ops/ops.h"
-#include "engine/optim/adamw.h"
-#include "engine/train/trainer.h"
 #include "models/bert/bert.h"
 #include "models/bert/bert_config.h"
 #include "models/bert/bert_loader.h"
+#include "parity_util.h"
 
 namespace hone {
 namespace {
 
 namespace fs = std::filesystem;
+using test::compare;
+using test::Diff;
+using test::read_json;
+using test::write_text;
 
 const fs::path kFixtures = fs::path(HONE_SOURCE_DIR) / "tests" / "fixtures" / "bert";
+const char* kTempPrefix = "hone_bert_parity_";
 
 const char* kSafetensors = "cls_gelu_safetensors";  // (a) gelu, eps 1e-12, 3 named labels
 const char* kTorchBin = "cls_gelu_new_bin";         // (b) gelu_new, eps 1e-5, pytorch_model.bin
 const char* kBertModel = "bertmodel_minilm_style";  // (c) BertModel only, no prefix
 const char* kLegacy = "cls_legacy_gamma_beta";      // (d) LayerNorm.gamma/beta, torch.save
 
-fs::path fixture(const std::string& name) {
-  const fs::path p = kFixtures / name;
-  if (!fs::is_directory(p)) throw std::runtime_error(p.string() + ": fixture missing; run make_fixtures.py");
-  return p;
-}
+fs::path fixture(const std::string& name) { return test::fixture_dir(kFixtures, name); }
 
 // The sequence-classification fixtures (those with logits.npy).
-std::vector<fs::path> classifier_dirs() {
-  std::vector<fs::path> dirs;
-  if (fs::is_directory(kFixtures))
-    for (const auto& e : fs::directory_iterator(kFixtures))
-      if (e.is_directory() && fs::exists(e.path() / "logits.npy")) dirs.push_back(e.path());
-  std::sort(dirs.begin(), dirs.end());
-  return dirs;
-}
-
-nlohmann::json read_json(const fs::path& p) {
-  std::ifstream f(p);
-  if (!f) throw std::runtime_error(p.string() + ": cannot open");
-  return nlohmann::json::parse(f);
-}
-
-void write_text(const fs::path& p, const std::string& s) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f << s;
-}
+std::vector<fs::path> classifier_dirs() { return test::fixture_dirs_with(kFixtures, "logits.npy"); }
 
 models::BertInputs load_inputs(const fs::path& dir, bool with_mask = true) {
   models::BertInputs in;
@@ -90,27 +71,6 @@ models::LoadedBert load(const fs::path& dir, models::BertPooling pooling = model
   auto loaded = models::load_bert_classifier(dir.string(), o);
   loaded.model->eval();  // dropout off, as in the reference
   return loaded;
-}
-
-struct Diff {
-  double max_abs = 0, max_ref = 0;  // max |actual - expected|, max |expected|
-  double rel() const { return max_abs / std::max(max_ref, 1e-30); }
-};
-
-// Shapes must agree; returns the largest error and the largest expected magnitude.
-Diff compare(const Tensor& actual, const Tensor& expected, const std::string& what) {
-  Diff d;
-  EXPECT_EQ(shape_str(actual.shape()), shape_str(expected.shape())) << what;
-  if (actual.shape() != expected.shape()) {
-    d.max_abs = INFINITY;
-    return d;
-  }
-  const std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
-  for (size_t i = 0; i < a.size(); ++i) {
-    d.max_abs = std::max(d.max_abs, std::isfinite(a[i]) ? std::abs(a[i] - e[i]) : INFINITY);
-    d.max_ref = std::max(d.max_ref, std::abs(e[i]));
-  }
-  return d;
 }
 
 constexpr double kLogitsTol = 1e-4;  // relative to max(1, max|expected|)
@@ -141,10 +101,7 @@ void check_output(const Tensor& actual, const fs::path& dir, const std::string& 
 // keyed the same way. Both sets of names must agree.
 void check_grads(const io::StateDict& actual, const fs::path& dir, const std::string& tag) {
   const io::StateDict expected = io::load_safetensors((dir / "grads.safetensors").string());
-  std::set<std::string> ek, ak;
-  for (auto& [k, t] : expected) ek.insert(k);
-  for (auto& [k, t] : actual) ak.insert(k);
-  EXPECT_EQ(ak, ek) << tag << ": gradient names differ from the checkpoint's parameters";
+  test::expect_same_names(actual, expected, tag);
   double worst_rel = 0, worst_abs = 0, worst_zero = 0;
   std::string worst;
   for (const auto& [key, e] : expected) {
@@ -188,13 +145,7 @@ io::StateDict grads_by_checkpoint_key(const models::BertForSequenceClassificatio
     EXPECT_EQ(key_of.count(name), 0u) << "two checkpoint keys map to " << name;
     key_of[name] = k;
   }
-  io::StateDict actual;
-  for (auto& [name, p] : model.named_parameters()) {
-    if (skip && skip(name)) continue;
-    auto it = key_of.find(name);
-    actual[it == key_of.end() ? "(hone) " + name : it->second] = p.grad();
-  }
-  return actual;
+  return test::grads_keyed_as(model.named_parameters(), key_of, skip);
 }
 
 TEST(BertParity, FixturesPresent) {
@@ -284,38 +235,12 @@ TEST(BertParity, AdamWCurve) {
     ASSERT_EQ(expected.size(), 11u);
     const auto loaded = load(dir);
     auto& model = *loaded.model;
-    std::vector<Tensor> params;
-    std::vector<bool> decay;
-    std::set<std::string> decayed;
-    for (auto& [name, p] : model.named_parameters()) {
-      params.push_back(p);
-      decay.push_back(default_weight_decay(name, p));
-      if (decay.back()) decayed.insert(name);
-    }
     // The reference decayed the same parameters (HF module names, as ours).
-    std::set<std::string> ref_decayed;
-    for (const auto& k : curve["decayed"]) ref_decayed.insert(models::bert_parameter_name(k.get<std::string>()));
-    EXPECT_EQ(decayed, ref_decayed);
-    AdamWConfig cfg;
-    cfg.lr = curve["lr"].get<double>();
-    cfg.beta1 = curve["betas"][0].get<double>();
-    cfg.beta2 = curve["betas"][1].get<double>();
-    cfg.eps = curve["eps"].get<double>();
-    cfg.weight_decay = curve["weight_decay"].get<double>();
-    AdamW opt(params, decay, cfg);
+    AdamW opt = test::adamw_as_in_curve(model.named_parameters(), curve, models::bert_parameter_name);
     const auto in = load_inputs(dir);
     const Tensor labels = labels_of(dir);
-    double worst = 0;
-    for (size_t step = 0; step < expected.size(); ++step) {
-      opt.zero_grad();
-      const Tensor loss = ops::cross_entropy(model.logits(in), labels);
-      const double l = loss.item();
-      EXPECT_NEAR(l, expected[step], kCurveTol) << "loss after " << step << " AdamW steps";
-      worst = std::max(worst, std::abs(l - expected[step]));
-      if (step + 1 == expected.size()) break;
-      loss.backward();
-      opt.step();
-    }
+    const double worst = test::run_adamw_curve(
+        opt, [&] { return ops::cross_entropy(model.logits(in), labels); }, expected, kCurveTol);
     std::printf("[parity] %-24s model  curve            %.6f -> %.6f over 10 steps, worst step err %.3g\n",
                 dir.filename().c_str(), expected.front(), expected.back(), worst);
   }
@@ -346,8 +271,9 @@ TEST(BertParity, BertModelHiddenStatesAndMeanPooling) {
   // The pooler and the (fresh) classifier are not on this path.
   auto off_path = [](const std::string& n) { return n.rfind("bert.pooler.", 0) == 0 || n.rfind("classifier.", 0) == 0; };
   check_grads(grads_by_checkpoint_key(*loaded.model, dir, off_path), dir, "bert");
-  for (auto& [name, p] : loaded.model->named_parameters())
+  for (auto& [name, p] : loaded.model->named_parameters()) {
     if (off_path(name)) EXPECT_FALSE(p.grad().defined()) << name;
+  }
 }
 
 // (c) loaded as a classifier: the checkpoint has no head, so a new one is initialised and the
@@ -423,36 +349,13 @@ TEST(BertParity, LegacyGammaBetaNamesAreMapped) {
   }
 }
 
-// <build>/tests/hone_model_tests -> <build>/tools/hone
-fs::path hone_binary() {
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return {};
-  return self.parent_path().parent_path() / "tools" / "hone";
-}
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("hone_bert_parity_" + std::to_string(::getpid()) + "_" + tag);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-std::string quoted(const fs::path& p) { return "'" + p.string() + "'"; }
+using test::quoted;
 
 // `hone logits` / `hone grads` with --attention-mask and --token-type-ids: the same numbers, and
 // gradients named as the checkpoint names them (the legacy fixture's with gamma/beta).
 TEST(BertParity, CliLogitsAndGrads) {
-  const fs::path hone = hone_binary();
-  if (hone.empty() || !fs::exists(hone))
-    GTEST_SKIP() << "the hone binary is not at " << hone << " (build the 'hone' target in this build dir)";
-  TempDir tmp("cli");
+  HONE_PARITY_REQUIRE_HONE_BINARY(hone);
+  test::TempDir tmp(kTempPrefix, "cli");
   for (const char* name : {kSafetensors, kLegacy}) {
     const fs::path dir = fixture(name);
     SCOPED_TRACE(dir.string());
@@ -469,24 +372,17 @@ TEST(BertParity, CliLogitsAndGrads) {
                              quoted(grads) + " 2>>" + quoted(log);
     ASSERT_EQ(std::system(cmd2.c_str()), 0) << cmd2;
     check_grads(io::load_safetensors(grads.string()), dir, "cli");
-    const auto meta = io::safetensors_metadata(grads.string());
-    ASSERT_TRUE(meta.count("loss"));
-    EXPECT_NEAR(std::stod(meta.at("loss")), read_json(dir / "curve.json")["loss"].get<double>(), kLossTol);
+    ASSERT_NO_FATAL_FAILURE(
+        test::expect_loss_metadata(grads, read_json(dir / "curve.json")["loss"].get<double>(), kLossTol));
   }
 }
 
 // ---- checkpoint variants and corrupt model folders -------------------------------------------
 
 // A temporary copy of a fixture's model files.
-struct FolderCopy : TempDir {
-  FolderCopy(const std::string& fixture_name, const std::string& tag) : TempDir(tag) {
-    for (const auto& e : fs::directory_iterator(fixture(fixture_name))) fs::copy_file(e.path(), path / e.path().filename());
-  }
-  void edit_config(const std::function<void(nlohmann::json&)>& f) const {
-    nlohmann::json j = read_json(path / "config.json");
-    f(j);
-    write_text(path / "config.json", j.dump(2));
-  }
+struct FolderCopy : test::FolderCopy {
+  FolderCopy(const std::string& fixture_name, const std::string& tag)
+      : test::FolderCopy(fixture(fixture_name), kTempPrefix, tag) {}
 };
 
 // Same logits as the fixture's reference.
@@ -524,19 +420,8 @@ TEST(BertParityVariants, MissingPoolerIsToleratedWithANote) {
 
 // load_bert_classifier must throw std::runtime_error whose message contains every one of `needles`.
 std::string expect_load_error(const fs::path& folder, const std::vector<std::string>& needles) {
-  try {
-    models::load_bert_classifier(folder.string(), {});
-  } catch (const std::runtime_error& e) {
-    const std::string msg = e.what();
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
-    std::printf("[parity] error: %s\n", msg.c_str());
-    return msg;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected std::runtime_error, got another exception: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << folder << ": load_bert_classifier accepted a corrupt folder";
-  return {};
+  return test::expect_refusal([&] { models::load_bert_classifier(folder.string(), {}); }, needles, "[parity] error",
+                              folder, ": load_bert_classifier accepted a corrupt folder");
 }
 
 TEST(BertParityCorrupt, ConfigDisagreesWithTensorShapes) {

@@ -12,10 +12,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -23,58 +21,23 @@
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/io/checkpoint.h"
-#include "engine/optim/adamw.h"
-#include "engine/train/trainer.h"
 #include "models/gpt2/gpt2.h"
 #include "models/gpt2/gpt2_loader.h"
+#include "parity_util.h"
 
 namespace hone {
 namespace {
 
 namespace fs = std::filesystem;
+using test::compare;
+using test::Diff;
+using test::read_json;
+using test::write_text;
 
 const fs::path kFixtures = fs::path(HONE_SOURCE_DIR) / "tests" / "fixtures" / "gpt2";
+const char* kTempPrefix = "hone_gpt2_parity_";
 
-std::vector<fs::path> fixture_dirs() {
-  std::vector<fs::path> dirs;
-  if (fs::is_directory(kFixtures))
-    for (const auto& e : fs::directory_iterator(kFixtures))
-      if (e.is_directory() && fs::exists(e.path() / "curve.json")) dirs.push_back(e.path());
-  std::sort(dirs.begin(), dirs.end());
-  return dirs;
-}
-
-nlohmann::json read_json(const fs::path& p) {
-  std::ifstream f(p);
-  if (!f) throw std::runtime_error(p.string() + ": cannot open");
-  return nlohmann::json::parse(f);
-}
-
-void write_text(const fs::path& p, const std::string& s) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f << s;
-}
-
-struct Diff {
-  double max_abs = 0, max_ref = 0;  // max |actual - expected|, max |expected|
-  double rel() const { return max_abs / std::max(max_ref, 1e-30); }
-};
-
-// Shapes must agree; returns the largest error and the largest expected magnitude.
-Diff compare(const Tensor& actual, const Tensor& expected, const std::string& what) {
-  Diff d;
-  EXPECT_EQ(shape_str(actual.shape()), shape_str(expected.shape())) << what;
-  if (actual.shape() != expected.shape()) {
-    d.max_abs = INFINITY;
-    return d;
-  }
-  const std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
-  for (size_t i = 0; i < a.size(); ++i) {
-    d.max_abs = std::max(d.max_abs, std::isfinite(a[i]) ? std::abs(a[i] - e[i]) : INFINITY);
-    d.max_ref = std::max(d.max_ref, std::abs(e[i]));
-  }
-  return d;
-}
+std::vector<fs::path> fixture_dirs() { return test::fixture_dirs_with(kFixtures, "curve.json"); }
 
 std::string strip_prefix(const std::string& key) {
   return key.rfind("transformer.", 0) == 0 ? key.substr(12) : key;
@@ -98,10 +61,7 @@ void check_logits(const Tensor& logits, const fs::path& dir, const std::string& 
 // `actual`, keyed the same way. Both sets of names must agree.
 void check_grads(const io::StateDict& actual, const fs::path& dir, const std::string& tag) {
   const io::StateDict expected = io::load_safetensors((dir / "grads.safetensors").string());
-  std::set<std::string> ek, ak;
-  for (auto& [k, t] : expected) ek.insert(k);
-  for (auto& [k, t] : actual) ak.insert(k);
-  EXPECT_EQ(ak, ek) << tag << ": gradient names differ from the checkpoint's parameters";
+  test::expect_same_names(actual, expected, tag);
   double worst_rel = 0, worst_abs = 0;
   std::string worst;
   for (const auto& [key, e] : expected) {
@@ -161,12 +121,7 @@ TEST(Gpt2Parity, Gradients) {
     const io::StateDict expected = io::load_safetensors((dir / "grads.safetensors").string());
     std::map<std::string, std::string> key_of;
     for (auto& [k, t] : expected) key_of[strip_prefix(k)] = k;
-    io::StateDict actual;
-    for (auto& [name, p] : model.named_parameters()) {
-      auto it = key_of.find(name);
-      actual[it == key_of.end() ? "(hone) " + name : it->second] = p.grad();
-    }
-    check_grads(actual, dir, "model");
+    check_grads(test::grads_keyed_as(model.named_parameters(), key_of), dir, "model");
   }
 }
 
@@ -179,126 +134,50 @@ TEST(Gpt2Parity, AdamWCurve) {
     const auto loaded = models::load_gpt2(dir.string());
     auto& model = *loaded.model;
     model.eval();  // dropout off, as in the reference
-    std::vector<Tensor> params;
-    std::vector<bool> decay;
-    std::set<std::string> decayed;
-    for (auto& [name, p] : model.named_parameters()) {
-      params.push_back(p);
-      decay.push_back(default_weight_decay(name, p));
-      if (decay.back()) decayed.insert(name);
-    }
-    // The reference decayed the same parameters.
-    std::set<std::string> ref_decayed;
-    for (const auto& k : curve["decayed"]) ref_decayed.insert(strip_prefix(k.get<std::string>()));
-    EXPECT_EQ(decayed, ref_decayed);
-    AdamWConfig cfg;
-    cfg.lr = curve["lr"].get<double>();
-    cfg.beta1 = curve["betas"][0].get<double>();
-    cfg.beta2 = curve["betas"][1].get<double>();
-    cfg.eps = curve["eps"].get<double>();
-    cfg.weight_decay = curve["weight_decay"].get<double>();
-    AdamW opt(params, decay, cfg);
+    // The reference decayed the same parameters (its names with "transformer.").
+    AdamW opt = test::adamw_as_in_curve(model.named_parameters(), curve, strip_prefix);
     const Tensor ids = io::load_npy((dir / "inputs.npy").string());
     const Tensor targets = io::load_npy((dir / "targets.npy").string());
-    double worst = 0;
-    for (size_t step = 0; step < expected.size(); ++step) {
-      opt.zero_grad();
-      const Tensor loss = model.loss(ids, targets);
-      const double l = loss.item();
-      EXPECT_NEAR(l, expected[step], kCurveTol) << "loss after " << step << " AdamW steps";
-      worst = std::max(worst, std::abs(l - expected[step]));
-      if (step + 1 == expected.size()) break;
-      loss.backward();
-      opt.step();
-    }
+    const double worst = test::run_adamw_curve(opt, [&] { return model.loss(ids, targets); }, expected, kCurveTol);
     std::printf("[parity] %-24s model  curve    %.6f -> %.6f over 10 steps, worst step err %.3g\n",
                 dir.filename().c_str(), expected.front(), expected.back(), worst);
   }
 }
 
-// <build>/tests/hone_model_tests -> <build>/tools/hone
-fs::path hone_binary() {
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return {};
-  return self.parent_path().parent_path() / "tools" / "hone";
-}
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("hone_gpt2_parity_" + std::to_string(::getpid()) + "_" + tag);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
 TEST(Gpt2Parity, CliLogitsAndGrads) {
-  const fs::path hone = hone_binary();
-  if (hone.empty() || !fs::exists(hone))
-    GTEST_SKIP() << "the hone binary is not at " << hone << " (build the 'hone' target in this build dir)";
-  TempDir tmp("cli");
+  HONE_PARITY_REQUIRE_HONE_BINARY(hone);
+  test::TempDir tmp(kTempPrefix, "cli");
   for (const auto& dir : fixture_dirs()) {
     SCOPED_TRACE(dir.string());
     const std::string name = dir.filename().string();
     const fs::path logits = tmp.path / (name + "_logits.npy"), grads = tmp.path / (name + "_grads.safetensors");
     const fs::path log = tmp.path / (name + ".log");
-    const std::string q = "'";
-    const std::string cmd1 = q + hone.string() + q + " logits --model " + q + dir.string() + q + " --input " + q +
-                             (dir / "inputs.npy").string() + q + " --out " + q + logits.string() + q + " 2>" + q +
-                             log.string() + q;
+    using test::quoted;
+    const std::string common = " --model " + quoted(dir) + " --input " + quoted(dir / "inputs.npy");
+    const std::string cmd1 = quoted(hone) + " logits" + common + " --out " + quoted(logits) + " 2>" + quoted(log);
     ASSERT_EQ(std::system(cmd1.c_str()), 0) << cmd1;
     check_logits(io::load_npy(logits.string()), dir, "cli");
-    const std::string cmd2 = q + hone.string() + q + " grads --model " + q + dir.string() + q + " --input " + q +
-                             (dir / "inputs.npy").string() + q + " --targets " + q + (dir / "targets.npy").string() +
-                             q + " --out " + q + grads.string() + q + " 2>>" + q + log.string() + q;
+    const std::string cmd2 = quoted(hone) + " grads" + common + " --targets " + quoted(dir / "targets.npy") +
+                             " --out " + quoted(grads) + " 2>>" + quoted(log);
     ASSERT_EQ(std::system(cmd2.c_str()), 0) << cmd2;
     check_grads(io::load_safetensors(grads.string()), dir, "cli");
-    const auto meta = io::safetensors_metadata(grads.string());
-    ASSERT_TRUE(meta.count("loss"));
-    EXPECT_NEAR(std::stod(meta.at("loss")), read_json(dir / "curve.json")["loss"].get<double>(), kLossTol);
+    ASSERT_NO_FATAL_FAILURE(
+        test::expect_loss_metadata(grads, read_json(dir / "curve.json")["loss"].get<double>(), kLossTol));
   }
 }
 
 // ---- corrupt model folders --------------------------------------------------------------------
 
-fs::path fixture(const std::string& name) {
-  const fs::path p = kFixtures / name;
-  if (!fs::is_directory(p)) throw std::runtime_error(p.string() + ": fixture missing; run make_fixtures.py");
-  return p;
-}
-
 // A temporary copy of a fixture's model files.
-struct FolderCopy : TempDir {
-  FolderCopy(const std::string& fixture_name, const std::string& tag) : TempDir(tag) {
-    for (const auto& e : fs::directory_iterator(fixture(fixture_name))) fs::copy_file(e.path(), path / e.path().filename());
-  }
-  void edit_config(const std::function<void(nlohmann::json&)>& f) const {
-    nlohmann::json j = read_json(path / "config.json");
-    f(j);
-    write_text(path / "config.json", j.dump(2));
-  }
+struct FolderCopy : test::FolderCopy {
+  FolderCopy(const std::string& fixture_name, const std::string& tag)
+      : test::FolderCopy(test::fixture_dir(kFixtures, fixture_name), kTempPrefix, tag) {}
 };
 
 // load_gpt2 must throw std::runtime_error whose message contains every one of `needles`.
 std::string expect_load_error(const fs::path& folder, const std::vector<std::string>& needles) {
-  try {
-    models::load_gpt2(folder.string());
-  } catch (const std::runtime_error& e) {
-    const std::string msg = e.what();
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
-    std::printf("[parity] error: %s\n", msg.c_str());
-    return msg;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected std::runtime_error, got another exception: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << folder << ": load_gpt2 accepted a corrupt folder";
-  return {};
+  return test::expect_refusal([&] { models::load_gpt2(folder.string()); }, needles, "[parity] error", folder,
+                              ": load_gpt2 accepted a corrupt folder");
 }
 
 const char* kTied = "tiny_gelu_new_tied";

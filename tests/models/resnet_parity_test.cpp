@@ -34,11 +34,14 @@
 #include "engine/optim/optimizer.h"
 #include "models/resnet/resnet.h"
 #include "models/resnet/resnet_loader.h"
+#include "parity_util.h"
 
 namespace hone {
 namespace {
 
 namespace fs = std::filesystem;
+using test::compare;
+using test::Diff;
 
 const fs::path kFixtures = fs::path(HONE_SOURCE_DIR) / "tests" / "fixtures" / "resnet";
 
@@ -105,35 +108,10 @@ void set_formula_weights(models::ResNet& model) {
 // ---- fixtures -----------------------------------------------------------------------------------
 
 nlohmann::json read_json(const fs::path& p) {
-  std::ifstream f(p);
-  if (!f) throw std::runtime_error(p.string() + ": cannot open (run tests/fixtures/resnet/make_fixtures.py)");
-  return nlohmann::json::parse(f);
+  return test::read_json(p, "run tests/fixtures/resnet/make_fixtures.py");
 }
 
-fs::path fixture(const std::string& name) {
-  const fs::path p = kFixtures / name;
-  if (!fs::exists(p / "meta.json")) throw std::runtime_error(p.string() + ": fixture missing; run make_fixtures.py");
-  return p;
-}
-
-struct Diff {
-  double max_abs = 0, max_ref = 0;
-};
-
-Diff compare(const Tensor& actual, const Tensor& expected, const std::string& what) {
-  Diff d;
-  EXPECT_EQ(shape_str(actual.shape()), shape_str(expected.shape())) << what;
-  if (actual.shape() != expected.shape()) {
-    d.max_abs = INFINITY;
-    return d;
-  }
-  const std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
-  for (size_t i = 0; i < a.size(); ++i) {
-    d.max_abs = std::max(d.max_abs, std::isfinite(a[i]) ? std::abs(a[i] - e[i]) : INFINITY);
-    d.max_ref = std::max(d.max_ref, std::abs(e[i]));
-  }
-  return d;
-}
+fs::path fixture(const std::string& name) { return test::fixture_dir(kFixtures, name, "meta.json"); }
 
 // Compares logits-like values relative to max(1, max|expected|); returns the relative error.
 double check_scaled(const Tensor& actual, const Tensor& expected, double tol, const std::string& what) {
@@ -186,7 +164,7 @@ Errors check_model(models::ResNet& model, const Tensor& x, const fs::path& dir, 
     if (ex.count("grad." + name)) {
       seen.insert("grad." + name);
       const Diff d = compare(g, get(ex, "grad." + name), tag + " grad " + name);
-      const double rel = d.max_abs / std::max(d.max_ref, 1e-30);
+      const double rel = d.rel();
       EXPECT_LE(d.max_abs, kGradTol * std::max(d.max_ref, 1e-12)) << tag << ": gradient of " << name;
       if (rel > err.grad_full) err.grad_full = rel, err.worst_full = name;
       ++err.full;
@@ -387,34 +365,11 @@ TEST(ResNetParity, RealResnet20ThAndSafetensorsMatchPyTorch) {
     EXPECT_EQ(std::max_element(v.begin() + r * 10, v.begin() + r * 10 + 10) - (v.begin() + r * 10), argmax[r]);
 }
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("hone_resnet_parity_" + std::to_string(::getpid()) + "_" + tag);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
 // load_resnet must throw std::runtime_error whose message contains every one of `needles`.
 std::string expect_refused(const fs::path& file, const std::string& arch, const std::vector<std::string>& needles) {
-  try {
-    models::load_resnet(file.string(), models::ResNetConfig::from_name(arch, 10), 0);
-  } catch (const std::runtime_error& e) {
-    const std::string msg = e.what();
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
-    std::printf("[resnet] refused: %s\n", msg.c_str());
-    return msg;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected std::runtime_error, got another exception: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << file << ": load_resnet accepted it as " << arch;
-  return {};
+  return test::expect_refusal(
+      [&] { models::load_resnet(file.string(), models::ResNetConfig::from_name(arch, 10), 0); }, needles,
+      "[resnet] refused", file, ": load_resnet accepted it as " + arch);
 }
 
 // Loading the right file after a refusal gives exactly the logits of a load with no refusal
@@ -449,7 +404,7 @@ TEST(ResNetParity, CheckpointThatDoesNotFitIsRefused) {
 
   // A safetensors copy with one tensor's shape edited (same element count, so the file itself is
   // valid): the header is rewritten with layer2.0.conv1.weight as [16, 32, 3, 3].
-  TempDir tmp("shape");
+  test::TempDir tmp("hone_resnet_parity_", "shape");
   const fs::path src = real_weights(".safetensors"), bad = tmp.path / "resnet20-edited.safetensors";
   std::ifstream in(src, std::ios::binary);
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
