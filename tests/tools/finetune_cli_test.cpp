@@ -141,7 +141,9 @@ TEST_F(FinetuneCli, TheRunsRecipeYamlReproducesTheRun) {
   const auto a = read_metrics(dir_ / "run"), b = read_metrics(dir_ / "again");
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].contains("grad_norm")) EXPECT_EQ(a[i].at("loss"), b[i].at("loss")) << "step " << i + 1;
+    if (a[i].contains("grad_norm")) {
+      EXPECT_EQ(a[i].at("loss"), b[i].at("loss")) << "step " << i + 1;
+    }
 }
 
 }  // namespace
