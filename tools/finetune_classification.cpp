@@ -149,6 +149,8 @@ int finetune_classification(const std::string& recipe_path, const std::vector<st
   };
   ClassificationTask task(*model, logits, train_ex, val_ex, labels, batch, tok.pad_id(), r.get_float("label_smoothing"),
                           o.seed);
+  if (!o.resume) std::filesystem::remove(fs::path(out_dir) / "eval_reports.jsonl");
+  task.set_report_log((fs::path(out_dir) / "eval_reports.jsonl").string());
   Trainer trainer(task, o);
   if (!o.resume) {
     model->eval();
@@ -172,7 +174,8 @@ int finetune_classification(const std::string& recipe_path, const std::vector<st
     write_text(out_dir, "test_report.txt", test_task.last_report());
     write_text(out_dir, "test_report.json", test_task.last_report_json());
   }
-  std::printf("run folder: %s (metrics.jsonl, checkpoints/, eval_report.txt; usable as --model)\n", out_dir.c_str());
+  std::printf("run folder: %s (metrics.jsonl, eval_reports.jsonl, checkpoints/, eval_report.txt; usable as --model)\n",
+              out_dir.c_str());
   return 0;
 }
 

@@ -1,6 +1,7 @@
 #include "engine/train/classification_task.h"
 
 #include <algorithm>
+#include <fstream>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/data/labeled_text.h"
@@ -106,6 +107,10 @@ std::map<std::string, double> ClassificationTask::evaluate() {
   const ClassificationReport r = classification_report(truth, pred, K);
   last_report_ = r.to_text(labels_);
   last_report_json_ = r.to_json(labels_).dump();
+  if (!report_log_.empty()) {
+    std::ofstream log(report_log_, std::ios::app);
+    log << "{\"evaluation\": " << ++evaluations_ << ", \"report\": " << last_report_json_ << "}\n";
+  }
   return {{"loss", nll / double(eval_.size())}, {"accuracy", r.accuracy}, {"macro_f1", r.macro_f1}};
 }
 

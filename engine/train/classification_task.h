@@ -45,6 +45,9 @@ class ClassificationTask : public TrainTask {
   // Predicted labels and probabilities [N, K] for `examples` (eval mode, no grad).
   void predict(const std::vector<TokenizedExample>& examples, std::vector<int64_t>& labels, Tensor& probabilities);
   const std::string& last_report() const { return last_report_; }
+  // Every evaluation also appends its full report (per-class precision/recall/F1, support and the
+  // confusion matrix, as JSON) as one line to this file.
+  void set_report_log(const std::string& path) { report_log_ = path; }
   std::string last_report_json() const { return last_report_json_; }
 
  private:
@@ -57,7 +60,8 @@ class ClassificationTask : public TrainTask {
   int32_t pad_id_;
   double label_smoothing_;
   std::unique_ptr<Sampler> sampler_;
-  std::string last_report_, last_report_json_;
+  std::string last_report_, last_report_json_, report_log_;
+  int64_t evaluations_ = 0;
 };
 
 }  // namespace hone
