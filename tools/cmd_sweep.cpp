@@ -247,8 +247,36 @@ void finish_report(const Sweep& sw, bool complete) {
   if (runs.empty()) return;
   const std::string stem = (fs::path(sw.spec.out_dir) / "sweep").string();
   try {
-    plot_runs(runs, stem);
-    std::printf("[sweep] summary plot: %s.png (and .svg)\n", stem.c_str());
+    // The sweep at a glance: the ranking metric of every trial (finished and stopped early apart),
+    // and each trial's evaluations of that metric over steps. Full curves: sweep_curves.png.
+    Chart by_trial{"final " + sw.spec.metric + " by trial", "trial", sw.spec.metric, {}};
+    Series done{"ran to the end", {}, {}}, stopped{"stopped early", {}, {}};
+    done.points_only = stopped.points_only = true;
+    Chart over_steps{sw.spec.metric + " during training", "step", sw.spec.metric, {}};
+    for (const Trial& t : sw.trials) {
+      if (!t.has_metric) continue;
+      (t.status == "stopped" ? stopped : done).x.push_back(double(t.id));
+      (t.status == "stopped" ? stopped : done).y.push_back(t.metric);
+      Series s{t.name, {}, {}};
+      s.markers = true;
+      std::ifstream f(fs::path(t.dir) / "metrics.jsonl");
+      for (std::string line; std::getline(f, line);) {
+        const auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_object() && j.value("split", "") == "val" && j.contains(sw.spec.metric) && j[sw.spec.metric].is_number()) {
+          s.x.push_back(j.value("step", 0.0));
+          s.y.push_back(j[sw.spec.metric].get<double>());
+        }
+      }
+      if (!s.x.empty()) over_steps.series.push_back(s);
+    }
+    for (Series* s : {&done, &stopped})
+      if (!s->x.empty()) by_trial.series.push_back(*s);
+    if (!by_trial.series.empty()) {
+      write_png(stem + ".png", {by_trial, over_steps});
+      write_svg(stem + ".svg", {by_trial, over_steps});
+      std::printf("[sweep] summary plot: %s.png (and .svg)\n", stem.c_str());
+    }
+    plot_runs(runs, stem + "_curves");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "warning: could not draw the sweep plot: %s\n", e.what());
   }

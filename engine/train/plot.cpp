@@ -265,7 +265,7 @@ std::vector<PlotPoint> thin(const std::vector<PlotPoint>& p, double plot_w) {
 struct LegendEntry {
   std::string label;
   Rgb color;
-  bool dashed, markers, faint;
+  bool dashed, markers, faint, points_only = false;
 };
 
 const FontFace& F(FontId id) { return font_face(id); }
@@ -427,10 +427,12 @@ void layout_chart(Figure& fig, const Chart& chart, double px0, double pw, double
       pieces.back().pts.push_back({X(s.x[k]), Y(s.y[k])});
       ++total;
     }
-    const bool markers = s.markers && double(total) <= plot_w / 6;
+    const bool markers = s.points_only || (s.markers && double(total) <= plot_w / 6);
     for (Piece& p : pieces) {
       if (p.pts.empty()) continue;
-      if (p.pts.size() == 1 && !markers) {  // a lone point: a dot, so that it shows
+      if (s.points_only) {
+        // no line
+      } else if (p.pts.size() == 1 && !markers) {  // a lone point: a dot, so that it shows
         fig.prims.push_back(PDot{p.pts[0].x, p.pts[0].y, width * 1.2 + 0.8, c, 0.0, clip});
       } else {
         std::vector<PlotPoint> pts = thin(p.pts, plot_w);
@@ -446,7 +448,7 @@ void layout_chart(Figure& fig, const Chart& chart, double px0, double pw, double
       if (markers)
         for (const PlotPoint& q : p.pts) fig.prims.push_back(PDot{q.x, q.y, kMarkerR, c, 1.3, clip});
     }
-    if (!s.label.empty()) legend.push_back({s.label, c, s.dashed, s.markers, s.faint});
+    if (!s.label.empty()) legend.push_back({s.label, c, s.dashed, s.markers || s.points_only, s.faint, s.points_only});
   }
   if (!has_data)
     fig.prims.push_back(PText{(L + R) / 2, (T + B) / 2 + medium.cap_height() / 2.0, "no data", FontId::kMedium,
@@ -501,7 +503,8 @@ void layout_chart(Figure& fig, const Chart& chart, double px0, double pw, double
       const double cy = by + 6 + row_h * k + row_h / 2;
       const double sx0 = bx + 10, sx1 = sx0 + swatch;
       const double width = e.faint ? kFaintWidth + 0.5 : e.markers ? kMarkerLineWidth : kLineWidth;
-      fig.prims.push_back(PLine{{{sx0, cy}, {sx1, cy}}, e.color, width, e.faint ? 0.5 : 1.0, e.dashed, -1});
+      if (!e.points_only)
+        fig.prims.push_back(PLine{{{sx0, cy}, {sx1, cy}}, e.color, width, e.faint ? 0.5 : 1.0, e.dashed, -1});
       if (e.markers) fig.prims.push_back(PDot{(sx0 + sx1) / 2, cy, kMarkerR, e.color, 1.3, -1});
       fig.prims.push_back(PText{sx1 + 8, std::round(cy + small.cap_height() / 2.0), e.label, FontId::kSmall,
                                 kAxisTitleInk, TextAnchor::kStart, false});

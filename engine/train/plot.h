@@ -24,6 +24,7 @@ struct Series {
   bool markers = false;  // a dot at every point (a white-edged disc), as well as the line
   bool faint = false;    // thin and translucent: raw data under a smoothed version of it
   int color = -1;        // index into the Okabe-Ito palette; -1 = the series' position in the chart
+  bool points_only = false;  // a scatter: markers without a connecting line
 };
 
 struct Chart {
