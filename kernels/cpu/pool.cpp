@@ -29,20 +29,6 @@ void for_planes(const Pool2dGeometry& g, F&& f) {
 inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
 inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
 
-// Runs f(A* plane) on a zeroed accumulation plane for gx (gx itself unless T is 16-bit, whose
-// gradients accumulate in a float plane rounded once at the end).
-template <class T, class F>
-void with_acc_plane(T* gx, int64_t n, F&& f) {
-  using A = acc_t<T>;
-  if constexpr (std::is_same_v<T, A>) {
-    std::fill(gx, gx + n, T(0));
-    f(gx);
-  } else {
-    std::vector<A> buf(n, A(0));
-    f(buf.data());
-    for (int64_t i = 0; i < n; ++i) gx[i] = T(buf[i]);
-  }
-}
 
 }  // namespace
 
@@ -86,7 +72,7 @@ void max_pool2d_backward(const Pool2dGeometry& g, const T* gy, const int64_t* ar
   for_planes(g, [&](int64_t pl) {
     const T* gyp = gy + pl * P;
     const int64_t* ap = argmax + pl * P;
-    with_acc_plane(gx + pl * HW, HW, [&](A* gp) {
+    cpu::with_acc_plane(gx + pl * HW, HW, [&](A* gp) {
       for (int64_t q = 0; q < P; ++q) gp[ap[q]] += A(gyp[q]);
     });
   });
@@ -125,7 +111,7 @@ void avg_pool2d_backward(const Pool2dGeometry& g, const T* gy, T* gx) {
   using A = acc_t<T>;
   const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w;
   for_planes(g, [&](int64_t pl) {
-    with_acc_plane(gx + pl * H * W, H * W, [&](A* gp) {
+    cpu::with_acc_plane(gx + pl * H * W, H * W, [&](A* gp) {
     const T* gyp = gy + pl * Ho * Wo;
     for (int64_t oh = 0; oh < Ho; ++oh) {
       int64_t ih0 = oh * g.stride_h - g.pad_h;
@@ -172,7 +158,7 @@ void adaptive_avg_pool2d_backward(const Pool2dGeometry& g, const T* gy, T* gx) {
   using A = acc_t<T>;
   const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w;
   for_planes(g, [&](int64_t pl) {
-    with_acc_plane(gx + pl * H * W, H * W, [&](A* buf) {
+    cpu::with_acc_plane(gx + pl * H * W, H * W, [&](A* buf) {
     const T* gyp = gy + pl * Ho * Wo;
     for (int64_t oh = 0; oh < Ho; ++oh) {
       const int64_t ih0 = adaptive_start(oh, H, Ho), ih1 = adaptive_end(oh, H, Ho);

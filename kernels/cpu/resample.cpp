@@ -43,19 +43,6 @@ void for_planes(const Resample2dGeometry& g, F&& f) {
   });
 }
 
-// f(A* plane) on a zeroed accumulation plane for gx (a float buffer for 16-bit T).
-template <class T, class F>
-void with_acc_plane(T* gx, int64_t n, F&& f) {
-  using A = acc_t<T>;
-  if constexpr (std::is_same_v<T, A>) {
-    std::fill(gx, gx + n, T(0));
-    f(gx);
-  } else {
-    std::vector<A> buf(n, A(0));
-    f(buf.data());
-    for (int64_t i = 0; i < n; ++i) gx[i] = T(buf[i]);
-  }
-}
 
 }  // namespace
 
@@ -78,7 +65,7 @@ void upsample_nearest2d_backward(const Resample2dGeometry& g, const T* gy, T* gx
   const std::vector<int64_t> ih = nearest_axis(g.in_h, g.out_h), iw = nearest_axis(g.in_w, g.out_w);
   for_planes(g, [&](int64_t pl) {
     const T* gp = gy + pl * g.out_h * g.out_w;
-    with_acc_plane(gx + pl * g.in_h * g.in_w, g.in_h * g.in_w, [&](A* acc) {
+    cpu::with_acc_plane(gx + pl * g.in_h * g.in_w, g.in_h * g.in_w, [&](A* acc) {
       for (int64_t oh = 0; oh < g.out_h; ++oh) {
         A* ar = acc + ih[oh] * g.in_w;
         for (int64_t ow = 0; ow < g.out_w; ++ow) ar[iw[ow]] += A(gp[oh * g.out_w + ow]);
@@ -114,7 +101,7 @@ void upsample_bilinear2d_backward(const Resample2dGeometry& g, const T* gy, T* g
   const LinearAxis<A> h(g.in_h, g.out_h), w(g.in_w, g.out_w);
   for_planes(g, [&](int64_t pl) {
     const T* gp = gy + pl * g.out_h * g.out_w;
-    with_acc_plane(gx + pl * g.in_h * g.in_w, g.in_h * g.in_w, [&](A* acc) {
+    cpu::with_acc_plane(gx + pl * g.in_h * g.in_w, g.in_h * g.in_w, [&](A* acc) {
       for (int64_t oh = 0; oh < g.out_h; ++oh) {
         A* r0 = acc + h.i0[oh] * g.in_w;
         A* r1 = acc + h.i1[oh] * g.in_w;

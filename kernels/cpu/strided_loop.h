@@ -3,7 +3,10 @@
 // depend on the thread count. Adjacent dims that are contiguous in every operand are merged
 // first, so a contiguous tensor becomes one long row.
 #pragma once
+#include <algorithm>
 #include <array>
+#include <type_traits>
+#include <vector>
 #include <cstdint>
 
 #include "kernels/elementwise.h"
@@ -92,6 +95,22 @@ void parallel_chunks(int64_t n, int64_t chunk, F&& f) {
     const int64_t b = c * chunk;
     const int64_t e = b + chunk < n ? b + chunk : n;
     f(b, e);
+  }
+}
+
+// Runs f(A* plane) on a zeroed accumulation plane of n values for a gradient gx: gx itself, or for
+// 16-bit T a float buffer rounded into gx once at the end (scatter-adds into bf16/f16 directly
+// would round after every addition).
+template <class T, class F>
+void with_acc_plane(T* gx, int64_t n, F&& f) {
+  using A = acc_t<T>;
+  if constexpr (std::is_same_v<T, A>) {
+    std::fill(gx, gx + n, T(0));
+    f(gx);
+  } else {
+    std::vector<A> buf(n, A(0));
+    f(buf.data());
+    for (int64_t i = 0; i < n; ++i) gx[i] = T(buf[i]);
   }
 }
 
