@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "engine/autograd/autocast_mode.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/autograd/node.h"
 #include "engine/ops/ops.h"
@@ -12,10 +13,18 @@ namespace hone {
 
 namespace {
 thread_local bool g_grad_mode = true;
+thread_local DType g_autocast_dtype = DType::F32;
 }
 
 bool grad_mode_enabled() { return g_grad_mode; }
 void set_grad_mode(bool enabled) { g_grad_mode = enabled; }
+
+DType autocast_dtype() { return g_autocast_dtype; }
+void set_autocast_dtype(DType dtype) {
+  if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::F16)
+    throw std::invalid_argument(std::string("autocast: dtype must be bf16, f16 or f32 (off), got ") + dtype_name(dtype));
+  g_autocast_dtype = dtype;
+}
 
 SavedTensor::SavedTensor(const Tensor& t) {
   if (!t.defined()) return;
@@ -87,6 +96,7 @@ void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
                   bool retain_graph) {
   NoGradGuard no_grad;  // gradients are computed with ops, without recording them
+  AutocastGuard no_autocast(DType::F32);  // each backward computes in the dtype its forward saved
 
   // Count, for each node, how many edges from other nodes point at it, so that a node runs only
   // after every gradient flowing into it has arrived (Kahn's algorithm).

@@ -64,6 +64,9 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
 
 Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                     const AttentionArgs& args) {
+  if (detail::autocast_to_lower({&q_in, &k_in, &v_in}))
+    return scaled_dot_product_attention(detail::autocast_lower(q_in), detail::autocast_lower(k_in),
+                                        detail::autocast_lower(v_in), args);
   Prepared p = prepare(q_in, k_in, v_in, args);
   const DType dt = q_in.dtype();
   // 16-bit inputs compute in float32 (the kernel is templated on float and double).

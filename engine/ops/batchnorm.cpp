@@ -55,6 +55,9 @@ void check_batch_norm(const Tensor& x, const Tensor& rm, const Tensor& rv, const
 
 Tensor batch_norm(const Tensor& x_in, Tensor running_mean, Tensor running_var, const Tensor& weight_in,
                   const Tensor& bias_in, bool training, double momentum, double eps) {
+  if (detail::autocast_to_fp32({&x_in, &weight_in, &bias_in}))
+    return batch_norm(detail::autocast_fp32(x_in), running_mean, running_var, detail::autocast_fp32(weight_in),
+                      detail::autocast_fp32(bias_in), training, momentum, eps);
   check_batch_norm(x_in, running_mean, running_var, weight_in, bias_in, training);
   const int64_t N = x_in.size(0), C = x_in.size(1), S = C == 0 ? 0 : x_in.numel() / std::max<int64_t>(N * C, 1);
   const Tensor x = x_in.detach().contiguous();

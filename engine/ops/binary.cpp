@@ -65,6 +65,10 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
+  if (detail::needs_promotion(a, b)) {
+    const DType t = detail::promote_floating(a.dtype(), b.dtype());
+    return add(a.to(t), b.to(t));
+  }
   Tensor out = binary_forward(BinaryOp::Add, a, b, "add");
   if (needs_grad({&a, &b})) {
     const Shape sa = a.shape(), sb = b.shape();
@@ -77,6 +81,10 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  if (detail::needs_promotion(a, b)) {
+    const DType t = detail::promote_floating(a.dtype(), b.dtype());
+    return sub(a.to(t), b.to(t));
+  }
   Tensor out = binary_forward(BinaryOp::Sub, a, b, "sub");
   if (needs_grad({&a, &b})) {
     const Shape sa = a.shape(), sb = b.shape();
@@ -89,6 +97,10 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  if (detail::needs_promotion(a, b)) {
+    const DType t = detail::promote_floating(a.dtype(), b.dtype());
+    return mul(a.to(t), b.to(t));
+  }
   Tensor out = binary_forward(BinaryOp::Mul, a, b, "mul");
   if (needs_grad({&a, &b})) {
     const bool ga = a.requires_grad(), gb = b.requires_grad();
@@ -105,6 +117,10 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
+  if (detail::needs_promotion(a, b)) {
+    const DType t = detail::promote_floating(a.dtype(), b.dtype());
+    return div(a.to(t), b.to(t));
+  }
   Tensor out = binary_forward(BinaryOp::Div, a, b, "div");
   if (needs_grad({&a, &b})) {
     const bool ga = a.requires_grad(), gb = b.requires_grad();
@@ -127,6 +143,10 @@ Tensor add(const Tensor& a, double b) { return add(a, Tensor::scalar(b, a.dtype(
 Tensor mul(const Tensor& a, double b) { return mul(a, Tensor::scalar(b, a.dtype(), a.device())); }
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
+  if (detail::needs_promotion(a, b)) {
+    const DType t = detail::promote_floating(a.dtype(), b.dtype());
+    return maximum(a.to(t), b.to(t));
+  }
   Tensor out = binary_forward(BinaryOp::Maximum, a, b, "maximum");
   if (needs_grad({&a, &b})) {
     SavedTensor a_saved(a), b_saved(b);

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/autograd/autocast_mode.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/autograd/node.h"
 #include "engine/core/tensor.h"
@@ -51,6 +52,50 @@ inline void require_same_device(const Tensor& a, const Tensor& b, const char* op
 inline void require_index_dtype(const Tensor& t, const char* op) {
   if (t.dtype() != DType::I64 && t.dtype() != DType::I32)
     throw std::invalid_argument(std::string(op) + ": indices must be int32 or int64, got " + t.str());
+}
+
+// ---- Autocast (engine/autograd/autocast_mode.h) -----------------------------------------------
+inline bool is_16bit(DType t) { return t == DType::BF16 || t == DType::F16; }
+
+// True when autocast is on and one of `inputs` is floating but not yet in the autocast dtype
+// (float64 is left alone, as in PyTorch): a lower-precision op then re-enters itself with
+// autocast_lower() inputs.
+inline bool autocast_to_lower(std::initializer_list<const Tensor*> inputs) {
+  if (!autocast_enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (t->defined() && (t->dtype() == DType::F32 || (is_16bit(t->dtype()) && t->dtype() != autocast_dtype())))
+      return true;
+  return false;
+}
+inline Tensor autocast_lower(const Tensor& t) {
+  if (!t.defined() || t.dtype() == DType::F64 || !is_floating(t.dtype())) return t;
+  return t.to(autocast_dtype());
+}
+
+// True when autocast is on and one of `inputs` is 16-bit: a float32 op then re-enters itself
+// with autocast_fp32() inputs.
+inline bool autocast_to_fp32(std::initializer_list<const Tensor*> inputs) {
+  if (!autocast_enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (t->defined() && is_16bit(t->dtype())) return true;
+  return false;
+}
+inline Tensor autocast_fp32(const Tensor& t) {
+  return t.defined() && is_16bit(t.dtype()) ? t.to(DType::F32) : t;
+}
+
+// autocast_fp32 when autocast is on, else `t` unchanged (for float32-list ops of one input).
+inline Tensor autocast_fp32_if_on(const Tensor& t) { return autocast_enabled() ? autocast_fp32(t) : t; }
+
+// Type promotion of two floating dtypes (PyTorch's): the wider one; bf16 with f16 -> f32.
+inline DType promote_floating(DType a, DType b) {
+  if (a == b) return a;
+  if (a == DType::F64 || b == DType::F64) return DType::F64;
+  return DType::F32;
+}
+// True when a binary op must first promote its operands (two different floating dtypes).
+inline bool needs_promotion(const Tensor& a, const Tensor& b) {
+  return a.dtype() != b.dtype() && is_floating(a.dtype()) && is_floating(b.dtype());
 }
 
 // Strides of `t` seen through broadcasting to `shape` (0 on broadcast dims).

@@ -100,6 +100,8 @@ void dispatch_compute(DType cdt, F&& f) {
 }  // namespace
 
 Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, const Conv2dArgs& args) {
+  if (detail::autocast_to_lower({&x_in, &weight_in, &bias_in}))
+    return conv2d(detail::autocast_lower(x_in), detail::autocast_lower(weight_in), detail::autocast_lower(bias_in), args);
   const kernels::Conv2dGeometry g = check_conv2d(x_in, weight_in, bias_in, args);
   const DType dt = x_in.dtype(), cdt = compute_dtype(dt);
   // The saved operands stay in the input dtype (16-bit ones are converted again in the backward).

@@ -105,6 +105,8 @@ Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, const 
 
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t ignore_index,
                      double label_smoothing) {
+  if (detail::autocast_to_fp32({&logits_in}))
+    return cross_entropy(detail::autocast_fp32(logits_in), targets_in, ignore_index, label_smoothing);
   check_cross_entropy_args(logits_in, targets_in, label_smoothing);
   kernels::CrossEntropyArgs args;
   args.classes = logits_in.shape().back();

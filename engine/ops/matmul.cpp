@@ -146,6 +146,7 @@ Tensor matmul_forward(const Tensor& a_in, const Tensor& b_in) {
 }  // namespace
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  if (detail::autocast_to_lower({&a_in, &b_in})) return matmul(detail::autocast_lower(a_in), detail::autocast_lower(b_in));
   detail::require_same_device(a_in, b_in, "matmul");
   detail::require_floating(a_in, "matmul");
   detail::require_same_dtype(a_in, b_in, "matmul");
@@ -188,6 +189,9 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  // Under autocast the bias joins the product's dtype (else the add would promote back to f32).
+  if (detail::autocast_to_lower({&x, &weight, &bias}))
+    return linear(detail::autocast_lower(x), detail::autocast_lower(weight), detail::autocast_lower(bias));
   Tensor y = matmul(x, weight.transpose(0, 1));
   return bias.defined() ? add(y, bias) : y;
 }

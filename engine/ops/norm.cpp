@@ -43,6 +43,9 @@ template <class T> T* mut_ptr_or_null(const Tensor& t) {
 
 Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight_in,
                   const Tensor& bias_in, double eps) {
+  if (detail::autocast_to_fp32({&x_in, &weight_in, &bias_in}))
+    return layer_norm(detail::autocast_fp32(x_in), normalized_shape, detail::autocast_fp32(weight_in),
+                      detail::autocast_fp32(bias_in), eps);
   check_layer_norm_args(x_in, normalized_shape, weight_in, bias_in);
   const int64_t cols = shape_numel(normalized_shape);
   const Shape lead(x_in.shape().begin(), x_in.shape().end() - normalized_shape.size());

@@ -97,7 +97,8 @@ Tensor reduce_forward(kernels::ReduceOp op, const Tensor& x, const std::vector<i
 
 }  // namespace
 
-Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+Tensor sum(const Tensor& x_in, const std::vector<int64_t>& dims_in, bool keepdim) {
+  const Tensor x = detail::autocast_fp32_if_on(x_in);  // float32 under autocast
   const auto dims = detail::reduction_dims(dims_in, x.dim(), "sum");
   Tensor out = reduce_forward(kernels::ReduceOp::Sum, x, dims, keepdim, "sum");
   if (needs_grad({&x})) {
@@ -110,7 +111,8 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   return out;
 }
 
-Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+Tensor mean(const Tensor& x_in, const std::vector<int64_t>& dims_in, bool keepdim) {
+  const Tensor x = detail::autocast_fp32_if_on(x_in);  // float32 under autocast
   const auto dims = detail::reduction_dims(dims_in, x.dim(), "mean");
   int64_t count = 1;
   for (int64_t d : dims) count *= x.shape()[d];
@@ -135,7 +137,8 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   return out;
 }
 
-Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correction, bool keepdim) {
+Tensor var(const Tensor& x_in, const std::vector<int64_t>& dims_in, int64_t correction, bool keepdim) {
+  const Tensor x = detail::autocast_fp32_if_on(x_in);  // float32 under autocast
   const auto dims = detail::reduction_dims(dims_in, x.dim(), "var");
   int64_t count = 1;
   for (int64_t d : dims) count *= x.shape()[d];

@@ -90,7 +90,8 @@ Tensor softmax_impl(const Tensor& x, int64_t dim_in, bool log) {
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false); }
-Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true); }
+// Under autocast both run in float32 (exponentials of 16-bit logits lose too much).
+Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(detail::autocast_fp32_if_on(x), dim, false); }
+Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(detail::autocast_fp32_if_on(x), dim, true); }
 
 }  // namespace hone::ops

@@ -66,11 +66,11 @@ Tensor unary(UnaryOp op, const Tensor& x_in, double param = 0.0) {
 }  // namespace
 
 Tensor neg(const Tensor& x) { return unary(UnaryOp::Neg, x); }
-Tensor exp(const Tensor& x) { return unary(UnaryOp::Exp, x); }
-Tensor log(const Tensor& x) { return unary(UnaryOp::Log, x); }
+Tensor exp(const Tensor& x) { return unary(UnaryOp::Exp, detail::autocast_fp32_if_on(x)); }
+Tensor log(const Tensor& x) { return unary(UnaryOp::Log, detail::autocast_fp32_if_on(x)); }
 Tensor sqrt(const Tensor& x) { return unary(UnaryOp::Sqrt, x); }
-Tensor rsqrt(const Tensor& x) { return unary(UnaryOp::Rsqrt, x); }
-Tensor pow(const Tensor& x, double exponent) { return unary(UnaryOp::Pow, x, exponent); }
+Tensor rsqrt(const Tensor& x) { return unary(UnaryOp::Rsqrt, detail::autocast_fp32_if_on(x)); }
+Tensor pow(const Tensor& x, double exponent) { return unary(UnaryOp::Pow, detail::autocast_fp32_if_on(x), exponent); }
 Tensor tanh(const Tensor& x) { return unary(UnaryOp::Tanh, x); }
 Tensor sigmoid(const Tensor& x) { return unary(UnaryOp::Sigmoid, x); }
 Tensor relu(const Tensor& x) { return unary(UnaryOp::Relu, x); }

@@ -19,6 +19,7 @@
 
 #include <unistd.h>
 
+#include "engine/autograd/autocast_mode.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/io/checkpoint.h"
 #include "models/gpt2/gpt2.h"
@@ -122,6 +123,57 @@ TEST(Gpt2Parity, Gradients) {
     std::map<std::string, std::string> key_of;
     for (auto& [k, t] : expected) key_of[strip_prefix(k)] = k;
     check_grads(test::grads_keyed_as(model.named_parameters(), key_of), dir, "model");
+  }
+}
+
+// Mixed precision (autocast bf16 / f16, float32 master weights) against transformers' float32:
+// the logits, loss and gradients stay within the 16-bit tolerances (the GPU runs the same ops with
+// tensor-core kernels; tools/device-check.sh runs this test there too).
+TEST(Gpt2Parity, MixedPrecision) {
+  struct Tol { DType dtype; double logits, loss, grads; };
+  // About 3x the worst errors measured over the fixtures (see the [parity] lines).
+  for (const Tol tol : {Tol{DType::BF16, 3e-2, 7e-3, 7.5e-2}, Tol{DType::F16, 4e-3, 5e-4, 8e-3}}) {
+    for (const auto& dir : fixture_dirs()) {
+      SCOPED_TRACE(dir.string() + " " + dtype_name(tol.dtype));
+      const auto loaded = models::load_gpt2(dir.string());
+      auto& model = *loaded.model;
+      model.eval();
+      const Tensor ids = io::load_npy((dir / "inputs.npy").string());
+      const Tensor targets = io::load_npy((dir / "targets.npy").string());
+      Tensor logits, loss;
+      {
+        AutocastGuard autocast(tol.dtype);
+        {
+          NoGradGuard no_grad;
+          logits = model.forward(ids);
+        }
+        loss = model.loss(ids, targets);
+      }
+      EXPECT_EQ(logits.dtype(), tol.dtype) << "the head's matmul runs in the autocast dtype";
+      EXPECT_EQ(loss.dtype(), DType::F32) << "the loss is computed in float32";
+      const Diff dl = compare(logits, io::load_npy((dir / "logits.npy").string()), "logits");
+      EXPECT_LE(dl.max_abs, tol.logits * std::max(1.0, dl.max_ref));
+      const double expected_loss = read_json(dir / "curve.json")["loss"].get<double>();
+      EXPECT_NEAR(loss.item(), expected_loss, tol.loss);
+      loss.backward();
+      const io::StateDict expected = io::load_safetensors((dir / "grads.safetensors").string());
+      std::map<std::string, std::string> key_of;
+      for (auto& [k, t] : expected) key_of[strip_prefix(k)] = k;
+      const io::StateDict grads = test::grads_keyed_as(model.named_parameters(), key_of);
+      double worst = 0;
+      std::string worst_key;
+      for (const auto& [key, e] : expected) {
+        const Tensor& g = grads.at(key);
+        ASSERT_TRUE(g.defined()) << key;
+        EXPECT_EQ(g.dtype(), DType::F32) << key << ": master weights get float32 gradients";
+        const Diff d = compare(g, e, key);
+        EXPECT_LE(d.rel(), tol.grads) << "gradient of " << key;
+        if (d.rel() > worst) worst = d.rel(), worst_key = key;
+      }
+      std::printf("[parity] %-24s %-8s logits err %.3g (rel), loss err %.3g, worst grad rel err %.3g (%s)\n",
+                  dir.filename().c_str(), dtype_name(tol.dtype), dl.max_abs / std::max(1.0, dl.max_ref),
+                  std::abs(loss.item() - expected_loss), worst, worst_key.c_str());
+    }
   }
 }
 
