@@ -109,7 +109,9 @@ std::vector<RecipeField> common_recipe_fields() {
       {"stop_after", T::Int, "0", "stop after N steps of this invocation (0: run to the end); resume later"},
       {"seed", T::Int, "1234", "seed of data order, dropout and any fresh weights"},
       {"device", T::String, "cpu", "cpu (cuda arrives with the CUDA backend)"},
-      {"precision", T::String, "fp32", "fp32 (bf16/fp16 arrive with the CUDA backend)"},
+      {"precision", T::String, "fp32", "fp32 | bf16 (autocast, fp32 master weights) | fp16 (autocast + dynamic loss scaling)"},
+      {"loss_scale.init", T::Float, "65536", "fp16: initial loss scale"},
+      {"loss_scale.growth_interval", T::Int, "2000", "fp16: clean steps before the scale doubles"},
   };
 }
 
@@ -161,6 +163,9 @@ TrainerOptions trainer_options(const Recipe& r) {
   o.seed = uint64_t(r.get_int("seed"));
   o.resume = r.get_bool("resume");
   o.stop_after = r.get_int("stop_after");
+  o.precision = r.get_string("precision");
+  o.loss_scale.init_scale = r.get_float("loss_scale.init");
+  o.loss_scale.growth_interval = r.get_int("loss_scale.growth_interval");
   if (o.steps < 1 || o.grad_accum < 1 || r.get_int("batch_size") < 1)
     throw std::invalid_argument(r.source() + ": steps, grad_accum and batch_size must be >= 1");
   if (o.warmup_steps > o.steps)
@@ -219,8 +224,9 @@ void save_adapters_if_any(const nn::LoraConfig& c, const nn::Module& model, cons
 void check_runtime_keys(const Recipe& r) {
   if (r.get_string("device") != "cpu")
     throw std::invalid_argument(r.source() + ": device '" + r.get_string("device") + "' is not available yet (cpu)");
-  if (r.get_string("precision") != "fp32")
-    throw std::invalid_argument(r.source() + ": precision '" + r.get_string("precision") + "' is not available yet (fp32)");
+  const std::string precision = r.get_string("precision");
+  if (precision != "fp32" && precision != "bf16" && precision != "fp16")
+    throw std::invalid_argument(r.source() + ": precision '" + precision + "' is not one of fp32, bf16, fp16");
 }
 
 void write_text(const std::string& dir, const std::string& name, const std::string& text) {

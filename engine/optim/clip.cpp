@@ -22,6 +22,11 @@ double global_grad_norm(const std::vector<Tensor>& params) {
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   const double norm = global_grad_norm(params);
+  clip_grads_to_norm(params, norm, max_norm);
+  return norm;
+}
+
+void clip_grads_to_norm(const std::vector<Tensor>& params, double norm, double max_norm) {
   if (max_norm > 0 && norm > max_norm) {
     NoGradGuard no_grad;
     const double scale = max_norm / (norm + 1e-6);
@@ -30,7 +35,6 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
       if (g.defined()) ops::mul_(g, scale);
     }
   }
-  return norm;
 }
 
 }  // namespace hone

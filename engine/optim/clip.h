@@ -10,5 +10,7 @@ namespace hone {
 
 double global_grad_norm(const std::vector<Tensor>& params);
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
+// The clipping alone, given the norm global_grad_norm() returned (no second pass over the grads).
+void clip_grads_to_norm(const std::vector<Tensor>& params, double norm, double max_norm);
 
 }  // namespace hone

@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 
+#include "engine/autograd/autocast_mode.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/random.h"
 #include "engine/io/checkpoint.h"
@@ -54,6 +56,7 @@ struct Trainer::State {
   LrSchedule schedule;
   EarlyStopping early;
   std::vector<bool> always_frozen;  // by the freeze patterns or freeze_layers
+  std::optional<GradScaler> scaler;  // fp16 only
 };
 
 bool default_weight_decay(const std::string& name, const Tensor& param) {
@@ -77,6 +80,10 @@ Trainer::Trainer(TrainTask& task, TrainerOptions options) : task_(task), o_(std:
   if (o_.steps < 1 || o_.grad_accum < 1) throw std::invalid_argument("steps and grad_accum must be >= 1");
   if (o_.layer_lr_decay <= 0 || o_.layer_lr_decay > 1) throw std::invalid_argument("layer_lr_decay must be in (0, 1]");
   if (o_.unfreeze_every < 0 || o_.freeze_layers < 0) throw std::invalid_argument("freeze_layers and unfreeze_every must be >= 0");
+  if (o_.precision == "bf16") autocast_ = DType::BF16;
+  else if (o_.precision == "fp16") autocast_ = DType::F16;
+  else if (o_.precision != "fp32")
+    throw std::invalid_argument("precision '" + o_.precision + "' is not one of fp32, bf16, fp16");
   LrSchedule schedule(schedule_config(o_), o_.lr);  // validates the phases against the step count
   EarlyStopping early({o_.early_stopping_metric, o_.early_stopping_mode, o_.early_stopping_patience,
                        o_.early_stopping_min_delta});
@@ -130,7 +137,8 @@ Trainer::Trainer(TrainTask& task, TrainerOptions options) : task_(task), o_(std:
   oc.eps = o_.eps;
   oc.momentum = o_.momentum;
   oc.nesterov = o_.nesterov;
-  st_ = std::make_unique<State>(State{Optimizer::create(oc, specs), schedule, early, always_frozen});
+  st_ = std::make_unique<State>(State{Optimizer::create(oc, specs), schedule, early, always_frozen, std::nullopt});
+  if (autocast_ == DType::F16) st_->scaler.emplace(o_.loss_scale);
   apply_freezing(0);
 }
 
@@ -196,20 +204,44 @@ double Trainer::train_step(int64_t step) {
     last_work_ += batches.back().work;
   }
   double step_loss = 0;
+  GradScaler* scaler = st_->scaler ? &*st_->scaler : nullptr;
   for (const TrainBatch& b : batches) {
     if (b.count == 0) continue;
     const double weight = double(b.count) / double(total);
-    const Tensor loss = task_.mean_loss(b);
-    ops::mul(loss, weight).backward();
+    Tensor loss;
+    {
+      AutocastGuard autocast(autocast_);  // the forward only; backward computes in its saved dtypes
+      loss = task_.mean_loss(b);
+    }
+    const Tensor weighted = ops::mul(loss, weight);
+    (scaler ? scaler->scale_loss(weighted) : weighted).backward();
     step_loss += loss.item() * weight;
   }
   std::vector<Tensor> trainable;
   for (const Tensor& p : params_)
     if (p.requires_grad()) trainable.push_back(p);
-  last_grad_norm_ = clip_grad_norm(trainable, o_.clip_grad_norm);
-  st_->optimizer->step(st_->schedule.lr(step));
+  if (scaler) scaler->unscale(trainable);
+  last_grad_norm_ = global_grad_norm(trainable);
+  // A non-finite norm means some gradient overflowed: with loss scaling the step is skipped (the
+  // scale backs off and the next step tries again); without it there is nothing to retry.
+  last_step_skipped_ = scaler && !std::isfinite(last_grad_norm_);
+  if (last_step_skipped_) {
+    st_->optimizer->zero_grad();
+  } else {
+    clip_grads_to_norm(trainable, last_grad_norm_, o_.clip_grad_norm);
+    st_->optimizer->step(st_->schedule.lr(step));
+  }
+  if (scaler) scaler->update(last_step_skipped_);
   return step_loss;
 }
+
+std::map<std::string, double> Trainer::evaluate_model() {
+  task_.model().eval();
+  AutocastGuard autocast(autocast_);  // evaluate in the precision the model trains in
+  return task_.evaluate();
+}
+
+double Trainer::loss_scale() const { return st_->scaler ? st_->scaler->scale() : 1.0; }
 
 void Trainer::log_metrics(const std::string& line) const {
   if (o_.out_dir.empty()) return;
@@ -259,6 +291,10 @@ void Trainer::save_checkpoint(int64_t step) const {
                            {{"best", st_->early.best()},
                             {"has_best", st_->early.has_best()},
                             {"bad", st_->early.evaluations_without_improvement()}}}};
+  if (st_->scaler) {
+    const GradScaler::State s = st_->scaler->state();
+    state["loss_scale"] = {{"scale", s.scale}, {"growth_tracker", s.growth_tracker}, {"skipped", s.skipped}};
+  }
   const std::string text = state.dump(2);
   io::write_file_atomic((dir / "trainer_state.json").string(), [&](std::FILE* f) { std::fputs(text.c_str(), f); });
   // Only now does the checkpoint become the one to resume from.
@@ -301,6 +337,10 @@ int64_t Trainer::load_latest_checkpoint() {
     const auto& e = state["early_stopping"];
     st_->early.restore(e.at("best").get<double>(), e.at("has_best").get<bool>(), e.at("bad").get<int64_t>());
   }
+  if (st_->scaler && state.contains("loss_scale")) {
+    const auto& s = state["loss_scale"];
+    st_->scaler->load_state({s.at("scale").get<double>(), s.at("growth_tracker").get<int64_t>(), s.at("skipped").get<int64_t>()});
+  }
   return state.at("step").get<int64_t>();
 }
 
@@ -336,8 +376,7 @@ TrainSummary Trainer::run() {
   ProgressLine progress(o_.steps, task_.work_unit(), o_.log_every);
   const bool early = st_->early.enabled();
   auto evaluate_and_log = [&](int64_t global) {
-    task_.model().eval();
-    const auto metrics = task_.evaluate();
+    const auto metrics = evaluate_model();
     nlohmann::json ev = {{"step", global}, {"split", "val"}};
     for (auto& [k, v] : metrics) ev[k] = v;
     log_metrics(ev.dump());
@@ -369,10 +408,16 @@ TrainSummary Trainer::run() {
     const double lr = st_->schedule.lr(step);
     nlohmann::json line = {{"step", global}, {"loss", loss}, {"lr", lr}, {"grad_norm", last_grad_norm_},
                            {"step_seconds", secs}};
+    if (st_->scaler) line["loss_scale"] = st_->scaler->scale();
+    if (last_step_skipped_) line["skipped"] = true;
     log_metrics(line.dump());
     if (!o_.quiet) {
-      char extra[64];
-      std::snprintf(extra, sizeof extra, "grad norm %.3f", last_grad_norm_);
+      char extra[96];
+      if (st_->scaler)
+        std::snprintf(extra, sizeof extra, "grad norm %.3f, loss scale %g%s", last_grad_norm_, st_->scaler->scale(),
+                      last_step_skipped_ ? " (overflow: step skipped)" : "");
+      else
+        std::snprintf(extra, sizeof extra, "grad norm %.3f", last_grad_norm_);
       progress.update(global, loss, lr, last_work_, extra);
     }
     if (o_.eval_every > 0 && global % o_.eval_every == 0 && global != o_.steps) {
@@ -402,12 +447,10 @@ TrainSummary Trainer::run() {
   if (!summary.stopped_early) summary.final_eval = evaluate_and_log(o_.steps);
   if (early && o_.load_best && !o_.out_dir.empty() && fs::exists(fs::path(o_.out_dir) / "best" / "model.safetensors")) {
     load_weights((fs::path(o_.out_dir) / "best" / "model.safetensors").string());
-    task_.model().eval();
-    summary.final_eval = task_.evaluate();
+    summary.final_eval = evaluate_model();
     if (!o_.quiet) std::printf("loaded the best weights (step %ld)\n", long(summary.best_step));
   } else if (summary.stopped_early) {
-    task_.model().eval();
-    summary.final_eval = task_.evaluate();
+    summary.final_eval = evaluate_model();
   }
   save_checkpoint(last);
   summary.steps_done = last;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/nn/module.h"
+#include "engine/optim/grad_scaler.h"
 
 namespace hone {
 
@@ -68,6 +69,12 @@ struct TrainerOptions {
   double plateau_factor = 0.5;   // plateau (driven by the early-stopping metric, else val loss)
   int64_t plateau_patience = 2;
   double clip_grad_norm = 1.0;   // <= 0 disables
+  // Mixed precision: fp32 | bf16 | fp16. bf16 and fp16 run the forward (and so the backward)
+  // under autocast (engine/autograd/autocast_mode.h) with float32 master weights and optimizer
+  // state; fp16 adds dynamic loss scaling (engine/optim/grad_scaler.h): a step whose gradients
+  // overflow is skipped and logged with "skipped": true.
+  std::string precision = "fp32";
+  GradScalerOptions loss_scale;  // fp16 only
   // Which parameters train, and how fast.
   std::vector<std::string> freeze;  // patterns of parameters kept frozen all run
   int64_t freeze_layers = 0;        // freeze the first N layer groups (input side) all run
@@ -131,6 +138,9 @@ class Trainer {
   // mean over the micro-batches) and sets last_grad_norm().
   double train_step(int64_t step);
   double last_grad_norm() const { return last_grad_norm_; }
+  // fp16: whether the last step was skipped (its gradients overflowed), and the loss scale now.
+  bool last_step_skipped() const { return last_step_skipped_; }
+  double loss_scale() const;
 
   void save_checkpoint(int64_t step) const;
   // Returns the step to continue from (0 when there is nothing to resume).
@@ -138,6 +148,7 @@ class Trainer {
 
  private:
   void log_metrics(const std::string& json_line) const;
+  std::map<std::string, double> evaluate_model();  // eval mode, under the run's autocast
 
   std::vector<std::string> frozen_group_prefixes(int64_t step) const;
   void save_weights(const std::string& dir, const std::string& file) const;
@@ -152,6 +163,8 @@ class Trainer {
   struct State;
   std::unique_ptr<State> st_;
   double last_grad_norm_ = 0;
+  bool last_step_skipped_ = false;
+  DType autocast_ = DType::F32;  // from options.precision
   int64_t last_work_ = 0;
 };
 

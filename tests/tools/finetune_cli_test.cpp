@@ -148,3 +148,36 @@ TEST_F(FinetuneCli, TheRunsRecipeYamlReproducesTheRun) {
 
 }  // namespace
 }  // namespace hone
+
+namespace hone {
+namespace {
+
+// `precision: bf16|fp16` from a recipe override: the run trains under autocast, fp16 logs its
+// loss scale and marks the steps an overflow skipped; an unknown precision is refused up front.
+TEST_F(FinetuneCli, MixedPrecisionFromTheRecipe) {
+  const std::string hone = hone_binary().string();
+  const std::string recipe = (dir_ / "recipe.yaml").string();
+  std::string out;
+  const std::string common = " steps=6 eval_every=3 save_every=0";
+  ASSERT_EQ(run(hone + " finetune " + recipe + common + " precision=bf16 out_dir=" + (dir_ / "bf16").string(), &out), 0) << out;
+  for (const auto& m : read_metrics(dir_ / "bf16")) EXPECT_FALSE(m.contains("loss_scale")) << m.dump();
+  ASSERT_EQ(run(hone + " finetune " + recipe + common + " precision=fp16 loss_scale.init=1e12 out_dir=" +
+                    (dir_ / "fp16").string(), &out), 0) << out;
+  EXPECT_NE(out.find("loss scale"), std::string::npos) << "the progress line shows the scale: " << out;
+  int skipped = 0, steps = 0;
+  double last_scale = 0;
+  for (const auto& m : read_metrics(dir_ / "fp16")) {
+    if (!m.contains("grad_norm")) continue;
+    ++steps;
+    skipped += m.value("skipped", false);
+    last_scale = m.at("loss_scale").get<double>();
+  }
+  EXPECT_EQ(steps, 6);
+  EXPECT_GT(skipped, 0) << "a scale of 1e12 overflows float16";
+  EXPECT_EQ(last_scale, 1e12 / double(1 << skipped));
+  EXPECT_EQ(run(hone + " finetune " + recipe + " precision=fp8", &out), 2);
+  EXPECT_NE(out.find("precision 'fp8' is not one of fp32, bf16, fp16"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace hone
