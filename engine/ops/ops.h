@@ -149,4 +149,25 @@ Tensor upsample_bilinear2d(const Tensor& x, int64_t out_h, int64_t out_w);
 Tensor copy(const Tensor& x);
 Tensor cast(const Tensor& x, DType dtype);
 
+// ---- fused ops (fused.cpp) -------------------------------------------------------------------------
+// One pass over memory where the composed ops take two (issue #4). Each equals its composition
+// (the tests hold it to that, outputs and gradients) and may replace it anywhere.
+//
+// gelu(x + bias): x [..., C], bias [C] broadcast over the rows; same as gelu(add(x, bias), approx),
+// two floating dtypes promoting as add does. The backward recomputes x + bias and gives the
+// gradients of x and bias in one pass.
+Tensor bias_gelu(const Tensor& x, const Tensor& bias, GeluApprox approx = GeluApprox::None);
+// The pre-LN transformer step: sum = x + residual (the new residual stream) and
+// normed = layer_norm(sum) over the last dim (the next sublayer's input), in one kernel.
+// x and residual [..., C] of the same shape; weight and bias [C], each optional (undefined).
+// Same as s = add(x, residual); layer_norm(s, {C}, weight, bias, eps) (x and residual promote as
+// add does); under autocast a float32 op like layer_norm, so 16-bit x and residual give a float32
+// sum too. Gradients may reach either output or both (they meet at `sum`, as in the composition).
+struct AddLayerNormResult {
+  Tensor sum;
+  Tensor normed;
+};
+AddLayerNormResult add_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& weight,
+                                  const Tensor& bias, double eps = 1e-5);
+
 }  // namespace hone::ops

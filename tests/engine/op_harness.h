@@ -63,6 +63,7 @@ void add_indexing_cases(std::vector<OpCase>& cases);
 void add_attention_cases(std::vector<OpCase>& cases);
 void add_view_cases(std::vector<OpCase>& cases);
 void add_cnn_cases(std::vector<OpCase>& cases);
+void add_fused_cases(std::vector<OpCase>& cases);
 
 const std::vector<OpCase>& all_op_cases();
 

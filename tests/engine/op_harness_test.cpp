@@ -33,6 +33,7 @@ const std::vector<OpCase>& all_op_cases() {
     add_attention_cases(c);
     add_view_cases(c);
     add_cnn_cases(c);
+    add_fused_cases(c);
     return c;
   }();
   return cases;

@@ -22,6 +22,7 @@
 #include "kernels/dropout.h"
 #include "kernels/embedding.h"
 #include "kernels/elementwise.h"
+#include "kernels/fused.h"
 #include "kernels/gemm.h"
 #include "kernels/indexing.h"
 #include "kernels/layernorm.h"
@@ -318,13 +319,72 @@ inline std::string check_attention_and_embedding() {
   return "";
 }
 
+// Fused kernels against the CPU: bias_gelu (both forms) forward, dx and dbias, each gradient alone
+// and the bias gradient bit-identical from run to run; add_layernorm sum (bit for bit), normed and
+// statistics; then both in bfloat16.
+inline std::string check_fused() {
+  const int64_t rows = 37, cols = 777, n = rows * cols;
+  const auto x = random_floats(n, 51, -4.f, 4.f), r = random_floats(n, 52, -3.f, 3.f), gy = random_floats(n, 53);
+  const auto w = random_floats(cols, 54, 0.5f, 1.5f), b = random_floats(cols, 55);
+  DeviceVec<float> dx(x), dr(r), dgy(gy), dw(w), db(b);
+  for (auto op : {kernels::UnaryOp::GeluErf, kernels::UnaryOp::GeluTanh}) {
+    const std::string tag = std::string(" (") + kernels::unary_op_name(op) + ")";
+    std::vector<float> y(n), gx(n), gb(cols);
+    kernels::bias_gelu_forward<float>(op, rows, cols, x.data(), b.data(), y.data());
+    kernels::bias_gelu_backward<float>(op, rows, cols, x.data(), b.data(), gy.data(), gx.data(), gb.data());
+    DeviceVec<float> dy(n), dgx(n), dgb(cols), dgx2(n), dgb2(cols);
+    kc::bias_gelu_forward<float>(op, rows, cols, dx.p, db.p, dy.p, nullptr);
+    kc::bias_gelu_backward<float>(op, rows, cols, dx.p, db.p, dgy.p, dgx.p, dgb.p, nullptr);
+    kc::bias_gelu_backward<float>(op, rows, cols, dx.p, db.p, dgy.p, dgx2.p, nullptr, nullptr);
+    kc::bias_gelu_backward<float>(op, rows, cols, dx.p, db.p, dgy.p, nullptr, dgb2.p, nullptr);
+    for (auto [got, want, what] : {std::tuple{dy.get(), y, "bias_gelu y"}, std::tuple{dgx.get(), gx, "bias_gelu dx"},
+                                   std::tuple{dgb.get(), gb, "bias_gelu dbias"},
+                                   std::tuple{dgx2.get(), gx, "bias_gelu dx alone"}}) {
+      const std::string err = compare(got, want, 1e-5, what + tag);
+      if (!err.empty()) return err;
+    }
+    const auto b1 = dgb.get(), b2 = dgb2.get();
+    if (std::memcmp(b1.data(), b2.data(), cols * sizeof(float)) != 0) return "bias_gelu dbias is not deterministic" + tag;
+  }
+  std::vector<float> sum(n), y(n), mean(rows), rstd(rows);
+  kernels::add_layernorm_forward<float>(rows, cols, x.data(), r.data(), w.data(), b.data(), 1e-5, sum.data(), y.data(),
+                                        mean.data(), rstd.data());
+  DeviceVec<float> dsum(n), dy(n), dm(rows), drs(rows);
+  kc::add_layernorm_forward<float>(rows, cols, dx.p, dr.p, dw.p, db.p, 1e-5, dsum.p, dy.p, dm.p, drs.p, nullptr);
+  for (auto [got, want, what, tol] :
+       {std::tuple{dsum.get(), sum, "add_layernorm sum", 0.0}, std::tuple{dy.get(), y, "add_layernorm normed", 2e-5},
+        std::tuple{dm.get(), mean, "add_layernorm mean", 2e-5}, std::tuple{drs.get(), rstd, "add_layernorm rstd", 2e-5}}) {
+    const std::string err = compare(got, want, tol, what);
+    if (!err.empty()) return err;
+  }
+  // bfloat16: both computed in float inside, rounded once (the sum before the layer norm).
+  const std::vector<bf16> xh(x.begin(), x.end()), rh(r.begin(), r.end()), wh(w.begin(), w.end()), bh(b.begin(), b.end());
+  std::vector<bf16> yh(n), sh(n), nh(n);
+  std::vector<float> mh(rows), rsh(rows);
+  kernels::bias_gelu_forward<bf16>(kernels::UnaryOp::GeluTanh, rows, cols, xh.data(), bh.data(), yh.data());
+  kernels::add_layernorm_forward<bf16>(rows, cols, xh.data(), rh.data(), wh.data(), bh.data(), 1e-5, sh.data(),
+                                       nh.data(), mh.data(), rsh.data());
+  DeviceVec<bf16> dxh(xh), drh(rh), dwh(wh), dbh(bh), dyh(n), dsh(n), dnh(n);
+  DeviceVec<float> dmh(rows), drsh(rows);
+  kc::bias_gelu_forward<bf16>(kernels::UnaryOp::GeluTanh, rows, cols, dxh.p, dbh.p, dyh.p, nullptr);
+  kc::add_layernorm_forward<bf16>(rows, cols, dxh.p, drh.p, dwh.p, dbh.p, 1e-5, dsh.p, dnh.p, dmh.p, drsh.p, nullptr);
+  auto widen = [](const std::vector<bf16>& v) { return std::vector<float>(v.begin(), v.end()); };
+  for (auto [got, want, what] : {std::tuple{dyh.get(), yh, "bias_gelu bf16"}, std::tuple{dsh.get(), sh, "add_layernorm sum bf16"},
+                                 std::tuple{dnh.get(), nh, "add_layernorm normed bf16"}}) {
+    const std::string err = compare(widen(got), widen(want), 1e-2, what);
+    if (!err.empty()) return err;
+  }
+  return "";
+}
+
 inline std::vector<std::pair<std::string, std::function<std::string()>>> all_checks() {
   return {{"gemm", check_gemm},
           {"dropout", check_dropout},
           {"adamw_and_norm", check_adamw_and_norm},
           {"elementwise", check_elementwise},
           {"rows", check_rows},
-          {"attention_and_embedding", check_attention_and_embedding}};
+          {"attention_and_embedding", check_attention_and_embedding},
+          {"fused", check_fused}};
 }
 
 }  // namespace hone::cudacheck

@@ -26,6 +26,7 @@ TEST(CudaKernels, AdamWMultiTensorAndGradNormMatchTheCpu) { run_check("adamw_and
 TEST(CudaKernels, ElementwiseMatchesTheCpu) { run_check("elementwise"); }
 TEST(CudaKernels, SoftmaxAndLayerNormMatchTheCpu) { run_check("rows"); }
 TEST(CudaKernels, AttentionAndEmbeddingBackward) { run_check("attention_and_embedding"); }
+TEST(CudaKernels, FusedBiasGeluAndAddLayerNormMatchTheCpu) { run_check("fused"); }
 
 }  // namespace
 }  // namespace hone::cudacheck

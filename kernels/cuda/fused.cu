@@ -1,0 +1,168 @@
+// CUDA fused kernels (kernels/fused.h).
+//
+// bias_gelu forward: one thread per element (grid-stride), z = x + bias kept in the accumulation
+// type. Backward: block (chunk of kRowChunk rows, tile of kColTile columns), each thread owns one
+// column of its chunk: it writes gx and keeps its partial sum of the bias gradient (in double); a
+// second kernel adds each column's partials in chunk order. One read of x and gy, no atomics,
+// deterministic.
+// add_layernorm forward: one block per row. The first pass writes sum = x + residual (rounded to
+// T) and adds it up for the mean; the variance and normalisation passes re-read the thread's own
+// elements of sum (cache hits) instead of x and residual, so memory sees two reads and two writes.
+#include "kernels/cuda/common.cuh"
+#include "kernels/fused.h"
+
+namespace hone::kernels::cuda {
+
+namespace {
+
+// Backward of bias_gelu: rows per chunk of the bias gradient, columns per block.
+constexpr int64_t kRowChunk = 16;
+constexpr int kColTile = 256;
+
+__device__ __forceinline__ float erf_acc(float v) { return erff(v); }
+__device__ __forceinline__ double erf_acc(double v) { return erf(v); }
+__device__ __forceinline__ float tanh_acc(float v) { return tanhf(v); }
+__device__ __forceinline__ double tanh_acc(double v) { return tanh(v); }
+
+// The tanh form's inner argument sqrt(2/pi) (z + 0.044715 z^3), as kernels/cuda/elementwise.cu.
+template <class A> __device__ __forceinline__ A tanh_arg(A z) {
+  return A(0.7978845608028654) * (z + A(0.044715) * z * z * z);
+}
+
+template <class A> __device__ __forceinline__ A gelu_of(bool tanh_form, A z) {
+  const A t = tanh_form ? tanh_acc(tanh_arg(z)) : erf_acc(z * A(0.7071067811865476));
+  return A(0.5) * z * (A(1) + t);
+}
+
+// d gelu / dz: Phi(z) + z phi(z) for the erf form; for the tanh form, with t = tanh(u(z)),
+// (1 + t) / 2 + z (1 - t^2) u'(z) / 2.
+template <class A> __device__ __forceinline__ A gelu_slope(bool tanh_form, A z) {
+  if (tanh_form) {
+    const A t = tanh_acc(tanh_arg(z));
+    const A du = A(0.7978845608028654) * (A(1) + A(3 * 0.044715) * z * z);
+    return A(0.5) * (A(1) + t) + A(0.5) * z * (A(1) - t * t) * du;
+  }
+  const A cdf = A(0.5) * (A(1) + erf_acc(z * A(0.7071067811865476)));
+  return cdf + z * exp_acc(A(-0.5) * z * z) * A(0.3989422804014327);
+}
+
+template <class T>
+__global__ void bias_gelu_forward_kernel(bool tanh_form, int64_t n, int64_t cols, const T* x, const T* b, T* y) {
+  HONE_GRID_STRIDE(i, n) y[i] = store<T>(gelu_of(tanh_form, load(x[i]) + load(b[i % cols])));
+}
+
+template <class T>
+__global__ void bias_gelu_backward_kernel(bool tanh_form, int64_t rows, int64_t cols, const T* x, const T* b,
+                                          const T* gy, T* gx, double* part) {
+  using A = dacc_t<T>;
+  const int64_t j = int64_t(blockIdx.x) * kColTile + threadIdx.x;
+  if (j >= cols) return;
+  const A bj = load(b[j]);
+  const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
+  for (int64_t chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
+    const int64_t r_end = min(rows, (chunk + 1) * kRowChunk);
+    double s = 0;
+    for (int64_t r = chunk * kRowChunk; r < r_end; ++r) {
+      const int64_t k = r * cols + j;
+      const A g = load(gy[k]) * gelu_slope(tanh_form, load(x[k]) + bj);
+      if (gx) gx[k] = store<T>(g);
+      s += g;
+    }
+    if (part) part[chunk * cols + j] = s;
+  }
+}
+
+// out[j] = the sum over chunks of part[chunk, j], in chunk order.
+template <class T>
+__global__ void chunk_total_kernel(int64_t chunks, int64_t cols, const double* part, T* out) {
+  HONE_GRID_STRIDE(j, cols) {
+    double s = 0;
+    for (int64_t c = 0; c < chunks; ++c) s += part[c * cols + j];
+    out[j] = store<T>(dacc_t<T>(s));
+  }
+}
+
+template <class T, class A>
+__global__ void add_layernorm_forward_kernel(int64_t rows, int64_t cols, const T* x, const T* res, const T* w,
+                                             const T* b, A eps, T* sum, T* y, A* mean_out, A* rstd_out) {
+  __shared__ A scratch[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    T* sr = sum + r * cols;
+    A acc = 0;
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+      const T v = store<T>(load(x[r * cols + i]) + load(res[r * cols + i]));
+      sr[i] = v;
+      acc += load(v);
+    }
+    const A mu = block_sum(acc, scratch) / A(cols);
+    acc = 0;
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+      const A d = load(sr[i]) - mu;
+      acc += d * d;
+    }
+    const A rs = A(1) / sqrt(block_sum(acc, scratch) / A(cols) + eps);
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+      const A wi = w ? load(w[i]) : A(1), bi = b ? load(b[i]) : A(0);
+      y[r * cols + i] = store<T>((load(sr[i]) - mu) * rs * wi + bi);
+    }
+    if (threadIdx.x == 0) {
+      mean_out[r] = mu;
+      rstd_out[r] = rs;
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+void bias_gelu_forward(UnaryOp op, int64_t rows, int64_t cols, const T* x, const T* bias, T* y,
+                       cudaStream_t stream) {
+  require_gelu_op(op, "cuda::bias_gelu_forward");
+  const int64_t n = rows * cols;
+  if (n == 0) return;
+  bias_gelu_forward_kernel<<<grid_for(n), kThreads, 0, stream>>>(op == UnaryOp::GeluTanh, n, cols, dptr(x),
+                                                                  dptr(bias), dptr(y));
+  check_launch("bias_gelu_forward");
+}
+
+template <class T>
+void bias_gelu_backward(UnaryOp op, int64_t rows, int64_t cols, const T* x, const T* bias, const T* gy, T* gx,
+                        T* gbias, cudaStream_t stream) {
+  require_gelu_op(op, "cuda::bias_gelu_backward");
+  if (!gx && !gbias) return;
+  const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
+  Scratch part(gbias ? chunks * cols * sizeof(double) : 0, stream);
+  if (chunks > 0 && cols > 0) {
+    const dim3 grid(static_cast<unsigned>((cols + kColTile - 1) / kColTile),
+                    static_cast<unsigned>(chunks > 65535 ? 65535 : chunks));
+    bias_gelu_backward_kernel<<<grid, kColTile, 0, stream>>>(op == UnaryOp::GeluTanh, rows, cols, dptr(x),
+                                                             dptr(bias), dptr(gy), dptr(gx), part.as<double>());
+    check_launch("bias_gelu_backward");
+  }
+  if (!gbias) return;
+  chunk_total_kernel<<<grid_for(cols), kThreads, 0, stream>>>(chunks, cols, part.as<double>(), dptr(gbias));
+  check_launch("bias_gelu_backward (bias totals)");
+}
+
+template <class T>
+void add_layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* residual, const T* weight,
+                           const T* bias, double eps, T* sum, T* y, acc_t<T>* mean, acc_t<T>* rstd,
+                           cudaStream_t stream) {
+  if (rows == 0) return;
+  using A = acc_t<T>;
+  const unsigned blocks = static_cast<unsigned>(rows < 65535 * 16 ? rows : 65535 * 16);  // one per row
+  add_layernorm_forward_kernel<<<blocks, kThreads, 0, stream>>>(
+      rows, cols, dptr(x), dptr(residual), dptr(weight), dptr(bias), A(eps), dptr(sum), dptr(y), mean, rstd);
+  check_launch("add_layernorm_forward");
+}
+
+#define HONE_INSTANTIATE(T)                                                                                   \
+  template void bias_gelu_forward<T>(UnaryOp, int64_t, int64_t, const T*, const T*, T*, cudaStream_t);       \
+  template void bias_gelu_backward<T>(UnaryOp, int64_t, int64_t, const T*, const T*, const T*, T*, T*,        \
+                                      cudaStream_t);                                                         \
+  template void add_layernorm_forward<T>(int64_t, int64_t, const T*, const T*, const T*, const T*, double, T*, \
+                                         T*, acc_t<T>*, acc_t<T>*, cudaStream_t);
+HONE_FUSED_FOR_EACH_TYPE(HONE_INSTANTIATE)
+#undef HONE_INSTANTIATE
+
+}  // namespace hone::kernels::cuda
