@@ -6,12 +6,15 @@
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/model_source.h"
+#include "tools/run_device.h"
+#include "engine/autograd/autocast_mode.h"
 
 namespace hone::cli {
 
 int cmd_generate(int argc, char** argv) {
   const Args a = parse("generate", argc, argv,
-                       {"model", "prompt", "prompt-file", "max-tokens", "temperature", "top-k", "top-p", "seed"});
+                       {"model", "prompt", "prompt-file", "max-tokens", "temperature", "top-k", "top-p", "seed", "device",
+                        "precision"});
   const std::string model_dir = a.str("model");
   std::string prompt;
   if (a.has("prompt-file")) {
@@ -33,6 +36,8 @@ int cmd_generate(int argc, char** argv) {
       o.max_new_tokens < 0)
     throw std::invalid_argument("need temperature >= 0, 0 < top-p <= 1, top-k >= 0, max-tokens >= 0");
   const auto loaded = open_gpt2(model_dir, false);
+  place_model(*loaded.model, device_flag(a));
+  AutocastGuard autocast(precision_flag(a));
   const BpeTokenizer tok = open_tokenizer(model_dir);
   o.stop_token = tok.eot_id();
   const std::vector<int32_t> ids = tok.encode(prompt);

@@ -3,16 +3,20 @@
 //   GPT-2: --input ids [B, T] -> logits [B, T, V]; --targets [B, T] (-100 ignored).
 //   BERT classifier: --input ids [B, T] (+ --attention-mask, --token-type-ids [B, T]) -> logits
 //   [B, num_labels]; --targets labels [B].
+// Both take --device cpu|cuda[:N] and --precision fp32|bf16|fp16 (autocast; outputs and
+// gradients are written as float32).
 #include <cstdio>
 #include <filesystem>
 #include <map>
 
+#include "engine/autograd/autocast_mode.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/io/checkpoint.h"
 #include "engine/ops/ops.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/model_source.h"
+#include "tools/run_device.h"
 
 namespace hone::cli {
 
@@ -38,11 +42,13 @@ struct AnyModel {
 
 AnyModel open_any(const Args& a) {
   const std::string folder = a.str("model");
+  const Device device = device_flag(a);
   AnyModel m;
   const Tensor ids = load_int(a.str("input"), "--input", 2);
   if (model_type_of(folder) == "gpt2") {
     auto g = open_gpt2(folder, false);
     auto model = g.model;
+    place_model(*model, device);
     m.module = model;
     m.logits = [model, ids] { return model->forward(ids); };
     m.loss = [model, ids](const Tensor& t) { return model->loss(ids, t); };
@@ -54,6 +60,7 @@ AnyModel open_any(const Args& a) {
   }
   auto b = open_bert(folder, false);
   auto model = b.model;
+  place_model(*model, device);
   models::BertInputs in;
   in.input_ids = ids;
   if (a.has("attention-mask")) in.attention_mask = load_int(a.str("attention-mask"), "--attention-mask", 2);
@@ -63,7 +70,10 @@ AnyModel open_any(const Args& a) {
       throw std::runtime_error("--attention-mask and --token-type-ids must match --input's shape " + shape_str(ids.shape()));
   m.module = model;
   m.logits = [model, in] { return model->logits(in); };
-  m.loss = [model, in](const Tensor& t) { return ops::cross_entropy(model->logits(in), t); };
+  m.loss = [model, in](const Tensor& t) {
+    const Tensor logits = model->logits(in);
+    return ops::cross_entropy(logits, t.to(logits.device()));
+  };
   m.target_dims = 1;
   for (auto& [name, p] : model->named_parameters()) m.checkpoint_key[name] = name;
   for (const std::string& k : b.checkpoint_keys) {
@@ -76,9 +86,11 @@ AnyModel open_any(const Args& a) {
 }  // namespace
 
 int cmd_logits(int argc, char** argv) {
-  const Args a = parse("logits", argc, argv, {"model", "input", "out", "attention-mask", "token-type-ids"});
+  const Args a = parse("logits", argc, argv,
+                       {"model", "input", "out", "attention-mask", "token-type-ids", "device", "precision"});
   AnyModel m = open_any(a);
   NoGradGuard no_grad;
+  AutocastGuard autocast(precision_flag(a));
   const Tensor logits = m.logits();
   io::save_npy(a.str("out"), logits.to(DType::F32).contiguous());
   std::fprintf(stderr, "logits %s -> %s\n", shape_str(logits.shape()).c_str(), a.str("out").c_str());
@@ -86,10 +98,15 @@ int cmd_logits(int argc, char** argv) {
 }
 
 int cmd_grads(int argc, char** argv) {
-  const Args a = parse("grads", argc, argv, {"model", "input", "targets", "out", "attention-mask", "token-type-ids"});
+  const Args a = parse("grads", argc, argv,
+                       {"model", "input", "targets", "out", "attention-mask", "token-type-ids", "device", "precision"});
   AnyModel m = open_any(a);
   const Tensor targets = load_int(a.str("targets"), "--targets", m.target_dims);
-  const Tensor loss = m.loss(targets);  // eval mode: dropout off
+  Tensor loss;
+  {
+    AutocastGuard autocast(precision_flag(a));  // the forward only, as in training
+    loss = m.loss(targets);                     // eval mode: dropout off
+  }
   loss.backward();
   io::StateDict grads;
   for (auto& [name, p] : m.module->named_parameters())

@@ -9,12 +9,16 @@
 #include "tools/classifier_session.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
+#include "tools/run_device.h"
+#include "engine/autograd/autocast_mode.h"
 
 namespace hone::cli {
 
 int cmd_predict(int argc, char** argv) {
-  const Args a = parse("predict", argc, argv, {"model", "in"});
+  const Args a = parse("predict", argc, argv, {"model", "in", "device", "precision"});
   ClassifierSession s = ClassifierSession::open(a.str("model"));
+  place_model(*s.loaded.model, device_flag(a));
+  AutocastGuard autocast(precision_flag(a));
   std::ifstream file;
   if (a.has("in")) {
     file.open(a.str("in"));
@@ -43,9 +47,12 @@ int cmd_predict(int argc, char** argv) {
 }
 
 int cmd_eval(int argc, char** argv) {
-  const Args a = parse("eval", argc, argv, {"model", "data", "text-column", "text-pair-column", "label-column", "format"},
+  const Args a = parse("eval", argc, argv,
+                       {"model", "data", "text-column", "text-pair-column", "label-column", "format", "device", "precision"},
                        {"no-header"});
   ClassifierSession s = ClassifierSession::open(a.str("model"));
+  place_model(*s.loaded.model, device_flag(a));
+  AutocastGuard autocast(precision_flag(a));
   data::LabeledTextOptions o;
   o.text_column = a.str("text-column", "text");
   o.text_pair_column = a.str("text-pair-column", "");

@@ -97,6 +97,7 @@ int finetune_causal_lm(const std::string& recipe_path, const std::vector<std::st
               long(cfg.n_head), long(cfg.n_embd), double(model->parameter_count()) / 1e6, init.c_str());
   CausalLmTask task(*model, [&](const Tensor& ids) { return model->forward(ids); }, data_dir, r.get_int("seq_len"),
                     r.get_int("batch_size"), r.get_int("eval_batches"), o.seed, r.get_float("label_smoothing"));
+  move_to_run_device(*model, r);
   Trainer trainer(task, o);
   if (!o.resume) {
     model->eval();

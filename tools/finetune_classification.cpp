@@ -151,6 +151,7 @@ int finetune_classification(const std::string& recipe_path, const std::vector<st
                           o.seed);
   if (!o.resume) std::filesystem::remove(fs::path(out_dir) / "eval_reports.jsonl");
   task.set_report_log((fs::path(out_dir) / "eval_reports.jsonl").string());
+  move_to_run_device(*model, r);
   Trainer trainer(task, o);
   if (!o.resume) {
     model->eval();

@@ -176,6 +176,7 @@ int finetune_image(const std::string& recipe_path, const std::vector<std::string
                  .dump(2));
   ImageClassificationTask task(*model, [model](const Tensor& x) { return model->forward(x); }, train, test, tt, et, batch,
                                r.get_float("label_smoothing"), o.seed);
+  move_to_run_device(*model, r);
   Trainer trainer(task, o);
   if (!o.resume && test.size() > 0) {
     model->eval();

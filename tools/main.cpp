@@ -19,7 +19,7 @@ const Command kCommands[] = {
     {"finetune", hone::cli::cmd_finetune, "finetune RECIPE.yaml [key=value ...]   fine-tune as the recipe says"},
     {"generate", hone::cli::cmd_generate,
      "generate --model M [--prompt TEXT | --prompt-file F] [--max-tokens N] [--temperature T]\n"
-     "           [--top-k K] [--top-p P] [--seed S]          sample text, streamed as it comes"},
+     "           [--top-k K] [--top-p P] [--seed S] [DEV]    sample text, streamed as it comes"},
     {"inspect", hone::cli::cmd_inspect,
      "inspect MODEL                            architecture, parameter count, every tensor\n"
      "inspect --trainable RECIPE [key=value]   what the recipe's freezing leaves trainable, memory saved"},
@@ -30,21 +30,22 @@ const Command kCommands[] = {
      "prepare --tokenizer DIR --in PATH --out DIR [--val-fraction F] [--text-field NAME]\n"
      "           text file, folder of .txt or JSONL -> token shards with a train/val split"},
     {"eval", hone::cli::cmd_eval,
-     "eval --model RUN --data FILE [--text-column C] [--text-pair-column C] [--label-column C] [--no-header]\n"
+     "eval --model RUN --data FILE [--text-column C] [--text-pair-column C] [--label-column C] [--no-header] [DEV]\n"
      "           accuracy, macro-F1, per-class precision/recall, confusion matrix"},
-    {"predict", hone::cli::cmd_predict, "predict --model RUN [--in FILE]          label sentences (stdin by default)"},
+    {"predict", hone::cli::cmd_predict, "predict --model RUN [--in FILE] [DEV]    label sentences (stdin by default)"},
     {"logits", hone::cli::cmd_logits,
-     "logits --model M --input X.npy --out Y.npy [--attention-mask A.npy] [--token-type-ids T.npy]\n"
+     "logits --model M --input X.npy --out Y.npy [--attention-mask A.npy] [--token-type-ids T.npy] [DEV]\n"
      "           forward outputs: [B, T, V] for GPT-2, [B, labels] for a classifier"},
     {"grads", hone::cli::cmd_grads,
-     "grads --model M --input X.npy --targets T.npy --out G.safetensors   parameter gradients\n"
+     "grads --model M --input X.npy --targets T.npy --out G.safetensors [DEV]   parameter gradients\n"
      "           named as in the checkpoint (classifiers: --targets are labels [B])"},
     {"sweep", hone::cli::cmd_sweep, "sweep SWEEP.yaml   hyperparameter search: grid/random, successive halving, resumable"},
     {"plot", hone::cli::cmd_plot, "plot RUN... [--out STEM]                 loss and metric curves as PNG and SVG"},
     {"export", hone::cli::cmd_export, "export RUN --out DIR                     a Hugging Face folder"},
     {"bench", hone::cli::cmd_bench,
-     "bench gpt2 [--batch B] [--seq T] [--steps N] [--warmup W]   time GPT-2 124M training steps\n"
-     "bench resnet [--batch B] [--steps N]     time ResNet-18 (CIFAR stem) training steps"},
+     "bench gpt2 [--batch B] [--seq T] [--steps N] [--warmup W] [DEV] [--tf32]   time GPT-2 124M training\n"
+     "           steps (tokens/s; on CUDA also MFU and peak device memory)\n"
+     "bench resnet [--batch B] [--steps N] [DEV]   time ResNet-18 (CIFAR stem) training steps"},
     {"demo", hone::cli::cmd_demo, "demo [--steps N] [--batch B] [--lr LR] [--seed S]   a small GPT on generated data"},
     {"version", hone::cli::cmd_version, "version                                  build facts"},
 };
@@ -52,6 +53,7 @@ const Command kCommands[] = {
 void print_usage(std::FILE* out) {
   std::fprintf(out, "usage: hone <command> [options]\n\ncommands:\n");
   for (const Command& c : kCommands) std::fprintf(out, "  %s\n", c.usage);
+  std::fprintf(out, "\nDEV: [--device cpu|cuda|cuda:N] [--precision fp32|bf16|fp16]; recipes: device:, precision:\n");
 }
 
 }  // namespace

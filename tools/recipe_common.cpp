@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "engine/io/checkpoint.h"
+#include "tools/run_device.h"
 
 namespace hone::cli {
 
@@ -108,8 +109,9 @@ std::vector<RecipeField> common_recipe_fields() {
       {"resume", T::Bool, "false", "continue from out_dir's latest checkpoint"},
       {"stop_after", T::Int, "0", "stop after N steps of this invocation (0: run to the end); resume later"},
       {"seed", T::Int, "1234", "seed of data order, dropout and any fresh weights"},
-      {"device", T::String, "cpu", "cpu (cuda arrives with the CUDA backend)"},
+      {"device", T::String, "cpu", "cpu | cuda | cuda:N (the model, its gradients and the optimizer state live there)"},
       {"precision", T::String, "fp32", "fp32 | bf16 (autocast, fp32 master weights) | fp16 (autocast + dynamic loss scaling)"},
+      {"tf32", T::Bool, "false", "CUDA: float32 matmuls and convolutions on TF32 tensor cores"},
       {"loss_scale.init", T::Float, "65536", "fp16: initial loss scale"},
       {"loss_scale.growth_interval", T::Int, "2000", "fp16: clean steps before the scale doubles"},
   };
@@ -221,12 +223,19 @@ void save_adapters_if_any(const nn::LoraConfig& c, const nn::Module& model, cons
   std::printf("LoRA adapters: %s (adapter_model.safetensors + adapter_config.json)\n", dir.c_str());
 }
 
+Device recipe_device(const Recipe& r) { return checked_device(r.get_string("device"), r.source()); }
+
+void move_to_run_device(nn::Module& model, const Recipe& r) {
+  const Device d = recipe_device(r);
+  if (d.is_cpu()) return;
+  set_allow_tf32(r.get_bool("tf32"));
+  model.to(d);
+  std::printf("device: %s (%s)\n", d.str().c_str(), device_name(d).c_str());
+}
+
 void check_runtime_keys(const Recipe& r) {
-  if (r.get_string("device") != "cpu")
-    throw std::invalid_argument(r.source() + ": device '" + r.get_string("device") + "' is not available yet (cpu)");
-  const std::string precision = r.get_string("precision");
-  if (precision != "fp32" && precision != "bf16" && precision != "fp16")
-    throw std::invalid_argument(r.source() + ": precision '" + precision + "' is not one of fp32, bf16, fp16");
+  recipe_device(r);
+  autocast_dtype_of(r.get_string("precision"), r.source());
 }
 
 void write_text(const std::string& dir, const std::string& name, const std::string& text) {

@@ -15,8 +15,12 @@ std::vector<RecipeField> common_recipe_fields();
 TrainerOptions trainer_options(const Recipe& r);
 // `task` as given in the recipe file or an override (before the task's schema is known).
 std::string recipe_task(const std::string& path, const std::vector<std::string>& overrides);
-// Refuses device/precision values this build cannot run yet, naming the recipe.
+// Refuses device/precision values this build or machine cannot run, naming the recipe.
 void check_runtime_keys(const Recipe& r);
+// The recipe's `device`, checked against this build and machine.
+Device recipe_device(const Recipe& r);
+// Moves the model to the recipe's device (after loading and LoRA, before the Trainer exists).
+void move_to_run_device(nn::Module& model, const Recipe& r);
 // `hone inspect --trainable RECIPE`: the finetune functions build the model and the Trainer (with
 // the recipe's freezing rules), print what trains, and return before any data is touched.
 extern bool g_inspect_trainable_only;

@@ -22,5 +22,15 @@ struct Device {
 
 // True when this build has CUDA and a device is visible.
 bool cuda_available();
+// Visible CUDA devices (0 without CUDA support or without a driver).
+int cuda_device_count();
+// float32 matmuls and convolutions on CUDA use TF32 tensor cores (10-bit mantissa products,
+// float32 accumulation) when on; off by default so that CUDA results match the CPU's. No effect
+// on the CPU or in builds without CUDA.
+void set_allow_tf32(bool on);
+bool allow_tf32();
+// The device's name as the driver reports it ("NVIDIA H100 80GB HBM3"); "cpu" for the CPU.
+// Throws std::runtime_error when the device cannot be queried.
+std::string device_name(const Device& device);
 
 }  // namespace hone

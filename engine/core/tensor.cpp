@@ -193,6 +193,18 @@ Tensor Tensor::detach() const {
   return make_view(impl_->storage, impl_->offset, impl_->shape, impl_->strides, impl_->dtype);
 }
 
+void Tensor::set_data_(const Tensor& src) {
+  if (!is_leaf()) throw std::invalid_argument("set_data_: only leaf tensors can change their data, got " + str());
+  if (src.dtype() != dtype() && requires_grad() && !is_floating(src.dtype()))
+    throw std::invalid_argument("set_data_: a tensor that requires grad must stay floating, got " + src.str());
+  impl_->storage = src.impl_->storage;
+  impl_->offset = src.impl_->offset;
+  impl_->shape = src.impl_->shape;
+  impl_->strides = src.impl_->strides;
+  impl_->dtype = src.impl_->dtype;
+  impl_->grad.reset();
+}
+
 Tensor& Tensor::requires_grad_(bool value) {
   if (value && !is_floating(dtype()))
     throw std::invalid_argument("requires_grad: only floating tensors can require gradients, got " + str());
@@ -335,16 +347,45 @@ Device Device::parse(const std::string& text) {
   throw std::invalid_argument("unknown device '" + text + "' (expected cpu, cuda or cuda:N)");
 }
 
-bool cuda_available() {
+std::string device_name(const Device& device) {
+  if (device.is_cpu()) return "cpu";
+#if defined(HONE_WITH_CUDA)
+  cudaDeviceProp prop{};
+  cuda::check(cudaGetDeviceProperties(&prop, device.index), "cudaGetDeviceProperties");
+  return prop.name;
+#else
+  throw std::runtime_error(device.str() + ": this hone build has no CUDA support");
+#endif
+}
+
+bool cuda_available() { return cuda_device_count() > 0; }
+
+void set_allow_tf32(bool on) {
+#if defined(HONE_WITH_CUDA)
+  kernels::cuda::set_tf32(on);
+#else
+  (void)on;
+#endif
+}
+
+bool allow_tf32() {
+#if defined(HONE_WITH_CUDA)
+  return kernels::cuda::tf32_enabled();
+#else
+  return false;
+#endif
+}
+
+int cuda_device_count() {
 #if defined(HONE_WITH_CUDA)
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
     cudaGetLastError();
-    return false;
+    return 0;
   }
-  return n > 0;
+  return n;
 #else
-  return false;
+  return 0;
 #endif
 }
 

@@ -108,6 +108,10 @@ class Tensor {
   Tensor to(Device device) const;  // differentiable
   Tensor clone() const;            // differentiable copy into fresh contiguous memory
   Tensor detach() const;           // same storage, no autograd history
+  // Makes this leaf tensor hold `src`'s data (storage, layout, dtype, device) in place, as
+  // PyTorch's `param.data = src`: every handle to this tensor (a module's, an optimizer's, a
+  // tied head's, a hook's) sees the new data. Drops the gradient. Used to move models.
+  void set_data_(const Tensor& src);
 
   // ---- autograd ---------------------------------------------------------------
   bool requires_grad() const { return impl_->requires_grad; }

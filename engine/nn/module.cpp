@@ -110,6 +110,27 @@ int64_t Module::parameter_count() const {
   return n;
 }
 
+void Module::to(Device device) {
+  NoGradGuard no_grad;
+  for (auto* list : {&params_, &buffers_})
+    for (auto& [n, t] : *list)
+      if (t.device() != device) t.set_data_(t.detach().to(device));
+  for (auto& [n, child] : children_) child->to(device);
+}
+
+Device Module::device() const {
+  const Tensor* t = first_tensor();
+  return t ? t->device() : Device::cpu();
+}
+
+const Tensor* Module::first_tensor() const {
+  for (const auto* list : {&params_, &buffers_})
+    if (!list->empty()) return &list->front().second;
+  for (const auto& [n, child] : children_)
+    if (const Tensor* t = child->first_tensor()) return t;
+  return nullptr;
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [n, child] : children_) child->train(on);

@@ -37,6 +37,13 @@ class Module {
   // eval mode, leaving the rest as they are (frozen BatchNorm keeps its running statistics).
   void eval_subtrees(const std::vector<std::string>& prefixes, const std::string& path = "");
 
+  // Moves every parameter and buffer below this module to `device` in place (the tensors keep
+  // their identity, so tied weights, hooks and typed pointers stay valid; gradients are
+  // dropped). Call before creating an optimizer.
+  void to(Device device);
+  // The device of the first parameter (or buffer); the CPU for a module without any.
+  Device device() const;
+
   // Replaces the value of a registered parameter/buffer (same shape required): used by loaders.
   void set_parameter(const std::string& dotted_name, const Tensor& value);
 
@@ -78,6 +85,7 @@ class Module {
 
  private:
   void collect(const std::string& prefix, bool buffers, std::vector<std::pair<std::string, Tensor>>& out) const;
+  const Tensor* first_tensor() const;  // depth first; nullptr when the subtree holds none
   Tensor* find_local(const std::string& name, bool buffers);
 
   std::vector<std::pair<std::string, Tensor>> params_;

@@ -5,10 +5,44 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/ops/ops.h"
 
+#if defined(HONE_WITH_CUDA)
+#include "engine/core/cuda_runtime.h"
+#endif
+
 namespace hone {
+
+namespace {
+
+#if defined(HONE_WITH_CUDA)
+// Device gradients: one multi-tensor launch and one read of the result (the step's only host
+// synchronisation besides the logged loss), instead of a reduction and a read per tensor.
+bool device_grad_norm(const std::vector<Tensor>& params, double& norm) {
+  std::vector<Tensor> grads;
+  for (const Tensor& p : params) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    if (!g.device().is_cuda() || g.dtype() != DType::F32) return false;
+    grads.push_back(g.contiguous());
+  }
+  if (grads.empty() || grads.front().device() != grads.back().device()) return false;
+  std::vector<const float*> ptrs;
+  std::vector<int64_t> sizes;
+  for (const Tensor& g : grads) ptrs.push_back(g.data<float>()), sizes.push_back(g.numel());
+  const Tensor out = Tensor::empty({}, DType::F32, grads.front().device());
+  kernels::cuda::global_grad_norm(ptrs.data(), sizes.data(), int(ptrs.size()), out.data<float>(),
+                                  cuda::stream(out.device()));
+  norm = out.item();
+  return true;
+}
+#endif
+
+}  // namespace
 
 double global_grad_norm(const std::vector<Tensor>& params) {
   NoGradGuard no_grad;
+#if defined(HONE_WITH_CUDA)
+  if (double norm = 0; device_grad_norm(params, norm)) return norm;
+#endif
   double sq = 0;
   for (const Tensor& p : params) {
     const Tensor g = p.grad();

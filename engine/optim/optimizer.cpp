@@ -7,6 +7,10 @@
 #include "engine/ops/ops.h"
 #include "kernels/optim.h"
 
+#if defined(HONE_WITH_CUDA)
+#include "engine/core/cuda_runtime.h"
+#endif
+
 namespace hone {
 
 namespace {
@@ -16,24 +20,62 @@ class AdamWOptimizer : public Optimizer {
   AdamWOptimizer(const OptimizerConfig& c, std::vector<ParamSpec> p) : Optimizer(std::move(p)), c_(c) {}
   void step(double lr) override {
     NoGradGuard no_grad;
+    std::vector<Pending> device_updates;
     for (size_t i = 0; i < params_.size(); ++i) {
       ParamSpec& s = params_[i];
       const Tensor g = s.param.grad();
       if (!g.defined()) continue;
       Tensor& m = slot("exp_avg", i, true);
       Tensor& v = slot("exp_avg_sq", i, true);
-      Tensor& steps = slot("step", i, true);
+      Tensor& steps = slot("step", i, true);  // on the host: read without a device round trip
       const int64_t t = steps.data<int64_t>()[0] + 1;
       steps.data<int64_t>()[0] = t;
       const Tensor gc = g.contiguous();
       kernels::AdamWParams hp{float(lr * s.lr_scale), float(c_.beta1), float(c_.beta2), float(c_.eps),
                               float(s.weight_decay), t};
-      kernels::adamw_update(s.param.numel(), s.param.data<float>(), gc.data<float>(), m.data<float>(), v.data<float>(), hp);
       s.param.bump_version();
+      if (s.param.device().is_cuda()) {
+        device_updates.push_back({i, gc, hp});
+        continue;
+      }
+      kernels::adamw_update(s.param.numel(), s.param.data<float>(), gc.data<float>(), m.data<float>(), v.data<float>(), hp);
     }
+    if (!device_updates.empty()) step_on_device(device_updates);
   }
 
  private:
+  struct Pending {
+    size_t index;
+    Tensor grad;  // contiguous; kept alive until the launch is queued
+    kernels::AdamWParams hp;
+  };
+
+  // All of a step's device parameters in as few launches as possible: one multi-tensor launch
+  // per distinct (lr, step) pair, which is one launch unless layer-wise lr or a late unfreeze
+  // gives parameters different learning rates or step counts.
+  void step_on_device(const std::vector<Pending>& updates) {
+#if defined(HONE_WITH_CUDA)
+    std::vector<bool> done(updates.size(), false);
+    for (size_t a = 0; a < updates.size(); ++a) {
+      if (done[a]) continue;
+      std::vector<kernels::cuda::AdamWTensor> batch;
+      for (size_t b = a; b < updates.size(); ++b) {
+        if (done[b] || updates[b].hp.lr != updates[a].hp.lr || updates[b].hp.step != updates[a].hp.step) continue;
+        done[b] = true;
+        const size_t i = updates[b].index;
+        batch.push_back({params_[i].param.data<float>(), updates[b].grad.data<float>(),
+                         slot("exp_avg", i, false).data<float>(), slot("exp_avg_sq", i, false).data<float>(),
+                         params_[i].param.numel(), updates[b].hp.weight_decay});
+      }
+      kernels::cuda::adamw_multi(batch.data(), int(batch.size()), updates[a].hp,
+                                 cuda::stream(params_[updates[a].index].param.device()));
+    }
+#else
+    (void)updates;
+    throw std::logic_error("optimizer: a CUDA parameter in a build without CUDA");
+#endif
+  }
+
   OptimizerConfig c_;
 };
 
@@ -78,10 +120,15 @@ class SgdOptimizer : public Optimizer {
 }  // namespace
 
 std::unique_ptr<Optimizer> Optimizer::create(const OptimizerConfig& c, std::vector<ParamSpec> params) {
-  for (const ParamSpec& p : params)
-    if (p.param.dtype() != DType::F32 || !p.param.is_contiguous() || !p.param.device().is_cpu())
-      throw std::invalid_argument("optimizer: parameter '" + p.name + "' must be a contiguous float32 CPU tensor, got " +
+  for (const ParamSpec& p : params) {
+    if (p.param.dtype() != DType::F32 || !p.param.is_contiguous())
+      throw std::invalid_argument("optimizer: parameter '" + p.name + "' must be a contiguous float32 tensor, got " +
                                   p.param.str());
+    if (p.param.device() != params.front().param.device())
+      throw std::invalid_argument("optimizer: parameter '" + p.name + "' is on " + p.param.device().str() + ", '" +
+                                  params.front().name + "' on " + params.front().param.device().str() +
+                                  " (move the whole model with Module::to first)");
+  }
   if (c.kind == "adamw") return std::make_unique<AdamWOptimizer>(c, std::move(params));
   if (c.kind == "sgd") {
     if (c.momentum < 0 || (c.nesterov && c.momentum <= 0))
@@ -100,7 +147,9 @@ Tensor& Optimizer::slot(const std::string& kind, size_t i, bool create) {
   auto it = state_.find(key);
   if (it != state_.end()) return it->second;
   if (!create) throw std::logic_error("optimizer: no state " + key);
-  Tensor t = kind == "step" ? Tensor::zeros({}, DType::I64) : Tensor::zeros(params_[i].param.shape());
+  // Moments live beside their parameter; step counts stay on the host.
+  Tensor t = kind == "step" ? Tensor::zeros({}, DType::I64)
+                            : Tensor::zeros(params_[i].param.shape(), DType::F32, params_[i].param.device());
   return state_.emplace(key, t).first->second;
 }
 
@@ -120,7 +169,7 @@ void Optimizer::load_state(const std::map<std::string, Tensor>& state) {
       if (!is_step && t.shape() != p.param.shape())
         throw std::invalid_argument("optimizer state '" + key + "' has shape " + shape_str(t.shape()) +
                                     ", parameter has " + shape_str(p.param.shape()));
-      Tensor own = is_step ? Tensor::zeros({}, DType::I64) : Tensor::zeros(p.param.shape());
+      Tensor own = is_step ? Tensor::zeros({}, DType::I64) : Tensor::zeros(p.param.shape(), DType::F32, p.param.device());
       own.copy_(t);
       state_[key] = own;
     }

@@ -25,7 +25,8 @@ TrainBatch CausalLmTask::next_batch() {
 }
 
 Tensor CausalLmTask::mean_loss(const TrainBatch& b) {
-  return ops::cross_entropy(logits_(b.inputs), b.targets, -100, label_smoothing_);
+  const Tensor logits = logits_(b.inputs);
+  return ops::cross_entropy(logits, b.targets.to(logits.device()), -100, label_smoothing_);
 }
 
 std::map<std::string, double> CausalLmTask::evaluate() {
@@ -39,7 +40,8 @@ std::map<std::string, double> CausalLmTask::evaluate() {
     const auto t = y.to_vector<int64_t>();
     const int64_t n = std::count_if(t.begin(), t.end(), [](int64_t v) { return v != -100; });
     if (n == 0) continue;
-    total += ops::cross_entropy(logits_(x), y).item() * double(n);
+    const Tensor logits = logits_(x);
+    total += ops::cross_entropy(logits, y.to(logits.device())).item() * double(n);
     count += n;
   }
   if (count == 0) return {};

@@ -62,7 +62,8 @@ TrainBatch ClassificationTask::next_batch() {
 }
 
 Tensor ClassificationTask::mean_loss(const TrainBatch& b) {
-  return ops::cross_entropy(logits_(b.inputs, b.aux[0], b.aux[1]), b.targets, -100, label_smoothing_);
+  const Tensor logits = logits_(b.inputs, b.aux[0], b.aux[1]);
+  return ops::cross_entropy(logits, b.targets.to(logits.device()), -100, label_smoothing_);
 }
 
 void ClassificationTask::predict(const std::vector<TokenizedExample>& examples, std::vector<int64_t>& labels,

@@ -27,7 +27,8 @@ TrainBatch ImageClassificationTask::next_batch() {
 }
 
 Tensor ImageClassificationTask::mean_loss(const TrainBatch& b) {
-  return ops::cross_entropy(logits_(b.inputs), b.targets, -100, label_smoothing_);
+  const Tensor logits = logits_(b.inputs);
+  return ops::cross_entropy(logits, b.targets.to(logits.device()), -100, label_smoothing_);
 }
 
 std::map<std::string, double> ImageClassificationTask::evaluate() {

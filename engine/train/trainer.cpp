@@ -12,6 +12,7 @@
 
 #include "engine/autograd/autocast_mode.h"
 #include "engine/autograd/grad_mode.h"
+#include "engine/core/allocator.h"
 #include "engine/core/random.h"
 #include "engine/io/checkpoint.h"
 #include "engine/ops/ops.h"
@@ -444,6 +445,12 @@ TrainSummary Trainer::run() {
     }
   }
   if (!o_.quiet) progress.finish();
+  if (const Device d = task_.model().device(); d.is_cuda() && !o_.quiet) {
+    const DeviceMemoryStats m = cuda_memory_stats(d.index);
+    std::printf("peak device memory: %.2f GiB allocated by tensors, %.2f GiB reserved (%s)\n",
+                double(m.peak_allocated_bytes) / double(1ull << 30), double(m.reserved_bytes) / double(1ull << 30),
+                d.str().c_str());
+  }
   if (!summary.stopped_early) summary.final_eval = evaluate_and_log(o_.steps);
   if (early && o_.load_best && !o_.out_dir.empty() && fs::exists(fs::path(o_.out_dir) / "best" / "model.safetensors")) {
     load_weights((fs::path(o_.out_dir) / "best" / "model.safetensors").string());

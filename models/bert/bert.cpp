@@ -85,14 +85,20 @@ BertModel::BertModel(const BertConfig& c, uint64_t seed) : c_(c) {
   pooler_ = pooler->add("dense", std::make_shared<nn::Linear>(c.hidden_size, c.hidden_size, true, 0.02, seed + 5));
 }
 
-Tensor BertModel::forward(const BertInputs& in) const {
+BertInputs BertInputs::to(Device device) const {
+  auto move = [&](const Tensor& t) { return t.defined() ? t.to(device) : t; };
+  return {move(input_ids), move(token_type_ids), move(attention_mask)};
+}
+
+Tensor BertModel::forward(const BertInputs& in_any) const {
+  const BertInputs in = in_any.to(device());
   if (in.input_ids.dim() != 2) throw std::invalid_argument("Bert: input_ids must be [B, T], got " + in.input_ids.str());
   Tensor mask;
   if (in.attention_mask.defined()) {
     if (in.attention_mask.shape() != in.input_ids.shape())
       throw std::invalid_argument("Bert: attention_mask " + in.attention_mask.str() + " does not match input_ids " +
                                   in.input_ids.str());
-    mask = ops::gt(in.attention_mask.to(DType::I64), Tensor::scalar(0, DType::I64));
+    mask = ops::gt(in.attention_mask.to(DType::I64), Tensor::scalar(0, DType::I64, in.attention_mask.device()));
   }
   if (in.token_type_ids.defined() && in.token_type_ids.shape() != in.input_ids.shape())
     throw std::invalid_argument("Bert: token_type_ids " + in.token_type_ids.str() + " does not match input_ids " +
@@ -106,8 +112,8 @@ Tensor BertModel::pooled(const Tensor& hidden) const { return ops::tanh(pooler_-
 
 Tensor mean_pool(const Tensor& hidden, const Tensor& attention_mask) {
   if (!attention_mask.defined()) return ops::mean(hidden, {1});
-  const Tensor m = attention_mask.to(hidden.dtype()).unsqueeze(-1);  // [B, T, 1]
-  const Tensor count = ops::maximum(ops::sum(m, {1}), Tensor::scalar(1e-9, hidden.dtype()));
+  const Tensor m = attention_mask.to(hidden.device()).to(hidden.dtype()).unsqueeze(-1);  // [B, T, 1]
+  const Tensor count = ops::maximum(ops::sum(m, {1}), Tensor::scalar(1e-9, hidden.dtype(), hidden.device()));
   return ops::div(ops::sum(ops::mul(hidden, m), {1}), count);
 }
 

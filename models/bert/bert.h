@@ -16,6 +16,8 @@ struct BertInputs {
   Tensor input_ids;       // int [B, T]
   Tensor token_type_ids;  // int [B, T] or undefined (all 0)
   Tensor attention_mask;  // int/uint8 [B, T] (1 = token, 0 = padding) or undefined (all 1)
+  // The same inputs on `device` (the model's: inputs follow the weights).
+  BertInputs to(Device device) const;
 };
 
 class BertEmbeddings : public nn::Module {

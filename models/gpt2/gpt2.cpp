@@ -78,7 +78,8 @@ Gpt2::Gpt2(const Gpt2Config& c, uint64_t seed) : config_(c) {
     lm_head_ = register_module("lm_head", std::make_shared<nn::Linear>(c.n_embd, c.vocab_size, false, 0.02, seed + 2));
 }
 
-Tensor Gpt2::forward(const Tensor& ids, Gpt2KvCache* cache) const {
+Tensor Gpt2::forward(const Tensor& ids_in, Gpt2KvCache* cache) const {
+  const Tensor ids = ids_in.to(wte_->weight().device());  // token ids follow the weights
   if (ids.dim() != 2) throw std::invalid_argument("Gpt2: expected token ids [B, T], got " + ids.str());
   const int64_t T = ids.size(1);
   const int64_t start = cache ? cache->length() : 0;
@@ -107,7 +108,8 @@ std::vector<std::vector<std::string>> Gpt2::layer_groups() const {
 }
 
 Tensor Gpt2::loss(const Tensor& ids, const Tensor& targets) const {
-  return ops::cross_entropy(forward(ids), targets, -100);
+  const Tensor logits = forward(ids);
+  return ops::cross_entropy(logits, targets.to(logits.device()), -100);
 }
 
 }  // namespace hone::models

@@ -153,7 +153,8 @@ ResNet::ResNet(const ResNetConfig& c, uint64_t seed) : config_(c) {
   head_ = register_module(head_name_, std::make_shared<nn::Linear>(in, c.num_classes, true, 1.0 / std::sqrt(3.0 * in), s));
 }
 
-Tensor ResNet::forward(const Tensor& x) {
+Tensor ResNet::forward(const Tensor& x_in) {
+  const Tensor x = x_in.to(device());  // images follow the weights
   if (x.dim() != 4 || x.size(1) != 3)
     throw std::invalid_argument("ResNet: expected images [N, 3, H, W], got " + x.str());
   Tensor h = ops::relu(bn1_->forward(conv1_->forward(x)));
