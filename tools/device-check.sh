@@ -2,24 +2,27 @@
 # tools/device-check.sh: the one prepared run on a lent GPU machine (H100/H200, sm_90).
 #
 # How to run it
-#   1. On the dev machine (no GPU), optionally, build the GoogleTest programs for sm_90 and
-#      gather them with the shared libraries the GPU machine lacks (it has no Debian packages):
-#          tools/device-check.sh --prepare          # -> build-device/{bin,lib} (ignored by git)
+#   1. On the dev machine (no GPU): build the test programs, the hone binary and the GPU
+#      benchmarks for sm_90 and pack them, with the shared libraries and the few shared-data files
+#      the GPU machine lacks (it has no Debian packages and no ../shared), into one archive:
+#          tools/device-check.sh --prepare          # -> build-device/payload.tar.xz (ignored by git)
 #      then carry build-device with the run (run tool: carry ["build-device"]).
 #   2. On the GPU machine, from the repo root, with $OUT set (default ./device-check-out):
 #          OUT=/some/dir tools/device-check.sh
 #
 # What it does on the GPU machine (each step logged to $OUT/<step>.log, one line per step in
 # $OUT/summary.txt; the whole run stays under ~8 minutes, every step has its own timeout):
-#   env        nvidia-smi, nvcc --version, cmake/ninja, where gtest and cuBLASLt live.
+#   env        nvidia-smi, nvcc --version, cmake/ninja, where gtest, cuBLASLt and cuDNN live.
 #   selftest   builds tests/cuda_selftest.cpp with the kernels straight from the sources (nvcc +
 #              g++, 16 parallel jobs; no CMake, so the engine's packages are not needed) and
 #              runs it: GEMM (all transposes, odd shapes, bf16), dropout mask == CPU, AdamW and
 #              grad norm, elementwise, softmax/layernorm, attention, embedding backward.
-#   gtest      when build-device/ was carried: the CUDA kernel tests and the op harness's CUDA
-#              suites (forward, backward vs the CPU backward, bf16) from those binaries.
-#   bench      `hone bench gpt2 --device cuda` when a hone binary was carried (reports if the
-#              command does not support CUDA yet).
+#   gtest      from the carried programs: the CUDA kernel tests, the op harness's CUDA suites
+#              (forward, backward vs the CPU backward, bf16), GPT-2 parity on the GPU (fp32,
+#              bf16, fp16), the Trainer on CUDA vs the CPU, and `hone finetune device=cuda`.
+#   bench      `hone bench gpt2 --device cuda` (tokens/s, MFU, peak memory) in bf16 and fp32,
+#              `hone bench resnet --device cuda`, and the per-kernel GPU benchmarks (GEMM
+#              cuBLASLt vs cuBLAS, fused vs composed, attention).
 # Exit status: 0 when every step that ran passed.
 set -u
 
@@ -29,19 +32,31 @@ cd "$REPO"
 # ---- --prepare: on the dev machine ---------------------------------------------------------------
 if [[ "${1:-}" == "--prepare" ]]; then
   BUILD=${BUILD:-build-cuda}
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHONE_BENCH=OFF -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
-  ninja -C "$BUILD" -j2 hone_engine_tests hone_kernel_tests hone_cuda_selftest hone || exit 1
-  rm -rf build-device && mkdir -p build-device/bin build-device/lib
-  for p in tests/hone_engine_tests tests/hone_kernel_tests tests/hone_cuda_selftest tools/hone; do
-    [[ -x "$BUILD/$p" ]] && cp "$BUILD/$p" build-device/bin/
+  DATA=${HONE_DATA:-$REPO/../shared/data}
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHONE_BENCH=ON -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
+  ninja -C "$BUILD" -j"${HONE_JOBS:-2}" hone_engine_tests hone_kernel_tests hone_model_tests hone_tool_tests \
+    hone_cuda_selftest hone fused_bench attention_bench conv_bench $(ls bench/kernels/gemm_cuda_bench.cpp >/dev/null 2>&1 && echo gemm_cuda_bench) || exit 1
+  STAGE=$(mktemp -d)
+  mkdir -p "$STAGE"/{tests,tools,bench,lib,data}
+  # The build tree's layout: the tool tests find the hone binary at tests/../tools/hone.
+  for p in tests/hone_engine_tests tests/hone_kernel_tests tests/hone_model_tests tests/hone_tool_tests \
+           tests/hone_cuda_selftest tools/hone bench/gemm_cuda_bench bench/fused_bench bench/attention_bench bench/conv_bench; do
+    [[ -x "$BUILD/$p" ]] && cp "$BUILD/$p" "$STAGE/$p"
   done
   # Shared libraries that are not part of glibc or the CUDA toolkit travel along.
-  for b in build-device/bin/*; do
+  for b in "$STAGE"/{tests,tools,bench}/*; do
     ldd "$b" | awk '/=> \// {print $3}'
-  done | sort -u | grep -v -E '/lib(c|m|dl|rt|pthread|cudart|cublas|cublasLt|cuda)\.so' |
-    while read -r lib; do cp -L "$lib" build-device/lib/; done
-  strip build-device/bin/* 2>/dev/null
-  du -sh build-device
+  done | sort -u | grep -v -E '/lib(c|m|dl|rt|pthread|cudart|cublas|cublasLt|cuda|cudnn[a-z_]*)\.so' |
+    while read -r lib; do cp -L "$lib" "$STAGE/lib/"; done
+  # The shared data the CLI test needs (HONE_DATA on the GPU machine).
+  for f in tokenizers/gpt2/encoder.json tokenizers/gpt2/vocab.bpe text/tinyshakespeare/input.txt; do
+    if [[ -f "$DATA/$f" ]]; then mkdir -p "$STAGE/data/$(dirname "$f")" && cp "$DATA/$f" "$STAGE/data/$f"; fi
+  done
+  strip "$STAGE"/{tests,tools,bench}/* 2>/dev/null
+  rm -rf build-device && mkdir -p build-device
+  # One xz archive: the carried folder must stay under 64 MiB.
+  tar -C "$STAGE" -cJf build-device/payload.tar.xz . && rm -rf "$STAGE"
+  du -sh build-device/payload.tar.xz
   exit 0
 fi
 
@@ -75,7 +90,11 @@ note "nvcc: $(nvcc --version 2>/dev/null | grep -o 'release [0-9.]*' || echo mis
 
 # Library search path: the toolkit's lib dirs plus wherever cuBLASLt is (maybe a Python package).
 CUBLAS_DIR=$(timeout 60 find "$CUDA_HOME" / -name 'libcublasLt.so.13*' 2>/dev/null | head -1 | xargs -r dirname)
-export LD_LIBRARY_PATH="$REPO/build-device/lib:$CUDA_HOME/lib64:$CUDA_HOME/lib:${CUBLAS_DIR:-}:${LD_LIBRARY_PATH:-}"
+# cuDNN may exist only inside a Python package (nvidia-cudnn-cu13): without it convolutions and
+# attention take our own kernels (and say so).
+CUDNN_DIR=$(timeout 60 find / -xdev -name 'libcudnn.so.9*' 2>/dev/null | head -1 | xargs -r dirname)
+note "cudnn: ${CUDNN_DIR:-not found (own conv/attention kernels will run)}"
+export LD_LIBRARY_PATH="$CUDA_HOME/lib64:$CUDA_HOME/lib:${CUBLAS_DIR:-}:${CUDNN_DIR:-}:${LD_LIBRARY_PATH:-}"
 
 # selftest: kernels from sources -------------------------------------------------------------------
 ST="$OUT/selftest-build"
@@ -114,35 +133,66 @@ else
 fi
 
 # gtest programs carried from the dev machine -----------------------------------------------------------
-if [[ -x build-device/bin/hone_kernel_tests ]]; then
-  if timeout 120 build-device/bin/hone_kernel_tests --gtest_filter='CudaKernels*' >"$OUT/gtest-kernels.log" 2>&1; then
-    note "gtest kernels (CudaKernels*): PASS [$(elapsed)s]"
-  else
-    STATUS=1
-    note "gtest kernels (CudaKernels*): FAIL (see gtest-kernels.log) [$(elapsed)s]"
+CARRIED=""
+if [[ -f build-device/payload.tar.xz ]]; then
+  CARRIED=build-device/run
+  rm -rf "$CARRIED" && mkdir -p "$CARRIED" && tar -C "$CARRIED" -xJf build-device/payload.tar.xz
+  export LD_LIBRARY_PATH="$REPO/$CARRIED/lib:$LD_LIBRARY_PATH"
+  export HONE_DATA="$REPO/$CARRIED/data"
+  # The tests find their fixtures under the source path they were built in: make it this copy.
+  SRC_AT_BUILD=$(strings "$CARRIED/tests/hone_model_tests" | grep -m1 -o '^/[^ ]*/tests/fixtures/gpt2$' | sed 's|/tests/fixtures/gpt2$||')
+  if [[ -n "$SRC_AT_BUILD" && "$SRC_AT_BUILD" != "$REPO" && ! -e "$SRC_AT_BUILD/tests/fixtures" ]]; then
+    mkdir -p "$(dirname "$SRC_AT_BUILD")" 2>/dev/null && ln -sfn "$REPO" "$SRC_AT_BUILD" 2>/dev/null ||
+      note "warning: cannot link $SRC_AT_BUILD to this checkout: the fixture tests will not find their files"
   fi
 fi
-if [[ -x build-device/bin/hone_engine_tests ]]; then
-  # Op harness on CUDA (forward, backward vs CPU backward, bf16) and the engine's other CUDA cases.
-  if timeout 240 build-device/bin/hone_engine_tests --gtest_filter='*Cuda*:*cuda*' --gtest_brief=1 \
-       >"$OUT/gtest-engine.log" 2>&1; then
-    note "gtest engine (*Cuda*): PASS ($(grep -o '[0-9]* tests from' "$OUT/gtest-engine.log" | head -1)) [$(elapsed)s]"
+
+# run_gtest NAME PROGRAM FILTER TIMEOUT
+run_gtest() {
+  local name=$1 prog=$2 filter=$3 limit=$4 log="$OUT/gtest-$1.log"
+  if timeout "$limit" "$CARRIED/tests/$prog" --gtest_filter="$filter" --gtest_brief=1 >"$log" 2>&1; then
+    note "gtest $name ($filter): PASS, $(grep -o '[0-9]* tests\? ran' "$log" | tail -1), $(grep -c 'SKIPPED \]' "$log") skipped [$(elapsed)s]"
   else
     STATUS=1
-    note "gtest engine (*Cuda*): FAIL, $(grep -c '^\[  FAILED  \]' "$OUT/gtest-engine.log") failed lines (see gtest-engine.log) [$(elapsed)s]"
-    grep -E '^\[  FAILED  \]' "$OUT/gtest-engine.log" | head -40 | sed 's/^/  /' >>"$SUMMARY"
+    note "gtest $name ($filter): FAIL, $(grep -c '^\[  FAILED  \]' "$log") failed lines (see gtest-$name.log) [$(elapsed)s]"
+    grep -E '^\[  FAILED  \]' "$log" | head -40 | sed 's/^/  /' >>"$SUMMARY"
   fi
+  grep -E '^\[(parity|cuda|mixed)\]' "$log" | sed 's/^/  /' >>"$SUMMARY"
+}
+
+if [[ -n "$CARRIED" ]]; then
+  run_gtest kernels hone_kernel_tests 'CudaKernels*:*Cuda*' 120
+  # Op harness on CUDA (forward, backward vs CPU backward, bf16) and the engine's other CUDA cases.
+  run_gtest engine hone_engine_tests '*Cuda*:*cuda*' 240
+  run_gtest models hone_model_tests '*Cuda*:Gpt2Parity.*:Trainer.*' 180
+  run_gtest tools hone_tool_tests 'FinetuneCli.Cuda*' 120
 else
   note "gtest: not run (carry build-device/ made by 'tools/device-check.sh --prepare' to run them)"
 fi
 
 # bench ------------------------------------------------------------------------------------------------------
-if [[ -x build-device/bin/hone ]]; then
-  if timeout 150 build-device/bin/hone bench gpt2 --device cuda >"$OUT/bench-gpt2.log" 2>&1; then
-    note "bench gpt2 --device cuda: $(tail -3 "$OUT/bench-gpt2.log" | tr '\n' ' ') [$(elapsed)s]"
+# run_bench NAME TIMEOUT COMMAND...: the last lines of its output go into the summary.
+run_bench() {
+  local name=$1 limit=$2
+  shift 2
+  if timeout "$limit" "$@" >"$OUT/bench-$name.log" 2>&1; then
+    note "bench $name: $(grep -E 'MFU|median|peak device' "$OUT/bench-$name.log" | tr '\n' ' ') [$(elapsed)s]"
   else
-    note "bench gpt2 --device cuda: not available or failed: $(tail -1 "$OUT/bench-gpt2.log") [$(elapsed)s]"
+    note "bench $name: failed or timed out: $(tail -2 "$OUT/bench-$name.log" | tr '\n' ' ') [$(elapsed)s]"
   fi
+}
+if [[ -n "$CARRIED" ]]; then
+  H="$CARRIED/tools/hone"
+  run_bench gpt2-bf16 150 "$H" bench gpt2 --device cuda --precision bf16
+  run_bench gpt2-fp32-tf32 120 "$H" bench gpt2 --device cuda --precision fp32 --tf32 --steps 5
+  run_bench resnet-bf16 90 "$H" bench resnet --device cuda --precision bf16
+  for b in gemm_cuda_bench fused_bench attention_bench conv_bench; do
+    if [[ -x "$CARRIED/bench/$b" ]]; then
+      timeout 90 "$CARRIED/bench/$b" --benchmark_filter='[Cc]uda|CUDA|GPU|Gpu' --benchmark_min_time=0.2s \
+        --benchmark_out="$OUT/$b.json" --benchmark_out_format=json >"$OUT/$b.log" 2>&1
+      note "bench $b: rc $?, $(grep -c -E '^[A-Za-z].*(ns|us|ms) ' "$OUT/$b.log") GPU cases (see $b.log) [$(elapsed)s]"
+    fi
+  done
 fi
 
 note "total: $(elapsed)s, status $STATUS"

@@ -15,6 +15,8 @@ class Linear : public Module {
  public:
   Linear(int64_t in, int64_t out, bool bias, double init_std, uint64_t seed);
   Tensor forward(const Tensor& x) const;
+  // gelu(forward(x)), the bias add fused with the GELU when there is a bias and no hook.
+  Tensor forward_gelu(const Tensor& x, ops::GeluApprox approx) const;
 
  private:
   bool has_bias_;
@@ -24,6 +26,9 @@ class Conv1D : public Module {
  public:
   Conv1D(int64_t in, int64_t out, double init_std, uint64_t seed);
   Tensor forward(const Tensor& x) const;
+  // gelu(forward(x)) with the bias add and the GELU in one fused pass (ops::bias_gelu); with a
+  // forward hook installed (LoRA) the hook sees the layer's output first, as in forward().
+  Tensor forward_gelu(const Tensor& x, ops::GeluApprox approx) const;
 };
 
 class Embedding : public Module {
@@ -37,6 +42,8 @@ class LayerNorm : public Module {
  public:
   LayerNorm(int64_t dim, double eps);
   Tensor forward(const Tensor& x) const;
+  // The pre-LN residual step in one kernel (ops::add_layer_norm): {x + residual, this(x + residual)}.
+  ops::AddLayerNormResult forward_after_add(const Tensor& x, const Tensor& residual) const;
 
  private:
   int64_t dim_;

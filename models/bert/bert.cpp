@@ -70,9 +70,13 @@ Tensor BertLayer::forward(const Tensor& x, const Tensor& key_padding_mask) const
                                                        heads(value_->forward(x)), args);
   const Tensor merged = att.transpose(1, 2).reshape({B, T, H});
   const double p = training() ? c_.hidden_dropout_prob : 0.0;
-  const Tensor a = attn_ln_->forward(ops::add(ops::dropout(attn_out_->forward(merged), p, training()), x));
-  const Tensor h = activation(intermediate_->forward(a), c_.hidden_act);
-  return out_ln_->forward(ops::add(ops::dropout(out_->forward(h), p, training()), a));
+  // Post-LN: each residual add runs fused with the LayerNorm after it; the GELU with its bias add.
+  const Tensor a = attn_ln_->forward_after_add(ops::dropout(attn_out_->forward(merged), p, training()), x).normed;
+  const std::string& act = c_.hidden_act;
+  const Tensor h = act == "gelu"       ? intermediate_->forward_gelu(a, ops::GeluApprox::None)
+                   : act == "gelu_new" || act == "gelu_pytorch_tanh" ? intermediate_->forward_gelu(a, ops::GeluApprox::Tanh)
+                                       : activation(intermediate_->forward(a), act);
+  return out_ln_->forward_after_add(ops::dropout(out_->forward(h), p, training()), a).normed;
 }
 
 BertModel::BertModel(const BertConfig& c, uint64_t seed) : c_(c) {

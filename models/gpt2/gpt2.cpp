@@ -51,7 +51,12 @@ Gpt2Mlp::Gpt2Mlp(const Gpt2Config& c, uint64_t seed) : c_(c) {
 }
 
 Tensor Gpt2Mlp::forward(const Tensor& x) const {
-  const Tensor h = activation(c_fc_->forward(x), c_.activation_function);
+  // The GELUs run fused with c_fc's bias add; other activations after the plain layer.
+  const std::string& act = c_.activation_function;
+  const bool tanh_gelu = act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast";
+  const Tensor h = act == "gelu"  ? c_fc_->forward_gelu(x, ops::GeluApprox::None)
+                   : tanh_gelu    ? c_fc_->forward_gelu(x, ops::GeluApprox::Tanh)
+                                  : activation(c_fc_->forward(x), act);
   return ops::dropout(c_proj_->forward(h), training() ? c_.resid_pdrop : 0.0, training());
 }
 
@@ -62,9 +67,10 @@ Gpt2Block::Gpt2Block(const Gpt2Config& c, uint64_t seed) : c_(c) {
   mlp_ = register_module("mlp", std::make_shared<Gpt2Mlp>(c, seed + 2));
 }
 
-Tensor Gpt2Block::forward(const Tensor& x, Tensor* cache_k, Tensor* cache_v) const {
-  const Tensor a = ops::add(x, attn_->forward(ln_1_->forward(x), cache_k, cache_v));
-  return ops::add(a, mlp_->forward(ln_2_->forward(a)));
+ops::AddLayerNormResult Gpt2Block::forward(const Tensor& x, const Tensor& normed, const nn::LayerNorm& next_ln,
+                                           Tensor* cache_k, Tensor* cache_v) const {
+  const ops::AddLayerNormResult a = ln_2_->forward_after_add(x, attn_->forward(normed, cache_k, cache_v));
+  return next_ln.forward_after_add(a.sum, mlp_->forward(a.normed));
 }
 
 Gpt2::Gpt2(const Gpt2Config& c, uint64_t seed) : config_(c) {
@@ -93,9 +99,16 @@ Tensor Gpt2::forward(const Tensor& ids_in, Gpt2KvCache* cache) const {
   const Tensor pos = wpe_->weight().narrow(0, start, T);
   Tensor x = ops::add(wte_->forward(ids), pos);
   x = ops::dropout(x, training() ? config_.embd_pdrop : 0.0, training());
-  for (size_t l = 0; l < h_.size(); ++l)
-    x = h_[l]->forward(x, cache ? &cache->keys[l] : nullptr, cache ? &cache->values[l] : nullptr);
-  x = ln_f_->forward(x);
+  // x stays the residual stream, `normed` the next LayerNorm's output of it.
+  Tensor normed = h_.empty() ? ln_f_->forward(x) : h_[0]->ln_1().forward(x);
+  for (size_t l = 0; l < h_.size(); ++l) {
+    const nn::LayerNorm& next_ln = l + 1 < h_.size() ? h_[l + 1]->ln_1() : *ln_f_;
+    ops::AddLayerNormResult r =
+        h_[l]->forward(x, normed, next_ln, cache ? &cache->keys[l] : nullptr, cache ? &cache->values[l] : nullptr);
+    x = std::move(r.sum);
+    normed = std::move(r.normed);
+  }
+  x = normed;  // ln_f of the stream
   // Tied head: logits = x wte^T (a transposed view; no copy).
   return lm_head_ ? lm_head_->forward(x) : ops::matmul(x, wte_->weight().transpose(0, 1));
 }

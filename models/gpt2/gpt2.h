@@ -42,7 +42,13 @@ class Gpt2Mlp : public nn::Module {
 class Gpt2Block : public nn::Module {
  public:
   Gpt2Block(const Gpt2Config& c, uint64_t seed);
-  Tensor forward(const Tensor& x, Tensor* cache_k, Tensor* cache_v) const;
+  // One pre-LN block on the residual stream `x`, given normed = ln_1(x) (computed by whoever
+  // produced x), and `next_ln`, the LayerNorm after this block (the next block's ln_1, or ln_f).
+  // Returns {x + attn + mlp, next_ln of it}: each residual add runs fused with the LayerNorm that
+  // follows it (ops::add_layer_norm), so the stream is read once per add instead of twice.
+  ops::AddLayerNormResult forward(const Tensor& x, const Tensor& normed, const nn::LayerNorm& next_ln,
+                                  Tensor* cache_k, Tensor* cache_v) const;
+  const nn::LayerNorm& ln_1() const { return *ln_1_; }
 
  private:
   Gpt2Config c_;

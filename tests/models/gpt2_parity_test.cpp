@@ -126,55 +126,74 @@ TEST(Gpt2Parity, Gradients) {
   }
 }
 
-// Mixed precision (autocast bf16 / f16, float32 master weights) against transformers' float32:
-// the logits, loss and gradients stay within the 16-bit tolerances (the GPU runs the same ops with
-// tensor-core kernels; tools/device-check.sh runs this test there too).
-TEST(Gpt2Parity, MixedPrecision) {
-  struct Tol { DType dtype; double logits, loss, grads; };
-  // About 3x the worst errors measured over the fixtures (see the [parity] lines).
-  for (const Tol tol : {Tol{DType::BF16, 3e-2, 7e-3, 7.5e-2}, Tol{DType::F16, 4e-3, 5e-4, 8e-3}}) {
-    for (const auto& dir : fixture_dirs()) {
-      SCOPED_TRACE(dir.string() + " " + dtype_name(tol.dtype));
-      const auto loaded = models::load_gpt2(dir.string());
-      auto& model = *loaded.model;
-      model.eval();
-      const Tensor ids = io::load_npy((dir / "inputs.npy").string());
-      const Tensor targets = io::load_npy((dir / "targets.npy").string());
-      Tensor logits, loss;
-      {
-        AutocastGuard autocast(tol.dtype);
-        {
-          NoGradGuard no_grad;
-          logits = model.forward(ids);
-        }
-        loss = model.loss(ids, targets);
-      }
-      EXPECT_EQ(logits.dtype(), tol.dtype) << "the head's matmul runs in the autocast dtype";
-      EXPECT_EQ(loss.dtype(), DType::F32) << "the loss is computed in float32";
-      const Diff dl = compare(logits, io::load_npy((dir / "logits.npy").string()), "logits");
-      EXPECT_LE(dl.max_abs, tol.logits * std::max(1.0, dl.max_ref));
-      const double expected_loss = read_json(dir / "curve.json")["loss"].get<double>();
-      EXPECT_NEAR(loss.item(), expected_loss, tol.loss);
-      loss.backward();
-      const io::StateDict expected = io::load_safetensors((dir / "grads.safetensors").string());
-      std::map<std::string, std::string> key_of;
-      for (auto& [k, t] : expected) key_of[strip_prefix(k)] = k;
-      const io::StateDict grads = test::grads_keyed_as(model.named_parameters(), key_of);
-      double worst = 0;
-      std::string worst_key;
-      for (const auto& [key, e] : expected) {
-        const Tensor& g = grads.at(key);
-        ASSERT_TRUE(g.defined()) << key;
-        EXPECT_EQ(g.dtype(), DType::F32) << key << ": master weights get float32 gradients";
-        const Diff d = compare(g, e, key);
-        EXPECT_LE(d.rel(), tol.grads) << "gradient of " << key;
-        if (d.rel() > worst) worst = d.rel(), worst_key = key;
-      }
-      std::printf("[parity] %-24s %-8s logits err %.3g (rel), loss err %.3g, worst grad rel err %.3g (%s)\n",
-                  dir.filename().c_str(), dtype_name(tol.dtype), dl.max_abs / std::max(1.0, dl.max_ref),
-                  std::abs(loss.item() - expected_loss), worst, worst_key.c_str());
+// One fixture's logits, loss and every gradient on `device` under `autocast` (F32: off), against
+// transformers' float32, with tolerances relative to the largest expected magnitude.
+struct Tol {
+  DType autocast;
+  double logits, loss, grads;
+};
+
+void check_fixture_on(const fs::path& dir, const Device& device, const Tol& tol) {
+  SCOPED_TRACE(dir.string() + " on " + device.str() + " " + dtype_name(tol.autocast));
+  const auto loaded = models::load_gpt2(dir.string());
+  auto& model = *loaded.model;
+  model.to(device);
+  model.eval();
+  const Tensor ids = io::load_npy((dir / "inputs.npy").string());
+  const Tensor targets = io::load_npy((dir / "targets.npy").string());
+  Tensor logits, loss;
+  {
+    AutocastGuard autocast(tol.autocast);
+    {
+      NoGradGuard no_grad;
+      logits = model.forward(ids);
     }
+    loss = model.loss(ids, targets);
   }
+  EXPECT_EQ(logits.device(), device);
+  EXPECT_EQ(logits.dtype(), tol.autocast) << "the head's matmul runs in the autocast dtype";
+  EXPECT_EQ(loss.dtype(), DType::F32) << "the loss is computed in float32";
+  const Diff dl = compare(logits, io::load_npy((dir / "logits.npy").string()), "logits");
+  EXPECT_LE(dl.max_abs, tol.logits * std::max(1.0, dl.max_ref));
+  const double expected_loss = read_json(dir / "curve.json")["loss"].get<double>();
+  EXPECT_NEAR(loss.item(), expected_loss, tol.loss);
+  loss.backward();
+  const io::StateDict expected = io::load_safetensors((dir / "grads.safetensors").string());
+  std::map<std::string, std::string> key_of;
+  for (auto& [k, t] : expected) key_of[strip_prefix(k)] = k;
+  const io::StateDict grads = test::grads_keyed_as(model.named_parameters(), key_of);
+  double worst = 0;
+  std::string worst_key;
+  for (const auto& [key, e] : expected) {
+    const Tensor& g = grads.at(key);
+    ASSERT_TRUE(g.defined()) << key;
+    EXPECT_EQ(g.dtype(), DType::F32) << key << ": master weights get float32 gradients";
+    EXPECT_EQ(g.device(), device) << key;
+    const Diff d = compare(g, e, key);
+    EXPECT_LE(d.rel(), tol.grads) << "gradient of " << key;
+    if (d.rel() > worst) worst = d.rel(), worst_key = key;
+  }
+  std::printf("[parity] %-24s %-6s %-8s logits err %.3g (rel), loss err %.3g, worst grad rel err %.3g (%s)\n",
+              dir.filename().c_str(), device.str().c_str(), dtype_name(tol.autocast),
+              dl.max_abs / std::max(1.0, dl.max_ref), std::abs(loss.item() - expected_loss), worst, worst_key.c_str());
+}
+
+// About 3x the worst errors measured on the CPU over the fixtures (see the [parity] lines).
+const Tol kBf16Tol{DType::BF16, 3e-2, 7e-3, 7.5e-2}, kF16Tol{DType::F16, 4e-3, 5e-4, 8e-3};
+
+// Mixed precision (autocast bf16 / f16, float32 master weights) against transformers' float32:
+// the logits, loss and gradients stay within the 16-bit tolerances.
+TEST(Gpt2Parity, MixedPrecision) {
+  for (const Tol& tol : {kBf16Tol, kF16Tol})
+    for (const auto& dir : fixture_dirs()) check_fixture_on(dir, Device::cpu(), tol);
+}
+
+// The same fixtures on the GPU (tools/device-check.sh runs this): float32 within 1e-4 like the
+// CPU, and bf16 / f16 within the same tolerances as on the CPU.
+TEST(Gpt2Parity, OnCuda) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device: GPT-2 parity on the GPU is skipped";
+  for (const Tol& tol : {Tol{DType::F32, kLogitsTol, kLossTol, kGradTol}, kBf16Tol, kF16Tol})
+    for (const auto& dir : fixture_dirs()) check_fixture_on(dir, Device::cuda(0), tol);
 }
 
 TEST(Gpt2Parity, AdamWCurve) {

@@ -236,9 +236,10 @@ TEST(Trainer, CrashDuringCheckpointWriteLeavesThePreviousOneUsable) {
 // ---- mixed precision ---------------------------------------------------------------------------
 
 TrainSummary run_tiny(const std::string& precision, double init_scale, const std::string& out_dir = "",
-                      int64_t steps = 12, int64_t stop_after = 0, bool resume = false) {
+                      int64_t steps = 12, int64_t stop_after = 0, bool resume = false, Device device = Device::cpu()) {
   manual_seed(5);
   models::Gpt2 m(tiny_config(0.0), 3);
+  m.to(device);
   SyntheticTask t(m, 4, 10, 11);
   TrainerOptions o;
   o.steps = steps;
@@ -319,6 +320,29 @@ TEST(Trainer, Fp16RunResumesBitForBitWithTheLossScale) {
   EXPECT_GT(skipped, 0) << "metrics.jsonl marks skipped steps";
   EXPECT_EQ(scaled, 10) << "every step logs its loss scale";
   fs::remove_all(full_dir);
+  fs::remove_all(dir);
+}
+
+// The same run on the GPU (tools/device-check.sh runs this): float32 follows the CPU's loss curve
+// to reduction-order differences, bf16/fp16 to their own precision; a checkpoint written from
+// the GPU resumes on the CPU (checkpoints are device-independent).
+TEST(Trainer, CudaRunTracksTheCpuRunAndItsCheckpointResumesOnTheCpu) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device: the GPU training run is skipped";
+  for (const auto& [precision, tol] : {std::pair<std::string, double>{"fp32", 1e-4}, {"bf16", 2e-2}, {"fp16", 2e-3}}) {
+    const TrainSummary cpu = run_tiny(precision, 65536);
+    const TrainSummary gpu = run_tiny(precision, 65536, "", 12, 0, false, Device::cuda(0));
+    ASSERT_EQ(gpu.losses.size(), cpu.losses.size());
+    double worst = 0;
+    for (size_t i = 0; i < cpu.losses.size(); ++i) worst = std::max(worst, std::abs(gpu.losses[i] - cpu.losses[i]));
+    EXPECT_LE(worst, tol) << precision;
+    std::printf("[cuda] %s: worst step loss difference GPU vs CPU %.3g over 12 steps\n", precision.c_str(), worst);
+  }
+  const std::string dir = fresh_dir("cuda-resume").string();
+  const TrainSummary full = run_tiny("fp32", 65536, "", 10);
+  run_tiny("fp32", 65536, dir, 10, /*stop_after=*/5, false, Device::cuda(0));
+  const TrainSummary rest = run_tiny("fp32", 65536, dir, 10, 0, /*resume=*/true, Device::cpu());
+  ASSERT_EQ(rest.first_step, 4);
+  for (size_t i = 0; i < rest.losses.size(); ++i) EXPECT_NEAR(rest.losses[i], full.losses[4 + i], 1e-4) << "step " << 5 + i;
   fs::remove_all(dir);
 }
 

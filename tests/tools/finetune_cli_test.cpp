@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "engine/core/device.h"
 #include "engine/io/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -177,6 +178,47 @@ TEST_F(FinetuneCli, MixedPrecisionFromTheRecipe) {
   EXPECT_EQ(last_scale, 1e12 / double(1 << skipped));
   EXPECT_EQ(run(hone + " finetune " + recipe + " precision=fp8", &out), 2);
   EXPECT_NE(out.find("precision 'fp8' is not one of fp32, bf16, fp16"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace hone
+
+namespace hone {
+namespace {
+
+// `device: cuda`: without a device the run is refused up front with a clear line; with one, a
+// bf16 run trains on the GPU, its checkpoint resumes on the CPU, and `hone logits --device cuda`
+// agrees with the CPU's logits.
+TEST_F(FinetuneCli, CudaDeviceFromTheRecipe) {
+  const std::string hone = hone_binary().string();
+  const std::string recipe = (dir_ / "recipe.yaml").string();
+  std::string out;
+  if (!cuda_available()) {
+    EXPECT_EQ(run(hone + " finetune " + recipe + " device=cuda", &out), 2);
+    EXPECT_TRUE(out.find("no CUDA device is visible") != std::string::npos ||
+                out.find("this hone build has no CUDA support") != std::string::npos) << out;
+    EXPECT_FALSE(fs::exists(dir_ / "run" / "checkpoints")) << "nothing written for a refused device";
+    EXPECT_EQ(run(hone + " finetune " + recipe + " device=gpu", &out), 2);
+    EXPECT_NE(out.find("device 'gpu' is not one of cpu, cuda, cuda:N"), std::string::npos) << out;
+    GTEST_SKIP() << "no CUDA device: the GPU fine-tuning run is skipped (the refusal was checked)";
+  }
+  ASSERT_EQ(run(hone + " finetune " + recipe + " steps=8 stop_after=4 save_every=4 device=cuda precision=bf16", &out), 0)
+      << out;
+  EXPECT_NE(out.find("device: cuda:0"), std::string::npos) << out;
+  EXPECT_NE(out.find("peak device memory"), std::string::npos) << out;
+  ASSERT_EQ(run(hone + " finetune " + recipe + " steps=8 save_every=4 resume=true device=cpu precision=bf16", &out), 0)
+      << out;
+  EXPECT_NE(out.find("resumed from step 4"), std::string::npos) << out;
+  io::save_npy((dir_ / "x.npy").string(), Tensor::from_vector<int64_t>({464, 3290, 286, 262, 5043, 13}, {1, 6}));
+  const std::string common = " logits --model " + (dir_ / "run").string() + " --input " + (dir_ / "x.npy").string();
+  ASSERT_EQ(run(hone + common + " --out " + (dir_ / "cpu.npy").string(), &out), 0) << out;
+  ASSERT_EQ(run(hone + common + " --device cuda --out " + (dir_ / "gpu.npy").string(), &out), 0) << out;
+  const auto a = io::load_npy((dir_ / "cpu.npy").string()).to_vector<float>();
+  const auto b = io::load_npy((dir_ / "gpu.npy").string()).to_vector<float>();
+  ASSERT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::abs(a[i] - b[i])));
+  EXPECT_LT(worst, 1e-3) << "float32 logits on the GPU vs the CPU";
 }
 
 }  // namespace
