@@ -164,7 +164,7 @@ if [[ -n "$CARRIED" ]]; then
   run_gtest kernels hone_kernel_tests 'CudaKernels*:*Cuda*' 120
   # Op harness on CUDA (forward, backward vs CPU backward, bf16) and the engine's other CUDA cases.
   run_gtest engine hone_engine_tests '*Cuda*:*cuda*' 240
-  run_gtest models hone_model_tests '*Cuda*:Gpt2Parity.*:Trainer.*' 180
+  run_gtest models hone_model_tests '*Cuda*:Gpt2Parity.*:Gpt2Generate.*:Trainer.*' 180
   run_gtest tools hone_tool_tests 'FinetuneCli.Cuda*' 120
 else
   note "gtest: not run (carry build-device/ made by 'tools/device-check.sh --prepare' to run them)"

@@ -17,8 +17,9 @@ std::vector<int32_t> generate(const Gpt2& model, const std::vector<int32_t>& pro
   Tensor logits = model.forward(Tensor::from_vector(ids, {1, int64_t(ids.size())}), &cache);
   std::vector<int32_t> out;
   for (int64_t i = 0; i < o.max_new_tokens && cache.length() < limit; ++i) {
-    const Tensor last = logits.select(1, logits.size(1) - 1).contiguous();  // [1, V]
-    const int32_t next = sample_token(last.data<float>(), vocab, o.sampling, uint64_t(i));
+    // The last position's logits as float32 on the host, whatever the model's device and precision.
+    const std::vector<float> last = logits.select(1, logits.size(1) - 1).to_vector<float>();  // [V]
+    const int32_t next = sample_token(last.data(), vocab, o.sampling, uint64_t(i));
     if (next == o.stop_token) break;
     out.push_back(next);
     if (on_token) on_token(next);

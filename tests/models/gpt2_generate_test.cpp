@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "engine/autograd/autocast_mode.h"
 #include "engine/autograd/grad_mode.h"
 #include "models/gpt2/generate.h"
 #include "models/gpt2/gpt2.h"
@@ -58,6 +59,28 @@ TEST(Gpt2Generate, GreedyIsDeterministicAndTopK1IsGreedy) {
   p_small.sampling.temperature = 1.0;
   p_small.sampling.top_p = 1e-6;  // the nucleus is the single most likely token
   EXPECT_EQ(models::generate(m, {1, 2, 3}, p_small), a);
+}
+
+// Generation reads the logits whatever their dtype and device: under bf16 autocast the greedy
+// continuation still runs (and mostly agrees with float32), and on a GPU float32 greedy decoding
+// gives the CPU's tokens.
+TEST(Gpt2Generate, RunsUnderAutocastAndOnTheGpu) {
+  models::Gpt2 m(small(), 6);
+  m.eval();
+  models::GenerateOptions greedy;
+  greedy.max_new_tokens = 12;
+  greedy.sampling.temperature = 0;
+  const auto f32 = models::generate(m, {1, 2, 3}, greedy);
+  std::vector<int32_t> bf16;
+  {
+    AutocastGuard autocast(DType::BF16);
+    bf16 = models::generate(m, {1, 2, 3}, greedy);
+  }
+  ASSERT_EQ(bf16.size(), f32.size());
+  EXPECT_EQ(bf16[0], f32[0]) << "the first greedy token should survive bf16 rounding";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device: generation on the GPU is skipped";
+  m.to(Device::cuda(0));
+  EXPECT_EQ(models::generate(m, {1, 2, 3}, greedy), f32);
 }
 
 TEST(Gpt2Generate, SamplingIsReproducibleFromTheSeed) {
