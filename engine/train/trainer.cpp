@@ -204,7 +204,9 @@ double Trainer::train_step(int64_t step) {
     total += batches.back().count;
     last_work_ += batches.back().work;
   }
-  double step_loss = 0;
+  // The step's loss accumulates where the model runs and is read once, after the backward
+  // passes are queued (on a GPU, reading it per micro-batch would stall the stream each time).
+  Tensor step_loss_sum;
   GradScaler* scaler = st_->scaler ? &*st_->scaler : nullptr;
   for (const TrainBatch& b : batches) {
     if (b.count == 0) continue;
@@ -216,8 +218,11 @@ double Trainer::train_step(int64_t step) {
     }
     const Tensor weighted = ops::mul(loss, weight);
     (scaler ? scaler->scale_loss(weighted) : weighted).backward();
-    step_loss += loss.item() * weight;
+    NoGradGuard no_grad;
+    const Tensor w = ops::mul(loss.detach().to(DType::F64), weight);
+    step_loss_sum = step_loss_sum.defined() ? ops::add(step_loss_sum, w) : w;
   }
+  const double step_loss = step_loss_sum.defined() ? step_loss_sum.item() : 0.0;
   std::vector<Tensor> trainable;
   for (const Tensor& p : params_)
     if (p.requires_grad()) trainable.push_back(p);
