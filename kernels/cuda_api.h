@@ -116,12 +116,13 @@ void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight,
 // out of range are recorded in `record` (see IndexError) and their rows skipped.
 template <class T, class I>
 void cross_entropy_forward(const CrossEntropyArgs& a, const T* logits, const I* targets, acc_t<T>* lse,
-                           T* loss, int64_t* count, IndexError* record, cudaStream_t stream);
-// grad_out: the upstream gradient of the mean loss (one T on the device), so the scale
-// grad_out / count is formed on the device.
+                           acc_t<T>* loss, int64_t* count, IndexError* record, cudaStream_t stream);
+// grad_out: the upstream gradient of the mean loss (one acc_t<T> on the device), so the scale
+// grad_out / count is formed on the device. The loss and its gradient are in the accumulation
+// type (float for 16-bit logits): a bf16 loss would keep only 3 significant digits.
 template <class T, class I>
 void cross_entropy_backward(const CrossEntropyArgs& a, const T* logits, const I* targets,
-                            const acc_t<T>* lse, const T* grad_out, const int64_t* count, T* glogits,
+                            const acc_t<T>* lse, const acc_t<T>* grad_out, const int64_t* count, T* glogits,
                             cudaStream_t stream);
 
 // ---- indexing and embedding (indexing.cu) -----------------------------------------------------------------

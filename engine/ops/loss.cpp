@@ -67,13 +67,13 @@ Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, const 
   const DType stats = x.dtype() == DType::F64 ? DType::F64 : DType::F32;
   const Tensor lse = Tensor::empty({args.rows}, stats, dev);
   const Tensor count = Tensor::empty({}, DType::I64, dev);
-  Tensor out = Tensor::empty({}, x.dtype(), dev);
+  Tensor out = Tensor::empty({}, stats, dev);  // the loss in the accumulation dtype
   HONE_DISPATCH_FLOATING(x.dtype(), "cross_entropy", [&] {
     dispatch_index(targets.dtype(), [&](auto tag) {
       using I = decltype(tag);
       kernels::cuda::cross_entropy_forward<scalar_t, I>(
           args, static_cast<const scalar_t*>(x.data_ptr()), static_cast<const I*>(targets.data_ptr()),
-          static_cast<acc_t<scalar_t>*>(lse.data_ptr()), static_cast<scalar_t*>(out.data_ptr()),
+          static_cast<acc_t<scalar_t>*>(lse.data_ptr()), static_cast<acc_t<scalar_t>*>(out.data_ptr()),
           count.data<int64_t>(), cuda::index_error_record(dev.index), cuda::stream(dev));
     });
   });
@@ -83,14 +83,14 @@ Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, const 
       const char* node = "CrossEntropyBackward";
       const Tensor xv = x_saved.unpack(node), tv = t_saved.unpack(node), lv = lse_saved.unpack(node);
       const Tensor cv = count_saved.unpack(node);
-      const Tensor g = g_in.to(xv.dtype()).contiguous();
+      const Tensor g = g_in.to(lv.dtype()).contiguous();
       Tensor gx = Tensor::empty(xv.shape(), xv.dtype(), xv.device());
       HONE_DISPATCH_FLOATING(xv.dtype(), node, [&] {
         dispatch_index(tv.dtype(), [&](auto tag) {
           using I = decltype(tag);
           kernels::cuda::cross_entropy_backward<scalar_t, I>(
               args, static_cast<const scalar_t*>(xv.data_ptr()), static_cast<const I*>(tv.data_ptr()),
-              static_cast<const acc_t<scalar_t>*>(lv.data_ptr()), static_cast<const scalar_t*>(g.data_ptr()),
+              static_cast<const acc_t<scalar_t>*>(lv.data_ptr()), static_cast<const acc_t<scalar_t>*>(g.data_ptr()),
               cv.data<int64_t>(), static_cast<scalar_t*>(gx.data_ptr()), cuda::stream(xv.device()));
         });
       });
@@ -103,10 +103,28 @@ Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, const 
 
 }  // namespace
 
+namespace {
+
+// The loss of the kernels (in the accumulation dtype: float32 for 16-bit logits), then in the
+// logits' dtype (as PyTorch returns it) unless autocast is on: autocast's cross-entropy is a
+// float32 op, and the kernels already compute in float32 from the 16-bit logits, so they read
+// them as they are instead of from a float32 copy (for GPT-2's 50257-way head at B=16, T=1024
+// that copy and its gradient would be 6.6 GB of traffic and memory).
+Tensor cross_entropy_accumulated(const Tensor& logits_in, const Tensor& targets_in, int64_t ignore_index,
+                                 double label_smoothing);
+
+}  // namespace
+
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t ignore_index,
                      double label_smoothing) {
-  if (detail::autocast_to_fp32({&logits_in}))
-    return cross_entropy(detail::autocast_fp32(logits_in), targets_in, ignore_index, label_smoothing);
+  const Tensor loss = cross_entropy_accumulated(logits_in, targets_in, ignore_index, label_smoothing);
+  return autocast_enabled() ? loss : loss.to(logits_in.dtype());
+}
+
+namespace {
+
+Tensor cross_entropy_accumulated(const Tensor& logits_in, const Tensor& targets_in, int64_t ignore_index,
+                                 double label_smoothing) {
   check_cross_entropy_args(logits_in, targets_in, label_smoothing);
   kernels::CrossEntropyArgs args;
   args.classes = logits_in.shape().back();
@@ -136,7 +154,7 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t 
     });
   });
   const int64_t count = tot.count;
-  Tensor out = Tensor::scalar(count ? tot.loss_sum / double(count) : 0.0, x.dtype(), x.device());
+  Tensor out = Tensor::scalar(count ? tot.loss_sum / double(count) : 0.0, stats, x.device());
 
   if (needs_grad({&logits_in})) {
     SavedTensor x_saved(x), t_saved(targets), lse_saved(lse);
@@ -159,5 +177,7 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t 
   }
   return out;
 }
+
+}  // namespace
 
 }  // namespace hone::ops

@@ -66,8 +66,8 @@ __global__ void ce_forward_kernel(CrossEntropyArgs a, const T* logits, const I* 
   }
 }
 
-template <class T>
-__global__ void ce_total_kernel(int64_t rows, const double* row_loss, const uint8_t* counted, T* loss,
+template <class A>
+__global__ void ce_total_kernel(int64_t rows, const double* row_loss, const uint8_t* counted, A* loss,
                                 int64_t* count) {
   __shared__ double scratch[32];
   double s = 0, c = 0;
@@ -80,16 +80,16 @@ __global__ void ce_total_kernel(int64_t rows, const double* row_loss, const uint
   if (threadIdx.x == 0) {
     const int64_t n = static_cast<int64_t>(c);
     *count = n;
-    *loss = store<T>(static_cast<dacc_t<T>>(n ? s / double(n) : 0.0));
+    *loss = static_cast<A>(n ? s / double(n) : 0.0);
   }
 }
 
 template <class T, class I, class A>
 __global__ void ce_backward_kernel(CrossEntropyArgs a, const T* logits, const I* targets, const A* lse,
-                                   const T* grad_out, const int64_t* count, T* glogits) {
+                                   const A* grad_out, const int64_t* count, T* glogits) {
   const int64_t C = a.classes;
   const int64_t n = *count;
-  const A scale = n ? A(load(*grad_out)) / A(n) : A(0);
+  const A scale = n ? *grad_out / A(n) : A(0);
   const A off = A(a.label_smoothing / double(C));
   const A hit = A(1.0 - a.label_smoothing);
   for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {
@@ -112,33 +112,32 @@ __global__ void ce_backward_kernel(CrossEntropyArgs a, const T* logits, const I*
 }  // namespace
 
 template <class T, class I>
-void cross_entropy_forward(const CrossEntropyArgs& a, const T* logits, const I* targets, acc_t<T>* lse, T* loss,
-                           int64_t* count, IndexError* record, cudaStream_t stream) {
+void cross_entropy_forward(const CrossEntropyArgs& a, const T* logits, const I* targets, acc_t<T>* lse,
+                           acc_t<T>* loss, int64_t* count, IndexError* record, cudaStream_t stream) {
   Scratch row_loss(a.rows * sizeof(double), stream), counted(a.rows, stream);
   if (a.rows > 0) {
     ce_forward_kernel<<<row_blocks(a.rows), kBlock, 0, stream>>>(a, dptr(logits), targets, lse,
                                                                   row_loss.as<double>(), counted.as<uint8_t>(), record);
     check_launch("cross_entropy_forward");
   }
-  ce_total_kernel<<<1, kTotalBlock, 0, stream>>>(a.rows, row_loss.as<double>(), counted.as<uint8_t>(), dptr(loss),
-                                                 count);
+  ce_total_kernel<<<1, kTotalBlock, 0, stream>>>(a.rows, row_loss.as<double>(), counted.as<uint8_t>(), loss, count);
   check_launch("cross_entropy_forward (totals)");
 }
 
 template <class T, class I>
 void cross_entropy_backward(const CrossEntropyArgs& a, const T* logits, const I* targets, const acc_t<T>* lse,
-                            const T* grad_out, const int64_t* count, T* glogits, cudaStream_t stream) {
+                            const acc_t<T>* grad_out, const int64_t* count, T* glogits, cudaStream_t stream) {
   if (a.rows == 0) return;
-  ce_backward_kernel<<<row_blocks(a.rows), kBlock, 0, stream>>>(a, dptr(logits), targets, lse, dptr(grad_out), count,
+  ce_backward_kernel<<<row_blocks(a.rows), kBlock, 0, stream>>>(a, dptr(logits), targets, lse, grad_out, count,
                                                                  dptr(glogits));
   check_launch("cross_entropy_backward");
 }
 
 #define HONE_INSTANTIATE(T, I)                                                                              \
-  template void cross_entropy_forward<T, I>(const CrossEntropyArgs&, const T*, const I*, acc_t<T>*, T*,     \
-                                            int64_t*, IndexError*, cudaStream_t);                           \
+  template void cross_entropy_forward<T, I>(const CrossEntropyArgs&, const T*, const I*, acc_t<T>*,         \
+                                            acc_t<T>*, int64_t*, IndexError*, cudaStream_t);                \
   template void cross_entropy_backward<T, I>(const CrossEntropyArgs&, const T*, const I*, const acc_t<T>*,  \
-                                             const T*, const int64_t*, T*, cudaStream_t);
+                                             const acc_t<T>*, const int64_t*, T*, cudaStream_t);
 #define HONE_INSTANTIATE_T(T) HONE_INSTANTIATE(T, int32_t) HONE_INSTANTIATE(T, int64_t)
 HONE_INSTANTIATE_T(float)
 HONE_INSTANTIATE_T(double)
