@@ -227,7 +227,12 @@ Device recipe_device(const Recipe& r) { return checked_device(r.get_string("devi
 
 void move_to_run_device(nn::Module& model, const Recipe& r) {
   const Device d = recipe_device(r);
-  if (d.is_cpu()) return;
+  if (d.is_cpu()) {
+    if (r.get_string("precision") != "fp32")
+      std::printf("note: precision %s on the CPU runs the 16-bit rounding for study, not speed: the CPU kernels "
+                  "compute in float32 and convert, so fp32 is faster there\n", r.get_string("precision").c_str());
+    return;
+  }
   set_allow_tf32(r.get_bool("tf32"));
   model.to(d);
   std::printf("device: %s (%s)\n", d.str().c_str(), device_name(d).c_str());
