@@ -25,6 +25,7 @@
 #include "kernels/batchnorm.h"
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
+#include "kernels/gemm_epilogue.h"
 #include "kernels/half.h"
 #include "kernels/loss.h"
 #include "kernels/optim.h"
@@ -205,6 +206,48 @@ void gemm_strided_batched(const BlasContext& ctx, bool trans_a, bool trans_b, in
 // float32 GEMMs use TF32 tensor cores when enabled (default off: full fp32, matching the CPU).
 void set_tf32(bool enabled);
 bool tf32_enabled();
+
+// ---- GEMM with a fused epilogue (gemm.cpp; the fallback's own kernels in gemm_epilogue.cu) ---------------------
+// C [M, N] = op(A) op(B) with one of the epilogues of kernels/gemm_epilogue.h (bias, tanh GELU with its
+// pre-activation kept in aux, the GELU gradient with the bias gradient, the bias gradient of A or B), row-major
+// as gemm_strided_batched (one product, alpha 1, beta 0). T: float, double, bf16, f16; the bias (gradient)
+// vector and the aux matrix are T (cuBLASLt's default: the output's type), the epilogue itself runs in float
+// (double for double) before C is rounded to T once.
+template <class T>
+struct Epilogue {
+  EpilogueKind kind = EpilogueKind::None;
+  T* bias = nullptr;   // Bias, BiasGeluTanh: read, [N]; DGeluBgrad, BgradB: written, [N]; BgradA: written, [M]
+  T* aux = nullptr;    // BiasGeluTanh: written, [M, aux_ld] (null: not kept); DGeluBgrad: read
+  int64_t aux_ld = 0;  // leading dimension of aux (>= N; cuBLASLt needs a multiple of 8)
+};
+// One cuBLASLt call with the epilogue when cuBLASLt can do it; otherwise the plain GEMM followed by
+// gemm_epilogue_apply and/or strided_sum (the fallback). The fallback runs when the operands break cuBLASLt's
+// rules (kernels::lt_epilogue_ineligibility), when its heuristic has no algorithm for the configuration (then
+// remembered, so the configuration is not asked about again), or when epilogues are switched off. Returns true
+// when no pass besides the GEMM ran. Throws std::invalid_argument for missing vectors (check_epilogue_args).
+template <class T>
+bool gemm_epilogue(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A,
+                   int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc, const Epilogue<T>& ep,
+                   cudaStream_t stream);
+// Fused epilogues on or off (default on; HONE_GEMM_EPILOGUE=0 in the environment switches them off at start).
+void set_gemm_epilogues(bool enabled);
+bool gemm_epilogues_enabled();
+// The memo of configurations that cuBLASLt had no epilogue algorithm for: its size, and a reset.
+size_t gemm_epilogue_fallback_count();
+void clear_gemm_epilogue_fallbacks();
+
+// The epilogue as a pass of its own over C [M, N] (leading dimension ldc) holding the plain product: Bias adds
+// bias[j]; BiasGeluTanh adds bias[j], keeps the sum in aux (when not null) and writes its GELU; DGeluBgrad
+// multiplies by gelu_tanh'(aux); the other kinds leave C alone. One thread per element, in acc_t<T>.
+template <class T>
+void gemm_epilogue_apply(EpilogueKind kind, int64_t M, int64_t N, T* C, int64_t ldc, const T* bias, T* aux,
+                         int64_t aux_ld, cudaStream_t stream);
+// out[i] = sum over j < n_red of x[i * stride_out + j * stride_red] for i < n_out (the bias gradients): fixed
+// chunks of j summed in double, then each output's chunk partials added in chunk order: deterministic, no atomics.
+// n_red == 0 writes zeros.
+template <class T>
+void strided_sum(int64_t n_out, int64_t n_red, const T* x, int64_t stride_out, int64_t stride_red, T* out,
+                 cudaStream_t stream);
 
 // ---- conv2d (conv.cu, conv_cudnn.cpp) ----------------------------------------------------------------------------
 // Same layouts and semantics as kernels/conv.h; T: float, double (the engine computes 16-bit tensors in float, as

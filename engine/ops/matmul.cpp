@@ -1,5 +1,12 @@
 // matmul and linear. Transposed operands reach the GEMM as transpose flags (no copies), and a
 // weight matrix applied to a batch of rows becomes one large GEMM instead of many small ones.
+//
+// linear on CUDA (with a 2-d weight and a bias) is one autograd node over {x, weight, bias} whose
+// GEMMs carry the bias through cuBLASLt's epilogues (kernels/gemm_epilogue.h): the forward adds
+// the bias inside the GEMM (no separate bias-add pass), and the weight-gradient GEMM produces the
+// bias gradient as a by-product (no separate reduction over the rows of the gradient). Where
+// cuBLASLt cannot, kernels::cuda::gemm_epilogue runs the plain GEMM and our own pass instead. On
+// the CPU, linear is matmul + add, as before.
 #include "engine/ops/common.h"
 #include "engine/ops/ops.h"
 #include "kernels/gemm.h"
@@ -188,12 +195,132 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   return out;
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+#if defined(HONE_WITH_CUDA)
+namespace {
+
+// The fused CUDA linear applies to x [..., K] @ weight [N, K]^T + bias [N] (N, K > 0), all of one
+// floating dtype on one CUDA device; anything else (and every error message) is the composed path's.
+bool fused_cuda_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  return b.defined() && detail::on_cuda(x) && x.dim() >= 1 && w.dim() == 2 && w.numel() > 0 && b.dim() == 1 &&
+         is_floating(x.dtype()) && w.dtype() == x.dtype() && b.dtype() == x.dtype() && w.device() == x.device() &&
+         b.device() == x.device() && x.shape().back() == w.shape()[1] && b.shape()[0] == w.shape()[0];
+}
+
+template <class T> const T* cptr(const MatrixOperand& m) { return static_cast<const T*>(m.t.data_ptr()); }
+template <class T> T* mptr(const Tensor& t) { return t.defined() ? static_cast<T*>(t.data_ptr()) : nullptr; }
+
+// y [R, N] = x2 [R, K] weight^T + bias with the epilogue `kind` (Bias, or BiasGeluTanh writing the
+// pre-activation to aux [R, N] when given), no autograd.
+Tensor linear_forward_cuda(const Tensor& x2, const Tensor& weight, const Tensor& bias, kernels::EpilogueKind kind,
+                           const Tensor& aux) {
+  const int64_t R = x2.shape()[0], N = weight.shape()[0], K = weight.shape()[1];
+  const int dev = x2.device().index;
+  const MatrixOperand mx = matrix_operand(x2, 1);
+  const MatrixOperand mw = matrix_operand(weight.transpose(0, 1), 1);  // [K, N]
+  const Tensor b = bias.contiguous();
+  Tensor out = Tensor::empty({R, N}, x2.dtype(), x2.device());
+  HONE_DISPATCH_FLOATING(x2.dtype(), "linear", [&] {
+    using T = scalar_t;
+    const kernels::cuda::Epilogue<T> ep{kind, mptr<T>(b), mptr<T>(aux), aux.defined() ? N : 0};
+    kernels::cuda::gemm_epilogue<T>(cuda::blas(dev), mx.trans, mw.trans, R, N, K, cptr<T>(mx), mx.ld, cptr<T>(mw),
+                                    mw.ld, mptr<T>(out), N, ep, cuda::stream(dev));
+  });
+  return out;
+}
+
+// The gradients of y = x weight^T + bias from g2 = dL/dy [R, N] (x and weight as saved; either may
+// be undefined when its gradient is not wanted): dx = g2 weight; dW = g2^T x2, whose GEMM also sums
+// g2^T [N, R] over R, which is the bias gradient (BgradA): no separate reduction.
+std::vector<Tensor> linear_grads_cuda(const Tensor& g2, const Tensor& x, const Tensor& weight, const Shape& x_shape,
+                                      bool want_x, bool want_w, bool want_b) {
+  const int64_t N = g2.shape()[1], K = x_shape.back();
+  const int dev = g2.device().index;
+  Tensor dx, dw, db;
+  if (want_x) dx = matmul(g2, weight).reshape(x_shape);
+  if (want_w) {
+    const Tensor x2 = x.reshape({-1, K});
+    const int64_t R = x2.shape()[0];
+    const MatrixOperand mg = matrix_operand(g2.transpose(0, 1), 1);  // [N, R]
+    const MatrixOperand mx = matrix_operand(x2, 1);
+    dw = Tensor::empty({N, K}, g2.dtype(), g2.device());
+    if (want_b) db = Tensor::empty({N}, g2.dtype(), g2.device());
+    HONE_DISPATCH_FLOATING(g2.dtype(), "LinearBackward", [&] {
+      using T = scalar_t;
+      const kernels::cuda::Epilogue<T> ep{want_b ? kernels::EpilogueKind::BgradA : kernels::EpilogueKind::None,
+                                          mptr<T>(db)};
+      kernels::cuda::gemm_epilogue<T>(cuda::blas(dev), mg.trans, mx.trans, N, K, R, cptr<T>(mg), mg.ld, cptr<T>(mx),
+                                      mx.ld, mptr<T>(dw), K, ep, cuda::stream(dev));
+    });
+  } else if (want_b) {
+    db = sum_to_shape(g2, {N});
+  }
+  return {dx, dw, db};
+}
+
+// linear (gelu = false) or linear_gelu_tanh (gelu = true) on CUDA: one GEMM forward, and one node
+// over {x, weight, bias}. With the GELU the pre-activation is kept (the GEMM writes it beside the
+// output) and the backward first forms dL/dpre = g * gelu_tanh'(pre) in one pass.
+Tensor linear_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, bool gelu) {
+  const int64_t N = weight.shape()[0], K = weight.shape()[1];
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+  out_shape.push_back(N);
+  const bool grad = needs_grad({&x, &weight, &bias});
+  Tensor out, pre;
+  {
+    NoGradGuard no_grad;
+    const Tensor x2 = x.detach().reshape({-1, K});
+    if (gelu && grad) pre = Tensor::empty({x2.shape()[0], N}, x.dtype(), x.device());
+    out = linear_forward_cuda(x2, weight.detach(), bias.detach(),
+                              gelu ? kernels::EpilogueKind::BiasGeluTanh : kernels::EpilogueKind::Bias, pre)
+              .view(out_shape);
+  }
+  if (grad) {
+    const bool want_x = x.requires_grad(), want_w = weight.requires_grad(), want_b = bias.requires_grad();
+    SavedTensor x_saved(want_w ? x : Tensor()), w_saved(want_x ? weight : Tensor()), pre_saved(pre);
+    const Shape x_shape = x.shape();
+    const char* node = gelu ? "LinearGeluTanhBackward" : "LinearBackward";
+    record(node, out, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
+      Tensor g2 = g.contiguous().reshape({-1, N});  // [R, N]
+      if (gelu) {
+        const Tensor p = pre_saved.unpack(node);
+        Tensor dpre = Tensor::empty(p.shape(), p.dtype(), p.device());
+        HONE_DISPATCH_FLOATING(p.dtype(), node, [&] {
+          using T = scalar_t;
+          kernels::cuda::unary_backward<T>(kernels::UnaryOp::GeluTanh, p.numel(), mptr<T>(p), nullptr, mptr<T>(g2),
+                                           mptr<T>(dpre), 0.0, cuda::stream(p.device()));
+        });
+        g2 = dpre;
+      }
+      return linear_grads_cuda(g2, x_saved.unpack(node), w_saved.unpack(node), x_shape, want_x, want_w, want_b);
+    });
+  }
+  return out;
+}
+
+}  // namespace
+#endif
+
+namespace {
+
+// linear, followed by the tanh GELU when `gelu`.
+Tensor linear_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, bool gelu) {
   // Under autocast the bias joins the product's dtype (else the add would promote back to f32).
   if (detail::autocast_to_lower({&x, &weight, &bias}))
-    return linear(detail::autocast_lower(x), detail::autocast_lower(weight), detail::autocast_lower(bias));
+    return linear_impl(detail::autocast_lower(x), detail::autocast_lower(weight), detail::autocast_lower(bias), gelu);
+#if defined(HONE_WITH_CUDA)
+  if (fused_cuda_linear(x, weight, bias)) return linear_cuda(x, weight, bias, gelu);
+#endif
   Tensor y = matmul(x, weight.transpose(0, 1));
-  return bias.defined() ? add(y, bias) : y;
+  if (bias.defined()) y = add(y, bias);
+  return gelu ? ops::gelu(y, GeluApprox::Tanh) : y;
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) { return linear_impl(x, weight, bias, false); }
+
+Tensor linear_gelu_tanh(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return linear_impl(x, weight, bias, true);
 }
 
 }  // namespace hone::ops

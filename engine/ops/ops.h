@@ -61,8 +61,15 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
 // torch.matmul semantics for dim >= 1 operands: [..., M, K] @ [..., K, N] with broadcast batch
 // dims. Transposed views (last two strides swapped) go to the GEMM as transposes, not copies.
 Tensor matmul(const Tensor& a, const Tensor& b);
-// x [..., in] @ weight[out, in]^T + bias[out] (nn.Linear's layout).
+// x [..., in] @ weight[out, in]^T + bias[out] (nn.Linear's layout). On CUDA the bias rides in the
+// GEMM's epilogue (forward) and the bias gradient comes out of the weight-gradient GEMM (backward).
+// A weight given as a transposed view (GPT-2's Conv1D [in, out], passed as w.transpose(0, 1)) is
+// read in place.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// gelu(linear(x, weight, bias), GeluApprox::Tanh) (GPT-2's MLP up-projection): on CUDA one GEMM whose
+// epilogue adds the bias, applies the tanh GELU and keeps the pre-activation for the backward;
+// elsewhere (and without a bias) exactly that composition.
+Tensor linear_gelu_tanh(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
 // ---- softmax family (softmax.cpp) -----------------------------------------------------------
 Tensor softmax(const Tensor& x, int64_t dim = -1);

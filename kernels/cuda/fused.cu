@@ -19,33 +19,6 @@ namespace {
 constexpr int64_t kRowChunk = 16;
 constexpr int kColTile = 256;
 
-__device__ __forceinline__ float erf_acc(float v) { return erff(v); }
-__device__ __forceinline__ double erf_acc(double v) { return erf(v); }
-__device__ __forceinline__ float tanh_acc(float v) { return tanhf(v); }
-__device__ __forceinline__ double tanh_acc(double v) { return tanh(v); }
-
-// The tanh form's inner argument sqrt(2/pi) (z + 0.044715 z^3), as kernels/cuda/elementwise.cu.
-template <class A> __device__ __forceinline__ A tanh_arg(A z) {
-  return A(0.7978845608028654) * (z + A(0.044715) * z * z * z);
-}
-
-template <class A> __device__ __forceinline__ A gelu_of(bool tanh_form, A z) {
-  const A t = tanh_form ? tanh_acc(tanh_arg(z)) : erf_acc(z * A(0.7071067811865476));
-  return A(0.5) * z * (A(1) + t);
-}
-
-// d gelu / dz: Phi(z) + z phi(z) for the erf form; for the tanh form, with t = tanh(u(z)),
-// (1 + t) / 2 + z (1 - t^2) u'(z) / 2.
-template <class A> __device__ __forceinline__ A gelu_slope(bool tanh_form, A z) {
-  if (tanh_form) {
-    const A t = tanh_acc(tanh_arg(z));
-    const A du = A(0.7978845608028654) * (A(1) + A(3 * 0.044715) * z * z);
-    return A(0.5) * (A(1) + t) + A(0.5) * z * (A(1) - t * t) * du;
-  }
-  const A cdf = A(0.5) * (A(1) + erf_acc(z * A(0.7071067811865476)));
-  return cdf + z * exp_acc(A(-0.5) * z * z) * A(0.3989422804014327);
-}
-
 template <class T>
 __global__ void bias_gelu_forward_kernel(bool tanh_form, int64_t n, int64_t cols, const T* x, const T* b, T* y) {
   HONE_GRID_STRIDE(i, n) y[i] = store<T>(gelu_of(tanh_form, load(x[i]) + load(b[i % cols])));
@@ -69,16 +42,6 @@ __global__ void bias_gelu_backward_kernel(bool tanh_form, int64_t rows, int64_t 
       s += g;
     }
     if (part) part[chunk * cols + j] = s;
-  }
-}
-
-// out[j] = the sum over chunks of part[chunk, j], in chunk order.
-template <class T>
-__global__ void chunk_total_kernel(int64_t chunks, int64_t cols, const double* part, T* out) {
-  HONE_GRID_STRIDE(j, cols) {
-    double s = 0;
-    for (int64_t c = 0; c < chunks; ++c) s += part[c * cols + j];
-    out[j] = store<T>(dacc_t<T>(s));
   }
 }
 

@@ -9,11 +9,19 @@
 // set_tf32(true); bf16/f16 operands with float32 accumulation and scale; float64 in float64.
 // The heuristic is asked for an algorithm on every call with the operands' real alignment (a
 // view into a fused qkv projection need not be 256-byte aligned, the heuristic's default).
+//
+// gemm_epilogue adds cuBLASLt's epilogues (bias, tanh GELU with its aux matrix, GELU gradient with
+// the bias gradient, bias gradients of an operand) to one product. The mapping to the column-major
+// call, the rules of when cuBLASLt may be asked, and the memo of configurations it has no algorithm
+// for live in kernels/gemm_epilogue.{h,cpp} (host-only, tested without a GPU). Where it cannot fuse,
+// the plain GEMM runs and kernels/cuda/gemm_epilogue.cu's passes finish the job.
 #include <cublasLt.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "kernels/cuda_api.h"
 
@@ -28,19 +36,20 @@ void check_blas(cublasStatus_t st, const char* what) {
   throw std::runtime_error(std::string("cuBLASLt ") + what + " failed: " + cublasLtGetStatusString(st));
 }
 
+// kernels/gemm_epilogue.h spells cuBLASLt's epilogue codes without including cublasLt.h.
+static_assert(uint32_t(LtEpilogue::Default) == CUBLASLT_EPILOGUE_DEFAULT);
+static_assert(uint32_t(LtEpilogue::Bias) == CUBLASLT_EPILOGUE_BIAS);
+static_assert(uint32_t(LtEpilogue::GeluBias) == CUBLASLT_EPILOGUE_GELU_BIAS);
+static_assert(uint32_t(LtEpilogue::GeluAuxBias) == CUBLASLT_EPILOGUE_GELU_AUX_BIAS);
+static_assert(uint32_t(LtEpilogue::DGeluBgrad) == CUBLASLT_EPILOGUE_DGELU_BGRAD);
+static_assert(uint32_t(LtEpilogue::BgradA) == CUBLASLT_EPILOGUE_BGRADA);
+static_assert(uint32_t(LtEpilogue::BgradB) == CUBLASLT_EPILOGUE_BGRADB);
+
 template <class T> cudaDataType_t data_type();
 template <> cudaDataType_t data_type<float>() { return CUDA_R_32F; }
 template <> cudaDataType_t data_type<double>() { return CUDA_R_64F; }
 template <> cudaDataType_t data_type<bf16>() { return CUDA_R_16BF; }
 template <> cudaDataType_t data_type<f16>() { return CUDA_R_16F; }
-
-// Largest power of two (up to 256) dividing the address.
-uint32_t alignment_of(const void* p) {
-  const auto a = reinterpret_cast<uintptr_t>(p);
-  uint32_t align = 256;
-  while (align > 1 && (a % align) != 0) align /= 2;
-  return align;
-}
 
 // RAII holders for the descriptor objects.
 struct MatmulDesc {
@@ -56,10 +65,9 @@ struct Preference {
   ~Preference() { if (p) cublasLtMatmulPreferenceDestroy(p); }
 };
 
-// A column-major rows x cols matrix with leading dimension ld, batched.
-void make_layout(Layout& out, cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld, int64_t batch,
-                 int64_t stride) {
-  check_blas(cublasLtMatrixLayoutCreate(&out.l, type, uint64_t(rows), uint64_t(cols), ld), "MatrixLayoutCreate");
+// A column-major matrix (kernels/gemm_epilogue.h's LtLayout), batched.
+void make_layout(Layout& out, cudaDataType_t type, const LtLayout& m, int64_t batch, int64_t stride) {
+  check_blas(cublasLtMatrixLayoutCreate(&out.l, type, uint64_t(m.rows), uint64_t(m.cols), m.ld), "MatrixLayoutCreate");
   if (batch > 1) {
     const int32_t count = int32_t(batch);
     check_blas(cublasLtMatrixLayoutSetAttribute(out.l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)),
@@ -70,10 +78,149 @@ void make_layout(Layout& out, cudaDataType_t type, int64_t rows, int64_t cols, i
   }
 }
 
+template <class T> cublasComputeType_t compute_type() {
+  if constexpr (std::is_same_v<T, double>) return CUBLAS_COMPUTE_64F;
+  return std::is_same_v<T, float> && g_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+}
+
+// One cublasLtMatmul of a plan (kernels/gemm_epilogue.h): descriptors, the heuristic's algorithm and
+// the launch. `first`/`second`/`d` are the plan's operands (our B, A and C).
+struct LtCall {
+  MatmulDesc desc;
+  Layout first, second, d;
+  Preference pref;
+  cublasLtMatmulHeuristicResult_t heuristic{};
+};
+
+// How cuBLASLt turns down an epilogue it has no kernel for (the heuristic, or the launch, before
+// anything is enqueued): the caller then runs the fallback instead.
+bool unsupported(cublasStatus_t st) { return st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE; }
+
+// Builds the call; false when the heuristic has no algorithm for it (only where `may_fail`, else that
+// throws, naming the shape).
+template <class T>
+bool prepare(LtCall& call, const BlasContext& ctx, const LtGemmPlan& p, int64_t batch, int64_t stride_first,
+             int64_t stride_second, int64_t stride_d, const void* first, const void* second, const void* d,
+             const void* bias, const void* aux, bool may_fail) {
+  const cudaDataType_t type = data_type<T>();
+  const cudaDataType_t scale_type = std::is_same_v<T, double> ? CUDA_R_64F : CUDA_R_32F;
+  check_blas(cublasLtMatmulDescCreate(&call.desc.d, compute_type<T>(), scale_type), "MatmulDescCreate");
+  auto set = [&](cublasLtMatmulDescAttributes_t attr, const void* value, size_t size, const char* what) {
+    check_blas(cublasLtMatmulDescSetAttribute(call.desc.d, attr, value, size), what);
+  };
+  const cublasOperation_t op_first = p.trans_first ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_second = p.trans_second ? CUBLAS_OP_T : CUBLAS_OP_N;
+  set(CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof(op_first), "MatmulDescSetAttribute(TRANSA)");
+  set(CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof(op_second), "MatmulDescSetAttribute(TRANSB)");
+  if (p.epilogue != LtEpilogue::Default) {
+    const auto epilogue = static_cast<cublasLtEpilogue_t>(p.epilogue);
+    set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue), "MatmulDescSetAttribute(EPILOGUE)");
+    // The bias (gradient) vector is in the output's type: cuBLASLt's default for non-8-bit outputs,
+    // so CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE stays unset. The heuristic reads the pointers' alignment.
+    set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias), "MatmulDescSetAttribute(BIAS_POINTER)");
+    if (p.aux_ld > 0) {
+      set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof(aux), "MatmulDescSetAttribute(EPILOGUE_AUX_POINTER)");
+      const int64_t aux_ld = p.aux_ld;
+      set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof(aux_ld), "MatmulDescSetAttribute(EPILOGUE_AUX_LD)");
+    }
+  }
+  make_layout(call.first, type, p.first, batch, stride_first);
+  make_layout(call.second, type, p.second, batch, stride_second);
+  make_layout(call.d, type, p.d, batch, stride_d);
+
+  check_blas(cublasLtMatmulPreferenceCreate(&call.pref.p), "MatmulPreferenceCreate");
+  auto pref = [&](cublasLtMatmulPreferenceAttributes_t attr, const void* value, size_t size, const char* what) {
+    check_blas(cublasLtMatmulPreferenceSetAttribute(call.pref.p, attr, value, size), what);
+  };
+  const uint64_t ws = ctx.workspace_bytes;
+  pref(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws), "MatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)");
+  const uint32_t align_first = pointer_alignment(first), align_second = pointer_alignment(second),
+                 align_d = pointer_alignment(d);
+  pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_first, sizeof(align_first),
+       "MatmulPreferenceSetAttribute(MIN_ALIGNMENT_A)");
+  pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_second, sizeof(align_second),
+       "MatmulPreferenceSetAttribute(MIN_ALIGNMENT_B)");
+  pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_d, sizeof(align_d),
+       "MatmulPreferenceSetAttribute(MIN_ALIGNMENT_C)");
+  pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d, sizeof(align_d),
+       "MatmulPreferenceSetAttribute(MIN_ALIGNMENT_D)");
+
+  int found = 0;
+  const cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(reinterpret_cast<cublasLtHandle_t>(ctx.lt), call.desc.d, call.first.l,
+                                     call.second.l, call.d.l, call.d.l, call.pref.p, 1, &call.heuristic, &found);
+  if (may_fail && (unsupported(st) || (st == CUBLAS_STATUS_SUCCESS && found == 0))) return false;
+  check_blas(st, "MatmulAlgoGetHeuristic");
+  if (found == 0)
+    throw std::runtime_error("cuBLASLt found no algorithm for a " + std::to_string(p.n) + "x" + std::to_string(p.m) +
+                             "x" + std::to_string(p.k) + " GEMM (batch " + std::to_string(batch) + ")");
+  return true;
+}
+
+template <class T>
+cublasStatus_t launch(const LtCall& call, const BlasContext& ctx, float alpha, float beta, const void* first,
+                      const void* second, void* d, cudaStream_t stream) {
+  const double alpha_d = alpha, beta_d = beta;
+  const bool is_double = std::is_same_v<T, double>;
+  const void* palpha = is_double ? static_cast<const void*>(&alpha_d) : static_cast<const void*>(&alpha);
+  const void* pbeta = is_double ? static_cast<const void*>(&beta_d) : static_cast<const void*>(&beta);
+  return cublasLtMatmul(reinterpret_cast<cublasLtHandle_t>(ctx.lt), call.desc.d, palpha, first, call.first.l,
+                        second, call.second.l, pbeta, d, call.d.l, d, call.d.l, &call.heuristic.algo, ctx.workspace,
+                        ctx.workspace_bytes, stream);
+}
+
+void require_lt(const BlasContext& ctx, const char* what) {
+  if (!ctx.lt) throw std::runtime_error(std::string(what) + ": no cuBLASLt handle in the BlasContext");
+}
+
+// -1: not decided yet (read HONE_GEMM_EPILOGUE on first use), else 0/1.
+std::atomic<int> g_epilogues{-1};
+EpilogueMemo g_memo;
+
+template <class T> int dtype_code();  // the engine's DType order
+template <> int dtype_code<float>() { return 0; }
+template <> int dtype_code<double>() { return 1; }
+template <> int dtype_code<bf16>() { return 2; }
+template <> int dtype_code<f16>() { return 3; }
+
+// The plain GEMM and our own kernels: what gemm_epilogue does when cuBLASLt cannot fuse the epilogue.
+template <class T>
+void gemm_then_epilogue(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                        const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc, const Epilogue<T>& ep,
+                        cudaStream_t stream) {
+  if (M > 0 && N > 0) {
+    if (K > 0) {
+      gemm_strided_batched<T>(ctx, trans_a, trans_b, M, N, K, 1.f, A, lda, 0, B, ldb, 0, 0.f, C, ldc, 0, 1, stream);
+    } else {
+      check(cudaMemset2DAsync(C, size_t(ldc) * sizeof(T), 0, size_t(N) * sizeof(T), size_t(M), stream),
+            "cudaMemset2DAsync (gemm_epilogue, K = 0)");
+    }
+    gemm_epilogue_apply<T>(ep.kind, M, N, C, ldc, ep.bias, ep.aux, ep.aux_ld, stream);
+  }
+  const BiasGradSum s = fallback_bias_grad(ep.kind, trans_a, trans_b, M, N, K, lda, ldb, ldc);
+  if (s.source == BiasGradSum::Source::None) return;
+  const T* x = s.source == BiasGradSum::Source::C ? C : s.source == BiasGradSum::Source::A ? A : B;
+  strided_sum<T>(s.n_out, s.n_red, x, s.stride_out, s.stride_red, ep.bias, stream);
+}
+
 }  // namespace
 
 void set_tf32(bool enabled) { g_tf32 = enabled; }
 bool tf32_enabled() { return g_tf32; }
+
+void set_gemm_epilogues(bool enabled) { g_epilogues = enabled ? 1 : 0; }
+bool gemm_epilogues_enabled() {
+  int v = g_epilogues.load();
+  if (v < 0) {
+    const char* env = std::getenv("HONE_GEMM_EPILOGUE");
+    const int from_env = env && std::string(env) == "0" ? 0 : 1;
+    g_epilogues.compare_exchange_strong(v, from_env);
+    v = g_epilogues.load();
+  }
+  return v != 0;
+}
+size_t gemm_epilogue_fallback_count() { return g_memo.size(); }
+void clear_gemm_epilogue_fallbacks() { g_memo.clear(); }
 
 template <class T>
 void gemm_strided_batched(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
@@ -81,70 +228,56 @@ void gemm_strided_batched(const BlasContext& ctx, bool trans_a, bool trans_b, in
                           int64_t stride_b, float beta, T* C, int64_t ldc, int64_t stride_c, int64_t batch,
                           cudaStream_t stream) {
   if (M == 0 || N == 0 || batch == 0) return;
-  if (!ctx.lt) throw std::runtime_error("cuda gemm: no cuBLASLt handle in the BlasContext");
+  require_lt(ctx, "cuda gemm");
   if (batch > INT32_MAX) throw std::invalid_argument("cuda gemm: batch too large");
-  const bool is_double = std::is_same_v<T, double>;
-  const cudaDataType_t type = data_type<T>();
-  const cudaDataType_t scale_type = is_double ? CUDA_R_64F : CUDA_R_32F;
-  const cublasComputeType_t compute =
-      is_double ? CUBLAS_COMPUTE_64F
-                : (std::is_same_v<T, float> && g_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F);
+  // Column-major view (kernels/gemm_epilogue.h): C^T [N, M] = op(B)^T [N, K] x op(A)^T [K, M].
+  const LtGemmPlan p = plan_lt_gemm(EpilogueKind::None, trans_a, trans_b, M, N, K, lda, ldb, ldc, false, 0);
+  LtCall call;
+  prepare<T>(call, ctx, p, batch, stride_b, stride_a, stride_c, B, A, C, nullptr, nullptr, false);
+  check_blas(launch<T>(call, ctx, alpha, beta, B, A, C, stream), "Matmul");
+}
 
-  // Column-major view: C^T [N, M] = op(B)^T [N, K] x op(A)^T [K, M].
-  // "First" operand = B: stored row-major [K, N] (or [N, K] with trans_b), i.e. column-major
-  // [N, K] (or [K, N]) with ld = ldb; it needs a transpose exactly when trans_b.
-  const cublasOperation_t op_first = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const cublasOperation_t op_second = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-  MatmulDesc desc;
-  check_blas(cublasLtMatmulDescCreate(&desc.d, compute, scale_type), "MatmulDescCreate");
-  check_blas(cublasLtMatmulDescSetAttribute(desc.d, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof(op_first)),
-             "MatmulDescSetAttribute(TRANSA)");
-  check_blas(cublasLtMatmulDescSetAttribute(desc.d, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof(op_second)),
-             "MatmulDescSetAttribute(TRANSB)");
-  Layout la, lb, lc;
-  make_layout(la, type, trans_b ? K : N, trans_b ? N : K, ldb, batch, stride_b);
-  make_layout(lb, type, trans_a ? M : K, trans_a ? K : M, lda, batch, stride_a);
-  make_layout(lc, type, N, M, ldc, batch, stride_c);
-
-  Preference pref;
-  check_blas(cublasLtMatmulPreferenceCreate(&pref.p), "MatmulPreferenceCreate");
-  const uint64_t ws = ctx.workspace_bytes;
-  check_blas(cublasLtMatmulPreferenceSetAttribute(pref.p, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)),
-             "MatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)");
-  const uint32_t align_a = alignment_of(B), align_b = alignment_of(A), align_c = alignment_of(C);
-  check_blas(cublasLtMatmulPreferenceSetAttribute(pref.p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a,
-                                                  sizeof(align_a)),
-             "MatmulPreferenceSetAttribute(MIN_ALIGNMENT_A)");
-  check_blas(cublasLtMatmulPreferenceSetAttribute(pref.p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b,
-                                                  sizeof(align_b)),
-             "MatmulPreferenceSetAttribute(MIN_ALIGNMENT_B)");
-  check_blas(cublasLtMatmulPreferenceSetAttribute(pref.p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c,
-                                                  sizeof(align_c)),
-             "MatmulPreferenceSetAttribute(MIN_ALIGNMENT_C)");
-  check_blas(cublasLtMatmulPreferenceSetAttribute(pref.p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c,
-                                                  sizeof(align_c)),
-             "MatmulPreferenceSetAttribute(MIN_ALIGNMENT_D)");
-
-  auto* handle = reinterpret_cast<cublasLtHandle_t>(ctx.lt);
-  cublasLtMatmulHeuristicResult_t heuristic{};
-  int found = 0;
-  check_blas(cublasLtMatmulAlgoGetHeuristic(handle, desc.d, la.l, lb.l, lc.l, lc.l, pref.p, 1, &heuristic, &found),
-             "MatmulAlgoGetHeuristic");
-  if (found == 0)
-    throw std::runtime_error("cuBLASLt found no algorithm for a " + std::to_string(M) + "x" + std::to_string(N) +
-                             "x" + std::to_string(K) + " GEMM (batch " + std::to_string(batch) + ")");
-  const double alpha_d = alpha, beta_d = beta;
-  const void* palpha = is_double ? static_cast<const void*>(&alpha_d) : static_cast<const void*>(&alpha);
-  const void* pbeta = is_double ? static_cast<const void*>(&beta_d) : static_cast<const void*>(&beta);
-  check_blas(cublasLtMatmul(handle, desc.d, palpha, B, la.l, A, lb.l, pbeta, C, lc.l, C, lc.l, &heuristic.algo,
-                            ctx.workspace, ctx.workspace_bytes, stream),
-             "Matmul");
+template <class T>
+bool gemm_epilogue(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A,
+                   int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc, const Epilogue<T>& ep,
+                   cudaStream_t stream) {
+  check_epilogue_args(ep.kind, N, ep.bias, ep.aux, ep.aux_ld, "cuda::gemm_epilogue");
+  require_lt(ctx, "cuda::gemm_epilogue");
+  const bool fusable = ep.kind != EpilogueKind::None && gemm_epilogues_enabled() &&
+                       !lt_epilogue_ineligibility(ep.kind, M, N, K, ep.bias, ep.aux, ep.aux_ld);
+  if (!fusable) {
+    gemm_then_epilogue<T>(ctx, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, ep, stream);
+    return ep.kind == EpilogueKind::None;
+  }
+  EpilogueKey key;
+  check(cudaGetDevice(&key.device), "cudaGetDevice (gemm_epilogue)");
+  key.dtype = dtype_code<T>();
+  key.tf32 = std::is_same_v<T, float> && g_tf32;
+  key.kind = ep.kind;
+  key.trans_a = trans_a, key.trans_b = trans_b, key.has_aux = ep.aux != nullptr;
+  key.M = M, key.N = N, key.K = K, key.lda = lda, key.ldb = ldb, key.ldc = ldc, key.aux_ld = ep.aux ? ep.aux_ld : 0;
+  key.align_a = pointer_alignment(A), key.align_b = pointer_alignment(B), key.align_c = pointer_alignment(C);
+  key.align_bias = pointer_alignment(ep.bias), key.align_aux = ep.aux ? pointer_alignment(ep.aux) : 0;
+  if (!g_memo.unsupported(key)) {
+    const LtGemmPlan p = plan_lt_gemm(ep.kind, trans_a, trans_b, M, N, K, lda, ldb, ldc, ep.aux != nullptr, ep.aux_ld);
+    LtCall call;
+    if (prepare<T>(call, ctx, p, 1, 0, 0, 0, B, A, C, ep.bias, ep.aux, true)) {
+      const cublasStatus_t st = launch<T>(call, ctx, 1.f, 0.f, B, A, C, stream);
+      if (st == CUBLAS_STATUS_SUCCESS) return true;
+      if (!unsupported(st)) check_blas(st, "Matmul (epilogue)");
+    }
+    g_memo.mark_unsupported(key);
+  }
+  gemm_then_epilogue<T>(ctx, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, ep, stream);
+  return false;
 }
 
 #define HONE_INSTANTIATE(T)                                                                                 \
   template void gemm_strided_batched<T>(const BlasContext&, bool, bool, int64_t, int64_t, int64_t, float,  \
                                         const T*, int64_t, int64_t, const T*, int64_t, int64_t, float, T*,  \
-                                        int64_t, int64_t, int64_t, cudaStream_t);
+                                        int64_t, int64_t, int64_t, cudaStream_t);                           \
+  template bool gemm_epilogue<T>(const BlasContext&, bool, bool, int64_t, int64_t, int64_t, const T*,       \
+                                 int64_t, const T*, int64_t, T*, int64_t, const Epilogue<T>&, cudaStream_t);
 HONE_INSTANTIATE(float)
 HONE_INSTANTIATE(double)
 HONE_INSTANTIATE(bf16)

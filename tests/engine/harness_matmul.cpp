@@ -1,5 +1,6 @@
-// Harness entries: matmul (batched, broadcast, vector rules) and linear.
+// Harness entries: matmul (batched, broadcast, vector rules), linear and linear_gelu_tanh.
 #include "engine/ops/ops.h"
+#include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "op_harness.h"
 
@@ -58,16 +59,71 @@ void add_matmul_cases(std::vector<OpCase>& cases) {
     c.reference = [](const std::vector<Tensor>& in) { return matmul_ref(in[0], in[1].transpose(0, 1).contiguous()); };
     cases.push_back(c);
   }
-  {
+  // linear: on CUDA one node whose GEMMs carry the bias (cuBLASLt epilogues), on the CPU matmul + add.
+  // Odd shapes, 1-d and 2-d inputs, a frozen weight (only the bias gradient: no weight GEMM), no bias,
+  // and a weight given as a transposed view (GPT-2's Conv1D layout, [in, out]).
+  const struct {
+    const char* name;
+    Shape x, w;
+    bool bias, frozen_weight, transposed_weight;
+  } linears[] = {
+      {"with-bias", {2, 3, 6}, {5, 6}, true, false, false},
+      {"odd-shapes", {3, 7, 33}, {65, 33}, true, false, false},
+      {"2d-input", {9, 16}, {24, 16}, true, false, false},
+      {"1d-input", {6}, {5, 6}, true, false, false},
+      {"frozen-weight", {4, 6}, {5, 6}, true, true, false},
+      {"no-bias", {2, 3, 6}, {5, 6}, false, false, false},
+      {"conv1d-weight-view", {2, 4, 7}, {7, 9}, true, false, true},
+  };
+  for (const auto& l : linears) {
     OpCase c;
-    c.name = "linear/with-bias";
-    c.inputs = {InputSpec::floats({2, 3, 6}), InputSpec::floats({5, 6}), InputSpec::floats({5})};
-    c.forward = [](const std::vector<Tensor>& in) { return ops::linear(in[0], in[1], in[2]); };
-    c.reference = [](const std::vector<Tensor>& in) {
-      const Tensor y = matmul_ref(in[0], in[1].transpose(0, 1).contiguous());
+    c.name = std::string("linear/") + l.name;
+    c.inputs = {InputSpec::floats(l.x), l.frozen_weight ? InputSpec::constant(l.w) : InputSpec::floats(l.w)};
+    const int64_t N = l.transposed_weight ? l.w[1] : l.w[0];
+    if (l.bias) c.inputs.push_back(InputSpec::floats({N}));
+    const bool tw = l.transposed_weight;
+    c.forward = [tw](const std::vector<Tensor>& in) {
+      const Tensor w = tw ? in[1].transpose(0, 1) : in[1];
+      return ops::linear(in[0], w, in.size() > 2 ? in[2] : Tensor());
+    };
+    c.reference = [tw](const std::vector<Tensor>& in) {
+      const Tensor wt = tw ? in[1].contiguous() : in[1].transpose(0, 1).contiguous();  // [K, N]
+      const Tensor y = matmul_ref(in[0], wt);
+      if (in.size() < 3) return y;
       std::vector<double> v = values(y);
       const std::vector<double> b = values(in[2]);
       for (size_t i = 0; i < v.size(); ++i) v[i] += b[i % b.size()];
+      return from_values(v, y.shape());
+    };
+    cases.push_back(c);
+  }
+  // linear_gelu_tanh: on CUDA one GEMM with the bias + GELU epilogue (the pre-activation kept for the
+  // backward); N a multiple of 8 (cuBLASLt's aux rule) or not (the fallback pass), a frozen weight,
+  // and no bias (the composition everywhere).
+  const struct {
+    const char* name;
+    Shape x, w;
+    bool bias, frozen_weight;
+  } gelus[] = {
+      {"odd-shapes", {3, 5, 17}, {24, 17}, true, false},
+      {"n-not-multiple-of-8", {7, 9}, {13, 9}, true, false},
+      {"frozen-weight", {4, 6}, {16, 6}, true, true},
+      {"no-bias", {2, 3, 6}, {5, 6}, false, false},
+  };
+  for (const auto& l : gelus) {
+    OpCase c;
+    c.name = std::string("linear_gelu_tanh/") + l.name;
+    c.inputs = {InputSpec::floats(l.x), l.frozen_weight ? InputSpec::constant(l.w) : InputSpec::floats(l.w)};
+    if (l.bias) c.inputs.push_back(InputSpec::floats({l.w[0]}));
+    c.forward = [](const std::vector<Tensor>& in) {
+      return ops::linear_gelu_tanh(in[0], in[1], in.size() > 2 ? in[2] : Tensor());
+    };
+    c.reference = [](const std::vector<Tensor>& in) {
+      const Tensor y = matmul_ref(in[0], in[1].transpose(0, 1).contiguous());
+      std::vector<double> v = values(y);
+      const std::vector<double> b = in.size() > 2 ? values(in[2]) : std::vector<double>{};
+      for (size_t i = 0; i < v.size(); ++i)
+        v[i] = kernels::ref::unary(kernels::UnaryOp::GeluTanh, v[i] + (b.empty() ? 0.0 : b[i % b.size()]), 0.0);
       return from_values(v, y.shape());
     };
     cases.push_back(c);

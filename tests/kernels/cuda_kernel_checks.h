@@ -7,7 +7,9 @@
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -24,6 +26,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/fused.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_epilogue.h"
 #include "kernels/indexing.h"
 #include "kernels/layernorm.h"
 #include "kernels/optim.h"
@@ -377,6 +380,191 @@ inline std::string check_fused() {
   return "";
 }
 
+// GEMM epilogues (kernels/gemm_epilogue.h) against the plain GEMM on the device followed by the
+// epilogue computed on the host in double, on odd shapes (M 1, 7, 33; N 5, 64, 129; K 3, 64, 257),
+// every transpose pair, every kind (BiasGeluTanh with an aux ld that is a multiple of 8, one that
+// is not, and no aux; DGeluBgrad with both lds), in float32 (TF32 off), bfloat16 and float16; once
+// with cuBLASLt's epilogues and once with them switched off (the fallback's own kernels).
+// Tolerances are relative to max(1, |want|) for elements and to max(1, sum of |terms|) for the
+// bias gradients (sums whose terms cancel). Prints how many calls ran fused.
+namespace epi {
+
+template <class T>
+std::vector<T> rounded(const std::vector<float>& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+template <class T>
+std::vector<double> widened(const std::vector<T>& v) {
+  std::vector<double> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = double(static_cast<float>(v[i]));
+  return out;
+}
+
+// "" when |got[i] - want[i]| <= tol * scale[i] for every i (NaN in got fails).
+inline std::string compare_scaled(const std::vector<double>& got, const std::vector<double>& want,
+                                  const std::vector<double>& scale, double tol, const std::string& what) {
+  for (size_t i = 0; i < want.size(); ++i)
+    if (!(std::fabs(got[i] - want[i]) <= tol * scale[i])) {
+      std::ostringstream os;
+      os << what << ": element " << i << " is " << got[i] << ", expected " << want[i] << " (tol " << tol * scale[i]
+         << ")";
+      return os.str();
+    }
+  return "";
+}
+
+template <class T>
+std::string check_type(const Blas& blas, const char* tname, double tol, int& fused, int& calls) {
+  using kernels::EpilogueKind;
+  const int64_t Ms[] = {1, 7, 33}, Ns[] = {5, 64, 129}, Ks[] = {3, 64, 257};
+  uint64_t seed = 500;
+  for (int64_t M : Ms)
+    for (int64_t N : Ns)
+      for (int64_t K : Ks)
+        for (int ta = 0; ta < 2; ++ta)
+          for (int tb = 0; tb < 2; ++tb) {
+            const int64_t lda = ta ? M : K, ldb = tb ? K : N, ldc = N, aux_ld8 = (N + 7) / 8 * 8;
+            const auto A = widened(rounded<T>(random_floats((ta ? K : M) * lda, ++seed)));
+            const auto B = widened(rounded<T>(random_floats((tb ? N : K) * ldb, ++seed)));
+            const auto bias = widened(rounded<T>(random_floats(N, ++seed)));
+            const auto pre = widened(rounded<T>(random_floats(M * aux_ld8, ++seed, -3.f, 3.f)));
+            auto to_t = [](const std::vector<double>& v) {
+              std::vector<T> out(v.size());
+              for (size_t i = 0; i < v.size(); ++i) out[i] = T(float(v[i]));
+              return out;
+            };
+            DeviceVec<T> dA(to_t(A)), dB(to_t(B)), dC(M * ldc), dBias(std::max(M, N)), dAux(M * aux_ld8);
+            kc::gemm_strided_batched<T>(blas.ctx, ta, tb, M, N, K, 1.f, dA.p, lda, 0, dB.p, ldb, 0, 0.f, dC.p, ldc, 0,
+                                        1, nullptr);
+            const auto plain = widened(dC.get());
+            auto a_at = [&](int64_t i, int64_t k) { return ta ? A[k * lda + i] : A[i * lda + k]; };
+            auto b_at = [&](int64_t k, int64_t j) { return tb ? B[j * ldb + k] : B[k * ldb + j]; };
+            struct Variant {
+              EpilogueKind kind;
+              int64_t aux_ld;  // 0: no aux
+            };
+            const Variant variants[] = {{EpilogueKind::Bias, 0},         {EpilogueKind::BiasGeluTanh, aux_ld8},
+                                        {EpilogueKind::BiasGeluTanh, N}, {EpilogueKind::BiasGeluTanh, 0},
+                                        {EpilogueKind::DGeluBgrad, aux_ld8}, {EpilogueKind::DGeluBgrad, N},
+                                        {EpilogueKind::BgradA, 0},       {EpilogueKind::BgradB, 0}};
+            for (const Variant& v : variants)
+              for (bool enabled : {true, false}) {
+                const std::string what = std::string("gemm_epilogue ") + tname + " " +
+                                         kernels::epilogue_kind_name(v.kind) + " M" + std::to_string(M) + " N" +
+                                         std::to_string(N) + " K" + std::to_string(K) + " ta" + std::to_string(ta) +
+                                         " tb" + std::to_string(tb) + " aux_ld" + std::to_string(v.aux_ld) +
+                                         (enabled ? " (cuBLASLt epilogues on)" : " (fallback)");
+                const bool reads_bias = v.kind == EpilogueKind::Bias || v.kind == EpilogueKind::BiasGeluTanh;
+                const bool dgelu = v.kind == EpilogueKind::DGeluBgrad;
+                // cuBLASLt may evaluate tanh with a hardware approximation (about 2^-11 relative).
+                const double tol_v = v.kind == EpilogueKind::BiasGeluTanh || dgelu ? std::max(tol, 1e-3) : tol;
+                // Inputs: the bias (read) or garbage in the gradient slot; the pre-activation for DGeluBgrad,
+                // garbage in the aux the forward writes; garbage in C.
+                kc::check(cudaMemset(dC.p, 0xFF, dC.n * sizeof(T)), "cudaMemset (test)");
+                kc::check(cudaMemset(dBias.p, 0xFF, dBias.n * sizeof(T)), "cudaMemset (test)");
+                if (reads_bias)
+                  kc::check(cudaMemcpy(dBias.p, to_t(bias).data(), N * sizeof(T), cudaMemcpyHostToDevice),
+                            "cudaMemcpy (test)");
+                std::vector<double> aux_in(M * std::max<int64_t>(v.aux_ld, 1), 0.0);
+                if (dgelu)
+                  for (int64_t i = 0; i < M; ++i)
+                    for (int64_t j = 0; j < N; ++j) aux_in[i * v.aux_ld + j] = pre[i * aux_ld8 + j];
+                if (dgelu) {
+                  const auto h = to_t(aux_in);
+                  kc::check(cudaMemcpy(dAux.p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice),
+                            "cudaMemcpy (test)");
+                } else {
+                  kc::check(cudaMemset(dAux.p, 0xFF, dAux.n * sizeof(T)), "cudaMemset (test)");
+                }
+                kc::set_gemm_epilogues(enabled);
+                kc::Epilogue<T> ep{v.kind, dBias.p, v.aux_ld ? dAux.p : nullptr, v.aux_ld};
+                const bool was_fused = kc::gemm_epilogue<T>(blas.ctx, ta, tb, M, N, K, dA.p, lda, dB.p, ldb, dC.p, ldc,
+                                                            ep, nullptr);
+                ++calls;
+                fused += was_fused;
+                if (!enabled && was_fused) return what + ": reported fused with epilogues switched off";
+                // The host's expectation from the plain product.
+                std::vector<double> want_c(M * N), scale_c(M * N), want_aux, want_bias, scale_bias;
+                if (dgelu) want_bias.assign(N, 0.0), scale_bias.assign(N, 0.0);
+                if (v.kind == EpilogueKind::BiasGeluTanh && v.aux_ld) want_aux.resize(M * N);
+                for (int64_t i = 0; i < M; ++i)
+                  for (int64_t j = 0; j < N; ++j) {
+                    double c = plain[i * ldc + j];
+                    if (reads_bias) c += bias[j];
+                    if (v.kind == EpilogueKind::BiasGeluTanh) {
+                      if (v.aux_ld) want_aux[i * N + j] = c;
+                      c = kernels::ref::unary(kernels::UnaryOp::GeluTanh, c, 0.0);
+                    }
+                    if (dgelu) {
+                      c *= kernels::ref::unary_grad(kernels::UnaryOp::GeluTanh, aux_in[i * v.aux_ld + j], 0.0);
+                      want_bias[j] += c;
+                      scale_bias[j] += std::fabs(c);
+                    }
+                    want_c[i * N + j] = c;
+                    scale_c[i * N + j] = std::max(1.0, std::fabs(c));
+                  }
+                if (v.kind == EpilogueKind::BgradA || v.kind == EpilogueKind::BgradB) {
+                  const int64_t n_out = v.kind == EpilogueKind::BgradA ? M : N;
+                  want_bias.assign(n_out, 0.0), scale_bias.assign(n_out, 0.0);
+                  for (int64_t o = 0; o < n_out; ++o)
+                    for (int64_t k = 0; k < K; ++k) {
+                      const double x = v.kind == EpilogueKind::BgradA ? a_at(o, k) : b_at(k, o);
+                      want_bias[o] += x;
+                      scale_bias[o] += std::fabs(x);
+                    }
+                }
+                for (double& sc : scale_bias) sc = std::max(1.0, sc);
+                const auto got_c_ld = widened(dC.get());
+                std::vector<double> got_c(M * N);
+                for (int64_t i = 0; i < M; ++i)
+                  for (int64_t j = 0; j < N; ++j) got_c[i * N + j] = got_c_ld[i * ldc + j];
+                std::string err = compare_scaled(got_c, want_c, scale_c, tol_v, what + " C");
+                if (err.empty() && !want_aux.empty()) {
+                  const auto got_aux_ld = widened(dAux.get());
+                  std::vector<double> got_aux(M * N), scale_aux(M * N);
+                  for (int64_t i = 0; i < M; ++i)
+                    for (int64_t j = 0; j < N; ++j) {
+                      got_aux[i * N + j] = got_aux_ld[i * v.aux_ld + j];
+                      scale_aux[i * N + j] = std::max(1.0, std::fabs(want_aux[i * N + j]));
+                    }
+                  err = compare_scaled(got_aux, want_aux, scale_aux, tol_v, what + " aux");
+                }
+                if (err.empty() && !want_bias.empty()) {
+                  auto got_bias = widened(dBias.get());
+                  got_bias.resize(want_bias.size());
+                  err = compare_scaled(got_bias, want_bias, scale_bias, tol_v, what + " bias gradient");
+                }
+                if (!err.empty()) return err;
+              }
+          }
+  return "";
+}
+
+}  // namespace epi
+
+inline std::string check_gemm_epilogue() {
+  Blas blas;
+  const bool tf32 = kc::tf32_enabled(), epilogues = kc::gemm_epilogues_enabled();
+  kc::set_tf32(false);
+  int fused = 0, calls = 0;
+  std::string err;
+  try {
+    err = epi::check_type<float>(blas, "f32", 1e-4, fused, calls);
+    if (err.empty()) err = epi::check_type<bf16>(blas, "bf16", 2e-2, fused, calls);
+    if (err.empty()) err = epi::check_type<f16>(blas, "f16", 4e-3, fused, calls);
+  } catch (...) {
+    kc::set_tf32(tf32);
+    kc::set_gemm_epilogues(epilogues);
+    throw;
+  }
+  kc::set_tf32(tf32);
+  kc::set_gemm_epilogues(epilogues);
+  std::printf("[gemm_epilogue] %d of %d calls fused (half of them ran with epilogues off); %zu configurations "
+              "without a cuBLASLt algorithm\n",
+              fused, calls, kc::gemm_epilogue_fallback_count());
+  return err;
+}
+
 inline std::vector<std::pair<std::string, std::function<std::string()>>> all_checks() {
   return {{"gemm", check_gemm},
           {"dropout", check_dropout},
@@ -384,7 +572,8 @@ inline std::vector<std::pair<std::string, std::function<std::string()>>> all_che
           {"elementwise", check_elementwise},
           {"rows", check_rows},
           {"attention_and_embedding", check_attention_and_embedding},
-          {"fused", check_fused}};
+          {"fused", check_fused},
+          {"gemm_epilogue", check_gemm_epilogue}};
 }
 
 }  // namespace hone::cudacheck

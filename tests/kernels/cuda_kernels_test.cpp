@@ -27,6 +27,7 @@ TEST(CudaKernels, ElementwiseMatchesTheCpu) { run_check("elementwise"); }
 TEST(CudaKernels, SoftmaxAndLayerNormMatchTheCpu) { run_check("rows"); }
 TEST(CudaKernels, AttentionAndEmbeddingBackward) { run_check("attention_and_embedding"); }
 TEST(CudaKernels, FusedBiasGeluAndAddLayerNormMatchTheCpu) { run_check("fused"); }
+TEST(CudaKernels, GemmEpiloguesMatchPlainGemmPlusHostEpilogue) { run_check("gemm_epilogue"); }
 
 }  // namespace
 }  // namespace hone::cudacheck
