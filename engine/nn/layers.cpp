@@ -17,10 +17,22 @@ Tensor Linear::forward(const Tensor& x) const {
   return forward_hook() ? forward_hook()(x, y) : y;
 }
 
+namespace {
+
+// The GELU after a layer with a bias: the tanh form through ops::linear_gelu_tanh (on CUDA one
+// GEMM with cuBLASLt's GELU epilogue; on the CPU the product then ops::bias_gelu), the erf form
+// as the product then ops::bias_gelu (cuBLASLt has no erf epilogue). `weight_t` is [out, in].
+Tensor gelu_after_linear(const Tensor& x, const Tensor& weight_t, const Tensor& bias, ops::GeluApprox approx) {
+  if (approx == ops::GeluApprox::Tanh) return ops::linear_gelu_tanh(x, weight_t, bias);
+  const Tensor y = ops::matmul(x, weight_t.transpose(0, 1));
+  return ops::bias_gelu(y, bias.to(y.dtype()), approx);  // the bias joins the product's dtype, as in linear
+}
+
+}  // namespace
+
 Tensor Linear::forward_gelu(const Tensor& x, ops::GeluApprox approx) const {
   if (forward_hook() || !has_bias_) return ops::gelu(forward(x), approx);
-  const Tensor y = ops::matmul(x, param("weight").transpose(0, 1));
-  return ops::bias_gelu(y, param("bias").to(y.dtype()), approx);
+  return gelu_after_linear(x, param("weight"), param("bias"), approx);
 }
 
 Conv1D::Conv1D(int64_t in, int64_t out, double init_std, uint64_t seed) {
@@ -28,16 +40,16 @@ Conv1D::Conv1D(int64_t in, int64_t out, double init_std, uint64_t seed) {
   register_parameter("bias", Tensor::zeros({out}));
 }
 
+// HF's Conv1D is addmm(bias, x, W) with W [in, out]: ops::linear over the transposed view (no
+// copy), so it gets linear's CUDA bias epilogue and its autocast rule (the bias in 16 bits too).
 Tensor Conv1D::forward(const Tensor& x) const {
-  Tensor y = ops::add(ops::matmul(x, param("weight")), param("bias"));
+  Tensor y = ops::linear(x, param("weight").transpose(0, 1), param("bias"));
   return forward_hook() ? forward_hook()(x, y) : y;
 }
 
 Tensor Conv1D::forward_gelu(const Tensor& x, ops::GeluApprox approx) const {
   if (forward_hook()) return ops::gelu(forward(x), approx);
-  const Tensor y = ops::matmul(x, param("weight"));
-  // The bias joins the product's dtype (16-bit under autocast), as in ops::linear.
-  return ops::bias_gelu(y, param("bias").to(y.dtype()), approx);
+  return gelu_after_linear(x, param("weight").transpose(0, 1), param("bias"), approx);
 }
 
 Embedding::Embedding(int64_t num, int64_t dim, double init_std, uint64_t seed) {

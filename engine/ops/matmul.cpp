@@ -311,6 +311,7 @@ Tensor linear_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
   if (fused_cuda_linear(x, weight, bias)) return linear_cuda(x, weight, bias, gelu);
 #endif
   Tensor y = matmul(x, weight.transpose(0, 1));
+  if (gelu && bias.defined()) return bias_gelu(y, bias, GeluApprox::Tanh);  // one pass for both
   if (bias.defined()) y = add(y, bias);
   return gelu ? ops::gelu(y, GeluApprox::Tanh) : y;
 }
