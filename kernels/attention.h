@@ -8,7 +8,11 @@
 // the saved log-sum-exp instead of storing them. The ref:: versions materialise the whole
 // probability matrix per head and exist for tests.
 #pragma once
+#include <array>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 namespace hone::kernels {
 
@@ -37,6 +41,85 @@ void attention_forward(const AttentionShape& s, const AttentionOptions& o, const
 template <class T>
 void attention_backward(const AttentionShape& s, const AttentionOptions& o, const T* q, const T* k,
                         const T* v, const T* out, const T* lse, const T* dout, T* dq, T* dk, T* dv);
+
+// ---- which implementation runs an attention call on CUDA (attention_path.cpp) --------------------
+// bfloat16/float16 attention on CUDA goes to cuDNN's fused scaled-dot-product attention
+// (kernels/cuda/attention_cudnn.cpp, in builds with cuDNN and its frontend headers); everything else,
+// and whatever cuDNN cannot build a plan for, runs our own kernel. The host part of that decision
+// lives here, free of CUDA, so that it is tested on any machine.
+enum class AttentionDType { F32, F64, BF16, F16 };
+const char* attention_dtype_name(AttentionDType t);  // "float32", "bf16", ...
+
+struct SdpaCall {
+  AttentionShape shape{};
+  AttentionDType dtype = AttentionDType::F32;
+  bool causal = false;
+  bool key_mask = false;  // a key padding mask (key_valid) is given
+  float dropout_p = 0.f;
+};
+
+// "" when cuDNN's fused SDPA may take the call (it can still fail to build a plan), otherwise why
+// our kernel runs, as a short phrase ("float32 inputs", "head dim 100 is not a multiple of 8"...).
+// cuDNN's path takes: bf16/f16; head dim a multiple of 8 and <= 128; more than one query row (a
+// decode step of generation would need a new cuDNN graph for every KV length); no dropout inside
+// attention (cuDNN's dropout mask cannot reproduce our Philox stream); causal only with
+// Tq <= Tk, and with a padding mask only when Tq == Tk (cuDNN's bottom-right causal mask does not
+// combine with the additive bias that carries the padding mask). Inline (like the rest of this
+// block that attention_cudnn.cpp uses), so that the CUDA library needs nothing from the CPU one.
+inline std::string cudnn_sdpa_unsupported(const SdpaCall& c) {
+  const AttentionShape& s = c.shape;
+  if (c.dtype != AttentionDType::BF16 && c.dtype != AttentionDType::F16)
+    return std::string(c.dtype == AttentionDType::F64 ? "float64" : "float32") + " inputs";
+  if (s.batch <= 0 || s.heads <= 0 || s.q_len <= 0 || s.kv_len <= 0 || s.head_dim <= 0) return "empty tensors";
+  if (s.head_dim % 8 != 0) return "head dim " + std::to_string(s.head_dim) + " is not a multiple of 8";
+  if (s.head_dim > 128) return "head dim " + std::to_string(s.head_dim) + " is above 128";
+  if (s.q_len == 1) return "a single query row";
+  if (c.dropout_p > 0.f) return "dropout inside attention (cuDNN's dropout mask differs from our Philox stream)";
+  if (c.causal && s.q_len > s.kv_len) return "causal with more queries than keys";
+  if (c.causal && c.key_mask && s.q_len != s.kv_len)
+    return "causal with a padding mask and Tq != Tk (cuDNN's bottom-right causal mask takes no bias)";
+  return "";
+}
+
+// False when HONE_CUDNN_ATTENTION=0 (or HONE_CUDNN=0, which turns off every cuDNN path) is set.
+inline bool cudnn_attention_enabled() {
+  for (const char* name : {"HONE_CUDNN_ATTENTION", "HONE_CUDNN"}) {
+    const char* v = std::getenv(name);
+    if (v && std::string(v) == "0") return false;
+  }
+  return true;
+}
+
+// The key of one cached pair of cuDNN graphs (forward, and backward when training): everything a
+// graph depends on. Equal keys share graphs.
+struct SdpaGraphKey {
+  std::array<int64_t, 11> v{};  // device, B, H, Tq, Tk, D, dtype, causal, mask, training, scale bits
+  bool operator<(const SdpaGraphKey& o) const { return v < o.v; }
+  bool operator==(const SdpaGraphKey& o) const { return v == o.v; }
+};
+inline SdpaGraphKey sdpa_graph_key(int device, const SdpaCall& c, float scale, bool training) {
+  uint32_t scale_bits = 0;
+  std::memcpy(&scale_bits, &scale, sizeof scale_bits);
+  const AttentionShape& s = c.shape;
+  return {{device, s.batch, s.heads, s.q_len, s.kv_len, s.head_dim, static_cast<int64_t>(c.dtype), c.causal,
+           c.key_mask, training, static_cast<int64_t>(scale_bits)}};
+}
+
+// "cuDNN fused SDPA (bf16, causal, padding mask)": the path name of a call cuDNN took.
+std::string cudnn_sdpa_path_name(const SdpaCall& c);
+
+// The padding mask reaches cuDNN as an additive bias: 0 for a key to attend, this for padding
+// (-2^15: exact in bf16 and f16, far enough below any real score for exp() to give exactly 0,
+// and finite, so a row whose keys are all padding stays finite; its output is then zeroed, as our
+// kernel gives it).
+constexpr float kSdpaPaddingBias = -32768.f;
+
+// Records which path the last attention call on CUDA took ("cuDNN fused SDPA (bf16, causal)",
+// "own kernel (float32 inputs)", ...) and prints "[hone] attention: <path>" on stderr the first
+// time the process sees that path.
+void note_attention_path(const std::string& path);
+// The path of the last call ("" before any); for tests.
+std::string last_attention_path();
 
 }  // namespace hone::kernels
 

@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "kernels/attention.h"
 #include "kernels/batchnorm.h"
@@ -278,6 +279,61 @@ template <class T>
 void conv2d_backward_bias(const Conv2dGeometry& g, const T* gy, T* gb, cudaStream_t stream);
 // True when this build calls cuDNN for convolutions.
 bool conv2d_uses_cudnn();
+
+// ---- attention through cuDNN's fused SDPA (attention_cudnn.cpp) ---------------------------------------------------
+// Built with cuDNN and the cuDNN frontend headers (HONE_HAVE_CUDNN_SDPA; tools/fetch-cudnn-frontend.sh): bf16/f16
+// attention as cuDNN's fused flash-attention graphs (the frontend's sdpa / sdpa_backward nodes), same semantics as
+// kernels/attention.h without dropout. Each call either does all the work, or does nothing and says why not (the
+// caller then runs our own kernel, attention_forward/backward above):
+//  - the graphs of one SdpaGraphKey (kernels/attention.h) are built once and cached, failures too; a training
+//    forward also builds the backward graph, so that a forward that ran here always has its backward here;
+//  - the padding mask becomes an additive bias [B, 1, 1, Tk] (or [B, 1, Tq, Tk] when cuDNN takes only that) of
+//    0 / kSdpaPaddingBias, and the output rows (and dout rows) of queries that see no key at all are zeroed, as our
+//    kernel gives them, so the gradients of those rows are 0 as well;
+//  - the backward asks for cuDNN's deterministic algorithm, and takes the non-deterministic one only when that
+//    is all cuDNN offers (the path name then says so);
+//  - at most kSdpaMaxGraphs keys per process: a run with ever-new shapes stops paying for graph builds.
+// Workspaces come from ctx (the engine's caching allocator) or cudaMallocAsync.
+struct CudnnSdpaArgs {
+  AttentionShape shape{};
+  float scale = 1.f;
+  bool causal = false;                 // bottom-right aligned, as kernels/attention.h
+  const uint8_t* key_valid = nullptr;  // device [B, Tk], 1 = attend, or null
+  bool training = false;               // the forward also writes stats and makes sure the backward graph builds
+};
+constexpr int kSdpaMaxGraphs = 64;
+struct CudnnSdpaStatus {
+  bool ran = false;
+  std::string why_not;        // when !ran: "cuDNN could not build a plan: ...", "built without ...", ...
+  bool deterministic = true;  // the backward graph of a training call uses cuDNN's deterministic algorithm
+};
+// T: bf16 or f16. q [B,H,Tq,D], k and v [B,H,Tk,D], out [B,H,Tq,D], contiguous and 16-byte aligned; stats
+// float32 [B,H,Tq] (the softmax statistics the backward needs; written when a.training, else may be null).
+template <class T>
+CudnnSdpaStatus cudnn_sdpa_forward(const ConvContext& ctx, const CudnnSdpaArgs& a, const T* q, const T* k,
+                                   const T* v, T* out, float* stats, cudaStream_t stream);
+// The backward of a forward that ran here with a.training (same args): dq, dk, dv overwritten. Returns "" when it
+// ran, else why not (nothing written).
+template <class T>
+std::string cudnn_sdpa_backward(const ConvContext& ctx, const CudnnSdpaArgs& a, const T* q, const T* k, const T* v,
+                                const T* out, const float* stats, const T* dout, T* dq, T* dk, T* dv,
+                                cudaStream_t stream);
+
+// For tests without a device: makes the graphs of a call (the forward, and for training the backward) and runs the
+// frontend's validation on them for compute capability sm (90: sm_90), without building plans. "" or the frontend's
+// complaint. Needs the cuDNN library (its version decides what the frontend accepts), not a GPU.
+std::string cudnn_sdpa_validate(const SdpaCall& c, float scale, bool training, int sm);
+
+// Helpers of that path (attention.cu), T: bf16 or f16. bias[b, r, j] = key_valid[b, j] ? 0 : kSdpaPaddingBias for
+// r < rows (rows = 1 or Tq).
+template <class T>
+void attention_padding_bias(int64_t batch, int64_t rows, int64_t kv_len, const uint8_t* key_valid, T* bias,
+                            cudaStream_t stream);
+// dst = src with the rows [b, h, i, :] of queries that see no key (padding everywhere they look) set to 0; dst may
+// be src.
+template <class T>
+void attention_zero_unseeing_rows(const AttentionShape& s, bool causal, const uint8_t* key_valid, const T* src, T* dst,
+                                  cudaStream_t stream);
 
 // ---- pooling (pool.cu) --------------------------------------------------------------------------------------------
 // Same semantics as kernels/pool.h (T: float, double, bf16, f16). Forwards: one thread per output. Backwards

@@ -22,3 +22,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "setup: all Debian packages present"
 fi
+# The cuDNN frontend headers (attention through cuDNN's fused SDPA; tools/fetch-cudnn-frontend.sh),
+# only of use to the CUDA build. Without them attention runs hone's own CUDA kernel.
+if command -v nvcc >/dev/null; then
+  bash "$(dirname "$0")/fetch-cudnn-frontend.sh" ||
+    echo "setup: the cuDNN frontend headers could not be fetched: attention will use hone's own CUDA kernel"
+fi

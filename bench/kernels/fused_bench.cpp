@@ -28,6 +28,7 @@
 #if defined(HONE_WITH_CUDA)
 #include <cuda_runtime_api.h>
 
+#include "bench/kernels/cuda_timing.h"
 #include "kernels/cuda_api.h"
 #endif
 
@@ -208,20 +209,7 @@ template <class T> void bm_cuda(benchmark::State& state, Case c) {
   DeviceArrays<T> d(h);
   CudaKernels::add(kRows, c.cols, d.o.x, d.o.bias, true, d.o.z);
   run<CudaKernels>(c, d.o);  // warm-up (and the stream-ordered allocator's first pool)
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  for (auto _ : state) {
-    cudaEventRecord(start, nullptr);
-    run<CudaKernels>(c, d.o);
-    cudaEventRecord(stop, nullptr);
-    kc::check(cudaEventSynchronize(stop), "cudaEventSynchronize (bench)");
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms * 1e-3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  hone::bench::time_with_cuda_events(state, [&] { run<CudaKernels>(c, d.o); });
   state.SetBytesProcessed(state.iterations() * c.arrays() * kRows * c.cols * int64_t(sizeof(T)));
 }
 #endif

@@ -1,7 +1,17 @@
-// Scaled dot-product attention: a thin op over kernels/attention.h (FlashAttention-2 style on
-// the CPU). The forward saves q, k, v, the output and the per-row log-sum-exp; the backward
-// recomputes probabilities tile by tile, so no [Tq, Tk] matrix exists at any point.
+// Scaled dot-product attention: a thin op over kernels/attention.h.
+//
+// On CUDA, bf16/f16 inputs go to cuDNN's fused SDPA (kernels/cuda/attention_cudnn.cpp) in their own
+// dtype when it takes the call; the forward saves q, k, v, the output and cuDNN's float32 softmax
+// statistics, and the backward runs cuDNN's backward graph. Everything else (and every call cuDNN
+// declines: float32/64, dropout, head dims it does not do, no plan...) runs our own kernels, in
+// float32 (float64 for double; 16-bit inputs upcast): FlashAttention-2 style on the CPU, a warp per
+// row on CUDA; the forward saves q, k, v, the output and the per-row log-sum-exp, and the backward
+// recomputes probabilities tile by tile, so no [Tq, Tk] matrix exists at any point. Which path a
+// CUDA call took is noted (kernels::note_attention_path: once per path on stderr, and
+// kernels::last_attention_path() for tests).
 #include <cmath>
+#include <string>
+#include <utility>
 
 #include "engine/core/random.h"
 #include "engine/ops/common.h"
@@ -60,20 +70,9 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   return p;
 }
 
-}  // namespace
-
-Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
-                                    const AttentionArgs& args) {
-  if (detail::autocast_to_lower({&q_in, &k_in, &v_in}))
-    return scaled_dot_product_attention(detail::autocast_lower(q_in), detail::autocast_lower(k_in),
-                                        detail::autocast_lower(v_in), args);
-  Prepared p = prepare(q_in, k_in, v_in, args);
-  const DType dt = q_in.dtype();
-  // 16-bit inputs compute in float32 (the kernel is templated on float and double).
-  const DType compute = dt == DType::F64 ? DType::F64 : DType::F32;
-  const Tensor q = q_in.detach().to(compute).contiguous();
-  const Tensor k = k_in.detach().to(compute).contiguous();
-  const Tensor v = v_in.detach().to(compute).contiguous();
+// Our kernels' forward: out and lse ([B, H, Tq]) of q, k, v (contiguous, float32 or float64).
+std::pair<Tensor, Tensor> own_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Prepared& p) {
+  const DType compute = q.dtype();
   const Device dev = q.device();
   Tensor out = Tensor::empty(q.shape(), compute, dev);
   Tensor lse = Tensor::empty({p.shape.batch, p.shape.heads, p.shape.q_len}, compute, dev);
@@ -93,38 +92,147 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
       }
     }
   });
+  return {out, lse};
+}
+
+// Our kernels' backward: {dq, dk, dv} in the dtype of q (all operands contiguous, that dtype).
+std::vector<Tensor> own_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                 const Tensor& lse, const Tensor& dout, const Prepared& p) {
+  const char* n = "AttentionBackward";
+  const DType compute = q.dtype();
+  const Device dev = q.device();
+  Tensor dq = Tensor::empty(q.shape(), compute, dev), dk = Tensor::empty(k.shape(), compute, dev),
+         dv = Tensor::empty(v.shape(), compute, dev);
+  HONE_DISPATCH_FLOATING(compute, n, [&] {
+    if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
+      if (dev.is_cuda()) {
+#if defined(HONE_WITH_CUDA)
+        kernels::cuda::attention_backward<scalar_t>(p.shape, p.options, q.data<scalar_t>(), k.data<scalar_t>(),
+                                                    v.data<scalar_t>(), out.data<scalar_t>(), lse.data<scalar_t>(),
+                                                    dout.data<scalar_t>(), dq.data<scalar_t>(), dk.data<scalar_t>(),
+                                                    dv.data<scalar_t>(), cuda::stream(dev));
+#else
+        detail::no_cuda_build(n);
+#endif
+      } else {
+        kernels::attention_backward<scalar_t>(p.shape, p.options, q.data<scalar_t>(), k.data<scalar_t>(),
+                                              v.data<scalar_t>(), out.data<scalar_t>(), lse.data<scalar_t>(),
+                                              dout.data<scalar_t>(), dq.data<scalar_t>(), dk.data<scalar_t>(),
+                                              dv.data<scalar_t>());
+      }
+    }
+  });
+  return {dq, dk, dv};
+}
+
+#if defined(HONE_WITH_CUDA)
+kernels::AttentionDType attention_dtype(DType t) {
+  switch (t) {
+    case DType::F64: return kernels::AttentionDType::F64;
+    case DType::BF16: return kernels::AttentionDType::BF16;
+    case DType::F16: return kernels::AttentionDType::F16;
+    default: return kernels::AttentionDType::F32;
+  }
+}
+
+// f.template operator()<T>() with T = bf16 or f16 for a 16-bit dtype.
+template <class F>
+auto dispatch_16bit(DType dt, F&& f) {
+  if (dt == DType::BF16) return f.template operator()<bf16>();
+  return f.template operator()<f16>();
+}
+
+// bf16/f16 attention through cuDNN's fused SDPA, recording its backward. An undefined tensor when
+// cuDNN does not take the call (`why` then says why; nothing was recorded).
+Tensor cudnn_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Prepared& p,
+                       std::string& why) {
+  const DType dt = q_in.dtype();
+  const kernels::SdpaCall call{p.shape, attention_dtype(dt), p.options.causal, p.key_valid.defined(),
+                               p.options.dropout_p};
+  why = kernels::cudnn_sdpa_unsupported(call);
+  if (why.empty() && !kernels::cudnn_attention_enabled()) why = "turned off by HONE_CUDNN_ATTENTION=0 or HONE_CUDNN=0";
+  if (!why.empty()) return {};
+  const bool grad = needs_grad({&q_in, &k_in, &v_in});
+  const Tensor q = q_in.detach().contiguous(), k = k_in.detach().contiguous(), v = v_in.detach().contiguous();
+  const Device dev = q.device();
+  Tensor out = Tensor::empty(q.shape(), dt, dev);
+  const Tensor stats = grad ? Tensor::empty({p.shape.batch, p.shape.heads, p.shape.q_len}, DType::F32, dev) : Tensor();
+  kernels::cuda::CudnnSdpaArgs a;
+  a.shape = p.shape;
+  a.scale = p.options.scale;
+  a.causal = p.options.causal;
+  a.key_valid = p.options.key_valid;
+  a.training = grad;
+  const kernels::cuda::ConvContext ctx = detail::cudnn_context(dev);
+  const kernels::cuda::CudnnSdpaStatus st = dispatch_16bit(dt, [&]<class T>() {
+    return kernels::cuda::cudnn_sdpa_forward<T>(ctx, a, q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(),
+                                                grad ? stats.data<float>() : nullptr, cuda::stream(dev));
+  });
+  if (!st.ran) {
+    why = st.why_not;
+    return {};
+  }
+  std::string path = kernels::cudnn_sdpa_path_name(call);
+  if (grad && !st.deterministic) path.insert(path.size() - 1, "; non-deterministic backward");
+  kernels::note_attention_path(path);
+  if (grad) {
+    SavedTensor sq(q), sk(k), sv(v), so(out), ss(stats);
+    record("AttentionBackward", out, {q_in, k_in, v_in}, [=](const Tensor& g) -> std::vector<Tensor> {
+      const char* n = "AttentionBackward";
+      const Tensor qv = sq.unpack(n), kv = sk.unpack(n), vv = sv.unpack(n), ov = so.unpack(n), sv_ = ss.unpack(n);
+      const Tensor dout = g.to(dt).contiguous();
+      Tensor dq = Tensor::empty(qv.shape(), dt, dev), dk = Tensor::empty(kv.shape(), dt, dev),
+             dv = Tensor::empty(vv.shape(), dt, dev);
+      const std::string why_not = dispatch_16bit(dt, [&]<class T>() {
+        return kernels::cuda::cudnn_sdpa_backward<T>(ctx, a, qv.data<T>(), kv.data<T>(), vv.data<T>(), ov.data<T>(),
+                                                     sv_.data<float>(), dout.data<T>(), dq.data<T>(), dk.data<T>(),
+                                                     dv.data<T>(), cuda::stream(dev));
+      });
+      if (why_not.empty()) return {dq, dk, dv};
+      // cuDNN could not run its backward after all: our kernels, forward recomputed in float32.
+      kernels::note_attention_path("own kernel for the backward (" + why_not + ")");
+      const Tensor qf = qv.to(DType::F32).contiguous(), kf = kv.to(DType::F32).contiguous(),
+                   vf = vv.to(DType::F32).contiguous();
+      const auto [of, lf] = own_forward(qf, kf, vf, p);
+      const std::vector<Tensor> grads = own_backward(qf, kf, vf, of, lf, dout.to(DType::F32).contiguous(), p);
+      return {grads[0].to(dt), grads[1].to(dt), grads[2].to(dt)};
+    });
+  }
+  return out;
+}
+#endif
+
+}  // namespace
+
+Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
+                                    const AttentionArgs& args) {
+  if (detail::autocast_to_lower({&q_in, &k_in, &v_in}))
+    return scaled_dot_product_attention(detail::autocast_lower(q_in), detail::autocast_lower(k_in),
+                                        detail::autocast_lower(v_in), args);
+  Prepared p = prepare(q_in, k_in, v_in, args);
+  if (q_in.device().is_cuda()) {
+#if defined(HONE_WITH_CUDA)
+    std::string why;
+    Tensor out = cudnn_attention(q_in, k_in, v_in, p, why);
+    if (out.defined()) return out;
+    kernels::note_attention_path("own kernel (" + why + ")");
+#endif
+  }
+  const DType dt = q_in.dtype();
+  // 16-bit inputs compute in float32 (our kernels are templated on float and double).
+  const DType compute = dt == DType::F64 ? DType::F64 : DType::F32;
+  const Tensor q = q_in.detach().to(compute).contiguous();
+  const Tensor k = k_in.detach().to(compute).contiguous();
+  const Tensor v = v_in.detach().to(compute).contiguous();
+  const auto [out, lse] = own_forward(q, k, v, p);
   Tensor result = out.to(dt);
   if (needs_grad({&q_in, &k_in, &v_in})) {
     SavedTensor sq(q), sk(k), sv(v), so(out), sl(lse);
-    const Tensor mask = p.key_valid;  // kept alive for the backward
     record("AttentionBackward", result, {q_in, k_in, v_in}, [=](const Tensor& g) -> std::vector<Tensor> {
       const char* n = "AttentionBackward";
-      const Tensor qv = sq.unpack(n), kv = sk.unpack(n), vv = sv.unpack(n), ov = so.unpack(n), lv = sl.unpack(n);
-      kernels::AttentionOptions o = p.options;
-      o.key_valid = mask.defined() ? mask.data<uint8_t>() : nullptr;
-      const Tensor dout = g.to(compute).contiguous();
-      Tensor dq = Tensor::empty(qv.shape(), compute, dev), dk = Tensor::empty(kv.shape(), compute, dev),
-             dv = Tensor::empty(vv.shape(), compute, dev);
-      HONE_DISPATCH_FLOATING(compute, n, [&] {
-        if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
-          if (dev.is_cuda()) {
-#if defined(HONE_WITH_CUDA)
-            kernels::cuda::attention_backward<scalar_t>(p.shape, o, qv.data<scalar_t>(), kv.data<scalar_t>(),
-                                                        vv.data<scalar_t>(), ov.data<scalar_t>(), lv.data<scalar_t>(),
-                                                        dout.data<scalar_t>(), dq.data<scalar_t>(), dk.data<scalar_t>(),
-                                                        dv.data<scalar_t>(), cuda::stream(dev));
-#else
-            detail::no_cuda_build(n);
-#endif
-          } else {
-            kernels::attention_backward<scalar_t>(p.shape, o, qv.data<scalar_t>(), kv.data<scalar_t>(),
-                                                  vv.data<scalar_t>(), ov.data<scalar_t>(), lv.data<scalar_t>(),
-                                                  dout.data<scalar_t>(), dq.data<scalar_t>(), dk.data<scalar_t>(),
-                                                  dv.data<scalar_t>());
-          }
-        }
-      });
-      return {dq.to(dt), dk.to(dt), dv.to(dt)};
+      const std::vector<Tensor> grads = own_backward(sq.unpack(n), sk.unpack(n), sv.unpack(n), so.unpack(n),
+                                                     sl.unpack(n), g.to(compute).contiguous(), p);
+      return {grads[0].to(dt), grads[1].to(dt), grads[2].to(dt)};
     });
   }
   return result;

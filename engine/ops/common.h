@@ -9,6 +9,7 @@
 #include "engine/core/tensor.h"
 
 #if defined(HONE_WITH_CUDA)
+#include "engine/core/allocator.h"
 #include "engine/core/cuda_runtime.h"
 #include "kernels/cuda_api.h"
 #endif
@@ -32,6 +33,17 @@ inline bool on_cuda(const Tensor& t) { return t.device().is_cuda(); }
 [[noreturn]] inline void no_cuda_build(const char* op) {
   throw std::runtime_error(std::string(op) + ": this hone build has no CUDA support");
 }
+
+#if defined(HONE_WITH_CUDA)
+// The workspace source of the cuDNN paths (convolution, attention): the engine's caching allocator.
+inline kernels::cuda::ConvContext cudnn_context(const Device& d) {
+  kernels::cuda::ConvContext ctx;
+  ctx.device = d.index;
+  ctx.alloc = &hone::cuda_alloc;
+  ctx.release = &hone::cuda_free;
+  return ctx;
+}
+#endif
 
 inline void require_floating(const Tensor& t, const char* op) {
   if (!is_floating(t.dtype()))

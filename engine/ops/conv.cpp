@@ -8,10 +8,6 @@
 #include "engine/ops/ops.h"
 #include "kernels/conv.h"
 
-#if defined(HONE_WITH_CUDA)
-#include "engine/core/allocator.h"
-#endif
-
 namespace hone::ops {
 
 namespace {
@@ -79,13 +75,7 @@ template <class T> T* mptr(const Tensor& t) { return static_cast<T*>(t.data_ptr(
 
 #if defined(HONE_WITH_CUDA)
 // cuDNN workspaces come from the engine's caching allocator.
-kernels::cuda::ConvContext conv_context(const Device& d) {
-  kernels::cuda::ConvContext ctx;
-  ctx.device = d.index;
-  ctx.alloc = &hone::cuda_alloc;
-  ctx.release = &hone::cuda_free;
-  return ctx;
-}
+kernels::cuda::ConvContext conv_context(const Device& d) { return detail::cudnn_context(d); }
 #endif
 
 // Runs f.template operator()<T>() with T = float or double for the compute dtype.

@@ -1,5 +1,6 @@
-// CUDA scaled-dot-product attention: our own fallback kernel (cuDNN's fused attention is the
-// fast path of a later phase). FlashAttention-style: the [Tq, Tk] score matrix never exists.
+// CUDA scaled-dot-product attention: our own kernel, the fallback of cuDNN's fused attention
+// (attention_cudnn.cpp; the two small helpers of that path are at the end of this file).
+// FlashAttention-style: the [Tq, Tk] score matrix never exists.
 //
 // Forward: one warp per query row. The warp walks the keys 32 at a time, lane j scoring key
 // j0 + j; an online softmax (running max m and normaliser l) rescales the output accumulator,
@@ -280,6 +281,75 @@ void attention_backward(const AttentionShape& s, const AttentionOptions& o, cons
     check_launch("attention_backward (dk, dv)");
   }
 }
+
+// ---- helpers of the cuDNN path (attention_cudnn.cpp) -------------------------------------------------------
+namespace {
+
+template <class D>
+__global__ void padding_bias_kernel(int64_t n, int64_t rows, int64_t Tk, const uint8_t* key_valid, D* bias) {
+  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < n; idx += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t b = idx / (rows * Tk), j = idx % Tk;
+    bias[idx] = store<D>(key_valid[b * Tk + j] ? 0.f : kSdpaPaddingBias);
+  }
+}
+
+// One block per batch element: the first valid key f; the queries that see no key are then a prefix of the rows
+// (with the causal diagonal at shift = Tk - Tq, row i sees keys j <= i + shift), zeroed in every head.
+template <class D>
+__global__ void zero_unseeing_rows_kernel(int64_t H, int64_t Tq, int64_t Tk, int64_t Dh, bool causal,
+                                          const uint8_t* key_valid, D* x) {
+  __shared__ unsigned long long first;
+  const int64_t b = blockIdx.x;
+  if (threadIdx.x == 0) first = static_cast<unsigned long long>(Tk);
+  __syncthreads();
+  unsigned long long mine = static_cast<unsigned long long>(Tk);
+  for (int64_t j = threadIdx.x; j < Tk; j += blockDim.x)
+    if (key_valid[b * Tk + j]) {
+      mine = static_cast<unsigned long long>(j);
+      break;
+    }
+  atomicMin(&first, mine);  // a minimum: the same whatever the order
+  __syncthreads();
+  const int64_t f = static_cast<int64_t>(first), shift = Tk - Tq;
+  const int64_t unseen = f - shift < 0 ? 0 : f - shift < Tq ? f - shift : Tq;  // causal rows i < f - shift
+  const int64_t n_rows = f == Tk ? Tq : causal ? unseen : 0;
+  const int64_t per_head = n_rows * Dh;
+  for (int64_t idx = threadIdx.x; idx < H * per_head; idx += blockDim.x) {
+    const int64_t h = idx / per_head, r = idx % per_head;  // r: offset inside the head's leading rows
+    x[((b * H + h) * Tq) * Dh + r] = store<D>(0.f);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void attention_padding_bias(int64_t batch, int64_t rows, int64_t kv_len, const uint8_t* key_valid, T* bias,
+                            cudaStream_t stream) {
+  const int64_t n = batch * rows * kv_len;
+  if (n <= 0) return;
+  padding_bias_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, rows, kv_len, key_valid, dptr(bias));
+  check_launch("attention_padding_bias");
+}
+
+template <class T>
+void attention_zero_unseeing_rows(const AttentionShape& s, bool causal, const uint8_t* key_valid, const T* src, T* dst,
+                                  cudaStream_t stream) {
+  const int64_t n = s.batch * s.heads * s.q_len * s.head_dim;
+  if (n <= 0) return;
+  if (dst != src) check(cudaMemcpyAsync(dst, src, n * sizeof(T), cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync");
+  if (!key_valid) return;
+  zero_unseeing_rows_kernel<<<static_cast<unsigned>(s.batch), kThreads, 0, stream>>>(
+      s.heads, s.q_len, s.kv_len, s.head_dim, causal, key_valid, dptr(dst));
+  check_launch("attention_zero_unseeing_rows");
+}
+
+#define HONE_INSTANTIATE(T)                                                                                   \
+  template void attention_padding_bias<T>(int64_t, int64_t, int64_t, const uint8_t*, T*, cudaStream_t);      \
+  template void attention_zero_unseeing_rows<T>(const AttentionShape&, bool, const uint8_t*, const T*, T*,   \
+                                                cudaStream_t);
+HONE_INSTANTIATE(bf16)
+HONE_INSTANTIATE(f16)
+#undef HONE_INSTANTIATE
 
 #define HONE_INSTANTIATE(T)                                                                                \
   template void attention_forward<T>(const AttentionShape&, const AttentionOptions&, const T*, const T*,   \

@@ -1,8 +1,10 @@
 // conv2d through cuDNN's convolution API (cudnnConvolutionForward / BackwardData /
 // BackwardFilter), used by conv.cu in builds with cuDNN (HONE_HAVE_CUDNN).
 //
-//  - One cuDNN handle per device, created on first use and never destroyed (like the cuBLASLt
-//    handles of engine/core/cuda_runtime.cpp); every call binds it to the caller's stream.
+//  - The device's cuDNN handle and the workspaces come from cudnn_common.h (one handle per device,
+//    bound to the caller's stream; workspaces from ConvContext::alloc, the engine's caching
+//    allocator, or cudaMallocAsync; HONE_CUDNN=0 or a cudnnCreate failure sends every convolution
+//    to the direct kernels).
 //  - NCHW tensors, [C_out, C_in / groups, kH, kW] filters, cross-correlation, group count set on
 //    the convolution descriptor. float32 computes in float32, float64 in float64. float32 uses
 //    CUDNN_FMA_MATH (no TF32, matching the CPU) unless set_tf32(true).
@@ -11,10 +13,6 @@
 //    report CUDNN_DETERMINISTIC are taken; for the data and filter gradients ALGO_1 is preferred
 //    (cuDNN's ALGO_0 variants of those passes accumulate with atomics). When nothing qualifies,
 //    or cuDNN rejects the descriptors, the shape is marked and conv.cu runs its direct kernels.
-//  - HONE_CUDNN=0 in the environment, or a cudnnCreate failure (cuDNN's sub-libraries missing at
-//    run time), sends every convolution to the direct kernels.
-//  - Workspaces come from ConvContext::alloc (the engine's caching allocator) and are released
-//    right after the call is enqueued (stream order keeps that safe), or from cudaMallocAsync.
 #if defined(HONE_HAVE_CUDNN)
 #include <cudnn.h>
 
@@ -30,6 +28,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cuda/cudnn_common.h"
 #include "kernels/cuda_api.h"
 
 namespace hone::kernels::cuda::conv_detail {
@@ -39,46 +38,6 @@ namespace {
 constexpr size_t kMaxWorkspace = size_t(1) << 30;  // 1 GiB: larger asks are skipped
 
 enum Pass : int { kForward = 0, kData = 1, kFilter = 2 };
-
-void check_cudnn(cudnnStatus_t st, const char* what) {
-  if (st == CUDNN_STATUS_SUCCESS) return;
-  throw std::runtime_error(std::string("cuDNN ") + what + " failed: " + cudnnGetErrorString(st));
-}
-
-// HONE_CUDNN=0 in the environment turns cuDNN off (every convolution runs the direct kernels).
-bool disabled_by_env() {
-  const char* v = std::getenv("HONE_CUDNN");
-  return v && std::string(v) == "0";
-}
-
-// The device's handle, or null when cuDNN cannot be used there (turned off, or cudnnCreate
-// failed, e.g. because the cuDNN sub-libraries are missing on this machine: said once on stderr).
-cudnnHandle_t handle_for(int device) {
-  struct Slot {
-    bool tried = false;
-    cudnnHandle_t h = nullptr;
-  };
-  static std::mutex mu;
-  static auto* slots = new std::vector<Slot>();  // never destroyed
-  std::lock_guard<std::mutex> lock(mu);
-  if (device < 0) throw std::invalid_argument("cuDNN: negative device index " + std::to_string(device));
-  if (static_cast<size_t>(device) >= slots->size()) slots->resize(device + 1);
-  Slot& s = (*slots)[device];
-  if (!s.tried) {
-    s.tried = true;
-    if (disabled_by_env()) return nullptr;
-    int current = -1;
-    check(cudaGetDevice(&current), "cudaGetDevice");
-    if (current != device) check(cudaSetDevice(device), "cudaSetDevice");
-    const cudnnStatus_t st = cudnnCreate(&s.h);
-    if (st != CUDNN_STATUS_SUCCESS) {
-      s.h = nullptr;
-      std::fprintf(stderr, "hone: cuDNN unavailable on cuda:%d (cudnnCreate: %s); conv2d uses the direct CUDA kernels\n",
-                   device, cudnnGetErrorString(st));
-    }
-  }
-  return s.h;
-}
 
 // Descriptors of one convolution, destroyed with the object.
 struct Descs {
@@ -225,33 +184,7 @@ void forget(const Key& key) {
   cache()[key] = Choice{};
 }
 
-// Workspace for one call, released (stream-ordered) when the object goes.
-class Workspace {
- public:
-  Workspace(const ConvContext& ctx, size_t bytes, cudaStream_t stream) : ctx_(ctx), stream_(stream) {
-    if (!bytes) return;
-    if (ctx.alloc) {
-      p_ = ctx.alloc(bytes, ctx.device);
-    } else {
-      check(cudaMallocAsync(&p_, bytes, stream), "cudaMallocAsync (cuDNN workspace)");
-    }
-  }
-  ~Workspace() {
-    if (!p_) return;
-    if (ctx_.alloc && ctx_.release)
-      ctx_.release(p_, ctx_.device);
-    else if (!ctx_.alloc)
-      cudaFreeAsync(p_, stream_);
-  }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-  void* get() const { return p_; }
-
- private:
-  ConvContext ctx_;
-  cudaStream_t stream_;
-  void* p_ = nullptr;
-};
+using cudnn::Workspace;
 
 // Everything one call needs: descriptors, handle bound to the stream, cached choice.
 struct Prepared {
@@ -272,13 +205,13 @@ bool prepare(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, cudaStr
     auto it = cache().find(p.key);
     if (it != cache().end() && !it->second.usable) return false;
   }
-  p.h = handle_for(ctx.device);
+  p.h = cudnn::handle(ctx.device);
   if (!p.h) return false;
   if (!make_descs(g, dt, math, p.d)) {
     forget(p.key);
     return false;
   }
-  check_cudnn(cudnnSetStream(p.h, stream), "cudnnSetStream");
+  cudnn::check(cudnnSetStream(p.h, stream), "cudnnSetStream");
   std::lock_guard<std::mutex> lock(cache_mutex());
   auto it = cache().find(p.key);
   if (it == cache().end()) it = cache().emplace(p.key, choose(p.h, pass, math, p.d)).first;
@@ -292,7 +225,7 @@ bool finish(cudnnStatus_t st, const Key& key, const char* what) {
     forget(key);
     return false;
   }
-  check_cudnn(st, what);
+  cudnn::check(st, what);
   return true;
 }
 

@@ -1,0 +1,141 @@
+// ops::scaled_dot_product_attention on CUDA: bf16/f16 through cuDNN's fused SDPA (forward and the
+// autograd backward) against the float32 op (our kernel) on the same values, and the calls that
+// must run our kernel, each saying why (kernels::last_attention_path). Skipped without a device
+// (and the cuDNN expectations without a build that has the cuDNN frontend).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "engine/autograd/autocast_mode.h"
+#include "engine/ops/ops.h"
+#include "kernels/attention.h"
+#include "scoped_env.h"
+#include "kernels/runtime.h"
+
+namespace hone {
+namespace {
+
+constexpr bool kBuiltWithCudnnSdpa =
+#if defined(HONE_HAVE_CUDNN_SDPA)
+    true;
+#else
+    false;
+#endif
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+// Max |a - b| over max(1, max |b|): a and b any floating dtype and device.
+double scaled_error(const Tensor& a, const Tensor& b) {
+  const auto va = a.to(Device::cpu()).to(DType::F64).to_vector<double>();
+  const auto vb = b.to(Device::cpu()).to(DType::F64).to_vector<double>();
+  double diff = 0, ref = 1;
+  for (size_t i = 0; i < va.size(); ++i) {
+    const double d = std::abs(va[i] - vb[i]);
+    diff = std::isnan(d) ? INFINITY : std::max(diff, d);
+    ref = std::max(ref, std::abs(vb[i]));
+  }
+  return diff / ref;
+}
+
+// q, k, v of [B, H, T, D] in dtype on the device (values rounded to that dtype), leaves that
+// require grad.
+std::vector<Tensor> qkv(int64_t B, int64_t H, int64_t T, int64_t D, DType dtype, uint64_t seed) {
+  std::vector<Tensor> out;
+  for (uint64_t i = 0; i < 3; ++i) {
+    Tensor t = Tensor::rand({B, H, T, D}, seed + i, -1.0, 1.0).to(dtype).to(Device::cuda());
+    out.push_back(t.detach().requires_grad_(true));
+  }
+  return out;
+}
+
+// The same values in float32, as fresh leaves.
+std::vector<Tensor> as_f32(const std::vector<Tensor>& xs) {
+  std::vector<Tensor> out;
+  for (const Tensor& x : xs) out.push_back(x.detach().to(DType::F32).requires_grad_(true));
+  return out;
+}
+
+TEST(CudaAttentionPath, Bf16AndF16TrainingRunCudnnAndMatchFloat32) {
+  if (!kernels::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  if (!kBuiltWithCudnnSdpa) GTEST_SKIP() << "built without the cuDNN frontend";
+  const int64_t B = 2, H = 4, T = 96, D = 64;
+  // Batch 1 is left-padded: with the causal mask its first queries see no key at all.
+  std::vector<uint8_t> valid(B * T, 1);
+  for (int64_t j = 0; j < 20; ++j) valid[T + j] = 0;
+  const Tensor mask = Tensor::from_vector(valid, {B, T}).to(Device::cuda());
+  const Tensor w = Tensor::rand({B, H, T, D}, 99, -1.0, 1.0).to(Device::cuda());  // loss weights
+  for (DType dt : {DType::BF16, DType::F16}) {
+    for (bool padded : {false, true}) {
+      ops::AttentionArgs args;
+      args.causal = true;
+      if (padded) args.key_padding_mask = mask;
+      std::vector<Tensor> in = qkv(B, H, T, D, dt, 10);
+      const Tensor out = ops::scaled_dot_product_attention(in[0], in[1], in[2], args);
+      // (A "; non-deterministic backward" suffix would say cuDNN had no deterministic backward plan.)
+      const std::string path = kernels::last_attention_path();
+      const std::string want = std::string("cuDNN fused SDPA (") + (dt == DType::BF16 ? "bf16" : "f16") + ", causal" +
+                               (padded ? ", padding mask" : "");
+      EXPECT_TRUE(starts_with(path, want)) << path;
+      std::printf("[cuda] attention path: %s\n", path.c_str());
+      EXPECT_EQ(out.dtype(), dt);
+      EXPECT_TRUE(out.device().is_cuda());
+      ops::sum(ops::mul(out.to(DType::F32), w)).backward();
+
+      std::vector<Tensor> ref = as_f32(in);
+      const Tensor ref_out = ops::scaled_dot_product_attention(ref[0], ref[1], ref[2], args);
+      EXPECT_EQ(kernels::last_attention_path(), "own kernel (float32 inputs)");
+      ops::sum(ops::mul(ref_out, w)).backward();
+
+      const double tol = dt == DType::BF16 ? 2e-2 : 5e-3;
+      const std::string tag = std::string(dtype_name(dt)) + (padded ? " padded" : "");
+      EXPECT_LT(scaled_error(out, ref_out), tol) << tag << " output";
+      for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(in[i].grad().defined()) << tag << " input " << i;
+        EXPECT_EQ(in[i].grad().dtype(), dt) << tag << " input " << i;
+        EXPECT_LT(scaled_error(in[i].grad(), ref[i].grad()), 2 * tol) << tag << " gradient of input " << i;
+      }
+    }
+  }
+}
+
+using test::ScopedEnv;
+
+TEST(CudaAttentionPath, OurKernelRunsWhereCudnnDoesNotAndSaysWhy) {
+  if (!kernels::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  ops::AttentionArgs causal;
+  causal.causal = true;
+  auto run = [](const std::vector<Tensor>& in, const ops::AttentionArgs& args) {
+    const Tensor out = ops::scaled_dot_product_attention(in[0], in[1], in[2], args);
+    EXPECT_TRUE(out.device().is_cuda());
+    return kernels::last_attention_path();
+  };
+  EXPECT_EQ(run(qkv(2, 2, 16, 64, DType::F32, 1), causal), "own kernel (float32 inputs)");
+  const std::string d36 = run(qkv(2, 2, 16, 36, DType::BF16, 2), causal);
+  if (kBuiltWithCudnnSdpa) {
+    EXPECT_EQ(d36, "own kernel (head dim 36 is not a multiple of 8)");
+  } else {
+    EXPECT_TRUE(starts_with(d36, "own kernel (")) << d36;
+  }
+  ops::AttentionArgs dropout = causal;
+  dropout.dropout_p = 0.1;
+  dropout.fixed_rng = true;
+  EXPECT_TRUE(starts_with(run(qkv(2, 2, 16, 64, DType::BF16, 3), dropout), "own kernel (dropout inside attention"));
+  {
+    ScopedEnv off("HONE_CUDNN_ATTENTION", "0");
+    EXPECT_EQ(run(qkv(2, 2, 16, 64, DType::BF16, 4), causal),
+              "own kernel (turned off by HONE_CUDNN_ATTENTION=0 or HONE_CUDNN=0)");
+  }
+  if (kBuiltWithCudnnSdpa) {
+    // Autocast lowers float32 inputs to bf16, which cuDNN then takes.
+    AutocastGuard ac(DType::BF16);
+    const std::string path = run(qkv(2, 2, 16, 64, DType::F32, 5), causal);
+    EXPECT_TRUE(starts_with(path, "cuDNN fused SDPA (bf16, causal")) << path;
+  }
+}
+
+}  // namespace
+}  // namespace hone
