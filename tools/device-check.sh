@@ -33,6 +33,8 @@ cd "$REPO"
 if [[ "${1:-}" == "--prepare" ]]; then
   BUILD=${BUILD:-build-cuda}
   DATA=${HONE_DATA:-$REPO/../shared/data}
+  # The cuDNN frontend headers: without them the binaries build without cuDNN attention.
+  bash tools/fetch-cudnn-frontend.sh || echo "warning: no cuDNN frontend headers: attention will use hone's kernel"
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHONE_BENCH=ON -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
   ninja -C "$BUILD" -j"${HONE_JOBS:-2}" hone_engine_tests hone_kernel_tests hone_model_tests hone_tool_tests \
     hone_cuda_selftest hone fused_bench attention_bench conv_bench $(ls bench/kernels/gemm_cuda_bench.cpp >/dev/null 2>&1 && echo gemm_cuda_bench) || exit 1
@@ -157,11 +159,13 @@ run_gtest() {
     note "gtest $name ($filter): FAIL, $(grep -c '^\[  FAILED  \]' "$log") failed lines (see gtest-$name.log) [$(elapsed)s]"
     grep -E '^\[  FAILED  \]' "$log" | head -40 | sed 's/^/  /' >>"$SUMMARY"
   fi
-  grep -E '^\[(parity|cuda|mixed)\]' "$log" | sed 's/^/  /' >>"$SUMMARY"
+  grep -E '^\[(parity|cuda|mixed|gemm_epilogue)\]|^\[hone\] attention:' "$log" | sort -u | sed 's/^/  /' >>"$SUMMARY"
 }
 
 if [[ -n "$CARRIED" ]]; then
-  run_gtest kernels hone_kernel_tests 'CudaKernels*:*Cuda*' 120
+  run_gtest kernels hone_kernel_tests 'CudaKernels*:*Cuda*-CudaAttentionCudnn*' 120
+  # cuDNN attention: each shape builds its graphs on first use, so a longer limit.
+  run_gtest sdpa hone_kernel_tests 'CudaAttentionCudnn*' 300
   # Op harness on CUDA (forward, backward vs CPU backward, bf16) and the engine's other CUDA cases.
   run_gtest engine hone_engine_tests '*Cuda*:*cuda*' 240
   run_gtest models hone_model_tests '*Cuda*:Gpt2Parity.*:Gpt2Generate.*:Trainer.*' 180
@@ -176,7 +180,7 @@ run_bench() {
   local name=$1 limit=$2
   shift 2
   if timeout "$limit" "$@" >"$OUT/bench-$name.log" 2>&1; then
-    note "bench $name: $(grep -E 'MFU|median|peak device' "$OUT/bench-$name.log" | tr '\n' ' ') [$(elapsed)s]"
+    note "bench $name: $(grep -E 'MFU|median|peak device|\[hone\] attention:' "$OUT/bench-$name.log" | tr '\n' ' ') [$(elapsed)s]"
   else
     note "bench $name: failed or timed out: $(tail -2 "$OUT/bench-$name.log" | tr '\n' ' ') [$(elapsed)s]"
   fi
