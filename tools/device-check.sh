@@ -176,9 +176,12 @@ fi
 
 # bench ------------------------------------------------------------------------------------------------------
 # run_bench NAME TIMEOUT COMMAND...: the last lines of its output go into the summary.
+# Past BUDGET seconds the remaining benches are skipped (the run must stay under ~8 minutes).
+BUDGET=${BUDGET:-450}
 run_bench() {
   local name=$1 limit=$2
   shift 2
+  if (( $(elapsed) > BUDGET )); then note "bench $name: skipped (past the ${BUDGET}s budget)"; return; fi
   if timeout "$limit" "$@" >"$OUT/bench-$name.log" 2>&1; then
     note "bench $name: $(grep -E 'MFU|median|peak device|\[hone\] attention:' "$OUT/bench-$name.log" | tr '\n' ' ') [$(elapsed)s]"
   else
@@ -191,6 +194,7 @@ if [[ -n "$CARRIED" ]]; then
   run_bench gpt2-fp32-tf32 120 "$H" bench gpt2 --device cuda --precision fp32 --tf32 --steps 5
   run_bench resnet-bf16 90 "$H" bench resnet --device cuda --precision bf16
   for b in gemm_cuda_bench fused_bench attention_bench conv_bench; do
+    if (( $(elapsed) > BUDGET )); then note "bench $b: skipped (past the ${BUDGET}s budget)"; continue; fi
     if [[ -x "$CARRIED/bench/$b" ]]; then
       timeout 90 "$CARRIED/bench/$b" --benchmark_filter='[Cc]uda|CUDA|GPU|Gpu' --benchmark_min_time=0.2s \
         --benchmark_out="$OUT/$b.json" --benchmark_out_format=json >"$OUT/$b.log" 2>&1
