@@ -45,10 +45,12 @@ if [[ "${1:-}" == "--prepare" ]]; then
            tests/hone_cuda_selftest tools/hone bench/gemm_cuda_bench bench/fused_bench bench/attention_bench bench/conv_bench; do
     [[ -x "$BUILD/$p" ]] && cp "$BUILD/$p" "$STAGE/$p"
   done
-  # Shared libraries that are not part of glibc or the CUDA toolkit travel along.
+  # Shared libraries that are not part of glibc or the CUDA toolkit travel along, and cuDNN's
+  # 128 KB loader libcudnn.so.9 (so the programs start on a machine without cuDNN; its engine
+  # libraries do not travel, and without them convolution and attention take our own kernels).
   for b in "$STAGE"/{tests,tools,bench}/*; do
     ldd "$b" | awk '/=> \// {print $3}'
-  done | sort -u | grep -v -E '/lib(c|m|dl|rt|pthread|cudart|cublas|cublasLt|cuda|cudnn[a-z_]*)\.so' |
+  done | sort -u | grep -v -E '/lib(c|m|dl|rt|pthread|cudart|cublas|cublasLt|cuda|cudnn_[a-z_]+)\.so' |
     while read -r lib; do cp -L "$lib" "$STAGE/lib/"; done
   # The shared data the CLI test needs (HONE_DATA on the GPU machine).
   for f in tokenizers/gpt2/encoder.json tokenizers/gpt2/vocab.bpe text/tinyshakespeare/input.txt; do
@@ -120,7 +122,9 @@ build_selftest() {
   g++ -fopenmp "$ST"/*.o -L"$CUDA_HOME/lib64" -L"$CUDA_HOME/lib" ${CUBLAS_DIR:+-L$CUBLAS_DIR} \
     -lcublasLt -lcublas -lcudart -o "$ST/hone_cuda_selftest"
 }
-if timeout 300 bash -c "$(declare -f build_selftest); REPO=$REPO ST=$ST CUDA_HOME=$CUDA_HOME CUBLAS_DIR=${CUBLAS_DIR:-} build_selftest" \
+if [[ -n "${SKIP_SELFTEST:-}" ]]; then
+  note "selftest: skipped (SKIP_SELFTEST set: a dry run of the script)"
+elif timeout 300 bash -c "$(declare -f build_selftest); REPO=$REPO ST=$ST CUDA_HOME=$CUDA_HOME CUBLAS_DIR=${CUBLAS_DIR:-} build_selftest" \
      >"$OUT/selftest-build.log" 2>&1; then
   if timeout 120 "$ST/hone_cuda_selftest" >"$OUT/selftest.log" 2>&1; then
     note "selftest: PASS ($(grep -c '^PASS' "$OUT/selftest.log") checks) [$(elapsed)s]"
@@ -139,7 +143,8 @@ CARRIED=""
 if [[ -f build-device/payload.tar.xz ]]; then
   CARRIED=build-device/run
   rm -rf "$CARRIED" && mkdir -p "$CARRIED" && tar -C "$CARRIED" -xJf build-device/payload.tar.xz
-  export LD_LIBRARY_PATH="$REPO/$CARRIED/lib:$LD_LIBRARY_PATH"
+  # Last: the machine's own libraries (its cuDNN, a newer libstdc++) take precedence.
+  export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$REPO/$CARRIED/lib"
   export HONE_DATA="$REPO/$CARRIED/data"
   # The tests find their fixtures under the source path they were built in: make it this copy.
   SRC_AT_BUILD=$(strings "$CARRIED/tests/hone_model_tests" | grep -m1 -o '^/[^ ]*/tests/fixtures/gpt2$' | sed 's|/tests/fixtures/gpt2$||')
@@ -153,13 +158,14 @@ fi
 run_gtest() {
   local name=$1 prog=$2 filter=$3 limit=$4 log="$OUT/gtest-$1.log"
   if timeout "$limit" "$CARRIED/tests/$prog" --gtest_filter="$filter" --gtest_brief=1 >"$log" 2>&1; then
-    note "gtest $name ($filter): PASS, $(grep -o '[0-9]* tests\? ran' "$log" | tail -1), $(grep -c 'SKIPPED \]' "$log") skipped [$(elapsed)s]"
+    note "gtest $name ($filter): PASS: $(grep -h -E '^\[ +(PASSED|SKIPPED) +\] [0-9]+ tests?' "$log" | tr -s ' ' | tr '\n' ' ')[$(elapsed)s]"
   else
     STATUS=1
     note "gtest $name ($filter): FAIL, $(grep -c '^\[  FAILED  \]' "$log") failed lines (see gtest-$name.log) [$(elapsed)s]"
     grep -E '^\[  FAILED  \]' "$log" | head -40 | sed 's/^/  /' >>"$SUMMARY"
   fi
-  grep -E '^\[(parity|cuda|mixed|gemm_epilogue)\]|^\[hone\] attention:' "$log" | sort -u | sed 's/^/  /' >>"$SUMMARY"
+  # The GPU lines of the tests' own reports (the CPU ones are in ctest's output already).
+  grep -E '^\[(cuda|gemm_epilogue)\]|^\[parity\].* cuda:|^\[hone\] attention:' "$log" | sort -u | sed 's/^/  /' >>"$SUMMARY"
 }
 
 if [[ -n "$CARRIED" ]]; then
@@ -196,7 +202,7 @@ if [[ -n "$CARRIED" ]]; then
   for b in gemm_cuda_bench fused_bench attention_bench conv_bench; do
     if (( $(elapsed) > BUDGET )); then note "bench $b: skipped (past the ${BUDGET}s budget)"; continue; fi
     if [[ -x "$CARRIED/bench/$b" ]]; then
-      timeout 90 "$CARRIED/bench/$b" --benchmark_filter='[Cc]uda|CUDA|GPU|Gpu' --benchmark_min_time=0.2s \
+      timeout 90 "$CARRIED/bench/$b" --benchmark_filter='[Cc]uda|CUDA|GPU|Gpu' --benchmark_min_time=0.2 \
         --benchmark_out="$OUT/$b.json" --benchmark_out_format=json >"$OUT/$b.log" 2>&1
       note "bench $b: rc $?, $(grep -c -E '^[A-Za-z].*(ns|us|ms) ' "$OUT/$b.log") GPU cases (see $b.log) [$(elapsed)s]"
     fi
