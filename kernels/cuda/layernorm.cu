@@ -75,18 +75,21 @@ __global__ void layernorm_dx_kernel(int64_t rows, int64_t cols, const T* x, cons
 template <class T, class A>
 __global__ void layernorm_dwdb_partial_kernel(int64_t rows, int64_t cols, const T* x, const A* mean, const A* rstd,
                                               const T* gy, A* part_w, A* part_b) {
-  const int64_t chunk = blockIdx.y;
   const int64_t i = int64_t(blockIdx.x) * kColTile + threadIdx.x;
   if (i >= cols) return;
-  const int64_t r_end = min(rows, (chunk + 1) * kRowChunk);
-  A sw = 0, sb = 0;
-  for (int64_t r = chunk * kRowChunk; r < r_end; ++r) {
-    const A g = load(gy[r * cols + i]);
-    sw += g * ((load(x[r * cols + i]) - mean[r]) * rstd[r]);
-    sb += g;
+  const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
+  // gridDim.y is at most 65535: blocks walk the chunks with a stride (more than 4M rows).
+  for (int64_t chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
+    const int64_t r_end = min(rows, (chunk + 1) * kRowChunk);
+    A sw = 0, sb = 0;
+    for (int64_t r = chunk * kRowChunk; r < r_end; ++r) {
+      const A g = load(gy[r * cols + i]);
+      sw += g * ((load(x[r * cols + i]) - mean[r]) * rstd[r]);
+      sb += g;
+    }
+    if (part_w) part_w[chunk * cols + i] = sw;
+    if (part_b) part_b[chunk * cols + i] = sb;
   }
-  if (part_w) part_w[chunk * cols + i] = sw;
-  if (part_b) part_b[chunk * cols + i] = sb;
 }
 
 template <class T, class A>
@@ -127,8 +130,9 @@ void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight,
   if (!gweight && !gbias) return;
   const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
   Scratch sw(gweight ? chunks * cols * sizeof(A) : 0, stream), sb(gbias ? chunks * cols * sizeof(A) : 0, stream);
-  if (chunks > 0) {
-    const dim3 grid(static_cast<unsigned>((cols + kColTile - 1) / kColTile), static_cast<unsigned>(chunks));
+  if (chunks > 0 && cols > 0) {
+    const dim3 grid(static_cast<unsigned>((cols + kColTile - 1) / kColTile),
+                    static_cast<unsigned>(chunks > 65535 ? 65535 : chunks));
     layernorm_dwdb_partial_kernel<<<grid, kColTile, 0, stream>>>(rows, cols, dptr(x), mean, rstd, dptr(gy),
                                                                   sw.as<A>(), sb.as<A>());
     check_launch("layernorm_backward (dweight/dbias partials)");
