@@ -43,6 +43,12 @@ namespace hone::kernels::cuda {
 void check(cudaError_t err, const char* what);
 // Checks cudaGetLastError() after a kernel launch; `kernel` names it in the message.
 void check_launch(const char* kernel);
+// Stream-ordered device memory for a kernel's own scratch (cudaMallocAsync). When the device is
+// out of memory, the memory-pressure handler (the engine registers its caching allocator's
+// empty_cache: blocks it holds free are invisible to cudaMallocAsync) runs and the allocation is
+// tried once more before the error is thrown.
+void* scratch_alloc(size_t bytes, cudaStream_t stream, const char* what);
+void set_memory_pressure_handler(void (*release_cached_memory)());
 
 // Out-of-range indices cannot be reported from inside a kernel, and reading the indices back
 // to check them on the host would synchronise. So the kernels that take indices skip bad ones

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/core/allocator.h"
+
 namespace hone::cuda {
 
 namespace {
@@ -47,7 +49,11 @@ void make_current(int device) {
 cudaStream_t stream(int device) {
   make_current(device);
   DeviceState& s = state(device);
-  std::call_once(s.stream_once, [&] { check(cudaStreamCreate(&s.stream), "cudaStreamCreate"); });
+  std::call_once(s.stream_once, [&] {
+    check(cudaStreamCreate(&s.stream), "cudaStreamCreate");
+    // Kernel scratch that finds the device full first gets the blocks this cache holds free.
+    kernels::cuda::set_memory_pressure_handler([] { cuda_empty_cache(); });
+  });
   return s.stream;
 }
 

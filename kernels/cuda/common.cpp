@@ -1,4 +1,5 @@
 // Host-side pieces shared by the CUDA kernel families: error checks and names.
+#include <atomic>
 #include <stdexcept>
 #include <string>
 
@@ -10,6 +11,26 @@ void check(cudaError_t err, const char* what) {
   if (err == cudaSuccess) return;
   cudaGetLastError();  // clear a non-sticky error so that the next call starts clean
   throw std::runtime_error(std::string("CUDA ") + what + " failed: " + cudaGetErrorString(err));
+}
+
+namespace {
+std::atomic<void (*)()> g_memory_pressure_handler{nullptr};
+}
+
+void set_memory_pressure_handler(void (*release_cached_memory)()) { g_memory_pressure_handler = release_cached_memory; }
+
+void* scratch_alloc(size_t bytes, cudaStream_t stream, const char* what) {
+  void* p = nullptr;
+  cudaError_t err = cudaMallocAsync(&p, bytes, stream);
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    if (auto release = g_memory_pressure_handler.load()) {
+      release();
+      err = cudaMallocAsync(&p, bytes, stream);
+    }
+  }
+  check(err, what);
+  return p;
 }
 
 void check_launch(const char* kernel) {

@@ -218,7 +218,7 @@ template <class A> __device__ __forceinline__ A gelu_slope(bool tanh_form, A z) 
 class Scratch {
  public:
   Scratch(size_t bytes, cudaStream_t stream) : stream_(stream) {
-    if (bytes) check(cudaMallocAsync(&p_, bytes, stream), "cudaMallocAsync (kernel scratch)");
+    if (bytes) p_ = scratch_alloc(bytes, stream, "cudaMallocAsync (kernel scratch)");
   }
   ~Scratch() {
     if (p_) cudaFreeAsync(p_, stream_);

@@ -56,7 +56,7 @@ Workspace::Workspace(const ConvContext& ctx, size_t bytes, cudaStream_t stream) 
   if (ctx.alloc) {
     p_ = ctx.alloc(bytes, ctx.device);
   } else {
-    cuda::check(cudaMallocAsync(&p_, bytes, stream), "cudaMallocAsync (cuDNN workspace)");
+    p_ = cuda::scratch_alloc(bytes, stream, "cudaMallocAsync (cuDNN workspace)");
   }
 }
 
