@@ -39,7 +39,11 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   if (training()) {
     NoGradGuard no_grad;
     Tensor tracked = buffers[2].second;
-    tracked.fill_(tracked.item() + 1);
+    if (tracked_ < 0 || tracked.storage().get() != tracked_storage_ || tracked.storage()->version() != tracked_version_)
+      tracked_ = int64_t(tracked.item());
+    tracked.fill_(double(++tracked_));
+    tracked_storage_ = tracked.storage().get();
+    tracked_version_ = tracked.storage()->version();
   }
   return ops::batch_norm(x, mean, var, param("weight"), param("bias"), training(), momentum_, eps_);
 }

@@ -29,6 +29,12 @@ class BatchNorm2d : public Module {
 
  private:
   double eps_, momentum_;
+  // A host copy of num_batches_tracked, so that counting a batch does not read the buffer back
+  // (a synchronisation per layer and step on a GPU). It is re-read only when the buffer was
+  // written by something else (a checkpoint load, Module::to): storage or version changed.
+  int64_t tracked_ = -1;
+  const void* tracked_storage_ = nullptr;
+  uint64_t tracked_version_ = 0;
 };
 
 }  // namespace hone::nn
