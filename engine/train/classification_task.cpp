@@ -83,10 +83,12 @@ void ClassificationTask::predict(const std::vector<TokenizedExample>& examples, 
     for (int64_t i = s; i < std::min(N, s + eval_batch); ++i) ex.push_back(&examples[order[i]]);
     const PaddedBatch p = pad_examples(ex, pad_id_);
     const Tensor probs = ops::softmax(logits_(p.input_ids, p.token_type_ids, p.attention_mask), -1);
+    // One read of the batch's probabilities (on a GPU: one copy to the host per batch).
     const std::vector<float> pv = probs.to_vector<float>();
+    float* out = probabilities.data<float>();
     for (size_t r = 0; r < ex.size(); ++r) {
       const int64_t i = order[s + int64_t(r)];
-      probabilities.narrow(0, i, 1).copy_(probs.narrow(0, int64_t(r), 1));
+      std::copy(pv.begin() + r * K, pv.begin() + (r + 1) * K, out + i * K);
       labels[i] = int64_t(std::max_element(pv.begin() + r * K, pv.begin() + (r + 1) * K) - (pv.begin() + r * K));
     }
   }
