@@ -257,8 +257,8 @@ void strided_sum(int64_t n_out, int64_t n_red, const T* x, int64_t stride_out, i
                  cudaStream_t stream);
 
 // ---- conv2d (conv.cu, conv_cudnn.cpp) ----------------------------------------------------------------------------
-// Same layouts and semantics as kernels/conv.h; T: float, double (the engine computes 16-bit tensors in float, as
-// on the CPU). Built with cuDNN (HONE_HAVE_CUDNN), forward, data and filter gradients go through cuDNN's
+// Same layouts and semantics as kernels/conv.h; T: float, double, bf16, f16 (16-bit: cuDNN's tensor-core
+// convolutions with float accumulation, autocast's path; the direct kernels also accumulate in float). Built with cuDNN (HONE_HAVE_CUDNN), forward, data and filter gradients go through cuDNN's
 // convolution API with a deterministic algorithm picked once per shape (cached); float32 runs in plain FMA math
 // (no TF32) unless set_tf32(true). Without cuDNN, or for a shape cuDNN rejects, our direct kernels run instead
 // (one thread per output / per input element / one block per weight: simple, deterministic, no atomics).

@@ -3,6 +3,7 @@
 // it). float32 and float64 run natively; 16-bit tensors are computed in float32 and rounded once
 // (as matmul does), on both devices.
 #include <string>
+#include <type_traits>
 
 #include "engine/ops/common.h"
 #include "engine/ops/ops.h"
@@ -12,7 +13,14 @@ namespace hone::ops {
 
 namespace {
 
-DType compute_dtype(DType d) { return d == DType::F64 ? DType::F64 : DType::F32; }
+// The dtype the kernels run in: the CPU's are float and double, so 16-bit tensors compute in
+// float32 there; on CUDA 16-bit tensors stay 16-bit (cuDNN's tensor-core convolutions with float
+// accumulation: what autocast's convolutions are for).
+DType compute_dtype(DType d, bool cuda) {
+  if (d == DType::F64) return DType::F64;
+  if (cuda && (d == DType::BF16 || d == DType::F16)) return d;
+  return DType::F32;
+}
 
 std::string args_str(const Conv2dArgs& a) {
   auto pair = [](int64_t h, int64_t w) { return "(" + std::to_string(h) + ", " + std::to_string(w) + ")"; };
@@ -78,14 +86,21 @@ template <class T> T* mptr(const Tensor& t) { return static_cast<T*>(t.data_ptr(
 kernels::cuda::ConvContext conv_context(const Device& d) { return detail::cudnn_context(d); }
 #endif
 
-// Runs f.template operator()<T>() with T = float or double for the compute dtype.
+// Runs f.template operator()<T>() with T = float, double, bf16 or f16 for the compute dtype.
 template <class F>
 void dispatch_compute(DType cdt, F&& f) {
   if (cdt == DType::F64)
     f.template operator()<double>();
+  else if (cdt == DType::BF16)
+    f.template operator()<bf16>();
+  else if (cdt == DType::F16)
+    f.template operator()<f16>();
   else
     f.template operator()<float>();
 }
+
+// The CPU kernels exist for float and double only (compute_dtype never asks for more there).
+template <class T> constexpr bool cpu_kernel_type = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
 }  // namespace
 
@@ -93,7 +108,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
   if (detail::autocast_to_lower({&x_in, &weight_in, &bias_in}))
     return conv2d(detail::autocast_lower(x_in), detail::autocast_lower(weight_in), detail::autocast_lower(bias_in), args);
   const kernels::Conv2dGeometry g = check_conv2d(x_in, weight_in, bias_in, args);
-  const DType dt = x_in.dtype(), cdt = compute_dtype(dt);
+  const DType dt = x_in.dtype(), cdt = compute_dtype(dt, detail::on_cuda(x_in));
   // The saved operands stay in the input dtype (16-bit ones are converted again in the backward).
   const Tensor x_saved_val = x_in.detach().contiguous();
   const Tensor w_saved_val = weight_in.detach().contiguous();
@@ -111,7 +126,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
 #else
         detail::no_cuda_build("conv2d");
 #endif
-      } else {
+      } else if constexpr (cpu_kernel_type<T>) {
         kernels::conv2d_forward<T>(g, cptr<T>(x), cptr<T>(w), cptr<T>(b), mptr<T>(out));
       }
     });
@@ -138,7 +153,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
             kernels::cuda::conv2d_backward_data<T>(conv_context(gy.device()), g, cptr<T>(gy), cptr<T>(w),
                                                    mptr<T>(gx), cuda::stream(gy.device()));
 #endif
-          } else {
+          } else if constexpr (cpu_kernel_type<T>) {
             kernels::conv2d_backward_data<T>(g, cptr<T>(gy), cptr<T>(w), mptr<T>(gx));
           }
         }
@@ -150,7 +165,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
             kernels::cuda::conv2d_backward_weight<T>(conv_context(gy.device()), g, cptr<T>(x), cptr<T>(gy),
                                                      mptr<T>(gw), cuda::stream(gy.device()));
 #endif
-          } else {
+          } else if constexpr (cpu_kernel_type<T>) {
             kernels::conv2d_backward_weight<T>(g, cptr<T>(x), cptr<T>(gy), mptr<T>(gw));
           }
         }
@@ -160,7 +175,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
 #if defined(HONE_WITH_CUDA)
             kernels::cuda::conv2d_backward_bias<T>(g, cptr<T>(gy), mptr<T>(gb), cuda::stream(gy.device()));
 #endif
-          } else {
+          } else if constexpr (cpu_kernel_type<T>) {
             kernels::conv2d_backward_bias<T>(g, cptr<T>(gy), mptr<T>(gb));
           }
         }

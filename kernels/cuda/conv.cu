@@ -258,6 +258,8 @@ void conv2d_backward_bias(const Conv2dGeometry& g, const T* gy, T* gb, cudaStrea
   template void conv2d_backward_bias<T>(const Conv2dGeometry&, const T*, T*, cudaStream_t);
 HONE_INSTANTIATE(float)
 HONE_INSTANTIATE(double)
+HONE_INSTANTIATE(bf16)
+HONE_INSTANTIATE(f16)
 #undef HONE_INSTANTIATE
 
 }  // namespace hone::kernels::cuda

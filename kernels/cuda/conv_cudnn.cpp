@@ -7,7 +7,10 @@
 //    to the direct kernels).
 //  - NCHW tensors, [C_out, C_in / groups, kH, kW] filters, cross-correlation, group count set on
 //    the convolution descriptor. float32 computes in float32, float64 in float64. float32 uses
-//    CUDNN_FMA_MATH (no TF32, matching the CPU) unless set_tf32(true).
+//    CUDNN_FMA_MATH (no TF32, matching the CPU) unless set_tf32(true). bf16 and f16 (autocast's
+//    convolutions) stay 16-bit in memory and compute in float on tensor cores (cuDNN's
+//    "pseudo-half" configurations: 16-bit descriptors, a float convolution descriptor, float
+//    alpha/beta).
 //  - The algorithm of each (device, pass, dtype, math, geometry) is chosen once from cuDNN's
 //    heuristics (cudnnGet*Algorithm_v7) and cached with its workspace size. Only algorithms that
 //    report CUDNN_DETERMINISTIC are taken; for the data and filter gradients ALGO_1 is preferred
@@ -59,7 +62,7 @@ bool fits_int(int64_t v) { return v >= 1 && v <= INT_MAX; }
 
 // Fills d for g; false when cuDNN cannot describe the shape (sizes beyond int, zero sizes,
 // rejected parameters, or an output size that differs from ours).
-bool make_descs(const Conv2dGeometry& g, cudnnDataType_t dt, cudnnMathType_t math, Descs& d) {
+bool make_descs(const Conv2dGeometry& g, cudnnDataType_t dt, cudnnDataType_t compute, cudnnMathType_t math, Descs& d) {
   const int64_t Ho = g.out_h(), Wo = g.out_w();
   for (int64_t v : {g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h, g.kernel_w, g.stride_h,
                     g.stride_w, g.dilation_h, g.dilation_w, g.groups, Ho, Wo, g.in_channels / g.groups})
@@ -83,7 +86,7 @@ bool make_descs(const Conv2dGeometry& g, cudnnDataType_t dt, cudnnMathType_t mat
                                  i(g.kernel_h), i(g.kernel_w)) != CUDNN_STATUS_SUCCESS)
     return false;
   if (cudnnSetConvolution2dDescriptor(d.conv, i(g.pad_h), i(g.pad_w), i(g.stride_h), i(g.stride_w), i(g.dilation_h),
-                                      i(g.dilation_w), CUDNN_CROSS_CORRELATION, dt) != CUDNN_STATUS_SUCCESS)
+                                      i(g.dilation_w), CUDNN_CROSS_CORRELATION, compute) != CUDNN_STATUS_SUCCESS)
     return false;
   if (cudnnSetConvolutionGroupCount(d.conv, i(g.groups)) != CUDNN_STATUS_SUCCESS) return false;
   if (cudnnSetConvolutionMathType(d.conv, math) != CUDNN_STATUS_SUCCESS) return false;
@@ -194,10 +197,24 @@ struct Prepared {
   Choice choice;
 };
 
+// The tensors' cuDNN type, the convolution's compute type and the math mode of each T.
+template <class T> constexpr cudnnDataType_t data_type() {
+  if constexpr (std::is_same_v<T, double>) return CUDNN_DATA_DOUBLE;
+  else if constexpr (std::is_same_v<T, bf16>) return CUDNN_DATA_BFLOAT16;
+  else if constexpr (std::is_same_v<T, f16>) return CUDNN_DATA_HALF;
+  else return CUDNN_DATA_FLOAT;
+}
+template <class T> constexpr cudnnDataType_t compute_type() {
+  return std::is_same_v<T, double> ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;  // 16-bit: float accumulation
+}
+
 template <class T>
 bool prepare(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, cudaStream_t stream, Prepared& p) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "cuDNN convolutions take float or double");
-  const cudnnDataType_t dt = std::is_same_v<T, double> ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, bf16> ||
+                    std::is_same_v<T, f16>,
+                "cuDNN convolutions take float, double, bf16 or f16");
+  const cudnnDataType_t dt = data_type<T>();
+  // float32: plain FMA unless TF32 is on; 16-bit: tensor cores (the default math allows them).
   const cudnnMathType_t math = std::is_same_v<T, float> && !tf32_enabled() ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
   p.key = make_key(ctx.device, pass, dt, math, g);
   {
@@ -207,7 +224,7 @@ bool prepare(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, cudaStr
   }
   p.h = cudnn::handle(ctx.device);
   if (!p.h) return false;
-  if (!make_descs(g, dt, math, p.d)) {
+  if (!make_descs(g, dt, compute_type<T>(), math, p.d)) {
     forget(p.key);
     return false;
   }
@@ -229,7 +246,11 @@ bool finish(cudnnStatus_t st, const Key& key, const char* what) {
   return true;
 }
 
-template <class T> struct Scalars { T one = T(1), zero = T(0); };
+// alpha and beta: double for double, float otherwise (cuDNN reads float scalars for 16-bit data).
+template <class T> struct Scalars {
+  using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  S one = S(1), zero = S(0);
+};
 
 }  // namespace
 
@@ -281,6 +302,8 @@ bool cudnn_backward_filter(const ConvContext& ctx, const Conv2dGeometry& g, cons
                                          cudaStream_t);
 HONE_INSTANTIATE(float)
 HONE_INSTANTIATE(double)
+HONE_INSTANTIATE(bf16)
+HONE_INSTANTIATE(f16)
 #undef HONE_INSTANTIATE
 
 }  // namespace hone::kernels::cuda::conv_detail

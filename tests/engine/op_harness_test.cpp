@@ -184,6 +184,32 @@ TEST_P(OpHarness, BackwardMatchesFiniteDifferences) {
   }
 }
 
+// The backward in bfloat16 (what autocast runs for matmuls, attention and convolutions) against
+// the float32 backward from the same bf16-rounded inputs: each gradient within the case's 16-bit
+// tolerance (twice it: the backward rounds at more op boundaries than the forward).
+TEST_P(OpHarness, Bf16BackwardTracksFloat32) {
+  const OpCase& c = find_case(GetParam());
+  if (!c.check_grad || std::find(c.dtypes.begin(), c.dtypes.end(), DType::BF16) == c.dtypes.end()) return;
+  const std::vector<Tensor> base = make_inputs(c);
+  std::vector<Tensor> in16 = cast_inputs(c, base, DType::BF16, false, true);
+  std::vector<Tensor> in32;
+  for (size_t i = 0; i < in16.size(); ++i) {
+    Tensor t = in16[i].detach();
+    if (c.inputs[i].kind == InputSpec::Kind::Float) t = t.to(DType::F32);
+    if (in16[i].requires_grad()) t.requires_grad_();
+    in32.push_back(t);
+  }
+  weighted_loss(c.forward(in16), DType::BF16).backward();
+  weighted_loss(c.forward(in32), DType::F32).backward();
+  for (size_t i = 0; i < in16.size(); ++i) {
+    if (!in16[i].requires_grad()) continue;
+    ASSERT_TRUE(in16[i].grad().defined()) << c.name << ": input " << i << " got no bfloat16 gradient";
+    EXPECT_EQ(in16[i].grad().dtype(), DType::BF16) << c.name << ": gradient of input " << i;
+    expect_close(values(in16[i].grad()), values(in32[i].grad()), 2 * c.tol_half,
+                 c.name + " bfloat16 gradient of input " + std::to_string(i));
+  }
+}
+
 TEST_P(OpHarness, NonContiguousInputsGiveTheSameResults) {
   const OpCase& c = find_case(GetParam());
   if (!c.check_noncontiguous) return;
@@ -276,6 +302,25 @@ TEST_P(OpHarnessCuda, CudaBackwardMatchesCpu) {
     EXPECT_TRUE(gpu_in[i].grad().device().is_cuda()) << c.name << ": gradient of input " << i << " left the device";
     expect_close(values(gpu_in[i].grad()), values(cpu_in[i].grad()), std::max(c.tol_f32 * 10, 1e-4),
                  c.name + " CUDA gradient of input " + std::to_string(i));
+  }
+}
+
+// bfloat16 backward on the device against the CPU's bfloat16 backward: the 16-bit device paths
+// (cuDNN convolutions and attention, cuBLASLt epilogues) that the float32 suites do not reach.
+TEST_P(OpHarnessCuda, CudaBf16BackwardMatchesCpu) {
+  const OpCase& c = find_case(GetParam());
+  if (!c.check_grad || std::find(c.dtypes.begin(), c.dtypes.end(), DType::BF16) == c.dtypes.end()) return;
+  const std::vector<Tensor> base = make_inputs(c);
+  std::vector<Tensor> cpu_in = cast_inputs(c, base, DType::BF16, false, true);
+  std::vector<Tensor> gpu_in = to_cuda(cpu_in);
+  weighted_loss(c.forward(cpu_in), DType::BF16).backward();
+  const Tensor out = c.forward(gpu_in);
+  ops::sum(ops::mul(out, loss_weights(out.shape(), DType::BF16).to(out.device()))).backward();
+  for (size_t i = 0; i < cpu_in.size(); ++i) {
+    if (!cpu_in[i].requires_grad()) continue;
+    ASSERT_TRUE(gpu_in[i].grad().defined()) << c.name << ": input " << i << " got no bfloat16 gradient on CUDA";
+    expect_close(values(gpu_in[i].grad()), values(cpu_in[i].grad()), 2 * c.tol_half,
+                 c.name + " CUDA bfloat16 gradient of input " + std::to_string(i));
   }
 }
 
