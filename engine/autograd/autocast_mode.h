@@ -3,9 +3,14 @@
 // Inside an AutocastGuard(BF16 or F16) the ops choose their own compute dtype:
 //   lower precision  matmul, linear, scaled-dot-product attention, conv2d cast their floating
 //                    inputs to the autocast dtype (tensor-core GEMMs, half the activation bytes);
-//   float32          layer_norm, batch_norm, softmax, log_softmax, cross_entropy, the reductions
-//                    (sum, mean, var) and exp/log/pow/rsqrt cast 16-bit inputs to float32
-//                    (statistics, exponentials and the loss need the range and the mantissa);
+//   float32          layer_norm, softmax, log_softmax, the reductions (sum, mean, var) and
+//                    exp/log/pow/rsqrt cast 16-bit inputs to float32 (statistics and
+//                    exponentials need the range and the mantissa); cross_entropy reads 16-bit
+//                    logits as they are but computes and returns the loss in float32;
+//   input dtype      batch_norm keeps a 16-bit input 16-bit (its weight and bias join it) and
+//                    computes its statistics in float32, as cuDNN's batch norm does: a CNN's
+//                    conv -> BN -> ReLU chain then stays 16-bit instead of widening after
+//                    every convolution;
 //   promote          every other op runs in its inputs' dtype, and binary ops on two floating
 //                    dtypes run in the wider one (bf16 + f32 -> f32), as PyTorch promotes.
 // The parameters stay float32 (master weights): a cast is an ordinary differentiable op, so

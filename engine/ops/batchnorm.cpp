@@ -55,9 +55,12 @@ void check_batch_norm(const Tensor& x, const Tensor& rm, const Tensor& rv, const
 
 Tensor batch_norm(const Tensor& x_in, Tensor running_mean, Tensor running_var, const Tensor& weight_in,
                   const Tensor& bias_in, bool training, double momentum, double eps) {
-  if (detail::autocast_to_fp32({&x_in, &weight_in, &bias_in}))
-    return batch_norm(detail::autocast_fp32(x_in), running_mean, running_var, detail::autocast_fp32(weight_in),
-                      detail::autocast_fp32(bias_in), training, momentum, eps);
+  // Under autocast a 16-bit input stays 16-bit (statistics are float32 inside the kernels) and
+  // the float32 weight and bias join its dtype (engine/autograd/autocast_mode.h).
+  if (autocast_enabled() && detail::is_16bit(x_in.dtype()) &&
+      ((weight_in.defined() && weight_in.dtype() != x_in.dtype()) || (bias_in.defined() && bias_in.dtype() != x_in.dtype())))
+    return batch_norm(x_in, running_mean, running_var, weight_in.defined() ? weight_in.to(x_in.dtype()) : weight_in,
+                      bias_in.defined() ? bias_in.to(x_in.dtype()) : bias_in, training, momentum, eps);
   check_batch_norm(x_in, running_mean, running_var, weight_in, bias_in, training);
   const int64_t N = x_in.size(0), C = x_in.size(1), S = C == 0 ? 0 : x_in.numel() / std::max<int64_t>(N * C, 1);
   const Tensor x = x_in.detach().contiguous();
