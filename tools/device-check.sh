@@ -70,6 +70,7 @@ mkdir -p "$OUT"
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 START=$(date +%s)
+ORIG_LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}  # PyTorch (the peer) runs with the machine's own search path
 STATUS=0
 note() { echo "$*" | tee -a "$SUMMARY"; }
 elapsed() { echo $(( $(date +%s) - START )); }
@@ -199,6 +200,18 @@ if [[ -n "$CARRIED" ]]; then
   run_bench gpt2-bf16 150 "$H" bench gpt2 --device cuda --precision bf16
   run_bench gpt2-fp32-tf32 120 "$H" bench gpt2 --device cuda --precision fp32 --tf32 --steps 5
   run_bench resnet-bf16 90 "$H" bench resnet --device cuda --precision bf16
+  # The PyTorch peer of the GPT-2 step in the same run (bench/gpt2_torch_step.py), eager and
+  # torch.compile, when the machine's Python has a CUDA torch.
+  PY=$(command -v python3 || true)
+  if [[ -n "$PY" ]] && LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" timeout 60 "$PY" -c \
+       "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" >/dev/null 2>&1; then
+    run_bench torch-gpt2-bf16 150 env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" "$PY" bench/gpt2_torch_step.py \
+      --device cuda --batch 16 --seq 1024 --precision bf16 --steps 10 --warmup 3
+    run_bench torch-gpt2-bf16-compile 240 env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" "$PY" bench/gpt2_torch_step.py \
+      --device cuda --batch 16 --seq 1024 --precision bf16 --steps 10 --warmup 3 --compile
+  else
+    note "bench torch-gpt2: skipped (no Python with a CUDA torch)"
+  fi
   for b in gemm_cuda_bench fused_bench attention_bench conv_bench; do
     if (( $(elapsed) > BUDGET )); then note "bench $b: skipped (past the ${BUDGET}s budget)"; continue; fi
     if [[ -x "$CARRIED/bench/$b" ]]; then
