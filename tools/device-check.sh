@@ -197,21 +197,22 @@ run_bench() {
 }
 if [[ -n "$CARRIED" ]]; then
   H="$CARRIED/tools/hone"
-  run_bench gpt2-bf16 150 "$H" bench gpt2 --device cuda --precision bf16
-  run_bench gpt2-fp32-tf32 120 "$H" bench gpt2 --device cuda --precision fp32 --tf32 --steps 5
-  run_bench resnet-bf16 90 "$H" bench resnet --device cuda --precision bf16
-  # The PyTorch peer of the GPT-2 step in the same run (bench/gpt2_torch_step.py), eager and
-  # torch.compile, when the machine's Python has a CUDA torch.
+  # The PyTorch peer of the GPT-2 step (bench/gpt2_torch_step.py) runs in the same session when the
+  # machine's Python has a CUDA torch, with the machine's own library search path.
   PY=$(command -v python3 || true)
+  TORCH_OK=0
   if [[ -n "$PY" ]] && LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" timeout 60 "$PY" -c \
        "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" >/dev/null 2>&1; then
-    run_bench torch-gpt2-bf16 150 env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" "$PY" bench/gpt2_torch_step.py \
-      --device cuda --batch 16 --seq 1024 --precision bf16 --steps 10 --warmup 3
-    run_bench torch-gpt2-bf16-compile 240 env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" "$PY" bench/gpt2_torch_step.py \
-      --device cuda --batch 16 --seq 1024 --precision bf16 --steps 10 --warmup 3 --compile
+    TORCH_OK=1
   else
     note "bench torch-gpt2: skipped (no Python with a CUDA torch)"
   fi
+  TORCH_STEP=(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" "$PY" bench/gpt2_torch_step.py --device cuda --batch 16
+              --seq 1024 --precision bf16 --steps 10 --warmup 3)
+  run_bench gpt2-bf16 150 "$H" bench gpt2 --device cuda --precision bf16
+  (( TORCH_OK )) && run_bench torch-gpt2-bf16 150 "${TORCH_STEP[@]}"
+  run_bench gpt2-fp32-tf32 120 "$H" bench gpt2 --device cuda --precision fp32 --tf32 --steps 5
+  run_bench resnet-bf16 90 "$H" bench resnet --device cuda --precision bf16
   for b in gemm_cuda_bench fused_bench attention_bench conv_bench; do
     if (( $(elapsed) > BUDGET )); then note "bench $b: skipped (past the ${BUDGET}s budget)"; continue; fi
     if [[ -x "$CARRIED/bench/$b" ]]; then
@@ -220,6 +221,7 @@ if [[ -n "$CARRIED" ]]; then
       note "bench $b: rc $?, $(grep -c -E '^[A-Za-z].*(ns|us|ms) ' "$OUT/$b.log") GPU cases (see $b.log) [$(elapsed)s]"
     fi
   done
+  (( TORCH_OK )) && run_bench torch-gpt2-bf16-compile 240 "${TORCH_STEP[@]}" --compile
 fi
 
 note "total: $(elapsed)s, status $STATUS"
