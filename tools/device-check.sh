@@ -147,12 +147,8 @@ if [[ -f build-device/payload.tar.xz ]]; then
   # Last: the machine's own libraries (its cuDNN, a newer libstdc++) take precedence.
   export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$REPO/$CARRIED/lib"
   export HONE_DATA="$REPO/$CARRIED/data"
-  # The tests find their fixtures under the source path they were built in: make it this copy.
-  SRC_AT_BUILD=$(strings "$CARRIED/tests/hone_model_tests" | grep -m1 -o '^/[^ ]*/tests/fixtures/gpt2$' | sed 's|/tests/fixtures/gpt2$||')
-  if [[ -n "$SRC_AT_BUILD" && "$SRC_AT_BUILD" != "$REPO" && ! -e "$SRC_AT_BUILD/tests/fixtures" ]]; then
-    mkdir -p "$(dirname "$SRC_AT_BUILD")" 2>/dev/null && ln -sfn "$REPO" "$SRC_AT_BUILD" 2>/dev/null ||
-      note "warning: cannot link $SRC_AT_BUILD to this checkout: the fixture tests will not find their files"
-  fi
+  # The tests read their fixtures from $HONE_SOURCE_DIR (tests/test_source_dir.h): this copy.
+  export HONE_SOURCE_DIR="$REPO"
 fi
 
 # run_gtest NAME PROGRAM FILTER TIMEOUT
