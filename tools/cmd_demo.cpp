@@ -1,6 +1,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "engine/core/device.h"
 #include "kernels/gemm.h"
 #include "kernels/runtime.h"
 #include "models/toy/progression_demo.h"
@@ -24,6 +25,25 @@ int cmd_demo(int argc, char** argv) {
 int cmd_version(int, char**) {
   std::printf("hone 0.1 (sgemm: %s, cuda device: %s)\n", kernels::sgemm_backend(),
               kernels::cuda_device_present() ? "yes" : "no");
+  // Build facts a GPU user asks first: which paths this binary can take.
+#if defined(HONE_WITH_CUDA)
+  const char* cuda = "yes";
+#else
+  const char* cuda = "no";
+#endif
+#if defined(HONE_HAVE_CUDNN)
+  const char* cudnn = "yes";
+#else
+  const char* cudnn = "no (direct kernels)";
+#endif
+#if defined(HONE_HAVE_CUDNN_SDPA)
+  const char* sdpa = "cuDNN fused SDPA for bf16/f16, own kernel otherwise";
+#else
+  const char* sdpa = "own kernel (no cuDNN frontend at build time)";
+#endif
+  std::printf("  build: CUDA %s, cuDNN convolution %s, attention: %s\n", cuda, cudnn, sdpa);
+  for (int d = 0; d < cuda_device_count(); ++d)
+    std::printf("  cuda:%d %s\n", d, device_name(Device::cuda(d)).c_str());
   return 0;
 }
 
