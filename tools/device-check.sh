@@ -149,6 +149,7 @@ if [[ -f build-device/payload.tar.xz ]]; then
   export HONE_DATA="$REPO/$CARRIED/data"
   # The tests read their fixtures from $HONE_SOURCE_DIR (tests/test_source_dir.h): this copy.
   export HONE_SOURCE_DIR="$REPO"
+  note "carried hone: $(timeout 30 "$CARRIED/tools/hone" version 2>&1 | tr -s ' ' | tr '\n' ' ')"
 fi
 
 # run_gtest NAME PROGRAM FILTER TIMEOUT
