@@ -45,7 +45,7 @@ const Command kCommands[] = {
     {"bench", hone::cli::cmd_bench,
      "bench gpt2 [--batch B] [--seq T] [--steps N] [--warmup W] [DEV] [--tf32]   time GPT-2 124M training\n"
      "           steps (tokens/s; on CUDA also MFU and peak device memory)\n"
-     "bench resnet [--batch B] [--steps N] [DEV]   time ResNet-18 (CIFAR stem) training steps"},
+     "  bench resnet [--batch B] [--steps N] [DEV]   time ResNet-18 (CIFAR stem) training steps"},
     {"demo", hone::cli::cmd_demo, "demo [--steps N] [--batch B] [--lr LR] [--seed S]   a small GPT on generated data"},
     {"version", hone::cli::cmd_version, "version                                  build facts"},
 };
