@@ -34,6 +34,31 @@ bool device_grad_norm(const std::vector<Tensor>& params, double& norm) {
   norm = out.item();
   return true;
 }
+
+// Scales every device gradient by min(1, max_norm / (norm + 1e-6)) in one multi-tensor launch.
+// False (nothing done) unless every gradient is a contiguous float32 tensor on one device: the
+// kernel writes through the gradients' own pointers.
+bool device_clip(const std::vector<Tensor>& params, double norm, double max_norm) {
+  std::vector<float*> ptrs;
+  std::vector<int64_t> sizes;
+  Device dev;
+  for (const Tensor& p : params) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    if (!g.device().is_cuda() || g.dtype() != DType::F32 || !g.is_contiguous()) return false;
+    if (!ptrs.empty() && g.device() != dev) return false;
+    dev = g.device();
+    ptrs.push_back(g.data<float>());
+    sizes.push_back(g.numel());
+  }
+  if (ptrs.empty()) return false;
+  const Tensor norm_dev = Tensor::scalar(norm, DType::F32, dev);
+  kernels::cuda::clip_by_norm(ptrs.data(), sizes.data(), int(ptrs.size()), norm_dev.data<float>(), float(max_norm),
+                              cuda::stream(dev));
+  for (const Tensor& p : params)
+    if (p.grad().defined()) p.grad().bump_version();
+  return true;
+}
 #endif
 
 }  // namespace
@@ -63,6 +88,9 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
 void clip_grads_to_norm(const std::vector<Tensor>& params, double norm, double max_norm) {
   if (max_norm > 0 && norm > max_norm) {
     NoGradGuard no_grad;
+#if defined(HONE_WITH_CUDA)
+    if (device_clip(params, norm, max_norm)) return;
+#endif
     const double scale = max_norm / (norm + 1e-6);
     for (const Tensor& p : params) {
       Tensor g = p.grad();
