@@ -55,10 +55,7 @@ std::vector<double> time_steps(const BenchSetup& s, const std::function<Tensor()
 }
 
 void print_device_memory(const Device& d) {
-  if (!d.is_cuda()) return;
-  const DeviceMemoryStats m = cuda_memory_stats(d.index);
-  std::printf("peak device memory: %.2f GiB allocated by tensors, %.2f GiB reserved\n",
-              double(m.peak_allocated_bytes) / double(1ull << 30), double(m.reserved_bytes) / double(1ull << 30));
+  if (d.is_cuda()) std::printf("%s\n", cuda_peak_memory_text(d.index).c_str());
 }
 
 const char* precision_name(DType autocast) {

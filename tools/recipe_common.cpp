@@ -234,8 +234,7 @@ void move_to_run_device(nn::Module& model, const Recipe& r) {
     return;
   }
   set_allow_tf32(r.get_bool("tf32"));
-  model.to(d);
-  std::printf("device: %s (%s)\n", d.str().c_str(), device_name(d).c_str());
+  place_model(model, d, stdout);  // finetune's log is its stdout
 }
 
 void check_runtime_keys(const Recipe& r) {

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "engine/autograd/autocast_mode.h"
+
 namespace hone::cli {
 
 Device checked_device(const std::string& text, const std::string& where) {
@@ -27,18 +29,19 @@ Device checked_device(const std::string& text, const std::string& where) {
 Device device_flag(const Args& a) { return checked_device(a.str("device", "cpu"), "--device"); }
 
 DType autocast_dtype_of(const std::string& precision, const std::string& where) {
-  if (precision == "fp32") return DType::F32;
-  if (precision == "bf16") return DType::BF16;
-  if (precision == "fp16") return DType::F16;
-  throw std::invalid_argument(where + ": precision '" + precision + "' is not one of fp32, bf16, fp16");
+  try {
+    return autocast_dtype_for(precision);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(where + ": " + e.what());
+  }
 }
 
 DType precision_flag(const Args& a) { return autocast_dtype_of(a.str("precision", "fp32"), "--precision"); }
 
-void place_model(nn::Module& model, const Device& device) {
+void place_model(nn::Module& model, const Device& device, std::FILE* log) {
   if (device.is_cpu()) return;
   model.to(device);
-  std::fprintf(stderr, "device: %s (%s)\n", device.str().c_str(), device_name(device).c_str());
+  std::fprintf(log, "device: %s (%s)\n", device.str().c_str(), device_name(device).c_str());
 }
 
 }  // namespace hone::cli

@@ -2,6 +2,7 @@
 // `--precision fp32|bf16|fp16` (or the recipe keys `device` and `precision`), checked against
 // this build and machine before any work starts.
 #pragma once
+#include <cstdio>
 #include <string>
 
 #include "engine/core/device.h"
@@ -21,7 +22,8 @@ DType autocast_dtype_of(const std::string& precision, const std::string& where);
 // --precision (default fp32) for inference commands (no loss scaling needed without a backward
 // of a scaled loss; `hone grads` in fp16 reports float16's limits as they are).
 DType precision_flag(const Args& a);
-// Moves `model` to `device` (a no-op on the CPU) and says where it runs, on stderr.
-void place_model(nn::Module& model, const Device& device);
+// Moves `model` to `device` (a no-op on the CPU) and says where it runs on `log` (stderr for the
+// commands whose stdout is their result).
+void place_model(nn::Module& model, const Device& device, std::FILE* log = stderr);
 
 }  // namespace hone::cli

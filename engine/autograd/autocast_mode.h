@@ -18,6 +18,8 @@
 // Backward runs outside autocast (run_backward turns it off): each backward op computes in the
 // dtype its forward saved.
 #pragma once
+#include <string>
+
 #include "engine/core/dtype.h"
 
 namespace hone {
@@ -26,6 +28,9 @@ namespace hone {
 DType autocast_dtype();
 void set_autocast_dtype(DType dtype);
 inline bool autocast_enabled() { return autocast_dtype() != DType::F32; }
+// The autocast dtype of a precision name as recipes and flags spell it: fp32 -> F32 (off),
+// bf16 -> BF16, fp16 -> F16; throws std::invalid_argument naming anything else.
+DType autocast_dtype_for(const std::string& precision);
 
 class AutocastGuard {
  public:

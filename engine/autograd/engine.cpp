@@ -26,6 +26,13 @@ void set_autocast_dtype(DType dtype) {
   g_autocast_dtype = dtype;
 }
 
+DType autocast_dtype_for(const std::string& precision) {
+  if (precision == "fp32") return DType::F32;
+  if (precision == "bf16") return DType::BF16;
+  if (precision == "fp16") return DType::F16;
+  throw std::invalid_argument("precision '" + precision + "' is not one of fp32, bf16, fp16");
+}
+
 SavedTensor::SavedTensor(const Tensor& t) {
   if (!t.defined()) return;
   tensor_ = t.detach();

@@ -5,6 +5,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
+
 #include "engine/core/device.h"
 
 namespace hone {
@@ -32,6 +34,8 @@ void* cuda_alloc(size_t nbytes, int device);
 void cuda_free(void* p, int device);
 DeviceMemoryStats cuda_memory_stats(int device = 0);
 void cuda_reset_peak_memory(int device = 0);
+// "peak device memory: X GiB allocated by tensors, Y GiB reserved" for the runs that report it.
+std::string cuda_peak_memory_text(int device = 0);
 // Returns every cached, unused block to the driver.
 void cuda_empty_cache();
 

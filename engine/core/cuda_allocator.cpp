@@ -6,6 +6,7 @@
 // tiny requests). When cudaMalloc fails, the cache is emptied and the call retried once.
 #include "engine/core/allocator.h"
 
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -148,5 +149,13 @@ void cuda_reset_peak_memory(int) {}
 void cuda_empty_cache() {}
 
 #endif
+
+std::string cuda_peak_memory_text(int device) {
+  const DeviceMemoryStats m = cuda_memory_stats(device);
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "peak device memory: %.2f GiB allocated by tensors, %.2f GiB reserved",
+                double(m.peak_allocated_bytes) / double(1ull << 30), double(m.reserved_bytes) / double(1ull << 30));
+  return buf;
+}
 
 }  // namespace hone

@@ -81,10 +81,7 @@ Trainer::Trainer(TrainTask& task, TrainerOptions options) : task_(task), o_(std:
   if (o_.steps < 1 || o_.grad_accum < 1) throw std::invalid_argument("steps and grad_accum must be >= 1");
   if (o_.layer_lr_decay <= 0 || o_.layer_lr_decay > 1) throw std::invalid_argument("layer_lr_decay must be in (0, 1]");
   if (o_.unfreeze_every < 0 || o_.freeze_layers < 0) throw std::invalid_argument("freeze_layers and unfreeze_every must be >= 0");
-  if (o_.precision == "bf16") autocast_ = DType::BF16;
-  else if (o_.precision == "fp16") autocast_ = DType::F16;
-  else if (o_.precision != "fp32")
-    throw std::invalid_argument("precision '" + o_.precision + "' is not one of fp32, bf16, fp16");
+  autocast_ = autocast_dtype_for(o_.precision);
   LrSchedule schedule(schedule_config(o_), o_.lr);  // validates the phases against the step count
   EarlyStopping early({o_.early_stopping_metric, o_.early_stopping_mode, o_.early_stopping_patience,
                        o_.early_stopping_min_delta});
@@ -450,12 +447,8 @@ TrainSummary Trainer::run() {
     }
   }
   if (!o_.quiet) progress.finish();
-  if (const Device d = task_.model().device(); d.is_cuda() && !o_.quiet) {
-    const DeviceMemoryStats m = cuda_memory_stats(d.index);
-    std::printf("peak device memory: %.2f GiB allocated by tensors, %.2f GiB reserved (%s)\n",
-                double(m.peak_allocated_bytes) / double(1ull << 30), double(m.reserved_bytes) / double(1ull << 30),
-                d.str().c_str());
-  }
+  if (const Device d = task_.model().device(); d.is_cuda() && !o_.quiet)
+    std::printf("%s (%s)\n", cuda_peak_memory_text(d.index).c_str(), d.str().c_str());
   if (!summary.stopped_early) summary.final_eval = evaluate_and_log(o_.steps);
   if (early && o_.load_best && !o_.out_dir.empty() && fs::exists(fs::path(o_.out_dir) / "best" / "model.safetensors")) {
     load_weights((fs::path(o_.out_dir) / "best" / "model.safetensors").string());
