@@ -101,28 +101,11 @@ Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, const 
 }
 #endif
 
-}  // namespace
-
-namespace {
-
 // The loss of the kernels (in the accumulation dtype: float32 for 16-bit logits), then in the
 // logits' dtype (as PyTorch returns it) unless autocast is on: autocast's cross-entropy is a
 // float32 op, and the kernels already compute in float32 from the 16-bit logits, so they read
 // them as they are instead of from a float32 copy (for GPT-2's 50257-way head at B=16, T=1024
 // that copy and its gradient would be 6.6 GB of traffic and memory).
-Tensor cross_entropy_accumulated(const Tensor& logits_in, const Tensor& targets_in, int64_t ignore_index,
-                                 double label_smoothing);
-
-}  // namespace
-
-Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t ignore_index,
-                     double label_smoothing) {
-  const Tensor loss = cross_entropy_accumulated(logits_in, targets_in, ignore_index, label_smoothing);
-  return autocast_enabled() ? loss : loss.to(logits_in.dtype());
-}
-
-namespace {
-
 Tensor cross_entropy_accumulated(const Tensor& logits_in, const Tensor& targets_in, int64_t ignore_index,
                                  double label_smoothing) {
   check_cross_entropy_args(logits_in, targets_in, label_smoothing);
@@ -179,5 +162,11 @@ Tensor cross_entropy_accumulated(const Tensor& logits_in, const Tensor& targets_
 }
 
 }  // namespace
+
+Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t ignore_index,
+                     double label_smoothing) {
+  const Tensor loss = cross_entropy_accumulated(logits_in, targets_in, ignore_index, label_smoothing);
+  return autocast_enabled() ? loss : loss.to(logits_in.dtype());
+}
 
 }  // namespace hone::ops
