@@ -58,14 +58,21 @@ struct SdpaCall {
   float dropout_p = 0.f;
 };
 
+// Dropout inside cuDNN's attention reads a 16-bit 0/1 mask [B, H, Tq, Tk] that exists for the
+// duration of one forward or backward call (the backward regenerates it from the same seed and
+// offset). Above this size our own kernel runs instead, which regenerates its mask per tile.
+constexpr int64_t kSdpaMaxDropoutMaskBytes = int64_t(4) << 30;
+
 // "" when cuDNN's fused SDPA may take the call (it can still fail to build a plan), otherwise why
 // our kernel runs, as a short phrase ("float32 inputs", "head dim 100 is not a multiple of 8"...).
 // cuDNN's path takes: bf16/f16; head dim a multiple of 8 and <= 128; more than one query row (a
-// decode step of generation would need a new cuDNN graph for every KV length); no dropout inside
-// attention (cuDNN's dropout mask cannot reproduce our Philox stream); causal only with
-// Tq <= Tk, and with a padding mask only when Tq == Tk (cuDNN's bottom-right causal mask does not
-// combine with the additive bias that carries the padding mask). Inline (like the rest of this
-// block that attention_cudnn.cpp uses), so that the CUDA library needs nothing from the CPU one.
+// decode step of generation would need a new cuDNN graph for every KV length); causal only with
+// Tq <= Tk, and with a padding mask or dropout only when Tq == Tk (cuDNN's bottom-right causal mask
+// combines with neither the additive bias that carries the padding mask nor dropout); dropout only
+// while its mask fits kSdpaMaxDropoutMaskBytes. Dropout reaches cuDNN as a mask we generate from our
+// own Philox stream (cuDNN's built-in RNG would draw a different mask than the CPU for the same seed
+// and offset), so both paths drop the same probabilities. Inline (like the rest of this block that
+// attention_cudnn.cpp uses), so that the CUDA library needs nothing from the CPU one.
 inline std::string cudnn_sdpa_unsupported(const SdpaCall& c) {
   const AttentionShape& s = c.shape;
   if (c.dtype != AttentionDType::BF16 && c.dtype != AttentionDType::F16)
@@ -74,10 +81,17 @@ inline std::string cudnn_sdpa_unsupported(const SdpaCall& c) {
   if (s.head_dim % 8 != 0) return "head dim " + std::to_string(s.head_dim) + " is not a multiple of 8";
   if (s.head_dim > 128) return "head dim " + std::to_string(s.head_dim) + " is above 128";
   if (s.q_len == 1) return "a single query row";
-  if (c.dropout_p > 0.f) return "dropout inside attention (cuDNN's dropout mask differs from our Philox stream)";
   if (c.causal && s.q_len > s.kv_len) return "causal with more queries than keys";
   if (c.causal && c.key_mask && s.q_len != s.kv_len)
     return "causal with a padding mask and Tq != Tk (cuDNN's bottom-right causal mask takes no bias)";
+  if (c.dropout_p > 0.f) {
+    if (c.causal && s.q_len != s.kv_len)
+      return "causal with dropout and Tq != Tk (cuDNN's bottom-right causal mask takes no dropout)";
+    const double mask_bytes = double(s.batch) * double(s.heads) * double(s.q_len) * double(s.kv_len) * 2.0;
+    if (mask_bytes > double(kSdpaMaxDropoutMaskBytes))
+      return "a dropout mask of " + std::to_string(int64_t(mask_bytes / (1 << 20))) + " MiB (above " +
+             std::to_string(kSdpaMaxDropoutMaskBytes >> 20) + " MiB)";
+  }
   return "";
 }
 
@@ -92,20 +106,23 @@ inline bool cudnn_attention_enabled() {
 
 // The key of one cached pair of cuDNN graphs (forward, and backward when training): everything a
 // graph depends on. Equal keys share graphs.
+// (The dropout probability is part of the key because the graphs carry 1/(1-p) as a constant.)
 struct SdpaGraphKey {
-  std::array<int64_t, 11> v{};  // device, B, H, Tq, Tk, D, dtype, causal, mask, training, scale bits
+  std::array<int64_t, 12> v{};  // device, B, H, Tq, Tk, D, dtype, causal, mask, training, scale bits, dropout bits
   bool operator<(const SdpaGraphKey& o) const { return v < o.v; }
   bool operator==(const SdpaGraphKey& o) const { return v == o.v; }
 };
 inline SdpaGraphKey sdpa_graph_key(int device, const SdpaCall& c, float scale, bool training) {
-  uint32_t scale_bits = 0;
+  uint32_t scale_bits = 0, dropout_bits = 0;
   std::memcpy(&scale_bits, &scale, sizeof scale_bits);
+  const float dropout = c.dropout_p > 0.f ? c.dropout_p : 0.f;
+  std::memcpy(&dropout_bits, &dropout, sizeof dropout_bits);
   const AttentionShape& s = c.shape;
   return {{device, s.batch, s.heads, s.q_len, s.kv_len, s.head_dim, static_cast<int64_t>(c.dtype), c.causal,
-           c.key_mask, training, static_cast<int64_t>(scale_bits)}};
+           c.key_mask, training, static_cast<int64_t>(scale_bits), static_cast<int64_t>(dropout_bits)}};
 }
 
-// "cuDNN fused SDPA (bf16, causal, padding mask)": the path name of a call cuDNN took.
+// "cuDNN fused SDPA (bf16, causal, padding mask, dropout)": the path name of a call cuDNN took.
 std::string cudnn_sdpa_path_name(const SdpaCall& c);
 
 // The padding mask reaches cuDNN as an additive bias: 0 for a key to attend, this for padding

@@ -23,6 +23,7 @@ std::string cudnn_sdpa_path_name(const SdpaCall& c) {
   std::string s = std::string("cuDNN fused SDPA (") + attention_dtype_name(c.dtype);
   if (c.causal) s += ", causal";
   if (c.key_mask) s += ", padding mask";
+  if (c.dropout_p > 0.f) s += ", dropout";
   return s + ")";
 }
 

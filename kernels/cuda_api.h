@@ -289,13 +289,16 @@ bool conv2d_uses_cudnn();
 // ---- attention through cuDNN's fused SDPA (attention_cudnn.cpp) ---------------------------------------------------
 // Built with cuDNN and the cuDNN frontend headers (HONE_HAVE_CUDNN_SDPA; tools/fetch-cudnn-frontend.sh): bf16/f16
 // attention as cuDNN's fused flash-attention graphs (the frontend's sdpa / sdpa_backward nodes), same semantics as
-// kernels/attention.h without dropout. Each call either does all the work, or does nothing and says why not (the
-// caller then runs our own kernel, attention_forward/backward above):
+// kernels/attention.h. Each call either does all the work, or does nothing and says why not (the caller then runs
+// our own kernel, attention_forward/backward above):
 //  - the graphs of one SdpaGraphKey (kernels/attention.h) are built once and cached, failures too; a training
 //    forward also builds the backward graph, so that a forward that ran here always has its backward here;
 //  - the padding mask becomes an additive bias [B, 1, 1, Tk] (or [B, 1, Tq, Tk] when cuDNN takes only that) of
 //    0 / kSdpaPaddingBias, and the output rows (and dout rows) of queries that see no key at all are zeroed, as our
 //    kernel gives them, so the gradients of those rows are 0 as well;
+//  - dropout: a 0/1 mask [B, H, Tq, Tk] in T, drawn from our Philox stream (attention_dropout_mask), enters the
+//    graphs as cuDNN's custom dropout mask with the scale 1/(1-p): the same elements are dropped as on the CPU and
+//    in our kernel for the same seed and offset. The mask lives for one call; the backward draws it again;
 //  - the backward asks for cuDNN's deterministic algorithm, and takes the non-deterministic one only when that
 //    is all cuDNN offers (the path name then says so);
 //  - at most kSdpaMaxGraphs keys per process: a run with ever-new shapes stops paying for graph builds.
@@ -306,6 +309,8 @@ struct CudnnSdpaArgs {
   bool causal = false;                 // bottom-right aligned, as kernels/attention.h
   const uint8_t* key_valid = nullptr;  // device [B, Tk], 1 = attend, or null
   bool training = false;               // the forward also writes stats and makes sure the backward graph builds
+  float dropout_p = 0.f;               // dropout on the probabilities, with the Philox stream (seed, offset)
+  uint64_t seed = 0, offset = 0;       // as AttentionOptions
 };
 constexpr int kSdpaMaxGraphs = 64;
 struct CudnnSdpaStatus {
@@ -334,6 +339,11 @@ std::string cudnn_sdpa_validate(const SdpaCall& c, float scale, bool training, i
 // r < rows (rows = 1 or Tq).
 template <class T>
 void attention_padding_bias(int64_t batch, int64_t rows, int64_t kv_len, const uint8_t* key_valid, T* bias,
+                            cudaStream_t stream);
+// mask[b, h, i, j] = 1 where our kernels keep probability (b, h, i, j) under dropout p with the Philox stream
+// (seed, offset) (kernels/attention.h: philox::uniform(seed, offset, ((b*H + h)*Tq + i)*Tk + j) >= p), else 0.
+template <class T>
+void attention_dropout_mask(const AttentionShape& s, float p, uint64_t seed, uint64_t offset, T* mask,
                             cudaStream_t stream);
 // dst = src with the rows [b, h, i, :] of queries that see no key (padding everywhere they look) set to 0; dst may
 // be src.

@@ -55,6 +55,19 @@ HONE_HD float uniform(uint64_t seed, uint64_t offset, uint64_t index) {
   return to_unit_float(r.v[index & 3]);
 }
 
+// f(i, u) for each element i of block `block_index` (elements 4*block_index .. +3, those below n) of
+// the stream (seed, offset), u its uniform number: one Philox call serves four elements, which is
+// how the mask kernels walk a stream (a thread per block).
+template <class F>
+HONE_HD void for_each_in_block(uint64_t seed, uint64_t offset, uint64_t block_index, uint64_t n, F&& f) {
+  const U32x4 r = block(seed, offset, block_index);
+  for (int lane = 0; lane < 4; ++lane) {
+    const uint64_t i = 4 * block_index + uint64_t(lane);
+    if (i >= n) break;
+    f(i, to_unit_float(r.v[lane]));
+  }
+}
+
 // Number of 128-bit blocks a stream of n elements consumes: advance the offset by this much
 // between two uses so that they never share random numbers.
 HONE_HD uint64_t blocks_for(uint64_t n) { return (n + 3) / 4; }

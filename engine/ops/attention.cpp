@@ -2,8 +2,9 @@
 //
 // On CUDA, bf16/f16 inputs go to cuDNN's fused SDPA (kernels/cuda/attention_cudnn.cpp) in their own
 // dtype when it takes the call; the forward saves q, k, v, the output and cuDNN's float32 softmax
-// statistics, and the backward runs cuDNN's backward graph. Everything else (and every call cuDNN
-// declines: float32/64, dropout, head dims it does not do, no plan...) runs our own kernels, in
+// statistics, and the backward runs cuDNN's backward graph; dropout reaches it as a mask drawn from
+// the same Philox stream as ours, so the same probabilities are dropped on every path. Everything
+// else (and every call cuDNN declines: float32/64, head dims it does not do, no plan...) runs our own kernels, in
 // float32 (float64 for double; 16-bit inputs upcast): FlashAttention-2 style on the CPU, a warp per
 // row on CUDA; the forward saves q, k, v, the output and the per-row log-sum-exp, and the backward
 // recomputes probabilities tile by tile, so no [Tq, Tk] matrix exists at any point. Which path a
@@ -163,6 +164,9 @@ Tensor cudnn_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
   a.causal = p.options.causal;
   a.key_valid = p.options.key_valid;
   a.training = grad;
+  a.dropout_p = p.options.dropout_p;
+  a.seed = p.options.seed;
+  a.offset = p.options.offset;
   const kernels::cuda::ConvContext ctx = detail::cudnn_context(dev);
   const kernels::cuda::CudnnSdpaStatus st = dispatch_16bit(dt, [&]<class T>() {
     return kernels::cuda::cudnn_sdpa_forward<T>(ctx, a, q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(),

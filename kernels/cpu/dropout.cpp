@@ -14,15 +14,9 @@ void dropout_apply(int64_t n, double p, uint64_t seed, uint64_t offset, const T*
   const int64_t blocks = static_cast<int64_t>(philox::blocks_for(static_cast<uint64_t>(n)));
   // Chunks of whole blocks (a multiple of 4 elements): every element is computed independently.
   cpu::parallel_chunks(blocks, 1 << 12, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      const philox::U32x4 r = philox::block(seed, offset, static_cast<uint64_t>(b));
-      for (int lane = 0; lane < 4; ++lane) {
-        const int64_t i = 4 * b + lane;
-        if (i >= n) break;
-        const bool keep = static_cast<double>(philox::to_unit_float(r.v[lane])) >= p;
-        y[i] = keep ? T(A(x[i]) * scale) : T(A(0));
-      }
-    }
+    for (int64_t b = b0; b < b1; ++b)
+      philox::for_each_in_block(seed, offset, static_cast<uint64_t>(b), static_cast<uint64_t>(n),
+                                [&](uint64_t i, float u) { y[i] = static_cast<double>(u) >= p ? T(A(x[i]) * scale) : T(A(0)); });
   });
 }
 

@@ -293,6 +293,17 @@ __global__ void padding_bias_kernel(int64_t n, int64_t rows, int64_t Tk, const u
   }
 }
 
+// One thread per Philox block (four consecutive elements of the [B, H, Tq, Tk] mask), with the keep test of
+// dropout_factor above: element idx is kept iff philox::uniform(seed, offset, idx) >= p.
+template <class D>
+__global__ void dropout_mask_kernel(int64_t n, float p, uint64_t seed, uint64_t offset, D* mask) {
+  const int64_t blocks = int64_t(philox::blocks_for(uint64_t(n)));
+  HONE_GRID_STRIDE(b, blocks) {
+    philox::for_each_in_block(seed, offset, uint64_t(b), uint64_t(n),
+                              [&](uint64_t i, float u) { mask[i] = store<D>(u >= p ? 1.f : 0.f); });
+  }
+}
+
 // One block per batch element: the first valid key f; the queries that see no key are then a prefix of the rows
 // (with the causal diagonal at shift = Tk - Tq, row i sees keys j <= i + shift), zeroed in every head.
 template <class D>
@@ -332,6 +343,16 @@ void attention_padding_bias(int64_t batch, int64_t rows, int64_t kv_len, const u
 }
 
 template <class T>
+void attention_dropout_mask(const AttentionShape& s, float p, uint64_t seed, uint64_t offset, T* mask,
+                            cudaStream_t stream) {
+  const int64_t n = s.batch * s.heads * s.q_len * s.kv_len;
+  if (n <= 0) return;
+  const int64_t blocks = int64_t(philox::blocks_for(uint64_t(n)));
+  dropout_mask_kernel<<<grid_for(blocks), kThreads, 0, stream>>>(n, p, seed, offset, dptr(mask));
+  check_launch("attention_dropout_mask");
+}
+
+template <class T>
 void attention_zero_unseeing_rows(const AttentionShape& s, bool causal, const uint8_t* key_valid, const T* src, T* dst,
                                   cudaStream_t stream) {
   const int64_t n = s.batch * s.heads * s.q_len * s.head_dim;
@@ -345,6 +366,7 @@ void attention_zero_unseeing_rows(const AttentionShape& s, bool causal, const ui
 
 #define HONE_INSTANTIATE(T)                                                                                   \
   template void attention_padding_bias<T>(int64_t, int64_t, int64_t, const uint8_t*, T*, cudaStream_t);      \
+  template void attention_dropout_mask<T>(const AttentionShape&, float, uint64_t, uint64_t, T*, cudaStream_t); \
   template void attention_zero_unseeing_rows<T>(const AttentionShape&, bool, const uint8_t*, const T*, T*,   \
                                                 cudaStream_t);
 HONE_INSTANTIATE(bf16)

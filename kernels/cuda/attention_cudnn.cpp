@@ -4,7 +4,7 @@
 // contract is in kernels/cuda_api.h; in short:
 //
 //  - One cache entry per SdpaGraphKey (device, B, H, Tq, Tk, D, dtype, causal, mask, training,
-//    scale): the forward graph and, for training, the backward graph, built once (under the cache
+//    scale, dropout): the forward graph and, for training, the backward graph, built once (under the cache
 //    lock) with cuDNN's heuristics (modes A, then fallback) and kept with their workspace sizes.
 //    A key cuDNN refuses is kept with the frontend's message, so it is not tried again. At most
 //    kSdpaMaxGraphs keys per process; later new shapes run our kernel.
@@ -19,6 +19,11 @@
 //    keys are all padding sees a finite uniform softmax in cuDNN and nothing in our kernel: its
 //    output row is zeroed after the forward, and its dout row before the backward, which makes its
 //    dq row and its share of dk, dv exactly 0, as ours.
+//  - Dropout: cuDNN's custom-mask form (the frontend's set_dropout(mask, scale)): a 0/1 mask
+//    [B, H, Tq, Tk] in the io dtype that attention_dropout_mask draws from our Philox stream, and
+//    the constant 1/(1-p) (the backward also takes 1-p, which undoes the scale in its
+//    sum(dO * O) term). cuDNN's own RNG is never used: its mask would differ from the CPU's. The
+//    mask is made for the call and released after it; the backward draws it again.
 //  - The backward asks for cuDNN's deterministic algorithm first (no atomics, as every hone
 //    kernel); the non-deterministic one is taken only when that is all cuDNN can build.
 //  - The frontend's own workspace and the bias come from the context's allocator (or
@@ -75,7 +80,7 @@ namespace fe = cudnn_frontend;
 using GraphPtr = std::shared_ptr<fe::graph::Graph>;
 using TensorPtr = std::shared_ptr<fe::graph::Tensor_attributes>;
 
-enum Uid : int64_t { kQ = 1, kK, kV, kO, kStats, kBias, kDO, kDQ, kDK, kDV };
+enum Uid : int64_t { kQ = 1, kK, kV, kO, kStats, kBias, kDO, kDQ, kDK, kDV, kDropoutMask };
 
 struct Entry {
   std::string error;  // non-empty: cuDNN takes no call of this key
@@ -90,6 +95,7 @@ struct Spec {
   AttentionShape s;
   float scale;
   bool causal, mask, bias_per_query;
+  float dropout_p;  // 0: no dropout
   fe::DataType_t io;
   int sm;  // the device's compute capability (90 for sm_90), given to the frontend instead of its own query
 };
@@ -133,6 +139,15 @@ std::vector<int64_t> bias_dims(const Spec& p) {
   return {p.s.batch, 1, p.bias_per_query ? p.s.q_len : 1, p.s.kv_len};
 }
 
+std::vector<int64_t> dropout_mask_dims(const AttentionShape& s) { return {s.batch, s.heads, s.q_len, s.kv_len}; }
+
+// The dropout mask input of a graph, and 1/(1-p), the scale of the kept probabilities (a constant of the graph).
+TensorPtr dropout_mask_input(const GraphPtr& g, const Spec& p) {
+  return input(g, "dropout_mask", kDropoutMask, dropout_mask_dims(p.s), p.io);
+}
+TensorPtr constant(float value) { return std::make_shared<fe::graph::Tensor_attributes>(value); }
+float keep_scale(const Spec& p) { return 1.f / (1.f - p.dropout_p); }  // as our kernels compute it, in float
+
 // The causal mask and the padding bias, the same on both graphs.
 template <class Attributes>
 void set_masks(const GraphPtr& g, const Spec& p, Attributes& a) {
@@ -154,6 +169,7 @@ GraphPtr forward_graph(const Spec& p, bool training) {
   auto V = input(g, "V", kV, {s.batch, s.heads, s.kv_len, s.head_dim});
   auto attrs = fe::graph::SDPA_attributes().set_name("sdpa").set_generate_stats(training).set_attn_scale(p.scale);
   set_masks(g, p, attrs);
+  if (p.dropout_p > 0.f) attrs.set_dropout(dropout_mask_input(g, p), constant(keep_scale(p)));
   auto [O, Stats] = g->sdpa(Q, K, V, attrs);
   output(O, kO, {s.batch, s.heads, s.q_len, s.head_dim});
   if (training) {
@@ -180,6 +196,8 @@ GraphPtr backward_graph(const Spec& p, bool deterministic) {
                    .set_attn_scale(p.scale)
                    .set_deterministic_algorithm(deterministic);
   set_masks(g, p, attrs);
+  if (p.dropout_p > 0.f)
+    attrs.set_dropout(dropout_mask_input(g, p), constant(keep_scale(p)), constant(1.f - p.dropout_p));
   auto [dQ, dK, dV] = g->sdpa_backward(Q, K, V, O, dO, Stats, attrs);
   output(dQ, kDQ, qdims);
   output(dK, kDK, kdims);
@@ -229,7 +247,8 @@ Entry build_entry(const SdpaCall& c, float scale, bool training, int sm, cudnnHa
   for (bool per_query : {false, true}) {
     if (per_query && !c.key_mask) break;
     if (!per_query && c.key_mask && full_bias_only) continue;
-    const Spec p{c.shape, scale, c.causal, c.key_mask, per_query, io_type(c.dtype), sm};
+    const Spec p{c.shape, scale, c.causal, c.key_mask, per_query, c.dropout_p > 0.f ? c.dropout_p : 0.f,
+                 io_type(c.dtype), sm};
     GraphPtr fwd;
     int64_t fwd_ws = 0;
     if (const std::string err = build([&] { return forward_graph(p, training); }, h, fwd, fwd_ws); !err.empty()) {
@@ -330,13 +349,28 @@ std::string execute(const SdpaGraphKey& key, const GraphPtr& g, cudnnHandle_t h,
   return why;
 }
 
+// The 0/1 dropout mask of a call, drawn on the stream when it has dropout (else null), released with this.
+template <class T>
+class DropoutMask {
+ public:
+  DropoutMask(const ConvContext& ctx, const CudnnSdpaArgs& a, cudaStream_t stream)
+      : buf_(ctx, a.dropout_p > 0.f ? size_t(a.shape.batch * a.shape.heads * a.shape.q_len * a.shape.kv_len) * sizeof(T) : 0,
+             stream) {
+    if (a.dropout_p > 0.f) attention_dropout_mask<T>(a.shape, a.dropout_p, a.seed, a.offset, buf_.as<T>(), stream);
+  }
+  void* get() const { return buf_.get(); }
+
+ private:
+  cudnn::Workspace buf_;
+};
+
 }  // namespace
 
 template <class T>
 CudnnSdpaStatus cudnn_sdpa_forward(const ConvContext& ctx, const CudnnSdpaArgs& a, const T* q, const T* k,
                                    const T* v, T* out, float* stats, cudaStream_t stream) {
   CudnnSdpaStatus status;
-  const SdpaCall c{a.shape, dtype_of<T>(), a.causal, a.key_valid != nullptr, 0.f};
+  const SdpaCall c{a.shape, dtype_of<T>(), a.causal, a.key_valid != nullptr, a.dropout_p};
   status.why_not = precheck(c);
   if (status.why_not.empty() && !aligned16({q, k, v, out, stats})) status.why_not = "operands not 16-byte aligned";
   if (status.why_not.empty() && a.training && !stats) status.why_not = "no buffer for the softmax statistics";
@@ -358,10 +392,12 @@ CudnnSdpaStatus cudnn_sdpa_forward(const ConvContext& ctx, const CudnnSdpaArgs& 
   const int64_t bias_rows = e->bias_per_query ? s.q_len : 1;
   cudnn::Workspace bias(ctx, a.key_valid ? size_t(s.batch * bias_rows * s.kv_len) * sizeof(T) : 0, stream);
   if (a.key_valid) attention_padding_bias<T>(s.batch, bias_rows, s.kv_len, a.key_valid, bias.as<T>(), stream);
+  const DropoutMask<T> mask(ctx, a, stream);
   cudnn::Workspace ws(ctx, size_t(e->fwd_workspace), stream);
   std::unordered_map<int64_t, void*> pack{{kQ, const_cast<T*>(q)}, {kK, const_cast<T*>(k)}, {kV, const_cast<T*>(v)},
                                           {kO, out}};
   if (a.key_valid) pack[kBias] = bias.get();
+  if (mask.get()) pack[kDropoutMask] = mask.get();
   if (a.training) pack[kStats] = stats;
   status.why_not = execute(key, e->fwd, h, pack, ws.get(), "forward");
   if (!status.why_not.empty()) return status;
@@ -375,7 +411,7 @@ template <class T>
 std::string cudnn_sdpa_backward(const ConvContext& ctx, const CudnnSdpaArgs& a, const T* q, const T* k, const T* v,
                                 const T* out, const float* stats, const T* dout, T* dq, T* dk, T* dv,
                                 cudaStream_t stream) {
-  const SdpaCall c{a.shape, dtype_of<T>(), a.causal, a.key_valid != nullptr, 0.f};
+  const SdpaCall c{a.shape, dtype_of<T>(), a.causal, a.key_valid != nullptr, a.dropout_p};
   std::string why = precheck(c);
   if (!why.empty()) return why;
   if (!aligned16({q, k, v, out, stats, dout, dq, dk, dv})) return "operands not 16-byte aligned";
@@ -399,11 +435,13 @@ std::string cudnn_sdpa_backward(const ConvContext& ctx, const CudnnSdpaArgs& a, 
     attention_zero_unseeing_rows<T>(s, a.causal, a.key_valid, dout, dout_masked.as<T>(), stream);
     d = dout_masked.as<T>();
   }
+  const DropoutMask<T> mask(ctx, a, stream);
   cudnn::Workspace ws(ctx, size_t(e->bwd_workspace), stream);
   std::unordered_map<int64_t, void*> pack{
       {kQ, const_cast<T*>(q)}, {kK, const_cast<T*>(k)}, {kV, const_cast<T*>(v)},     {kO, const_cast<T*>(out)},
       {kDO, const_cast<T*>(d)}, {kStats, const_cast<float*>(stats)}, {kDQ, dq}, {kDK, dk}, {kDV, dv}};
   if (a.key_valid) pack[kBias] = bias.get();
+  if (mask.get()) pack[kDropoutMask] = mask.get();
   return execute(key, e->bwd, h, pack, ws.get(), "backward");
 }
 

@@ -12,15 +12,10 @@ __global__ void dropout_kernel(int64_t n, double p, uint64_t seed, uint64_t offs
   using A = dacc_t<T>;
   const int64_t blocks = int64_t(philox::blocks_for(uint64_t(n)));
   HONE_GRID_STRIDE(b, blocks) {
-    const philox::U32x4 r = philox::block(seed, offset, uint64_t(b));
-#pragma unroll
-    for (int lane = 0; lane < 4; ++lane) {
-      const int64_t i = 4 * b + lane;
-      if (i >= n) break;
+    philox::for_each_in_block(seed, offset, uint64_t(b), uint64_t(n), [&](uint64_t i, float u) {
       // Exactly the CPU's comparison: a multiple of 2^-24 against p, in double.
-      const bool keep = double(philox::to_unit_float(r.v[lane])) >= p;
-      y[i] = keep ? store<T>(load(x[i]) * scale) : store<T>(A(0));
-    }
+      y[i] = double(u) >= p ? store<T>(load(x[i]) * scale) : store<T>(A(0));
+    });
   }
 }
 

@@ -8,7 +8,8 @@
 // cuDNN and our kernel the same 16-bit inputs (ours computes in float32 from them) and compare the
 // output and the three gradients within bf16/f16 tolerances, on odd lengths, head dims 64 and 128,
 // B*H > 1, causal or not, with and without a padding mask (right padding, left padding, and a batch
-// whose keys are all padding, whose output and gradient rows must be exactly 0 as ours).
+// whose keys are all padding, whose output and gradient rows must be exactly 0 as ours), with and
+// without dropout (both sides draw the same mask from the same Philox stream, so they agree).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/half.h"
+#include "kernels/philox.h"
 #include "scoped_env.h"
 
 #if defined(HONE_WITH_CUDA)
@@ -51,6 +53,8 @@ TEST(AttentionPath, CudnnTakes16BitAttentionWithFlashShapes) {
   EXPECT_EQ(cudnn_sdpa_unsupported(call_of(128, 128, 72, BF16, false, false)), "") << "72 = 9 x 8";
   EXPECT_EQ(cudnn_sdpa_unsupported(call_of(37, 128, 64, BF16, true, false)), "") << "bottom-right causal, Tq < Tk";
   EXPECT_EQ(cudnn_sdpa_unsupported(call_of(37, 128, 64, F16, false, true)), "") << "padding mask, Tq != Tk";
+  EXPECT_EQ(cudnn_sdpa_unsupported(call_of(128, 128, 64, BF16, true, true, 0.1f)), "") << "dropout, our mask";
+  EXPECT_EQ(cudnn_sdpa_unsupported(call_of(37, 128, 64, BF16, false, true, 0.1f)), "") << "dropout, Tq != Tk";
 }
 
 TEST(AttentionPath, EverythingElseRunsOurKernel) {
@@ -60,8 +64,12 @@ TEST(AttentionPath, EverythingElseRunsOurKernel) {
   EXPECT_EQ(cudnn_sdpa_unsupported(call_of(128, 128, 136, F16, true, false)), "head dim 136 is above 128");
   EXPECT_EQ(cudnn_sdpa_unsupported(call_of(1, 1, 64, BF16, false, false)), "a single query row");
   EXPECT_EQ(cudnn_sdpa_unsupported(call_of(1, 300, 64, BF16, true, false)), "a single query row");
-  EXPECT_EQ(cudnn_sdpa_unsupported(call_of(128, 128, 64, BF16, true, false, 0.1f)).rfind("dropout inside attention", 0),
-            0u);
+  EXPECT_EQ(cudnn_sdpa_unsupported(call_of(37, 128, 64, BF16, true, false, 0.1f)).rfind("causal with dropout", 0), 0u);
+  SdpaCall huge = call_of(4096, 4096, 64, BF16, true, false, 0.1f);
+  huge.shape.batch = 16, huge.shape.heads = 12;  // a 6 GiB mask
+  EXPECT_EQ(cudnn_sdpa_unsupported(huge), "a dropout mask of 6144 MiB (above 4096 MiB)");
+  huge.dropout_p = 0.f;
+  EXPECT_EQ(cudnn_sdpa_unsupported(huge), "") << "no mask without dropout";
   EXPECT_EQ(cudnn_sdpa_unsupported(call_of(128, 37, 64, BF16, true, false)), "causal with more queries than keys");
   EXPECT_EQ(cudnn_sdpa_unsupported(call_of(37, 128, 64, BF16, true, true)).rfind("causal with a padding mask", 0), 0u);
   SdpaCall empty = call_of(16, 16, 64, BF16, false, false);
@@ -75,7 +83,7 @@ TEST(AttentionPath, GraphKeyTellsApartEverythingAGraphDependsOn) {
   EXPECT_EQ(sdpa_graph_key(0, c, 0.125f, true), base);
   std::vector<SdpaGraphKey> others{sdpa_graph_key(1, c, 0.125f, true), sdpa_graph_key(0, c, 0.126f, true),
                                    sdpa_graph_key(0, c, 0.125f, false)};
-  for (int field = 0; field < 8; ++field) {
+  for (int field = 0; field < 10; ++field) {
     SdpaCall d = c;
     switch (field) {
       case 0: d.shape.batch += 1; break;
@@ -86,6 +94,8 @@ TEST(AttentionPath, GraphKeyTellsApartEverythingAGraphDependsOn) {
       case 5: d.dtype = F16; break;
       case 6: d.causal = false; break;
       case 7: d.key_mask = false; break;
+      case 8: d.dropout_p = 0.1f; break;
+      case 9: d.dropout_p = 0.2f; break;
     }
     others.push_back(sdpa_graph_key(0, d, 0.125f, true));
   }
@@ -127,6 +137,8 @@ TEST(AttentionPath, EachPathIsSaidOnceAndTheLastIsRemembered) {
 TEST(AttentionPath, PathNamesSayDtypeAndMasks) {
   EXPECT_EQ(cudnn_sdpa_path_name(call_of(64, 64, 64, BF16, true, true)), "cuDNN fused SDPA (bf16, causal, padding mask)");
   EXPECT_EQ(cudnn_sdpa_path_name(call_of(64, 64, 64, F16, false, false)), "cuDNN fused SDPA (f16)");
+  EXPECT_EQ(cudnn_sdpa_path_name(call_of(64, 64, 64, BF16, false, true, 0.1f)),
+            "cuDNN fused SDPA (bf16, padding mask, dropout)");
 }
 
 TEST(AttentionPath, PaddingBiasIsExactIn16Bits) {
@@ -146,18 +158,21 @@ struct SdpaCase {
   int mask;  // 0: none; 1: batch b%3 = 0 full, 1 right padding, 2 left padding; 2: as 1, the last batch all padding
   AttentionDType dtype;
   bool inference_too;  // also run the forward without statistics (a graph of its own)
+  float dropout = 0.f;  // dropout on the probabilities: both sides draw the mask from the same Philox stream
   std::string name() const {
     std::string n = std::string(attention_dtype_name(dtype)) + "_B" + std::to_string(B) + "H" + std::to_string(H) +
                     "Tq" + std::to_string(Tq) + "Tk" + std::to_string(Tk) + "D" + std::to_string(D);
     if (causal) n += "_causal";
     if (mask == 1) n += "_padding";
     if (mask == 2) n += "_allpadded";
+    if (dropout > 0.f) n += "_dropout" + std::to_string(int(dropout * 100 + 0.5f));
     return n;
   }
 };
 
 // Every length with both head dims, each (causal, mask) pair at least once per length; two cases with
-// Tq < Tk; three in f16. 17 graph pairs (plus 5 inference graphs): cuDNN builds each once.
+// Tq < Tk; three in f16; four with dropout (GPT-2's and BERT's fine-tuning default, 0.1, and a heavy 0.5).
+// 21 graph pairs (plus 6 inference graphs): cuDNN builds each once.
 std::vector<SdpaCase> sdpa_cases() {
   std::vector<SdpaCase> cases;
   for (int64_t T : {37, 128, 257}) {
@@ -172,6 +187,10 @@ std::vector<SdpaCase> sdpa_cases() {
   cases.push_back({3, 2, 37, 37, 64, true, 2, F16, true});
   cases.push_back({2, 3, 128, 128, 128, true, 0, F16, true});
   cases.push_back({3, 2, 257, 257, 64, false, 1, F16, true});
+  cases.push_back({3, 2, 257, 257, 64, true, 0, BF16, false, 0.1f});  // GPT-2 fine-tuning
+  cases.push_back({3, 2, 128, 128, 64, false, 2, BF16, true, 0.1f});  // BERT fine-tuning, a batch with no key
+  cases.push_back({3, 2, 37, 128, 128, false, 1, F16, false, 0.5f});  // Tq != Tk
+  cases.push_back({2, 3, 37, 37, 64, true, 1, F16, false, 0.5f});
   return cases;
 }
 
@@ -233,6 +252,9 @@ std::string run_case(const SdpaCase& c) {
   o.scale = scale;
   o.causal = c.causal;
   o.key_valid = c.mask ? dvalid.p : nullptr;
+  o.dropout_p = c.dropout;
+  o.seed = 0x5eed1234abcdULL;
+  o.offset = 4242;
   DeviceVec<float> fq(widen(q)), fk(widen(k)), fv(widen(v)), fdo(widen(dout)), fout(nq), flse(nq / c.D), fdq(nq),
       fdk(nk), fdv(nk);
   kc::attention_forward<float>(s, o, fq.p, fk.p, fv.p, fout.p, flse.p, nullptr);
@@ -245,6 +267,9 @@ std::string run_case(const SdpaCase& c) {
   a.causal = c.causal;
   a.key_valid = o.key_valid;
   a.training = true;
+  a.dropout_p = o.dropout_p;
+  a.seed = o.seed;
+  a.offset = o.offset;
   const kc::ConvContext ctx;  // device 0, stream-ordered workspaces
   DeviceVec<T> hq(q), hk(k), hv(v), hdo(dout), hout(nq), hout_inf(nq), hdq(nq), hdk(nk), hdv(nk);
   DeviceVec<float> stats(nq / c.D);
@@ -291,7 +316,7 @@ std::string run_case(const SdpaCase& c) {
 TEST(SdpaGraphs, EveryCallTheRuleLetsThroughPassesTheFrontendsValidation) {
   std::vector<SdpaCall> calls;
   for (const SdpaCase& c : sdpa_cases()) {
-    SdpaCall call = call_of(c.Tq, c.Tk, c.D, c.dtype, c.causal, c.mask != 0);
+    SdpaCall call = call_of(c.Tq, c.Tk, c.D, c.dtype, c.causal, c.mask != 0, c.dropout);
     call.shape.batch = c.B;
     call.shape.heads = c.H;
     calls.push_back(call);
@@ -299,12 +324,15 @@ TEST(SdpaGraphs, EveryCallTheRuleLetsThroughPassesTheFrontendsValidation) {
   SdpaCall gpt2 = call_of(1024, 1024, 64, BF16, true, false), bert = call_of(128, 128, 64, F16, false, true);
   gpt2.shape.batch = 16, gpt2.shape.heads = 12;
   bert.shape.batch = 32, bert.shape.heads = 12;
-  calls.insert(calls.end(), {gpt2, bert, call_of(64, 64, 72, BF16, true, true), call_of(2, 2, 8, F16, false, false)});
+  SdpaCall gpt2_finetune = gpt2, bert_finetune = bert;
+  gpt2_finetune.dropout_p = bert_finetune.dropout_p = 0.1f;
+  calls.insert(calls.end(), {gpt2, bert, gpt2_finetune, bert_finetune, call_of(64, 64, 72, BF16, true, true),
+                             call_of(2, 2, 8, F16, false, false)});
   for (const SdpaCall& c : calls) {
     ASSERT_EQ(cudnn_sdpa_unsupported(c), "");
     for (bool training : {false, true})
       EXPECT_EQ(kc::cudnn_sdpa_validate(c, 0.125f, training, 90), "")
-          << cudnn_sdpa_path_name(c) << " Tq " << c.shape.q_len << " Tk " << c.shape.kv_len << " D "
+          << cudnn_sdpa_path_name(c) << " p " << c.dropout_p << " Tq " << c.shape.q_len << " Tk " << c.shape.kv_len << " D "
           << c.shape.head_dim << (training ? " training" : " inference");
   }
 }
@@ -313,7 +341,8 @@ TEST(SdpaGraphs, TheFrontendRefusesWhatTheRuleKeepsAway) {
   const std::pair<SdpaCall, const char*> refused[] = {
       {call_of(128, 37, 64, BF16, true, false), "Bottom right causal mask does not support max_s_q > max_s_kv"},
       {call_of(37, 128, 64, BF16, true, true), "Bottom right causal mask is only supported with is_bias=False"},
-      {call_of(1, 1, 64, BF16, false, false), "s_q = s_kv = 1 is not supported"}};
+      {call_of(1, 1, 64, BF16, false, false), "s_q = s_kv = 1 is not supported"},
+      {call_of(37, 128, 64, BF16, true, false, 0.1f), "Bottom right causal mask is only supported with is_bias=False"}};
   for (const auto& [c, message] : refused) {
     EXPECT_NE(cudnn_sdpa_unsupported(c), "");
     const std::string why = kc::cudnn_sdpa_validate(c, 0.125f, true, 90);
@@ -343,6 +372,26 @@ INSTANTIATE_TEST_SUITE_P(Sdpa, CudaAttentionCudnn,
                          ::testing::ValuesIn(device_cases_run() ? sdpa_cases() : std::vector<SdpaCase>{}),
                          [](const ::testing::TestParamInfo<SdpaCase>& info) { return info.param.name(); });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(CudaAttentionCudnn);
+
+// The mask cuDNN's graphs read is our Philox keep test, element for element (odd sizes: the last Philox
+// block is partial; a non-zero offset).
+TEST(CudaAttentionCudnnMask, IsOurPhiloxKeepTest) {
+  if (!cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  const AttentionShape s{2, 3, 37, 41, 64};
+  const size_t n = size_t(s.batch * s.heads * s.q_len * s.kv_len);
+  for (float p : {0.1f, 0.5f}) {
+    DeviceVec<bf16> mask(std::vector<bf16>(n, bf16(7.f)));
+    kc::attention_dropout_mask<bf16>(s, p, 77, 13, mask.p, nullptr);
+    const std::vector<bf16> got = mask.get();
+    size_t kept = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const float want = philox::uniform(77, 13, i) >= p ? 1.f : 0.f;
+      ASSERT_EQ(float(got[i]), want) << "element " << i << " p " << p;
+      kept += want != 0.f;
+    }
+    EXPECT_NEAR(double(kept) / double(n), 1.0 - p, 0.03) << "p " << p;
+  }
+}
 
 // What the kernel-level entry point declines, and says so, without touching the outputs.
 TEST(CudaAttentionCudnnDeclines, OddHeadDimSingleRowAndSwitchedOff) {
