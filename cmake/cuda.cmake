@@ -1,7 +1,22 @@
 # CUDA is optional. AUTO builds it when nvcc is found; the CUDA code then compiles
 # even on machines without a GPU, and the CUDA tests skip at run time.
+#
+# EMULATE builds the CUDA backend without nvcc and without a GPU: our own kernels compile as C++
+# against tests/cuda_emu (the toolkit's headers for types and declarations, an emulated runtime and
+# cuBLASLt), so the CUDA test suites run, and check our kernels, on any machine (tools/test.sh runs
+# them in build-emu). cuDNN is not emulated: such a build runs our own convolution and attention.
 set(HONE_HAVE_CUDA OFF)
-if(NOT HONE_CUDA STREQUAL "OFF")
+set(HONE_CUDA_EMULATION OFF)
+set(HONE_CUDART_LIBS CUDA::cudart)
+set(HONE_CUBLAS_LIBS CUDA::cublas CUDA::cublasLt)
+if(HONE_CUDA STREQUAL "EMULATE")
+  find_package(CUDAToolkit REQUIRED)
+  find_package(Python3 REQUIRED COMPONENTS Interpreter)
+  set(HONE_HAVE_CUDA ON)
+  set(HONE_CUDA_EMULATION ON)
+  set(HONE_CUDART_LIBS hone_cuda_emu)
+  set(HONE_CUBLAS_LIBS hone_cuda_emu)
+elseif(NOT HONE_CUDA STREQUAL "OFF")
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)

@@ -347,6 +347,11 @@ int64_t Trainer::load_latest_checkpoint() {
   return state.at("step").get<int64_t>();
 }
 
+void Trainer::report_peak_device_memory() const {
+  if (const Device d = task_.model().device(); d.is_cuda() && !o_.quiet)
+    std::printf("%s (%s)\n", cuda_peak_memory_text(d.index).c_str(), d.str().c_str());
+}
+
 TrainSummary Trainer::run() {
   TrainSummary summary;
   int64_t start = 0;
@@ -443,12 +448,12 @@ TrainSummary Trainer::run() {
     ++done_this_run;
     if (o_.stop_after > 0 && done_this_run >= o_.stop_after) {
       summary.steps_done = global;
+      report_peak_device_memory();
       return summary;  // simulated interruption
     }
   }
   if (!o_.quiet) progress.finish();
-  if (const Device d = task_.model().device(); d.is_cuda() && !o_.quiet)
-    std::printf("%s (%s)\n", cuda_peak_memory_text(d.index).c_str(), d.str().c_str());
+  report_peak_device_memory();
   if (!summary.stopped_early) summary.final_eval = evaluate_and_log(o_.steps);
   if (early && o_.load_best && !o_.out_dir.empty() && fs::exists(fs::path(o_.out_dir) / "best" / "model.safetensors")) {
     load_weights((fs::path(o_.out_dir) / "best" / "model.safetensors").string());

@@ -149,6 +149,8 @@ class Trainer {
  private:
   void log_metrics(const std::string& json_line) const;
   std::map<std::string, double> evaluate_model();  // eval mode, under the run's autocast
+  // "peak device memory: ..." for a run on CUDA (at its end, or where stop_after interrupts it).
+  void report_peak_device_memory() const;
 
   std::vector<std::string> frozen_group_prefixes(int64_t step) const;
   void save_weights(const std::string& dir, const std::string& file) const;

@@ -22,7 +22,7 @@ Tensor apply_ignore(const Tensor& targets, Ignore ig, DType dtype) {
   std::vector<int64_t> t = targets.to_vector<int64_t>();
   for (size_t k = 0; k < t.size(); ++k)
     if (ig == Ignore::All || (ig == Ignore::Some && k % 3 == 1)) t[k] = kIgnore;
-  return Tensor::from_vector(t, targets.shape()).to(dtype);
+  return Tensor::from_vector(t, targets.shape()).to(dtype).to(targets.device());
 }
 
 // Plain reference: -sum_c q_c log softmax(x)_c per row, q = (1 - eps) onehot + eps / C, averaged

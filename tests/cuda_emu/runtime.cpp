@@ -1,0 +1,479 @@
+// The CUDA emulator's execution model and runtime API (see include/cuda_emu/device.h for why).
+//
+// A launch runs its blocks one after another on the calling thread. A block's threads are fibers
+// (a stack each, and a six-register context switch: ucontext's would make two system calls per
+// switch for the signal mask) that the block's scheduler resumes in thread order; a thread runs until it finishes or
+// waits at a barrier (__syncthreads, __syncwarp, a warp shuffle), and a barrier opens when every
+// live thread of the block (or warp) has arrived. Threads that wait at different barriers forever
+// are a deadlock on a GPU too: the launch then fails with a message instead of hanging.
+//
+// Device memory is host memory that the emulator tracks: copies and memsets are checked against
+// the allocations they touch, pointer arguments of kernels must point into device memory, and new
+// allocations are filled with 0xff bytes (NaN in every float type), so that a kernel reading memory
+// nobody wrote shows it. Streams and events are synchronous.
+#include <cuda_runtime.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cuda_emu/device.h"
+
+thread_local uint3 threadIdx;
+thread_local uint3 blockIdx;
+thread_local dim3 blockDim;
+thread_local dim3 gridDim;
+
+namespace hone::emu {
+namespace {
+
+thread_local cudaError_t t_last_error = cudaSuccess;
+
+cudaError_t fail(cudaError_t e) {
+  t_last_error = e;
+  return e;
+}
+
+// ---- device memory ----------------------------------------------------------------------------
+struct Allocations {
+  std::mutex mu;
+  std::map<uintptr_t, size_t> live;  // start -> bytes
+};
+Allocations& allocations() {
+  static auto* a = new Allocations();
+  return *a;
+}
+
+// The allocation holding [p, p + bytes), or false.
+bool in_device_memory(const void* p, size_t bytes) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  Allocations& al = allocations();
+  std::lock_guard<std::mutex> lock(al.mu);
+  auto it = al.live.upper_bound(a);
+  if (it == al.live.begin()) return false;
+  --it;
+  return a >= it->first && a + bytes <= it->first + it->second && (bytes > 0 || a < it->first + it->second + 1);
+}
+
+cudaError_t device_alloc(void** p, size_t bytes) {
+  if (!p) return fail(cudaErrorInvalidValue);
+  const size_t rounded = (bytes + 255) / 256 * 256;
+  void* mem = std::aligned_alloc(256, rounded ? rounded : 256);
+  if (!mem) return fail(cudaErrorMemoryAllocation);
+  std::memset(mem, 0xff, rounded ? rounded : 256);
+  Allocations& al = allocations();
+  std::lock_guard<std::mutex> lock(al.mu);
+  al.live[reinterpret_cast<uintptr_t>(mem)] = bytes;
+  *p = mem;
+  return cudaSuccess;
+}
+
+cudaError_t device_free(void* p) {
+  if (!p) return cudaSuccess;
+  Allocations& al = allocations();
+  {
+    std::lock_guard<std::mutex> lock(al.mu);
+    auto it = al.live.find(reinterpret_cast<uintptr_t>(p));
+    if (it == al.live.end()) return fail(cudaErrorInvalidValue);
+    al.live.erase(it);
+  }
+  std::free(p);
+  return cudaSuccess;
+}
+
+[[noreturn]] void misuse(const std::string& what) { throw std::runtime_error("CUDA emulator: " + what); }
+
+cudaError_t copy(void* dst, const void* src, size_t n, cudaMemcpyKind kind, const char* api) {
+  if (n == 0) return cudaSuccess;
+  const bool dst_dev = in_device_memory(dst, n), src_dev = in_device_memory(src, n);
+  const bool want_dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool want_src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if (kind != cudaMemcpyDefault && kind != cudaMemcpyHostToHost) {
+    if (want_dst_dev && !dst_dev)
+      misuse(std::string(api) + ": the destination of " + std::to_string(n) +
+             " bytes is not inside one device allocation");
+    if (want_src_dev && !src_dev)
+      misuse(std::string(api) + ": the source of " + std::to_string(n) + " bytes is not inside one device allocation");
+    if (!want_dst_dev && dst_dev) misuse(std::string(api) + ": a host destination in device memory (wrong kind)");
+    if (!want_src_dev && src_dev) misuse(std::string(api) + ": a host source in device memory (wrong kind)");
+  }
+  std::memmove(dst, src, n);
+  return cudaSuccess;
+}
+
+cudaError_t set(void* dst, int value, size_t n, const char* api) {
+  if (n == 0) return cudaSuccess;
+  if (!in_device_memory(dst, n))
+    misuse(std::string(api) + ": " + std::to_string(n) + " bytes are not inside one device allocation");
+  std::memset(dst, value, n);
+  return cudaSuccess;
+}
+
+// ---- fibers ---------------------------------------------------------------------------------------
+// switch_stack(save, load): pushes the callee-saved registers (System V x86-64), stores the stack
+// pointer in *save, continues on the stack `load` by popping that stack's registers and returning
+// to its saved address. A new fiber's stack is laid out so that the first switch to it "returns"
+// into fiber_entry.
+extern "C" void hone_emu_switch_stack(void** save, void* load);
+asm(R"(
+  .text
+  .globl hone_emu_switch_stack
+  .type hone_emu_switch_stack, @function
+hone_emu_switch_stack:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size hone_emu_switch_stack, .-hone_emu_switch_stack
+)");
+
+enum class State { Ready, AtBlockBarrier, AtWarpBarrier, Done };
+
+struct Fiber {
+  void* sp = nullptr;  // its saved stack pointer while suspended
+  State state = State::Ready;
+  uint3 tid{};
+  int linear = 0;
+};
+
+constexpr size_t kStackBytes = 256 * 1024;
+
+struct Block {
+  std::vector<Fiber> fibers;
+  void* scheduler_sp = nullptr;
+  Fiber* current = nullptr;
+  void (*body)(void*) = nullptr;
+  void* body_ctx = nullptr;
+  int or_accumulated = 0, or_result = 0;
+  std::vector<unsigned char> slots;  // 16 bytes per thread, for warp exchanges
+  std::exception_ptr error;
+};
+
+thread_local Block* t_block = nullptr;
+thread_local std::vector<char*> t_stacks;
+thread_local std::vector<unsigned char> t_dynamic_shared;
+
+[[noreturn]] void fiber_entry() {
+  Block* b = t_block;
+  Fiber* f = b->current;
+  try {
+    b->body(b->body_ctx);
+  } catch (...) {
+    if (!b->error) b->error = std::current_exception();
+  }
+  f->state = State::Done;
+  hone_emu_switch_stack(&f->sp, b->scheduler_sp);
+  std::abort();  // a finished fiber is never resumed
+}
+
+// A fresh stack whose first switch enters fiber_entry: six zeroed registers, then the return
+// address, placed so that fiber_entry starts with the stack alignment of a called function.
+void* fresh_stack(char* base) {
+  uintptr_t top = (reinterpret_cast<uintptr_t>(base) + kStackBytes) & ~uintptr_t(15);
+  top -= 16;  // the return address sits at a multiple of 16: fiber_entry then sees rsp = 8 (mod 16)
+  void** sp = reinterpret_cast<void**>(top);
+  *sp = reinterpret_cast<void*>(&fiber_entry);
+  for (int r = 0; r < 6; ++r) *--sp = nullptr;
+  return sp;
+}
+
+void suspend(State s) {
+  Block* b = t_block;
+  if (!b) misuse("a barrier outside a kernel");
+  Fiber* f = b->current;
+  f->state = s;
+  hone_emu_switch_stack(&f->sp, b->scheduler_sp);
+}
+
+std::string dim_str(const dim3& d) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "(%u, %u, %u)", d.x, d.y, d.z);
+  return buf;
+}
+
+// Runs one block to completion.
+void run_block(Block& b, int threads, const dim3& block) {
+  for (int i = int(t_stacks.size()); i < threads; ++i) t_stacks.push_back(static_cast<char*>(std::malloc(kStackBytes)));
+  b.fibers.assign(size_t(threads), Fiber{});
+  b.slots.assign(size_t(threads) * 16, 0);
+  for (int i = 0; i < threads; ++i) {
+    Fiber& f = b.fibers[size_t(i)];
+    f.linear = i;
+    f.tid = uint3{unsigned(i % block.x), unsigned((i / block.x) % block.y), unsigned(i / (block.x * block.y))};
+    f.sp = fresh_stack(t_stacks[size_t(i)]);
+  }
+  if (!t_dynamic_shared.empty()) std::memset(t_dynamic_shared.data(), 0xff, t_dynamic_shared.size());
+  const int warps = (threads + 31) / 32;
+  while (true) {
+    for (Fiber& f : b.fibers) {
+      if (f.state != State::Ready) continue;
+      b.current = &f;
+      threadIdx = f.tid;
+      hone_emu_switch_stack(&b.scheduler_sp, f.sp);
+      if (b.error) std::rethrow_exception(b.error);
+    }
+    int live = 0, at_block = 0;
+    for (const Fiber& f : b.fibers) {
+      live += f.state != State::Done;
+      at_block += f.state == State::AtBlockBarrier;
+    }
+    if (live == 0) return;
+    bool released = false;
+    if (at_block == live) {
+      for (Fiber& f : b.fibers) f.state = State::Ready;
+      b.or_result = b.or_accumulated;
+      b.or_accumulated = 0;
+      released = true;
+    } else {
+      for (int w = 0; w < warps; ++w) {
+        int live_w = 0, at_w = 0, size_w = 0;
+        for (int i = 32 * w; i < threads && i < 32 * (w + 1); ++i) {
+          ++size_w;
+          live_w += b.fibers[size_t(i)].state != State::Done;
+          at_w += b.fibers[size_t(i)].state == State::AtWarpBarrier;
+        }
+        if (live_w == 0 || at_w != live_w) continue;
+        if (live_w != size_w)
+          misuse("block " + dim_str(dim3(blockIdx.x, blockIdx.y, blockIdx.z)) + ": warp " + std::to_string(w) +
+                 " synchronises (__syncwarp or a shuffle over all lanes) after " + std::to_string(size_w - live_w) +
+                 " of its lanes exited");
+        for (int i = 32 * w; i < threads && i < 32 * (w + 1); ++i) b.fibers[size_t(i)].state = State::Ready;
+        released = true;
+      }
+    }
+    if (!released)
+      misuse("block " + dim_str(dim3(blockIdx.x, blockIdx.y, blockIdx.z)) + " deadlocks: " + std::to_string(at_block) +
+             " of its " + std::to_string(live) +
+             " live threads wait at __syncthreads and the others at a warp barrier (a barrier in divergent code?)");
+  }
+}
+
+}  // namespace
+
+void block_barrier() { suspend(State::AtBlockBarrier); }
+void warp_barrier() { suspend(State::AtWarpBarrier); }
+
+int block_barrier_or(int pred) {
+  t_block->or_accumulated |= pred ? 1 : 0;
+  suspend(State::AtBlockBarrier);
+  return t_block->or_result;
+}
+
+int lane_id() { return t_block->current->linear % 32; }
+
+void warp_exchange(const void* mine, void* out, size_t size, int src_lane) {
+  Block* b = t_block;
+  if (size > 16) misuse("a warp shuffle of more than 16 bytes");
+  const int me = b->current->linear, src = (me / 32) * 32 + src_lane;
+  if (src_lane < 0 || src_lane > 31 || src >= int(b->fibers.size()))
+    misuse("a warp shuffle from lane " + std::to_string(src_lane) + ", which does not exist");
+  std::memcpy(&b->slots[size_t(me) * 16], mine, size);
+  warp_barrier();
+  std::memcpy(out, &b->slots[size_t(src) * 16], size);
+  warp_barrier();
+}
+
+unsigned char* dynamic_shared() { return t_dynamic_shared.data(); }
+
+bool is_device_pointer(const void* p) { return p == nullptr || in_device_memory(p, 0); }
+
+void report_host_pointer_argument(int index) {
+  misuse("kernel argument " + std::to_string(index) + " is a pointer outside device memory");
+}
+
+void run_grid(const LaunchConfig& cfg, void (*body)(void*), void* ctx) {
+  const dim3 g = cfg.grid, bl = cfg.block;
+  const long long threads = (long long)bl.x * bl.y * bl.z;
+  // The limits of a compute capability 9.0 device (a real launch fails with these errors).
+  if (threads < 1 || threads > 1024 || bl.x > 1024 || bl.y > 1024 || bl.z > 64) {
+    fail(cudaErrorInvalidConfiguration);
+    return;
+  }
+  if (g.x < 1 || g.y < 1 || g.z < 1 || g.x > 2147483647u || g.y > 65535 || g.z > 65535) {
+    fail(cudaErrorInvalidConfiguration);
+    return;
+  }
+  if (cfg.shared_bytes > 48 * 1024) {  // above 48 KiB needs cudaFuncSetAttribute, which hone never calls
+    fail(cudaErrorInvalidValue);
+    return;
+  }
+  if (t_block) misuse("a kernel launched from inside a kernel");
+  t_dynamic_shared.assign(cfg.shared_bytes, 0xff);
+  const dim3 saved_grid = gridDim, saved_block = blockDim;
+  gridDim = g;
+  blockDim = bl;
+  Block b;
+  b.body = body;
+  b.body_ctx = ctx;
+  t_block = &b;
+  try {
+    for (unsigned z = 0; z < g.z; ++z)
+      for (unsigned y = 0; y < g.y; ++y)
+        for (unsigned x = 0; x < g.x; ++x) {
+          blockIdx = uint3{x, y, z};
+          run_block(b, int(threads), bl);
+        }
+  } catch (...) {
+    t_block = nullptr;
+    gridDim = saved_grid;
+    blockDim = saved_block;
+    throw;
+  }
+  t_block = nullptr;
+  gridDim = saved_grid;
+  blockDim = saved_block;
+}
+
+}  // namespace hone::emu
+
+// ---- the runtime API (declared by cuda_runtime_api.h with C linkage) ------------------------------
+using hone::emu::fail;
+
+cudaError_t cudaGetLastError() {
+  const cudaError_t e = hone::emu::t_last_error;
+  hone::emu::t_last_error = cudaSuccess;
+  return e;
+}
+cudaError_t cudaPeekAtLastError() { return hone::emu::t_last_error; }
+
+const char* cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument (CUDA emulator)";
+    case cudaErrorMemoryAllocation: return "out of memory (CUDA emulator)";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument (CUDA emulator)";
+    case cudaErrorInvalidDevice: return "invalid device ordinal (CUDA emulator)";
+    default: return "error (CUDA emulator)";
+  }
+}
+const char* cudaGetErrorName(cudaError_t e) { return cudaGetErrorString(e); }
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaGetDevice(int* device) {
+  *device = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (device != 0) return fail(cudaErrorInvalidDevice);
+  std::memset(prop, 0, sizeof *prop);
+  std::snprintf(prop->name, sizeof prop->name, "hone CUDA emulator (CPU)");
+  prop->totalGlobalMem = size_t(16) << 30;
+  prop->sharedMemPerBlock = 48 * 1024;
+  prop->regsPerBlock = 65536;
+  prop->warpSize = 32;
+  prop->maxThreadsPerBlock = 1024;
+  prop->maxThreadsDim[0] = prop->maxThreadsDim[1] = 1024;
+  prop->maxThreadsDim[2] = 64;
+  prop->maxGridSize[0] = 2147483647;
+  prop->maxGridSize[1] = prop->maxGridSize[2] = 65535;
+  prop->major = 9;
+  prop->minor = 0;
+  prop->multiProcessorCount = 4;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
+  if (device != 0) return fail(cudaErrorInvalidDevice);
+  switch (attr) {
+    case cudaDevAttrComputeCapabilityMajor: *value = 9; return cudaSuccess;
+    case cudaDevAttrComputeCapabilityMinor: *value = 0; return cudaSuccess;
+    case cudaDevAttrMultiProcessorCount: *value = 4; return cudaSuccess;
+    case cudaDevAttrMaxThreadsPerBlock: *value = 1024; return cudaSuccess;
+    case cudaDevAttrWarpSize: *value = 32; return cudaSuccess;
+    default: return fail(cudaErrorInvalidValue);
+  }
+}
+
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
+  *free_bytes = size_t(12) << 30;
+  *total = size_t(16) << 30;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void** p, size_t bytes) { return hone::emu::device_alloc(p, bytes); }
+cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t) { return hone::emu::device_alloc(p, bytes); }
+cudaError_t cudaFree(void* p) { return hone::emu::device_free(p); }
+cudaError_t cudaFreeAsync(void* p, cudaStream_t) { return hone::emu::device_free(p); }
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
+  return hone::emu::copy(dst, src, n, kind, "cudaMemcpy");
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind kind, cudaStream_t) {
+  return hone::emu::copy(dst, src, n, kind, "cudaMemcpyAsync");
+}
+cudaError_t cudaMemset(void* dst, int value, size_t n) { return hone::emu::set(dst, value, n, "cudaMemset"); }
+cudaError_t cudaMemsetAsync(void* dst, int value, size_t n, cudaStream_t) {
+  return hone::emu::set(dst, value, n, "cudaMemsetAsync");
+}
+
+cudaError_t cudaMemset2DAsync(void* dst, size_t pitch, int value, size_t width, size_t height, cudaStream_t) {
+  if (width == 0 || height == 0) return cudaSuccess;
+  if (width > pitch) return fail(cudaErrorInvalidValue);
+  hone::emu::set(dst, value, (height - 1) * pitch + width, "cudaMemset2DAsync");  // the span: checked once
+  for (size_t r = 0; r < height; ++r) std::memset(static_cast<char*>(dst) + r * pitch, value, width);
+  return cudaSuccess;
+}
+cudaError_t cudaMemset2D(void* dst, size_t pitch, int value, size_t width, size_t height) {
+  return cudaMemset2DAsync(dst, pitch, value, width, height, nullptr);
+}
+
+cudaError_t cudaStreamCreate(cudaStream_t* s) {
+  *s = reinterpret_cast<cudaStream_t>(new int(0));
+  return cudaSuccess;
+}
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) { return cudaStreamCreate(s); }
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  delete reinterpret_cast<int*>(s);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+
+namespace {
+struct EmuEvent {
+  std::chrono::steady_clock::time_point at;
+};
+}  // namespace
+
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = reinterpret_cast<cudaEvent_t>(new EmuEvent());
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete reinterpret_cast<EmuEvent*>(e);
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  reinterpret_cast<EmuEvent*>(e)->at = std::chrono::steady_clock::now();
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  *ms = std::chrono::duration<float, std::milli>(reinterpret_cast<EmuEvent*>(end)->at -
+                                                 reinterpret_cast<EmuEvent*>(start)->at)
+            .count();
+  return cudaSuccess;
+}
