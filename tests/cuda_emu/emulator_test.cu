@@ -146,4 +146,21 @@ TEST(CudaEmulator, UnwrittenSharedAndDeviceMemoryReadsAsNaN) {
   for (float x : fresh.get()) EXPECT_TRUE(std::isnan(x));
 }
 
+__global__ void neighbour_without_barrier(float* out) {
+  extern __shared__ float values[];
+  values[threadIdx.x] = float(threadIdx.x);
+  // Missing __syncthreads(): the neighbour may not have written yet.
+  out[threadIdx.x] = values[(threadIdx.x + 1) % blockDim.x];
+}
+
+TEST(CudaEmulator, AMissingBarrierShowsAsNaN) {
+  DeviceBuffer<float> out(64);
+  for (int blocks : {1, 2}) {  // the two blocks run in opposite orders
+    neighbour_without_barrier<<<blocks, 64, 64 * sizeof(float)>>>(out.p);
+    int nan = 0;
+    for (float x : out.get()) nan += std::isnan(x);
+    EXPECT_GT(nan, 0) << "a read before the write went unnoticed (" << blocks << " block(s))";
+  }
+}
+
 }  // namespace

@@ -2,10 +2,11 @@
 //
 // A launch runs its blocks one after another on the calling thread. A block's threads are fibers
 // (a stack each, and a six-register context switch: ucontext's would make two system calls per
-// switch for the signal mask) that the block's scheduler resumes in thread order; a thread runs until it finishes or
-// waits at a barrier (__syncthreads, __syncwarp, a warp shuffle), and a barrier opens when every
-// live thread of the block (or warp) has arrived. Threads that wait at different barriers forever
-// are a deadlock on a GPU too: the launch then fails with a message instead of hanging.
+// switch for the signal mask) that the block's scheduler resumes in turn, in an order that
+// alternates (see run_block); a thread runs until it finishes or waits at a barrier
+// (__syncthreads, __syncwarp, a warp shuffle), and a barrier opens when every live thread of the
+// block (or warp) has arrived. Threads that wait at different barriers forever are a deadlock on a
+// GPU too: the launch then fails with a message instead of hanging.
 //
 // Device memory is host memory that the emulator tracks: copies and memsets are checked against
 // the allocations they touch, pointer arguments of kernels must point into device memory, and new
@@ -222,14 +223,21 @@ void run_block(Block& b, int threads, const dim3& block) {
   }
   if (!t_dynamic_shared.empty()) std::memset(t_dynamic_shared.data(), 0xff, t_dynamic_shared.size());
   const int warps = (threads + 31) / 32;
+  // The order in which the ready threads run flips at every barrier, and blocks start in opposite
+  // orders: a thread that reads what another writes without a barrier between them then reads it
+  // too early in one of the two orders (and unwritten memory is NaN), as some warp schedule on a
+  // GPU would.
+  bool ascending = (blockIdx.x + blockIdx.y + blockIdx.z) % 2 == 0;
   while (true) {
-    for (Fiber& f : b.fibers) {
+    for (int k = 0; k < threads; ++k) {
+      Fiber& f = b.fibers[size_t(ascending ? k : threads - 1 - k)];
       if (f.state != State::Ready) continue;
       b.current = &f;
       threadIdx = f.tid;
       hone_emu_switch_stack(&b.scheduler_sp, f.sp);
       if (b.error) std::rethrow_exception(b.error);
     }
+    ascending = !ascending;
     int live = 0, at_block = 0;
     for (const Fiber& f : b.fibers) {
       live += f.state != State::Done;
