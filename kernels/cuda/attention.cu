@@ -11,6 +11,13 @@
 // dk, dv with one warp per key row (walking queries). Each output is summed by one warp in a
 // fixed order: deterministic, no atomics, at the price of computing the scores twice.
 //
+// A block's kWarps warps own consecutive rows of one (batch, head) and walk the other side in
+// step. For float with head dims up to kMaxTiledD, each step's 32 rows of the walked matrices are
+// staged once per block in shared memory (coalesced loads; rows padded to D + 1 floats, so lane j
+// reading row j hits a bank of its own) and every warp reads them there: kWarps times less global
+// traffic than each warp reading them itself, which the untiled instantiation (double, or wider
+// heads, whose tiles would not fit) still does.
+//
 // Head dims up to kMaxD = 256 (8 accumulators per lane).
 #include <stdexcept>
 #include <string>
@@ -22,9 +29,11 @@ namespace hone::kernels::cuda {
 
 namespace {
 
-constexpr int kWarps = 4;  // query (or key) rows per block
+constexpr int kWarps = 8;  // own rows per block
+constexpr int kTile = 32;  // rows of the walked side per step: one per lane
 constexpr int kPerLane = 8;
 constexpr int kMaxD = 32 * kPerLane;
+constexpr int kMaxTiledD = 128;  // float tiles of K and V (or Q and dout): 2 x 32 x 129 x 4 B = 33 KB
 
 struct Geometry {
   int64_t B, H, Tq, Tk, D, shift;  // shift = Tk - Tq: the causal diagonal is bottom-right aligned
@@ -36,6 +45,11 @@ struct Geometry {
 
 __device__ __forceinline__ bool visible(const Geometry& g, int64_t b, int64_t i, int64_t j) {
   return j < g.Tk && (!g.causal || j <= i + g.shift) && (!g.key_valid || g.key_valid[b * g.Tk + j]);
+}
+
+// The keys query row i may see are [0, key_end).
+__device__ __forceinline__ int64_t key_end_of(const Geometry& g, int64_t i) {
+  return g.causal ? min(g.Tk, max(int64_t(0), i + g.shift + 1)) : g.Tk;
 }
 
 // 1 / (1 - p) for a kept element, 0 for a dropped one, 1 without dropout.
@@ -53,60 +67,107 @@ __device__ __forceinline__ A dot_row(const A* smem_row, const T* row, int64_t D)
   return s;
 }
 
+// The row this warp owns: own rows of length `len` (Tq or Tk) come in chunks of kWarps per
+// (batch, head), one chunk per block. `last` is the block's last real row (for the walk's bounds).
+struct OwnRow {
+  int64_t bh, i, row, first, last;
+  bool active;  // false for the warps of a chunk's tail beyond len
+};
+__device__ __forceinline__ OwnRow own_row(int64_t len) {
+  const int64_t chunks = (len + kWarps - 1) / kWarps;
+  const int64_t bh = blockIdx.x / chunks, first = (blockIdx.x % chunks) * kWarps, i = first + threadIdx.x / 32;
+  return {bh, i, bh * len + i, first, min(len, first + kWarps) - 1, i < len};
+}
+
+// The walked side: two [len, D] matrices of one (batch, head) (k and v, or q and dout), 32 rows per
+// step, read from the shared-memory tiles (kTiled) or from global memory.
+template <class T, bool kTiled>
+struct Walk {
+  const T *m0, *m1;
+  int64_t len, D;
+  T *t0, *t1;  // the tiles, kTile rows of D + 1 (kTiled only)
+
+  // Every thread of the block calls it (kTiled: it synchronises the block).
+  __device__ void stage(int64_t r0) {
+    if constexpr (kTiled) {
+      __syncthreads();  // every warp is done with the previous step's tiles
+      for (int64_t x = threadIdx.x; x < kTile * D; x += blockDim.x) {
+        const int64_t r = x / D, d = x % D;
+        const bool in = r0 + r < len;
+        t0[r * (D + 1) + d] = in ? m0[(r0 + r) * D + d] : T(0);
+        t1[r * (D + 1) + d] = in ? m1[(r0 + r) * D + d] : T(0);
+      }
+      __syncthreads();
+    }
+  }
+  __device__ const T* row0(int64_t r0, int64_t r) const { return kTiled ? t0 + r * (D + 1) : m0 + (r0 + r) * D; }
+  __device__ const T* row1(int64_t r0, int64_t r) const { return kTiled ? t1 + r * (D + 1) : m1 + (r0 + r) * D; }
+};
+
+// Shared memory of a launch: `per_warp` own vectors of D per warp, then the two tiles.
 template <class T>
+size_t shared_bytes(int per_warp, int64_t D, bool tiled) {
+  return size_t(kWarps * per_warp * D + (tiled ? 2 * kTile * (D + 1) : 0)) * sizeof(T);
+}
+
+template <class T, bool kTiled>
 __global__ void attention_forward_kernel(Geometry g, T scale, T keep_scale, const T* q, const T* k, const T* v, T* out,
                                          T* lse) {
   using A = T;  // float or double
   extern __shared__ unsigned char smem_raw[];
   A* qs = reinterpret_cast<A*>(smem_raw) + (threadIdx.x / 32) * g.D;
+  A* tiles = reinterpret_cast<A*>(smem_raw) + kWarps * g.D;
   const int lane = threadIdx.x & 31;
-  const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
-  if (row >= g.B * g.H * g.Tq) return;  // whole warps leave together; no __syncthreads below
-  const int64_t bh = row / g.Tq, i = row % g.Tq, b = bh / g.H;
-  const T* qr = q + row * g.D;
-  for (int64_t d = lane; d < g.D; d += 32) qs[d] = qr[d];
+  const OwnRow o = own_row(g.Tq);
+  const int64_t i = o.i, b = o.bh / g.H;
+  Walk<T, kTiled> kv{k + o.bh * g.Tk * g.D, v + o.bh * g.Tk * g.D, g.Tk, g.D, tiles, tiles + kTile * (g.D + 1)};
+  if (o.active)
+    for (int64_t d = lane; d < g.D; d += 32) qs[d] = q[o.row * g.D + d];
   __syncwarp();
-  const T* kh = k + bh * g.Tk * g.D;
-  const T* vh = v + bh * g.Tk * g.D;
 
   A acc[kPerLane];
 #pragma unroll
   for (int c = 0; c < kPerLane; ++c) acc[c] = 0;
   A m = -INFINITY, l = 0;
-  const int64_t key_end = g.causal ? min(g.Tk, max(int64_t(0), i + g.shift + 1)) : g.Tk;
-  for (int64_t j0 = 0; j0 < key_end; j0 += 32) {
+  const int64_t key_end = o.active ? key_end_of(g, i) : 0;
+  // Tiled, every warp takes every step of the block's walk (the last row sees the most keys).
+  const int64_t walk_end = kTiled ? key_end_of(g, o.last) : key_end;
+  for (int64_t j0 = 0; j0 < walk_end; j0 += kTile) {
+    kv.stage(j0);
+    if (j0 >= key_end) continue;  // warp-uniform: this row sees no more keys
     const int64_t j = j0 + lane;
     const bool vis = visible(g, b, i, j);
-    const A s = vis ? dot_row(qs, kh + j * g.D, g.D) * scale : A(-INFINITY);
+    const A s = vis ? dot_row(qs, kv.row0(j0, lane), g.D) * scale : A(-INFINITY);
     const A m_new = max(m, warp_max(s));
     if (m_new == A(-INFINITY)) continue;  // nothing visible yet
     const A corr = exp_acc(m - m_new);    // 0 when m was -inf
     const A p = vis ? exp_acc(s - m_new) : A(0);
     l = l * corr + warp_sum(p);
     m = m_new;
-    const A pz = p * (vis ? dropout_factor(g, bh, i, j, keep_scale) : A(0));
+    const A pz = p * (vis ? dropout_factor(g, o.bh, i, j, keep_scale) : A(0));
 #pragma unroll
     for (int c = 0; c < kPerLane; ++c) acc[c] *= corr;
-    const int64_t nk = min(int64_t(32), key_end - j0);
+    const int64_t nk = min(int64_t(kTile), key_end - j0);
     for (int jj = 0; jj < nk; ++jj) {
       const A w = __shfl_sync(0xffffffffu, pz, jj);
       if (w == A(0)) continue;  // warp-uniform
-      const T* vr = vh + (j0 + jj) * g.D;
+      const A* vr = kv.row1(j0, jj);
 #pragma unroll
       for (int c = 0; c < kPerLane; ++c) {
         const int64_t d = lane + 32 * c;
-        if (d < g.D) acc[c] += w * A(vr[d]);
+        if (d < g.D) acc[c] += w * vr[d];
       }
     }
   }
+  if (!o.active) return;
   const bool any = l > A(0);
   const A inv = any ? A(1) / l : A(0);
 #pragma unroll
   for (int c = 0; c < kPerLane; ++c) {
     const int64_t d = lane + 32 * c;
-    if (d < g.D) out[row * g.D + d] = acc[c] * inv;
+    if (d < g.D) out[o.row * g.D + d] = acc[c] * inv;
   }
-  if (lane == 0) lse[row] = any ? m + log_acc(l) : A(-INFINITY);
+  if (lane == 0) lse[o.row] = any ? m + log_acc(l) : A(-INFINITY);
 }
 
 // D_i = dout_i . out_i (= sum_j P_ij dP_ij), one warp per row.
@@ -122,111 +183,121 @@ __global__ void attention_rowdot_kernel(int64_t rows, int64_t D, const T* out, c
 }
 
 // dq_i = scale * sum_j dS_ij k_j with dS = P (dP - D_i), dP = (dout_i . v_j) Z_ij.
-template <class T>
+template <class T, bool kTiled>
 __global__ void attention_dq_kernel(Geometry g, T scale, T keep_scale, const T* q, const T* k, const T* v,
                                     const T* lse, const T* di, const T* dout, T* dq) {
   using A = T;
   extern __shared__ unsigned char smem_raw[];
   A* qs = reinterpret_cast<A*>(smem_raw) + (threadIdx.x / 32) * 2 * g.D;
   A* dos = qs + g.D;
+  A* tiles = reinterpret_cast<A*>(smem_raw) + kWarps * 2 * g.D;
   const int lane = threadIdx.x & 31;
-  const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
-  if (row >= g.B * g.H * g.Tq) return;
-  const int64_t bh = row / g.Tq, i = row % g.Tq, b = bh / g.H;
-  for (int64_t d = lane; d < g.D; d += 32) qs[d] = q[row * g.D + d], dos[d] = dout[row * g.D + d];
+  const OwnRow o = own_row(g.Tq);
+  const int64_t i = o.i, b = o.bh / g.H;
+  Walk<T, kTiled> kv{k + o.bh * g.Tk * g.D, v + o.bh * g.Tk * g.D, g.Tk, g.D, tiles, tiles + kTile * (g.D + 1)};
+  if (o.active)
+    for (int64_t d = lane; d < g.D; d += 32) qs[d] = q[o.row * g.D + d], dos[d] = dout[o.row * g.D + d];
   __syncwarp();
-  const A L = lse[row], Di = di[row];
+  const A L = o.active ? lse[o.row] : A(-INFINITY), Di = o.active ? di[o.row] : A(0);
   A acc[kPerLane];
 #pragma unroll
   for (int c = 0; c < kPerLane; ++c) acc[c] = 0;
-  const T* kh = k + bh * g.Tk * g.D;
-  const T* vh = v + bh * g.Tk * g.D;
-  const int64_t key_end = L == A(-INFINITY) ? 0 : (g.causal ? min(g.Tk, max(int64_t(0), i + g.shift + 1)) : g.Tk);
-  for (int64_t j0 = 0; j0 < key_end; j0 += 32) {
+  const int64_t key_end = L == A(-INFINITY) ? 0 : key_end_of(g, i);
+  const int64_t walk_end = kTiled ? key_end_of(g, o.last) : key_end;
+  for (int64_t j0 = 0; j0 < walk_end; j0 += kTile) {
+    kv.stage(j0);
+    if (j0 >= key_end) continue;  // warp-uniform
     const int64_t j = j0 + lane;
     A ds = 0;
     if (visible(g, b, i, j)) {
-      const A p = exp_acc(dot_row(qs, kh + j * g.D, g.D) * scale - L);
-      const A dp = dot_row(dos, vh + j * g.D, g.D) * dropout_factor(g, bh, i, j, keep_scale);
+      const A p = exp_acc(dot_row(qs, kv.row0(j0, lane), g.D) * scale - L);
+      const A dp = dot_row(dos, kv.row1(j0, lane), g.D) * dropout_factor(g, o.bh, i, j, keep_scale);
       ds = p * (dp - Di);
     }
-    const int64_t nk = min(int64_t(32), key_end - j0);
+    const int64_t nk = min(int64_t(kTile), key_end - j0);
     for (int jj = 0; jj < nk; ++jj) {
       const A w = __shfl_sync(0xffffffffu, ds, jj);
       if (w == A(0)) continue;
-      const T* kr = kh + (j0 + jj) * g.D;
+      const A* kr = kv.row0(j0, jj);
 #pragma unroll
       for (int c = 0; c < kPerLane; ++c) {
         const int64_t d = lane + 32 * c;
-        if (d < g.D) acc[c] += w * A(kr[d]);
+        if (d < g.D) acc[c] += w * kr[d];
       }
     }
   }
+  if (!o.active) return;
 #pragma unroll
   for (int c = 0; c < kPerLane; ++c) {
     const int64_t d = lane + 32 * c;
-    if (d < g.D) dq[row * g.D + d] = acc[c] * scale;
+    if (d < g.D) dq[o.row * g.D + d] = acc[c] * scale;
   }
 }
 
 // dv_j = sum_i P_ij Z_ij dout_i, dk_j = scale * sum_i dS_ij q_i: one warp per key row.
-template <class T>
+template <class T, bool kTiled>
 __global__ void attention_dkdv_kernel(Geometry g, T scale, T keep_scale, const T* q, const T* k, const T* v,
                                       const T* lse, const T* di, const T* dout, T* dk, T* dv) {
   using A = T;
   extern __shared__ unsigned char smem_raw[];
   A* ks = reinterpret_cast<A*>(smem_raw) + (threadIdx.x / 32) * 2 * g.D;
   A* vs = ks + g.D;
+  A* tiles = reinterpret_cast<A*>(smem_raw) + kWarps * 2 * g.D;
   const int lane = threadIdx.x & 31;
-  const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
-  if (row >= g.B * g.H * g.Tk) return;
-  const int64_t bh = row / g.Tk, j = row % g.Tk, b = bh / g.H;
-  for (int64_t d = lane; d < g.D; d += 32) ks[d] = k[row * g.D + d], vs[d] = v[row * g.D + d];
+  const OwnRow o = own_row(g.Tk);
+  const int64_t j = o.i, b = o.bh / g.H;
+  Walk<T, kTiled> qd{q + o.bh * g.Tq * g.D, dout + o.bh * g.Tq * g.D, g.Tq, g.D, tiles, tiles + kTile * (g.D + 1)};
+  if (o.active)
+    for (int64_t d = lane; d < g.D; d += 32) ks[d] = k[o.row * g.D + d], vs[d] = v[o.row * g.D + d];
   __syncwarp();
   A acc_k[kPerLane], acc_v[kPerLane];
 #pragma unroll
   for (int c = 0; c < kPerLane; ++c) acc_k[c] = 0, acc_v[c] = 0;
-  const T* qh = q + bh * g.Tq * g.D;
-  const T* doh = dout + bh * g.Tq * g.D;
-  const bool key_ok = !g.key_valid || g.key_valid[b * g.Tk + j];
+  const bool key_ok = o.active && (!g.key_valid || g.key_valid[b * g.Tk + j]);
   // Under the causal mask only queries i >= j - shift see key j.
-  const int64_t q_begin = key_ok ? (g.causal ? max(int64_t(0), j - g.shift) : 0) : g.Tq;
-  for (int64_t i0 = q_begin; i0 < g.Tq; i0 += 32) {
+  auto first_query = [&](int64_t key) { return g.causal ? max(int64_t(0), key - g.shift) : int64_t(0); };
+  const int64_t q_begin = key_ok ? first_query(j) : g.Tq;
+  // Tiled, the block walks from the first query its first key sees (in steps aligned to it).
+  const int64_t walk_begin = kTiled ? first_query(o.first) : q_begin;
+  for (int64_t i0 = walk_begin; i0 < g.Tq; i0 += kTile) {
+    qd.stage(i0);
+    if (i0 + kTile <= q_begin) continue;  // warp-uniform: no query of this step sees the key
     const int64_t i = i0 + lane;
     A pz = 0, ds = 0;
-    if (i < g.Tq) {
-      const A L = lse[bh * g.Tq + i];
+    if (i < g.Tq && key_ok) {
+      const A L = lse[o.bh * g.Tq + i];
       if (L != A(-INFINITY) && visible(g, b, i, j)) {
-        const A p = exp_acc(dot_row(ks, qh + i * g.D, g.D) * scale - L);
-        const A z = dropout_factor(g, bh, i, j, keep_scale);
-        const A dp = dot_row(vs, doh + i * g.D, g.D) * z;
+        const A p = exp_acc(dot_row(ks, qd.row0(i0, lane), g.D) * scale - L);
+        const A z = dropout_factor(g, o.bh, i, j, keep_scale);
+        const A dp = dot_row(vs, qd.row1(i0, lane), g.D) * z;
         pz = p * z;
-        ds = p * (dp - di[bh * g.Tq + i]);
+        ds = p * (dp - di[o.bh * g.Tq + i]);
       }
     }
-    const int64_t nq = min(int64_t(32), g.Tq - i0);
+    const int64_t nq = min(int64_t(kTile), g.Tq - i0);
     for (int ii = 0; ii < nq; ++ii) {
       const A wv = __shfl_sync(0xffffffffu, pz, ii);
       const A wk = __shfl_sync(0xffffffffu, ds, ii);
       if (wv == A(0) && wk == A(0)) continue;
-      const T* qr = qh + (i0 + ii) * g.D;
-      const T* dr = doh + (i0 + ii) * g.D;
+      const A* qr = qd.row0(i0, ii);
+      const A* dr = qd.row1(i0, ii);
 #pragma unroll
       for (int c = 0; c < kPerLane; ++c) {
         const int64_t d = lane + 32 * c;
         if (d < g.D) {
-          acc_v[c] += wv * A(dr[d]);
-          acc_k[c] += wk * A(qr[d]);
+          acc_v[c] += wv * dr[d];
+          acc_k[c] += wk * qr[d];
         }
       }
     }
   }
+  if (!o.active) return;
 #pragma unroll
   for (int c = 0; c < kPerLane; ++c) {
     const int64_t d = lane + 32 * c;
     if (d < g.D) {
-      dk[row * g.D + d] = acc_k[c] * scale;
-      dv[row * g.D + d] = acc_v[c];
+      dk[o.row * g.D + d] = acc_k[c] * scale;
+      dv[o.row * g.D + d] = acc_v[c];
     }
   }
 }
@@ -244,6 +315,11 @@ template <class T> T keep_scale_of(const AttentionOptions& o) {
 }
 
 unsigned warp_blocks(int64_t rows) { return static_cast<unsigned>((rows + kWarps - 1) / kWarps); }
+// Blocks of the own-row kernels: a chunk of kWarps rows of one (batch, head) each.
+unsigned own_row_blocks(const AttentionShape& s, int64_t len) {
+  return static_cast<unsigned>(s.batch * s.heads * ((len + kWarps - 1) / kWarps));
+}
+template <class T> bool tiled(const AttentionShape& s) { return std::is_same_v<T, float> && s.head_dim <= kMaxTiledD; }
 
 }  // namespace
 
@@ -253,9 +329,15 @@ void attention_forward(const AttentionShape& s, const AttentionOptions& o, const
   const Geometry g = geometry(s, o);
   const int64_t rows = s.batch * s.heads * s.q_len;
   if (rows == 0 || s.head_dim == 0) return;
-  const size_t smem = kWarps * s.head_dim * sizeof(T);
-  attention_forward_kernel<T><<<warp_blocks(rows), kWarps * 32, smem, stream>>>(g, T(o.scale), keep_scale_of<T>(o), q,
-                                                                                k, v, out, lse);
+  const bool t = tiled<T>(s);
+  const size_t smem = shared_bytes<T>(1, s.head_dim, t);
+  const unsigned blocks = own_row_blocks(s, s.q_len);
+  if (t)
+    attention_forward_kernel<T, true><<<blocks, kWarps * 32, smem, stream>>>(g, T(o.scale), keep_scale_of<T>(o), q, k,
+                                                                           v, out, lse);
+  else
+    attention_forward_kernel<T, false><<<blocks, kWarps * 32, smem, stream>>>(g, T(o.scale), keep_scale_of<T>(o), q,
+                                                                            k, v, out, lse);
   check_launch("attention_forward");
 }
 
@@ -266,18 +348,29 @@ void attention_backward(const AttentionShape& s, const AttentionOptions& o, cons
   const int64_t qrows = s.batch * s.heads * s.q_len, krows = s.batch * s.heads * s.kv_len;
   if (s.head_dim == 0) return;
   Scratch di(qrows * sizeof(T), stream);
-  const size_t smem = kWarps * 2 * s.head_dim * sizeof(T);
+  const bool t = tiled<T>(s);
+  const size_t smem = shared_bytes<T>(2, s.head_dim, t);
+  const T sc = T(o.scale), ks = keep_scale_of<T>(o);
   if (qrows > 0) {
     attention_rowdot_kernel<T><<<warp_blocks(qrows), kWarps * 32, 0, stream>>>(qrows, s.head_dim, out, dout,
                                                                                di.as<T>());
     check_launch("attention_backward (rowdot)");
-    attention_dq_kernel<T><<<warp_blocks(qrows), kWarps * 32, smem, stream>>>(g, T(o.scale), keep_scale_of<T>(o), q, k,
-                                                                              v, lse, di.as<T>(), dout, dq);
+    const unsigned blocks = own_row_blocks(s, s.q_len);
+    if (t)
+      attention_dq_kernel<T, true><<<blocks, kWarps * 32, smem, stream>>>(g, sc, ks, q, k, v, lse, di.as<T>(), dout, dq);
+    else
+      attention_dq_kernel<T, false><<<blocks, kWarps * 32, smem, stream>>>(g, sc, ks, q, k, v, lse, di.as<T>(), dout,
+                                                                          dq);
     check_launch("attention_backward (dq)");
   }
   if (krows > 0) {
-    attention_dkdv_kernel<T><<<warp_blocks(krows), kWarps * 32, smem, stream>>>(
-        g, T(o.scale), keep_scale_of<T>(o), q, k, v, lse, di.as<T>(), dout, dk, dv);
+    const unsigned blocks = own_row_blocks(s, s.kv_len);
+    if (t)
+      attention_dkdv_kernel<T, true><<<blocks, kWarps * 32, smem, stream>>>(g, sc, ks, q, k, v, lse, di.as<T>(), dout,
+                                                                            dk, dv);
+    else
+      attention_dkdv_kernel<T, false><<<blocks, kWarps * 32, smem, stream>>>(g, sc, ks, q, k, v, lse, di.as<T>(), dout,
+                                                                             dk, dv);
     check_launch("attention_backward (dk, dv)");
   }
 }

@@ -63,13 +63,14 @@ inline std::vector<float> random_floats(size_t n, uint64_t seed, float lo = -1.f
   return v;
 }
 
-// "" when |got - want| <= tol * max(1, |want|) everywhere.
+// "" when |got - want| <= tol * max(1, |want|) everywhere (equal infinities, e.g. the -inf
+// log-sum-exp of a row that sees no key, and NaN against NaN count as equal).
 template <class A, class B>
 std::string compare(const std::vector<A>& got, const std::vector<B>& want, double tol, const std::string& what) {
   if (got.size() != want.size()) return what + ": size " + std::to_string(got.size()) + " vs " + std::to_string(want.size());
   for (size_t i = 0; i < got.size(); ++i) {
     const double g = double(got[i]), w = double(want[i]);
-    if (std::isnan(g) && std::isnan(w)) continue;
+    if ((std::isnan(g) && std::isnan(w)) || (std::isinf(w) && g == w)) continue;
     if (!(std::fabs(g - w) <= tol * std::max(1.0, std::fabs(w)))) {
       std::ostringstream os;
       os << what << ": element " << i << " is " << g << ", expected " << w << " (tol " << tol << ")";
@@ -276,37 +277,57 @@ inline std::string check_rows() {
 
 // Attention forward/backward against the reference (causal + padding + dropout), and the
 // embedding scatter-add backward against the CPU (bit for bit: same order of additions).
-inline std::string check_attention_and_embedding() {
-  kernels::AttentionShape s{2, 3, 19, 23, 40};
+// Our CUDA attention against the reference for one shape, in T (float or double): causal (with
+// bottom-right alignment when Tq != Tk), a padding mask, and causal with dropout.
+template <class T>
+std::string check_attention(const kernels::AttentionShape& s) {
   const size_t nq = s.batch * s.heads * s.q_len * s.head_dim, nk = s.batch * s.heads * s.kv_len * s.head_dim;
-  const auto q = random_floats(nq, 31), k = random_floats(nk, 32), v = random_floats(nk, 33), dout = random_floats(nq, 34);
+  auto values = [](size_t n, uint64_t seed) {
+    const auto f = random_floats(n, seed);
+    return std::vector<T>(f.begin(), f.end());
+  };
+  const auto q = values(nq, 31), k = values(nk, 32), v = values(nk, 33), dout = values(nq, 34);
   std::vector<uint8_t> valid(s.batch * s.kv_len, 1);
-  for (int64_t j = 17; j < s.kv_len; ++j) valid[s.kv_len + j] = 0;  // batch 1 has padding at the end
+  for (int64_t j = s.kv_len * 3 / 4; j < s.kv_len; ++j) valid[(s.batch - 1) * s.kv_len + j] = 0;  // padding at the end
+  const std::string shape = " (B" + std::to_string(s.batch) + " H" + std::to_string(s.heads) + " Tq" +
+                            std::to_string(s.q_len) + " Tk" + std::to_string(s.kv_len) + " D" +
+                            std::to_string(s.head_dim) + (std::is_same_v<T, double> ? " double" : "");
   for (int variant = 0; variant < 3; ++variant) {
     kernels::AttentionOptions o;
     o.scale = 1.f / std::sqrt(float(s.head_dim));
     o.causal = variant != 1;
     o.dropout_p = variant == 2 ? 0.25f : 0.f;
     o.seed = 77, o.offset = 5;
-    std::vector<float> out(nq), lse(nq / s.head_dim), dq(nq), dk(nk), dv(nk);
+    std::vector<T> out(nq), lse(nq / s.head_dim), dq(nq), dk(nk), dv(nk);
     DeviceVec<uint8_t> dvalid(valid);
     o.key_valid = variant == 1 ? valid.data() : nullptr;
-    kernels::ref::attention_forward<float>(s, o, q.data(), k.data(), v.data(), out.data(), lse.data());
-    kernels::ref::attention_backward<float>(s, o, q.data(), k.data(), v.data(), out.data(), lse.data(), dout.data(),
-                                            dq.data(), dk.data(), dv.data());
+    kernels::ref::attention_forward<T>(s, o, q.data(), k.data(), v.data(), out.data(), lse.data());
+    kernels::ref::attention_backward<T>(s, o, q.data(), k.data(), v.data(), out.data(), lse.data(), dout.data(),
+                                        dq.data(), dk.data(), dv.data());
     kernels::AttentionOptions od = o;
     od.key_valid = variant == 1 ? dvalid.p : nullptr;
-    DeviceVec<float> dq_(q), dk_(k), dv_(v), ddo(dout), dout_(nq), dlse(lse.size()), gq(nq), gk(nk), gv(nk);
-    kc::attention_forward<float>(s, od, dq_.p, dk_.p, dv_.p, dout_.p, dlse.p, nullptr);
-    kc::attention_backward<float>(s, od, dq_.p, dk_.p, dv_.p, dout_.p, dlse.p, ddo.p, gq.p, gk.p, gv.p, nullptr);
-    const std::string tag = " (variant " + std::to_string(variant) + ")";
+    DeviceVec<T> dq_(q), dk_(k), dv_(v), ddo(dout), dout_(nq), dlse(lse.size()), gq(nq), gk(nk), gv(nk);
+    kc::attention_forward<T>(s, od, dq_.p, dk_.p, dv_.p, dout_.p, dlse.p, nullptr);
+    kc::attention_backward<T>(s, od, dq_.p, dk_.p, dv_.p, dout_.p, dlse.p, ddo.p, gq.p, gk.p, gv.p, nullptr);
+    const std::string tag = shape + ", variant " + std::to_string(variant) + ")";
     for (auto [got, want, what] : {std::tuple{dout_.get(), out, "attention out"}, std::tuple{dlse.get(), lse, "attention lse"},
                                    std::tuple{gq.get(), dq, "attention dq"}, std::tuple{gk.get(), dk, "attention dk"},
                                    std::tuple{gv.get(), dv, "attention dv"}}) {
-      const std::string err = compare(got, want, 1e-4, what + tag);
+      const std::string err = compare(got, want, std::is_same_v<T, double> ? 1e-9 : 1e-4, what + tag);
       if (!err.empty()) return err;
     }
   }
+  return "";
+}
+
+inline std::string check_attention_and_embedding() {
+  // Shared-memory tiles (float, D <= 128): one tile and three chunks of rows; several tiles and
+  // chunks; Tq > Tk (the first causal rows see nothing) at the widest tiled head. Untiled: a head
+  // above 128, and double.
+  for (const kernels::AttentionShape& s : {kernels::AttentionShape{2, 3, 19, 23, 40}, kernels::AttentionShape{1, 2, 77, 77, 64},
+                                           kernels::AttentionShape{2, 1, 45, 33, 128}, kernels::AttentionShape{1, 2, 20, 37, 136}})
+    if (std::string err = check_attention<float>(s); !err.empty()) return err;
+  if (std::string err = check_attention<double>({2, 2, 21, 34, 24}); !err.empty()) return err;
   const int64_t n = 300, V = 50, C = 70;
   std::vector<int64_t> ids(n);
   for (int64_t t = 0; t < n; ++t) ids[t] = int64_t(philox::uniform(3, 0, t) * 10) * 5 % V;  // many collisions
