@@ -4,9 +4,15 @@
 // device in a multimap from size to pointer. A request takes the smallest cached block that is
 // at least as large and at most twice the rounded size (so one huge block does not serve many
 // tiny requests). When cudaMalloc fails, the cache is emptied and the call retried once.
+//
+// HONE_CUDA_CACHING=0 turns the cache off (as PyTorch's PYTORCH_NO_CUDA_MEMORY_CACHING=1): every
+// tensor gets a cudaMalloc of its exact size and gives it back when freed. Slower, but a kernel that
+// reads past its tensor, or reads memory nobody wrote, then shows in tools that watch allocations
+// (compute-sanitizer on a GPU, the CUDA emulator's guard pages and NaN fill in tests/cuda_emu).
 #include "engine/core/allocator.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -70,14 +76,23 @@ void release_cached(DeviceCache& dc, int device) {
   cudaSetDevice(prev);
 }
 
+bool caching_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("HONE_CUDA_CACHING");
+    return !(v && std::string(v) == "0");
+  }();
+  return enabled;
+}
+
 }  // namespace
 
 void* cuda_alloc(size_t nbytes, int device) {
   auto& c = caches();
   std::lock_guard<std::mutex> lock(c.mu);
   DeviceCache& dc = c.at(device);
-  const size_t size = round_size(nbytes == 0 ? 1 : nbytes);
-  auto it = dc.free_blocks.lower_bound(size);
+  const bool caching = caching_enabled();
+  const size_t size = caching ? round_size(nbytes == 0 ? 1 : nbytes) : (nbytes == 0 ? 1 : nbytes);
+  auto it = caching ? dc.free_blocks.lower_bound(size) : dc.free_blocks.end();
   void* p = nullptr;
   size_t got = size;
   if (it != dc.free_blocks.end() && it->first <= 2 * size) {
@@ -115,7 +130,16 @@ void cuda_free(void* p, int device) {
   auto it = dc.live.find(p);
   if (it == dc.live.end()) return;  // not ours: ignore rather than corrupt the cache
   dc.stats.allocated_bytes -= it->second;
-  dc.free_blocks.emplace(it->second, p);
+  if (caching_enabled()) {
+    dc.free_blocks.emplace(it->second, p);
+  } else {
+    int prev = 0;
+    cudaGetDevice(&prev);
+    cudaSetDevice(device);
+    cudaFree(p);
+    cudaSetDevice(prev);
+    dc.stats.reserved_bytes -= it->second;
+  }
   dc.live.erase(it);
 }
 

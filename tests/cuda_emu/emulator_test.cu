@@ -163,4 +163,16 @@ TEST(CudaEmulator, AMissingBarrierShowsAsNaN) {
   }
 }
 
+__global__ void write_one_past(int* out, int n) {
+  if (threadIdx.x == 0) out[n] = 1;  // one element past the end
+}
+
+TEST(CudaEmulatorDeathTest, AKernelWritingPastItsBufferStopsWithItsName) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  DeviceBuffer<int> out(64);
+  EXPECT_DEATH(write_one_past<<<1, 32>>>(out.p, 64),
+               "kernel write_one_past, block \\(0, 0, 0\\), thread \\(0, 0, 0\\) accessed byte 256 of a 256-byte "
+               "device allocation \\(past its end\\)");
+}
+
 }  // namespace

@@ -5,7 +5,7 @@ Three rewrites, each keeping the line count so that compiler messages and debugg
 original lines (a #line directive names the original file):
   - the emulator's device header is included first;
   - kernel<<<grid, block[, shared[, stream]]>>>(args...) becomes
-    ::hone::emu::launch(::hone::emu::config(grid, block, ...), [&](auto&&... a) { kernel(a...); }, args...);
+    ::hone::emu::launch("kernel", ::hone::emu::config(grid, block, ...), [&](auto&&... a) { kernel(a...); }, args...);
   - extern __shared__ T name[]; becomes T* name = reinterpret_cast<T*>(::hone::emu::dynamic_shared());
 
 Usage: rewrite_launches.py IN.cu OUT.cpp
@@ -80,8 +80,9 @@ def rewrite(src):
         kernel = src[start:at]
         args = src[paren + 1:end]
         out.append(src[pos:start])
-        out.append("::hone::emu::launch(::hone::emu::config(%s), [&](auto&&... hone_emu_a) { %s(hone_emu_a...); }%s%s)"
-                   % (cfg, kernel, ", " if args.strip() else "", args))
+        name = " ".join(kernel.split()).replace("\\", "\\\\").replace('"', '\\"')
+        out.append('::hone::emu::launch("%s", ::hone::emu::config(%s), [&](auto&&... hone_emu_a) { %s(hone_emu_a...); }%s%s)'
+                   % (name, cfg, kernel, ", " if args.strip() else "", args))
         pos = end + 1
     text = "".join(out)
     return re.sub(r"extern\s+__shared__\s+([\w:\s]+?)\s+(\w+)\s*\[\s*\]\s*;",

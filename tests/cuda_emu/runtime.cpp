@@ -11,8 +11,15 @@
 // Device memory is host memory that the emulator tracks: copies and memsets are checked against
 // the allocations they touch, pointer arguments of kernels must point into device memory, and new
 // allocations are filled with 0xff bytes (NaN in every float type), so that a kernel reading memory
-// nobody wrote shows it. Streams and events are synchronous.
+// nobody wrote shows it. Each allocation ends (to 16 bytes) at an inaccessible guard page: a kernel
+// touching memory past its buffer stops there with a message naming the kernel, block and thread
+// (HONE_CUDA_CACHING=0, which tools/test.sh sets for the emulated suites, gives every tensor its own
+// allocation). Streams and events are synchronous.
 #include <cuda_runtime.h>
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -43,9 +50,14 @@ cudaError_t fail(cudaError_t e) {
 }
 
 // ---- device memory ----------------------------------------------------------------------------
+struct Allocation {
+  size_t bytes;
+  char* map;   // the mapping: the pages holding the allocation, then the guard page
+  size_t map_bytes;
+};
 struct Allocations {
   std::mutex mu;
-  std::map<uintptr_t, size_t> live;  // start -> bytes
+  std::map<uintptr_t, Allocation> live;  // start -> allocation
 };
 Allocations& allocations() {
   static auto* a = new Allocations();
@@ -60,32 +72,51 @@ bool in_device_memory(const void* p, size_t bytes) {
   auto it = al.live.upper_bound(a);
   if (it == al.live.begin()) return false;
   --it;
-  return a >= it->first && a + bytes <= it->first + it->second && (bytes > 0 || a < it->first + it->second + 1);
+  const uintptr_t end = it->first + it->second.bytes;
+  return a >= it->first && a + bytes <= end && (bytes > 0 || a <= end);
 }
+
+size_t page_size() {
+  static const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+void install_fault_handler();
 
 cudaError_t device_alloc(void** p, size_t bytes) {
   if (!p) return fail(cudaErrorInvalidValue);
-  const size_t rounded = (bytes + 255) / 256 * 256;
-  void* mem = std::aligned_alloc(256, rounded ? rounded : 256);
-  if (!mem) return fail(cudaErrorMemoryAllocation);
-  std::memset(mem, 0xff, rounded ? rounded : 256);
+  install_fault_handler();
+  const size_t page = page_size();
+  const size_t body = (std::max<size_t>(bytes, 1) + 15) / 16 * 16;  // 16-byte aligned start
+  const size_t pages = (body + page - 1) / page * page;
+  void* map = mmap(nullptr, pages + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (map == MAP_FAILED) return fail(cudaErrorMemoryAllocation);
+  char* base = static_cast<char*>(map);
+  if (mprotect(base + pages, page, PROT_NONE) != 0) {
+    munmap(map, pages + page);
+    return fail(cudaErrorMemoryAllocation);
+  }
+  char* start = base + pages - body;  // the allocation ends (to 16 bytes) at the guard page
+  std::memset(start, 0xff, body);
   Allocations& al = allocations();
   std::lock_guard<std::mutex> lock(al.mu);
-  al.live[reinterpret_cast<uintptr_t>(mem)] = bytes;
-  *p = mem;
+  al.live[reinterpret_cast<uintptr_t>(start)] = {bytes, base, pages + page};
+  *p = start;
   return cudaSuccess;
 }
 
 cudaError_t device_free(void* p) {
   if (!p) return cudaSuccess;
+  Allocation a{};
   Allocations& al = allocations();
   {
     std::lock_guard<std::mutex> lock(al.mu);
     auto it = al.live.find(reinterpret_cast<uintptr_t>(p));
     if (it == al.live.end()) return fail(cudaErrorInvalidValue);
+    a = it->second;
     al.live.erase(it);
   }
-  std::free(p);
+  munmap(a.map, a.map_bytes);
   return cudaSuccess;
 }
 
@@ -169,6 +200,7 @@ struct Block {
 };
 
 thread_local Block* t_block = nullptr;
+thread_local const char* t_kernel = "";
 thread_local std::vector<char*> t_stacks;
 thread_local std::vector<unsigned char> t_dynamic_shared;
 
@@ -208,6 +240,51 @@ std::string dim_str(const dim3& d) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "(%u, %u, %u)", d.x, d.y, d.z);
   return buf;
+}
+
+// "kernel K, block (x, y, z)" for messages.
+std::string where() { return std::string("kernel ") + t_kernel + ", block " + dim_str(dim3(blockIdx.x, blockIdx.y, blockIdx.z)); }
+
+// A fault on a guard page: say which kernel, block and thread went past which allocation, then
+// abort (the test fails with this line rather than a bare segmentation fault).
+struct sigaction g_previous_segv;
+
+void on_fault(int sig, siginfo_t* info, void* ucontext) {
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(info->si_addr);
+  Allocations& al = allocations();
+  if (al.mu.try_lock()) {
+    for (const auto& [start, a] : al.live) {
+      const uintptr_t guard = reinterpret_cast<uintptr_t>(a.map) + a.map_bytes - page_size();
+      if (addr < guard || addr >= guard + page_size()) continue;
+      if (t_block)
+        std::fprintf(stderr,
+                     "CUDA emulator: %s, thread (%u, %u, %u) accessed byte %zu of a %zu-byte device allocation "
+                     "(past its end)\n",
+                     where().c_str(), threadIdx.x, threadIdx.y, threadIdx.z, size_t(addr - start), a.bytes);
+      else
+        std::fprintf(stderr, "CUDA emulator: host code accessed byte %zu of a %zu-byte device allocation (past its end)\n",
+                     size_t(addr - start), a.bytes);
+      std::fflush(stderr);
+      std::abort();
+    }
+    al.mu.unlock();
+  }
+  // Not a guard page: whatever handled SIGSEGV before (or the default, a crash) takes it.
+  sigaction(SIGSEGV, &g_previous_segv, nullptr);
+  (void)sig;
+  (void)ucontext;
+}
+
+void install_fault_handler() {
+  static const bool installed = [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_previous_segv);
+    return true;
+  }();
+  (void)installed;
 }
 
 // Runs one block to completion.
@@ -260,7 +337,7 @@ void run_block(Block& b, int threads, const dim3& block) {
         }
         if (live_w == 0 || at_w != live_w) continue;
         if (live_w != size_w)
-          misuse("block " + dim_str(dim3(blockIdx.x, blockIdx.y, blockIdx.z)) + ": warp " + std::to_string(w) +
+          misuse(where() + ": warp " + std::to_string(w) +
                  " synchronises (__syncwarp or a shuffle over all lanes) after " + std::to_string(size_w - live_w) +
                  " of its lanes exited");
         for (int i = 32 * w; i < threads && i < 32 * (w + 1); ++i) b.fibers[size_t(i)].state = State::Ready;
@@ -268,7 +345,7 @@ void run_block(Block& b, int threads, const dim3& block) {
       }
     }
     if (!released)
-      misuse("block " + dim_str(dim3(blockIdx.x, blockIdx.y, blockIdx.z)) + " deadlocks: " + std::to_string(at_block) +
+      misuse(where() + " deadlocks: " + std::to_string(at_block) +
              " of its " + std::to_string(live) +
              " live threads wait at __syncthreads and the others at a warp barrier (a barrier in divergent code?)");
   }
@@ -303,11 +380,11 @@ unsigned char* dynamic_shared() { return t_dynamic_shared.data(); }
 
 bool is_device_pointer(const void* p) { return p == nullptr || in_device_memory(p, 0); }
 
-void report_host_pointer_argument(int index) {
-  misuse("kernel argument " + std::to_string(index) + " is a pointer outside device memory");
+void report_host_pointer_argument(const char* kernel, int index) {
+  misuse(std::string("kernel ") + kernel + ": argument " + std::to_string(index) + " is a pointer outside device memory");
 }
 
-void run_grid(const LaunchConfig& cfg, void (*body)(void*), void* ctx) {
+void run_grid(const char* kernel, const LaunchConfig& cfg, void (*body)(void*), void* ctx) {
   const dim3 g = cfg.grid, bl = cfg.block;
   const long long threads = (long long)bl.x * bl.y * bl.z;
   // The limits of a compute capability 9.0 device (a real launch fails with these errors).
@@ -323,7 +400,8 @@ void run_grid(const LaunchConfig& cfg, void (*body)(void*), void* ctx) {
     fail(cudaErrorInvalidValue);
     return;
   }
-  if (t_block) misuse("a kernel launched from inside a kernel");
+  if (t_block) misuse(std::string("kernel ") + kernel + " launched from inside a kernel");
+  t_kernel = kernel;
   t_dynamic_shared.assign(cfg.shared_bytes, 0xff);
   const dim3 saved_grid = gridDim, saved_block = blockDim;
   gridDim = g;

@@ -73,32 +73,33 @@ inline LaunchConfig config(dim3 grid, dim3 block, size_t shared_bytes = 0, cudaS
 }
 
 // Runs body once per thread of the grid (checking the launch against a device's limits first; a
-// bad launch sets the error cudaGetLastError reports, as a real launch does).
-void run_grid(const LaunchConfig& cfg, void (*body)(void*), void* ctx);
+// bad launch sets the error cudaGetLastError reports, as a real launch does). `kernel` names it in
+// the emulator's messages.
+void run_grid(const char* kernel, const LaunchConfig& cfg, void (*body)(void*), void* ctx);
 // True when p lies in memory from cudaMalloc/cudaMallocAsync (null counts as device).
 bool is_device_pointer(const void* p);
-void report_host_pointer_argument(int index);
+void report_host_pointer_argument(const char* kernel, int index);
 
 template <class A>
-void check_argument(int index, const A& a) {
+void check_argument(const char* kernel, int index, const A& a) {
   if constexpr (std::is_pointer_v<A>) {
-    if (!is_device_pointer(a)) report_host_pointer_argument(index);
+    if (!is_device_pointer(a)) report_host_pointer_argument(kernel, index);
   }
 }
 
-// kernel<<<cfg>>>(args...) becomes launch(config(cfg), [&](auto&&... a) { kernel(a...); }, args...):
+// kernel<<<cfg>>>(args...) becomes launch("kernel", config(cfg), [&](auto&&... a) { kernel(a...); }, args...):
 // the arguments are evaluated once, as by a real launch, and each thread gets its own copy.
 template <class F, class... Args>
-void launch(const LaunchConfig& cfg, F&& kernel, Args&&... args) {
+void launch(const char* name, const LaunchConfig& cfg, F&& kernel, Args&&... args) {
   std::tuple<std::decay_t<Args>...> params(std::forward<Args>(args)...);
   int index = 0;
-  std::apply([&](const auto&... a) { (check_argument(index++, a), ...); }, params);
+  std::apply([&](const auto&... a) { (check_argument(name, index++, a), ...); }, params);
   struct Ctx {
     F* kernel;
     std::tuple<std::decay_t<Args>...>* params;
   } ctx{&kernel, &params};
   run_grid(
-      cfg,
+      name, cfg,
       [](void* p) {
         Ctx* c = static_cast<Ctx*>(p);
         auto mine = *c->params;  // kernel parameters are the thread's own copies
