@@ -8,6 +8,7 @@
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/strided_loop.h"
 #include "kernels/elementwise.h"
+#include "kernels/unary_formulas.h"
 
 namespace hone::kernels {
 
@@ -50,60 +51,23 @@ template <class A> [[gnu::always_inline]] inline A act_erf(A x) {
   else return std::erf(x);
 }
 
-template <class A> [[gnu::always_inline]] inline A gelu_tanh_inner(A x) {
-  constexpr double k = 0.7978845608028654;  // sqrt(2/pi)
-  return A(k) * (x + A(0.044715) * x * x * x);
-}
+// The functions of kernels/unary_formulas.h on the CPU.
+struct CpuMath {
+  template <class A> [[gnu::always_inline]] static A exp(A x) { return std::exp(x); }
+  template <class A> [[gnu::always_inline]] static A act_exp(A x) { return hone::kernels::act_exp(x); }
+  template <class A> [[gnu::always_inline]] static A tanh(A x) { return act_tanh(x); }
+  template <class A> [[gnu::always_inline]] static A erf(A x) { return act_erf(x); }
+  template <class A> [[gnu::always_inline]] static A log(A x) { return std::log(x); }
+  template <class A> [[gnu::always_inline]] static A sqrt(A x) { return std::sqrt(x); }
+  template <class A> [[gnu::always_inline]] static A abs(A x) { return std::fabs(x); }
+  template <class A> [[gnu::always_inline]] static A pow(A x, A p) { return std::pow(x, p); }
+};
 
 template <class A> [[gnu::always_inline]] inline A unary_value(UnaryOp op, A x, A p) {
-  switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return std::exp(x);
-    case UnaryOp::Log: return std::log(x);
-    case UnaryOp::Sqrt: return std::sqrt(x);
-    case UnaryOp::Rsqrt: return A(1) / std::sqrt(x);
-    case UnaryOp::Tanh: return act_tanh(x);
-    case UnaryOp::Sigmoid: return A(1) / (A(1) + act_exp(-x));
-    case UnaryOp::Relu: return x > A(0) ? x : A(0);
-    case UnaryOp::GeluErf: return A(0.5) * x * (A(1) + act_erf(x * A(0.7071067811865476)));
-    case UnaryOp::GeluTanh: return A(0.5) * x * (A(1) + act_tanh(gelu_tanh_inner(x)));
-    case UnaryOp::Silu: return x / (A(1) + act_exp(-x));
-    case UnaryOp::Abs: return std::fabs(x);
-    case UnaryOp::Pow: return std::pow(x, p);
-  }
-  return x;
+  return formulas::unary_value<CpuMath>(op, x, p);
 }
-
-// d f / d x, given x and y = f(x).
 template <class A> [[gnu::always_inline]] inline A unary_derivative(UnaryOp op, A x, A y, A p) {
-  switch (op) {
-    case UnaryOp::Neg: return A(-1);
-    case UnaryOp::Exp: return y;
-    case UnaryOp::Log: return A(1) / x;
-    case UnaryOp::Sqrt: return A(0.5) / y;
-    case UnaryOp::Rsqrt: return A(-0.5) * y * y * y;
-    case UnaryOp::Tanh: return A(1) - y * y;
-    case UnaryOp::Sigmoid: return y * (A(1) - y);
-    case UnaryOp::Relu: return x > A(0) ? A(1) : A(0);
-    case UnaryOp::GeluErf: {
-      const A cdf = A(0.5) * (A(1) + act_erf(x * A(0.7071067811865476)));
-      const A pdf = act_exp(A(-0.5) * x * x) * A(0.3989422804014327);
-      return cdf + x * pdf;
-    }
-    case UnaryOp::GeluTanh: {
-      constexpr double k = 0.7978845608028654;
-      const A t = act_tanh(gelu_tanh_inner(x));
-      const A dinner = A(k) * (A(1) + A(3 * 0.044715) * x * x);
-      return A(0.5) * (A(1) + t) + A(0.5) * x * (A(1) - t * t) * dinner;
-    }
-    case UnaryOp::Silu: {
-      const A s = A(1) / (A(1) + act_exp(-x));
-      return s * (A(1) + x * (A(1) - s));
-    }
-    case UnaryOp::Abs: return x > A(0) ? A(1) : (x < A(0) ? A(-1) : A(0));
-    case UnaryOp::Pow: return p == A(0) ? A(0) : p * std::pow(x, p - A(1));
-  }
-  return A(0);
+  return formulas::unary_derivative<CpuMath>(op, x, y, p);
 }
 
 // The switch is hoisted out of the loop: one vectorisable loop per op.

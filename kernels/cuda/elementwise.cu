@@ -1,8 +1,8 @@
 // CUDA elementwise kernels: unary maps and their derivatives, broadcasting binary ops,
 // comparisons, where, strided copies with dtype conversion, fill, axpy/scale.
 //
-// The formulas are those of kernels/cpu/elementwise.cpp, written once more for the device (the
-// CPU file's helpers are not __device__). One kernel per storage type with the op as a run-time
+// The unary formulas are kernels/unary_formulas.h's, shared with the CPU, with the device's math
+// functions. One kernel per storage type with the op as a run-time
 // argument: the switch is uniform across a warp, and it keeps the number of instantiations (and
 // nvcc's time) small. Strided operands use the merged index space of common.cuh.
 #include <cstring>
@@ -10,79 +10,37 @@
 #include <string>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/unary_formulas.h"
 
 namespace hone::kernels::cuda {
 
 namespace {
 
-// Math in the accumulation type (float or double).
-__device__ __forceinline__ float m_exp(float x) { return expf(x); }
-__device__ __forceinline__ double m_exp(double x) { return exp(x); }
-__device__ __forceinline__ float m_log(float x) { return logf(x); }
-__device__ __forceinline__ double m_log(double x) { return log(x); }
-__device__ __forceinline__ float m_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double m_sqrt(double x) { return sqrt(x); }
-__device__ __forceinline__ float m_tanh(float x) { return tanhf(x); }
-__device__ __forceinline__ double m_tanh(double x) { return tanh(x); }
-__device__ __forceinline__ float m_erf(float x) { return erff(x); }
-__device__ __forceinline__ double m_erf(double x) { return erf(x); }
-__device__ __forceinline__ float m_pow(float x, float p) { return powf(x, p); }
-__device__ __forceinline__ double m_pow(double x, double p) { return pow(x, p); }
-__device__ __forceinline__ float m_abs(float x) { return fabsf(x); }
-__device__ __forceinline__ double m_abs(double x) { return fabs(x); }
+// kernels/unary_formulas.h's functions on the device, in the accumulation type (float or double).
+struct DeviceMath {
+  static __host__ __device__ __forceinline__ float exp(float x) { return expf(x); }
+  static __host__ __device__ __forceinline__ double exp(double x) { return ::exp(x); }
+  static __host__ __device__ __forceinline__ float act_exp(float x) { return expf(x); }
+  static __host__ __device__ __forceinline__ double act_exp(double x) { return ::exp(x); }
+  static __host__ __device__ __forceinline__ float log(float x) { return logf(x); }
+  static __host__ __device__ __forceinline__ double log(double x) { return ::log(x); }
+  static __host__ __device__ __forceinline__ float sqrt(float x) { return sqrtf(x); }
+  static __host__ __device__ __forceinline__ double sqrt(double x) { return ::sqrt(x); }
+  static __host__ __device__ __forceinline__ float tanh(float x) { return tanhf(x); }
+  static __host__ __device__ __forceinline__ double tanh(double x) { return ::tanh(x); }
+  static __host__ __device__ __forceinline__ float erf(float x) { return erff(x); }
+  static __host__ __device__ __forceinline__ double erf(double x) { return ::erf(x); }
+  static __host__ __device__ __forceinline__ float pow(float x, float p) { return powf(x, p); }
+  static __host__ __device__ __forceinline__ double pow(double x, double p) { return ::pow(x, p); }
+  static __host__ __device__ __forceinline__ float abs(float x) { return fabsf(x); }
+  static __host__ __device__ __forceinline__ double abs(double x) { return fabs(x); }
+};
 
-template <class A> __device__ __forceinline__ A gelu_tanh_inner(A x) {
-  return A(0.7978845608028654) * (x + A(0.044715) * x * x * x);  // sqrt(2/pi) (x + 0.044715 x^3)
+template <class A> __device__ __forceinline__ A unary_value(UnaryOp op, A x, A p) {
+  return formulas::unary_value<DeviceMath>(op, x, p);
 }
-
-template <class A> __device__ A unary_value(UnaryOp op, A x, A p) {
-  switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return m_exp(x);
-    case UnaryOp::Log: return m_log(x);
-    case UnaryOp::Sqrt: return m_sqrt(x);
-    case UnaryOp::Rsqrt: return A(1) / m_sqrt(x);
-    case UnaryOp::Tanh: return m_tanh(x);
-    case UnaryOp::Sigmoid: return A(1) / (A(1) + m_exp(-x));
-    case UnaryOp::Relu: return x > A(0) ? x : A(0);
-    case UnaryOp::GeluErf: return A(0.5) * x * (A(1) + m_erf(x * A(0.7071067811865476)));
-    case UnaryOp::GeluTanh: return A(0.5) * x * (A(1) + m_tanh(gelu_tanh_inner(x)));
-    case UnaryOp::Silu: return x / (A(1) + m_exp(-x));
-    case UnaryOp::Abs: return m_abs(x);
-    case UnaryOp::Pow: return m_pow(x, p);
-  }
-  return x;
-}
-
-// d f / d x given x and y = f(x) (y is only read for the ops whose derivative uses it).
-template <class A> __device__ A unary_derivative(UnaryOp op, A x, A y, A p) {
-  switch (op) {
-    case UnaryOp::Neg: return A(-1);
-    case UnaryOp::Exp: return y;
-    case UnaryOp::Log: return A(1) / x;
-    case UnaryOp::Sqrt: return A(0.5) / y;
-    case UnaryOp::Rsqrt: return A(-0.5) * y * y * y;
-    case UnaryOp::Tanh: return A(1) - y * y;
-    case UnaryOp::Sigmoid: return y * (A(1) - y);
-    case UnaryOp::Relu: return x > A(0) ? A(1) : A(0);
-    case UnaryOp::GeluErf: {
-      const A cdf = A(0.5) * (A(1) + m_erf(x * A(0.7071067811865476)));
-      const A pdf = m_exp(A(-0.5) * x * x) * A(0.3989422804014327);
-      return cdf + x * pdf;
-    }
-    case UnaryOp::GeluTanh: {
-      const A t = m_tanh(gelu_tanh_inner(x));
-      const A dinner = A(0.7978845608028654) * (A(1) + A(3 * 0.044715) * x * x);
-      return A(0.5) * (A(1) + t) + A(0.5) * x * (A(1) - t * t) * dinner;
-    }
-    case UnaryOp::Silu: {
-      const A s = A(1) / (A(1) + m_exp(-x));
-      return s * (A(1) + x * (A(1) - s));
-    }
-    case UnaryOp::Abs: return x > A(0) ? A(1) : (x < A(0) ? A(-1) : A(0));
-    case UnaryOp::Pow: return p == A(0) ? A(0) : p * m_pow(x, p - A(1));
-  }
-  return A(0);
+template <class A> __device__ __forceinline__ A unary_derivative(UnaryOp op, A x, A y, A p) {
+  return formulas::unary_derivative<DeviceMath>(op, x, y, p);
 }
 
 template <class T>

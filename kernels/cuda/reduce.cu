@@ -85,7 +85,7 @@ __global__ void argmax_rows_kernel(int64_t outer, int64_t r, const T* x, int64_t
     best_i[threadIdx.x] = bi;
     __syncthreads();
     for (int w = blockDim.x / 2; w > 0; w /= 2) {
-      if (threadIdx.x < w) {
+      if (int(threadIdx.x) < w) {
         const A v2 = best_v[threadIdx.x + w];
         const int64_t i2 = best_i[threadIdx.x + w];
         const A v1 = best_v[threadIdx.x];
