@@ -28,19 +28,47 @@ __device__ __forceinline__ int64_t adaptive_end(int64_t i, int64_t in, int64_t o
 
 template <class T> __device__ __forceinline__ bool is_nan(T v) { return v != v; }
 
+// Element idx of a contiguous [planes, rows, cols] array.
+struct Pos {
+  int64_t plane, r, c;
+};
+__device__ __forceinline__ Pos pos_of(int64_t idx, int64_t rows, int64_t cols) {
+  return {idx / (rows * cols), (idx / cols) % rows, idx % cols};
+}
+
+// The input window of output (oh, ow) clipped to the image, [h0, h1) x [w0, w1), and the number of
+// positions of the window inside the padded image (avg pooling's divisor with count_include_pad).
+struct Window {
+  int64_t h0, h1, w0, w1, padded_count;
+};
+__device__ __forceinline__ Window window_of(const Pool2dGeometry& g, int64_t oh, int64_t ow) {
+  const int64_t h0 = oh * g.stride_h - g.pad_h, w0 = ow * g.stride_w - g.pad_w;
+  const int64_t h1 = min(h0 + g.kernel_h, g.in_h + g.pad_h), w1 = min(w0 + g.kernel_w, g.in_w + g.pad_w);
+  return {max(h0, int64_t(0)), min(h1, g.in_h), max(w0, int64_t(0)), min(w1, g.in_w), (h1 - h0) * (w1 - w0)};
+}
+
+// The outputs whose windows hold input (ih, iw): [oh0, oh1) x [ow0, ow1).
+struct Holders {
+  int64_t oh0, oh1, ow0, ow1;
+};
+__device__ __forceinline__ Holders holders_of(const Pool2dGeometry& g, int64_t ih, int64_t iw) {
+  Holders o;
+  window_range(ih, g.kernel_h, g.stride_h, g.pad_h, g.out_h, o.oh0, o.oh1);
+  window_range(iw, g.kernel_w, g.stride_w, g.pad_w, g.out_w, o.ow0, o.ow1);
+  return o;
+}
+
 template <class T>
 __global__ void max_pool_forward_kernel(Pool2dGeometry g, const T* x, T* y, int64_t* argmax) {
   using A = dacc_t<T>;
-  const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w, n = g.planes * Ho * Wo;
+  const int64_t W = g.in_w, n = g.planes * g.out_h * g.out_w;
   HONE_GRID_STRIDE(idx, n) {
-    const int64_t ow = idx % Wo, oh = (idx / Wo) % Ho, pl = idx / (Wo * Ho);
-    const T* xp = x + pl * H * W;
-    int64_t ih0 = oh * g.stride_h - g.pad_h;
-    const int64_t ih1 = min(ih0 + g.kernel_h, H);
-    ih0 = max(ih0, int64_t(0));
-    int64_t iw0 = ow * g.stride_w - g.pad_w;
-    const int64_t iw1 = min(iw0 + g.kernel_w, W);
-    iw0 = max(iw0, int64_t(0));
+    const Pos o = pos_of(idx, g.out_h, g.out_w);
+    const T* xp = x + o.plane * g.in_h * W;
+    // The unpadded window (max pooling pads with -inf, which never wins).
+    const int64_t ih0 = max(o.r * g.stride_h - g.pad_h, int64_t(0)), iw0 = max(o.c * g.stride_w - g.pad_w, int64_t(0));
+    const int64_t ih1 = min(o.r * g.stride_h - g.pad_h + g.kernel_h, g.in_h);
+    const int64_t iw1 = min(o.c * g.stride_w - g.pad_w + g.kernel_w, W);
     int64_t best = ih0 * W + iw0;
     A m = -INFINITY;
     for (int64_t ih = ih0; ih < ih1; ++ih)
@@ -59,18 +87,16 @@ __global__ void max_pool_forward_kernel(Pool2dGeometry g, const T* x, T* y, int6
 template <class T>
 __global__ void max_pool_backward_kernel(Pool2dGeometry g, const T* gy, const int64_t* argmax, T* gx) {
   using A = dacc_t<T>;
-  const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w, n = g.planes * H * W;
+  const int64_t Wo = g.out_w, n = g.planes * g.in_h * g.in_w;
   HONE_GRID_STRIDE(idx, n) {
-    const int64_t iw = idx % W, ih = (idx / W) % H, pl = idx / (W * H);
-    const int64_t self = ih * W + iw;
-    int64_t oh0, oh1, ow0, ow1;
-    window_range(ih, g.kernel_h, g.stride_h, g.pad_h, Ho, oh0, oh1);
-    window_range(iw, g.kernel_w, g.stride_w, g.pad_w, Wo, ow0, ow1);
-    const T* gyp = gy + pl * Ho * Wo;
-    const int64_t* ap = argmax + pl * Ho * Wo;
+    const Pos i = pos_of(idx, g.in_h, g.in_w);
+    const int64_t self = i.r * g.in_w + i.c;
+    const Holders h = holders_of(g, i.r, i.c);
+    const T* gyp = gy + i.plane * g.out_h * Wo;
+    const int64_t* ap = argmax + i.plane * g.out_h * Wo;
     A s = 0;
-    for (int64_t oh = oh0; oh < oh1; ++oh)
-      for (int64_t ow = ow0; ow < ow1; ++ow) {
+    for (int64_t oh = h.oh0; oh < h.oh1; ++oh)
+      for (int64_t ow = h.ow0; ow < h.ow1; ++ow) {
         const int64_t q = oh * Wo + ow;
         if (ap[q] == self) s += load(gyp[q]);
       }
@@ -81,47 +107,29 @@ __global__ void max_pool_backward_kernel(Pool2dGeometry g, const T* gy, const in
 template <class T>
 __global__ void avg_pool_forward_kernel(Pool2dGeometry g, const T* x, T* y) {
   using A = dacc_t<T>;
-  const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w, n = g.planes * Ho * Wo;
+  const int64_t W = g.in_w, n = g.planes * g.out_h * g.out_w;
   HONE_GRID_STRIDE(idx, n) {
-    const int64_t ow = idx % Wo, oh = (idx / Wo) % Ho, pl = idx / (Wo * Ho);
-    const T* xp = x + pl * H * W;
-    int64_t ih0 = oh * g.stride_h - g.pad_h;
-    int64_t ih1 = min(ih0 + g.kernel_h, H + g.pad_h);
-    const int64_t rows = ih1 - ih0;
-    ih0 = max(ih0, int64_t(0));
-    ih1 = min(ih1, H);
-    int64_t iw0 = ow * g.stride_w - g.pad_w;
-    int64_t iw1 = min(iw0 + g.kernel_w, W + g.pad_w);
-    const A div = A(rows * (iw1 - iw0));
-    iw0 = max(iw0, int64_t(0));
-    iw1 = min(iw1, W);
+    const Pos o = pos_of(idx, g.out_h, g.out_w);
+    const T* xp = x + o.plane * g.in_h * W;
+    const Window w = window_of(g, o.r, o.c);
     A s = 0;
-    for (int64_t ih = ih0; ih < ih1; ++ih)
-      for (int64_t iw = iw0; iw < iw1; ++iw) s += load(xp[ih * W + iw]);
-    y[idx] = store<T>(s / div);
+    for (int64_t ih = w.h0; ih < w.h1; ++ih)
+      for (int64_t iw = w.w0; iw < w.w1; ++iw) s += load(xp[ih * W + iw]);
+    y[idx] = store<T>(s / A(w.padded_count));
   }
 }
 
 template <class T>
 __global__ void avg_pool_backward_kernel(Pool2dGeometry g, const T* gy, T* gx) {
   using A = dacc_t<T>;
-  const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w, n = g.planes * H * W;
+  const int64_t Wo = g.out_w, n = g.planes * g.in_h * g.in_w;
   HONE_GRID_STRIDE(idx, n) {
-    const int64_t iw = idx % W, ih = (idx / W) % H, pl = idx / (W * H);
-    int64_t oh0, oh1, ow0, ow1;
-    window_range(ih, g.kernel_h, g.stride_h, g.pad_h, Ho, oh0, oh1);
-    window_range(iw, g.kernel_w, g.stride_w, g.pad_w, Wo, ow0, ow1);
-    const T* gyp = gy + pl * Ho * Wo;
+    const Pos i = pos_of(idx, g.in_h, g.in_w);
+    const Holders h = holders_of(g, i.r, i.c);
+    const T* gyp = gy + i.plane * g.out_h * Wo;
     A s = 0;
-    for (int64_t oh = oh0; oh < oh1; ++oh) {
-      const int64_t h0 = oh * g.stride_h - g.pad_h;
-      const int64_t rows = min(h0 + g.kernel_h, H + g.pad_h) - h0;
-      for (int64_t ow = ow0; ow < ow1; ++ow) {
-        const int64_t w0 = ow * g.stride_w - g.pad_w;
-        const int64_t cols = min(w0 + g.kernel_w, W + g.pad_w) - w0;
-        s += load(gyp[oh * Wo + ow]) / A(rows * cols);
-      }
-    }
+    for (int64_t oh = h.oh0; oh < h.oh1; ++oh)
+      for (int64_t ow = h.ow0; ow < h.ow1; ++ow) s += load(gyp[oh * Wo + ow]) / A(window_of(g, oh, ow).padded_count);
     gx[idx] = store<T>(s);
   }
 }
@@ -131,10 +139,10 @@ __global__ void adaptive_avg_forward_kernel(Pool2dGeometry g, const T* x, T* y) 
   using A = dacc_t<T>;
   const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w, n = g.planes * Ho * Wo;
   HONE_GRID_STRIDE(idx, n) {
-    const int64_t ow = idx % Wo, oh = (idx / Wo) % Ho, pl = idx / (Wo * Ho);
-    const T* xp = x + pl * H * W;
-    const int64_t ih0 = adaptive_start(oh, H, Ho), ih1 = adaptive_end(oh, H, Ho);
-    const int64_t iw0 = adaptive_start(ow, W, Wo), iw1 = adaptive_end(ow, W, Wo);
+    const Pos o = pos_of(idx, Ho, Wo);
+    const T* xp = x + o.plane * H * W;
+    const int64_t ih0 = adaptive_start(o.r, H, Ho), ih1 = adaptive_end(o.r, H, Ho);
+    const int64_t iw0 = adaptive_start(o.c, W, Wo), iw1 = adaptive_end(o.c, W, Wo);
     A s = 0;
     for (int64_t ih = ih0; ih < ih1; ++ih)
       for (int64_t iw = iw0; iw < iw1; ++iw) s += load(xp[ih * W + iw]);
@@ -156,8 +164,9 @@ __global__ void adaptive_avg_backward_kernel(Pool2dGeometry g, const T* gy, T* g
   using A = dacc_t<T>;
   const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w, n = g.planes * H * W;
   HONE_GRID_STRIDE(idx, n) {
-    const int64_t iw = idx % W, ih = (idx / W) % H, pl = idx / (W * H);
-    const T* gyp = gy + pl * Ho * Wo;
+    const Pos in = pos_of(idx, H, W);
+    const int64_t ih = in.r, iw = in.c;
+    const T* gyp = gy + in.plane * Ho * Wo;
     const int64_t oh_first = adaptive_first(ih, H, Ho), ow_first = adaptive_first(iw, W, Wo);
     A s = 0;
     for (int64_t oh = oh_first; oh < Ho && adaptive_start(oh, H, Ho) <= ih; ++oh) {
@@ -178,52 +187,49 @@ int64_t in_count(const Pool2dGeometry& g) { return g.planes * g.in_h * g.in_w; }
 
 }  // namespace
 
+namespace {
+// One grid-stride launch of `kernel` over n elements (outputs for the forwards, inputs for the
+// backwards); nothing for an empty tensor.
+template <class Kernel, class... Args>
+void launch_over(int64_t n, cudaStream_t stream, const char* what, Kernel kernel, Args... args) {
+  if (n <= 0) return;
+  kernel<<<grid_for(n), kThreads, 0, stream>>>(args...);
+  check_launch(what);
+}
+}  // namespace
+
 template <class T>
 void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, int64_t* argmax, cudaStream_t stream) {
-  const int64_t n = out_count(g);
-  if (n <= 0) return;
-  max_pool_forward_kernel<<<grid_for(n), kThreads, 0, stream>>>(g, dptr(x), dptr(y), argmax);
-  check_launch("max_pool2d_forward");
+  launch_over(out_count(g), stream, "max_pool2d_forward", max_pool_forward_kernel<dev_t<T>>, g, dptr(x), dptr(y),
+              argmax);
 }
 
 template <class T>
 void max_pool2d_backward(const Pool2dGeometry& g, const T* gy, const int64_t* argmax, T* gx, cudaStream_t stream) {
-  const int64_t n = in_count(g);
-  if (n <= 0) return;
-  max_pool_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(g, dptr(gy), argmax, dptr(gx));
-  check_launch("max_pool2d_backward");
+  launch_over(in_count(g), stream, "max_pool2d_backward", max_pool_backward_kernel<dev_t<T>>, g, dptr(gy), argmax,
+              dptr(gx));
 }
 
 template <class T>
 void avg_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, cudaStream_t stream) {
-  const int64_t n = out_count(g);
-  if (n <= 0) return;
-  avg_pool_forward_kernel<<<grid_for(n), kThreads, 0, stream>>>(g, dptr(x), dptr(y));
-  check_launch("avg_pool2d_forward");
+  launch_over(out_count(g), stream, "avg_pool2d_forward", avg_pool_forward_kernel<dev_t<T>>, g, dptr(x), dptr(y));
 }
 
 template <class T>
 void avg_pool2d_backward(const Pool2dGeometry& g, const T* gy, T* gx, cudaStream_t stream) {
-  const int64_t n = in_count(g);
-  if (n <= 0) return;
-  avg_pool_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(g, dptr(gy), dptr(gx));
-  check_launch("avg_pool2d_backward");
+  launch_over(in_count(g), stream, "avg_pool2d_backward", avg_pool_backward_kernel<dev_t<T>>, g, dptr(gy), dptr(gx));
 }
 
 template <class T>
 void adaptive_avg_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, cudaStream_t stream) {
-  const int64_t n = out_count(g);
-  if (n <= 0) return;
-  adaptive_avg_forward_kernel<<<grid_for(n), kThreads, 0, stream>>>(g, dptr(x), dptr(y));
-  check_launch("adaptive_avg_pool2d_forward");
+  launch_over(out_count(g), stream, "adaptive_avg_pool2d_forward", adaptive_avg_forward_kernel<dev_t<T>>, g, dptr(x),
+              dptr(y));
 }
 
 template <class T>
 void adaptive_avg_pool2d_backward(const Pool2dGeometry& g, const T* gy, T* gx, cudaStream_t stream) {
-  const int64_t n = in_count(g);
-  if (n <= 0) return;
-  adaptive_avg_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(g, dptr(gy), dptr(gx));
-  check_launch("adaptive_avg_pool2d_backward");
+  launch_over(in_count(g), stream, "adaptive_avg_pool2d_backward", adaptive_avg_backward_kernel<dev_t<T>>, g,
+              dptr(gy), dptr(gx));
 }
 
 #define HONE_INSTANTIATE(T)                                                                                    \
