@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -219,6 +221,32 @@ TEST_F(FinetuneCli, CudaDeviceFromTheRecipe) {
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::abs(a[i] - b[i])));
   EXPECT_LT(worst, 1e-3) << "float32 logits on the GPU vs the CPU";
+
+  // Gradients on the GPU (float32) against the CPU's, every parameter, named as in the checkpoint.
+  const std::string grads = " grads --model " + (dir_ / "run").string() + " --input " + (dir_ / "x.npy").string() +
+                            " --targets " + (dir_ / "x.npy").string();
+  ASSERT_EQ(run(hone + grads + " --out " + (dir_ / "g_cpu.safetensors").string(), &out), 0) << out;
+  ASSERT_EQ(run(hone + grads + " --device cuda --out " + (dir_ / "g_gpu.safetensors").string(), &out), 0) << out;
+  const auto g_cpu = io::load_safetensors((dir_ / "g_cpu.safetensors").string());
+  const auto g_gpu = io::load_safetensors((dir_ / "g_gpu.safetensors").string());
+  ASSERT_EQ(g_cpu.size(), g_gpu.size());
+  for (const auto& [name, t] : g_cpu) {
+    ASSERT_TRUE(g_gpu.count(name)) << name;
+    const auto a = t.to(DType::F64).to_vector<double>(), b = g_gpu.at(name).to(DType::F64).to_vector<double>();
+    ASSERT_EQ(a.size(), b.size()) << name;
+    double diff = 0, scale = 1e-6;
+    for (size_t i = 0; i < a.size(); ++i) diff = std::max(diff, std::abs(a[i] - b[i])), scale = std::max(scale, std::abs(a[i]));
+    EXPECT_LT(diff / scale, 1e-3) << "gradient of " << name << " on the GPU vs the CPU";
+  }
+
+  // Generation on the GPU under bf16 autocast: the prompt comes back, followed by new text (the
+  // captured output also holds stderr's device and attention-path lines).
+  ASSERT_EQ(run(hone + " generate --model " + (dir_ / "run").string() +
+                    " --prompt ROMEO: --max-tokens 5 --seed 3 --device cuda --precision bf16", &out), 0) << out;
+  EXPECT_NE(out.find("device: cuda:0"), std::string::npos) << out;
+  const size_t prompt = out.find("ROMEO:");
+  ASSERT_NE(prompt, std::string::npos) << out;
+  EXPECT_GT(out.size(), prompt + std::string("ROMEO:").size() + 1) << out;
 }
 
 }  // namespace
