@@ -1,6 +1,8 @@
 // Elementwise kernels: unary maps, broadcasting binary ops, comparisons, strided copies.
 #pragma once
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 
 #include "kernels/half.h"
 
@@ -39,7 +41,7 @@ void where(int ndim, const int64_t* shape, const uint8_t* cond, const int64_t* c
            const int64_t* a_strides, const T* b, const int64_t* b_strides, T* out);
 
 // dst = convert(src) elementwise over `shape`, both strided; types given by dtype codes
-// (the engine's DType values: 0 f32, 1 f64, 2 bf16, 3 f16, 4 i32, 5 i64, 6 u8).
+// (the engine's DType values: 0 f32, 1 f64, 2 bf16, 3 f16, 4 i32, 5 i64, 6 u8; with_type_code).
 void copy_strided(int src_type, int dst_type, int ndim, const int64_t* shape, const void* src,
                   const int64_t* src_strides, void* dst, const int64_t* dst_strides);
 // dst[i] = value for the strided view dst.
@@ -48,6 +50,22 @@ void fill_strided(int dst_type, int ndim, const int64_t* shape, void* dst,
 // a += alpha * b over n contiguous elements (gradient accumulation).
 template <class T> void axpy(int64_t n, double alpha, const T* b, T* a);
 template <class T> void scale(int64_t n, double s, T* a);
+
+// Calls f(T{}) with T the type of a dtype code of copy_strided/fill_strided, the 16-bit types being
+// BF16 and F16 (hone's on the CPU, CUDA's in device code). `what` names the caller in the error.
+template <class BF16, class F16, class F>
+void with_type_code(int code, const char* what, F&& f) {
+  switch (code) {
+    case 0: return f(float{});
+    case 1: return f(double{});
+    case 2: return f(BF16{});
+    case 3: return f(F16{});
+    case 4: return f(int32_t{});
+    case 5: return f(int64_t{});
+    case 6: return f(uint8_t{});
+  }
+  throw std::invalid_argument(std::string(what) + ": unknown type code " + std::to_string(code));
+}
 
 }  // namespace hone::kernels
 

@@ -189,16 +189,7 @@ void copy_typed(int ndim, const int64_t* shape, const S* src, const int64_t* ss,
 
 template <class F>
 void with_type(int code, F&& f) {
-  switch (code) {
-    case 0: return f(float{});
-    case 1: return f(double{});
-    case 2: return f(bf16{});
-    case 3: return f(f16{});
-    case 4: return f(int32_t{});
-    case 5: return f(int64_t{});
-    case 6: return f(uint8_t{});
-  }
-  throw std::invalid_argument("copy_strided: unknown type code " + std::to_string(code));
+  with_type_code<bf16, f16>(code, "copy_strided", f);
 }
 
 }  // namespace

@@ -136,18 +136,7 @@ template <class T> __global__ void scale_kernel(int64_t n, dacc_t<T> s, T* a) {
 }
 
 // Calls f(T{}) with T the device type of an engine dtype code.
-template <class F> void with_type(int code, F&& f) {
-  switch (code) {
-    case 0: return f(float{});
-    case 1: return f(double{});
-    case 2: return f(__nv_bfloat16{});
-    case 3: return f(__half{});
-    case 4: return f(int32_t{});
-    case 5: return f(int64_t{});
-    case 6: return f(uint8_t{});
-  }
-  throw std::invalid_argument("cuda copy_strided: unknown type code " + std::to_string(code));
-}
+template <class F> void with_type(int code, F&& f) { with_type_code<__nv_bfloat16, __half>(code, "cuda copy_strided", f); }
 
 void check_dims(int ndim, const char* what) {
   if (ndim > kMaxDims)
