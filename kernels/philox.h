@@ -7,11 +7,7 @@
 #pragma once
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define HONE_HD __host__ __device__ __forceinline__
-#else
-#define HONE_HD inline
-#endif
+#include "kernels/host_device.h"
 
 namespace hone::philox {
 

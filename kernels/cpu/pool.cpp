@@ -25,11 +25,6 @@ void for_planes(const Pool2dGeometry& g, F&& f) {
   });
 }
 
-// Adaptive window [start, end) of output i: floor(i in / out), ceil((i + 1) in / out).
-inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
-inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
-
-
 }  // namespace
 
 template <class T>
@@ -40,18 +35,13 @@ void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, int64_t* argm
     const T* xp = x + pl * H * W;
     T* yp = y + pl * Ho * Wo;
     int64_t* ap = argmax + pl * Ho * Wo;
-    for (int64_t oh = 0; oh < Ho; ++oh) {
-      int64_t ih0 = oh * g.stride_h - g.pad_h;
-      const int64_t ih1 = std::min(ih0 + g.kernel_h, H);
-      ih0 = std::max<int64_t>(ih0, 0);
+    for (int64_t oh = 0; oh < Ho; ++oh)
       for (int64_t ow = 0; ow < Wo; ++ow) {
-        int64_t iw0 = ow * g.stride_w - g.pad_w;
-        const int64_t iw1 = std::min(iw0 + g.kernel_w, W);
-        iw0 = std::max<int64_t>(iw0, 0);
-        int64_t best = ih0 * W + iw0;
+        const PoolWindow w = pool_window(g, oh, ow);
+        int64_t best = w.h0 * W + w.w0;
         A m = -std::numeric_limits<A>::infinity();
-        for (int64_t ih = ih0; ih < ih1; ++ih)
-          for (int64_t iw = iw0; iw < iw1; ++iw) {
+        for (int64_t ih = w.h0; ih < w.h1; ++ih)
+          for (int64_t iw = w.w0; iw < w.w1; ++iw) {
             const A v = A(xp[ih * W + iw]);
             if (v > m || std::isnan(v)) {
               m = v;
@@ -61,7 +51,6 @@ void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, int64_t* argm
         yp[oh * Wo + ow] = T(m);
         ap[oh * Wo + ow] = best;
       }
-    }
   });
 }
 
@@ -85,24 +74,14 @@ void avg_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y) {
   for_planes(g, [&](int64_t pl) {
     const T* xp = x + pl * H * W;
     T* yp = y + pl * Ho * Wo;
-    for (int64_t oh = 0; oh < Ho; ++oh) {
-      int64_t ih0 = oh * g.stride_h - g.pad_h;
-      int64_t ih1 = std::min(ih0 + g.kernel_h, H + g.pad_h);
-      const int64_t rows = ih1 - ih0;
-      ih0 = std::max<int64_t>(ih0, 0);
-      ih1 = std::min(ih1, H);
+    for (int64_t oh = 0; oh < Ho; ++oh)
       for (int64_t ow = 0; ow < Wo; ++ow) {
-        int64_t iw0 = ow * g.stride_w - g.pad_w;
-        int64_t iw1 = std::min(iw0 + g.kernel_w, W + g.pad_w);
-        const A div = A(rows * (iw1 - iw0));
-        iw0 = std::max<int64_t>(iw0, 0);
-        iw1 = std::min(iw1, W);
+        const PoolWindow w = pool_window(g, oh, ow);
         A s = 0;
-        for (int64_t ih = ih0; ih < ih1; ++ih)
-          for (int64_t iw = iw0; iw < iw1; ++iw) s += A(xp[ih * W + iw]);
-        yp[oh * Wo + ow] = T(s / div);
+        for (int64_t ih = w.h0; ih < w.h1; ++ih)
+          for (int64_t iw = w.w0; iw < w.w1; ++iw) s += A(xp[ih * W + iw]);
+        yp[oh * Wo + ow] = T(s / A(w.padded_count));
       }
-    }
   });
 }
 
@@ -112,23 +91,14 @@ void avg_pool2d_backward(const Pool2dGeometry& g, const T* gy, T* gx) {
   const int64_t H = g.in_h, W = g.in_w, Ho = g.out_h, Wo = g.out_w;
   for_planes(g, [&](int64_t pl) {
     cpu::with_acc_plane(gx + pl * H * W, H * W, [&](A* gp) {
-    const T* gyp = gy + pl * Ho * Wo;
-    for (int64_t oh = 0; oh < Ho; ++oh) {
-      int64_t ih0 = oh * g.stride_h - g.pad_h;
-      int64_t ih1 = std::min(ih0 + g.kernel_h, H + g.pad_h);
-      const int64_t rows = ih1 - ih0;
-      ih0 = std::max<int64_t>(ih0, 0);
-      ih1 = std::min(ih1, H);
-      for (int64_t ow = 0; ow < Wo; ++ow) {
-        int64_t iw0 = ow * g.stride_w - g.pad_w;
-        int64_t iw1 = std::min(iw0 + g.kernel_w, W + g.pad_w);
-        const A v = A(gyp[oh * Wo + ow]) / A(rows * (iw1 - iw0));
-        iw0 = std::max<int64_t>(iw0, 0);
-        iw1 = std::min(iw1, W);
-        for (int64_t ih = ih0; ih < ih1; ++ih)
-          for (int64_t iw = iw0; iw < iw1; ++iw) gp[ih * W + iw] += v;
-      }
-    }
+      const T* gyp = gy + pl * Ho * Wo;
+      for (int64_t oh = 0; oh < Ho; ++oh)
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          const PoolWindow w = pool_window(g, oh, ow);
+          const A v = A(gyp[oh * Wo + ow]) / A(w.padded_count);
+          for (int64_t ih = w.h0; ih < w.h1; ++ih)
+            for (int64_t iw = w.w0; iw < w.w1; ++iw) gp[ih * W + iw] += v;
+        }
     });
   });
 }

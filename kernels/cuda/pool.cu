@@ -21,11 +21,6 @@ __device__ __forceinline__ void window_range(int64_t i, int64_t k, int64_t s, in
   if (lo > hi) lo = hi;
 }
 
-__device__ __forceinline__ int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
-__device__ __forceinline__ int64_t adaptive_end(int64_t i, int64_t in, int64_t out) {
-  return ((i + 1) * in + out - 1) / out;
-}
-
 template <class T> __device__ __forceinline__ bool is_nan(T v) { return v != v; }
 
 // Element idx of a contiguous [planes, rows, cols] array.
@@ -34,17 +29,6 @@ struct Pos {
 };
 __device__ __forceinline__ Pos pos_of(int64_t idx, int64_t rows, int64_t cols) {
   return {idx / (rows * cols), (idx / cols) % rows, idx % cols};
-}
-
-// The input window of output (oh, ow) clipped to the image, [h0, h1) x [w0, w1), and the number of
-// positions of the window inside the padded image (avg pooling's divisor with count_include_pad).
-struct Window {
-  int64_t h0, h1, w0, w1, padded_count;
-};
-__device__ __forceinline__ Window window_of(const Pool2dGeometry& g, int64_t oh, int64_t ow) {
-  const int64_t h0 = oh * g.stride_h - g.pad_h, w0 = ow * g.stride_w - g.pad_w;
-  const int64_t h1 = min(h0 + g.kernel_h, g.in_h + g.pad_h), w1 = min(w0 + g.kernel_w, g.in_w + g.pad_w);
-  return {max(h0, int64_t(0)), min(h1, g.in_h), max(w0, int64_t(0)), min(w1, g.in_w), (h1 - h0) * (w1 - w0)};
 }
 
 // The outputs whose windows hold input (ih, iw): [oh0, oh1) x [ow0, ow1).
@@ -65,14 +49,11 @@ __global__ void max_pool_forward_kernel(Pool2dGeometry g, const T* x, T* y, int6
   HONE_GRID_STRIDE(idx, n) {
     const Pos o = pos_of(idx, g.out_h, g.out_w);
     const T* xp = x + o.plane * g.in_h * W;
-    // The unpadded window (max pooling pads with -inf, which never wins).
-    const int64_t ih0 = max(o.r * g.stride_h - g.pad_h, int64_t(0)), iw0 = max(o.c * g.stride_w - g.pad_w, int64_t(0));
-    const int64_t ih1 = min(o.r * g.stride_h - g.pad_h + g.kernel_h, g.in_h);
-    const int64_t iw1 = min(o.c * g.stride_w - g.pad_w + g.kernel_w, W);
-    int64_t best = ih0 * W + iw0;
+    const PoolWindow w = pool_window(g, o.r, o.c);
+    int64_t best = w.h0 * W + w.w0;
     A m = -INFINITY;
-    for (int64_t ih = ih0; ih < ih1; ++ih)
-      for (int64_t iw = iw0; iw < iw1; ++iw) {
+    for (int64_t ih = w.h0; ih < w.h1; ++ih)
+      for (int64_t iw = w.w0; iw < w.w1; ++iw) {
         const A v = load(xp[ih * W + iw]);
         if (v > m || is_nan(v)) {
           m = v;
@@ -111,7 +92,7 @@ __global__ void avg_pool_forward_kernel(Pool2dGeometry g, const T* x, T* y) {
   HONE_GRID_STRIDE(idx, n) {
     const Pos o = pos_of(idx, g.out_h, g.out_w);
     const T* xp = x + o.plane * g.in_h * W;
-    const Window w = window_of(g, o.r, o.c);
+    const PoolWindow w = pool_window(g, o.r, o.c);
     A s = 0;
     for (int64_t ih = w.h0; ih < w.h1; ++ih)
       for (int64_t iw = w.w0; iw < w.w1; ++iw) s += load(xp[ih * W + iw]);
@@ -129,7 +110,7 @@ __global__ void avg_pool_backward_kernel(Pool2dGeometry g, const T* gy, T* gx) {
     const T* gyp = gy + i.plane * g.out_h * Wo;
     A s = 0;
     for (int64_t oh = h.oh0; oh < h.oh1; ++oh)
-      for (int64_t ow = h.ow0; ow < h.ow1; ++ow) s += load(gyp[oh * Wo + ow]) / A(window_of(g, oh, ow).padded_count);
+      for (int64_t ow = h.ow0; ow < h.ow1; ++ow) s += load(gyp[oh * Wo + ow]) / A(pool_window(g, oh, ow).padded_count);
     gx[idx] = store<T>(s);
   }
 }
