@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "kernels/conv.h"
@@ -204,6 +205,19 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
   });
 }
 
+// Group gi's output gradients for the chunk's images [n0, n0 + nbc) as one [Cog, nbc * P] matrix:
+// gy itself for a single image, else gathered into tmp. The matrix and its leading dimension.
+template <class T>
+std::pair<const T*, int64_t> group_gradients(const Plan& p, const T* gy, int64_t Co, int64_t n0, int64_t nbc,
+                                             int64_t gi, T* tmp) {
+  if (nbc == 1) return {gy + (n0 * Co + gi * p.Cog) * p.P, p.P};
+  const int64_t cols = nbc * p.P;
+  for (int64_t i = 0; i < nbc; ++i)
+    for (int64_t r = 0; r < p.Cog; ++r)
+      std::memcpy(tmp + r * cols + i * p.P, gy + ((n0 + i) * Co + gi * p.Cog + r) * p.P, sizeof(T) * p.P);
+  return {tmp, cols};
+}
+
 template <class T>
 void conv2d_backward_data(const Conv2dGeometry& g, const T* gy, const T* w, T* gx) {
   const Plan p(g);
@@ -220,18 +234,7 @@ void conv2d_backward_data(const Conv2dGeometry& g, const T* gy, const T* w, T* g
     const int64_t n0 = ch * p.nb, nbc = p.images(ch, g.batch), cols = nbc * p.P;
     if (!direct_out) std::fill(gx + n0 * Ci * p.HW, gx + (n0 + nbc) * Ci * p.HW, T(0));
     for (int64_t gi = 0; gi < G; ++gi) {
-      const T* B;
-      int64_t ldb;
-      if (nbc == 1) {
-        B = gy + (n0 * Co + gi * p.Cog) * p.P;
-        ldb = p.P;
-      } else {
-        for (int64_t i = 0; i < nbc; ++i)
-          for (int64_t r = 0; r < p.Cog; ++r)
-            std::memcpy(tmp + r * cols + i * p.P, gy + ((n0 + i) * Co + gi * p.Cog + r) * p.P, sizeof(T) * p.P);
-        B = tmp;
-        ldb = cols;
-      }
+      const auto [B, ldb] = group_gradients(p, gy, Co, n0, nbc, gi, tmp);
       const T* A = w + gi * p.Cog * p.K;  // [Cog, K]: transposed below
       if (direct_out) {
         gemm<T>(true, false, p.K, p.P, p.Cog, A, p.K, B, ldb, T(0), gx + (n0 * Ci + gi * p.Cig) * p.HW, p.P);
@@ -267,18 +270,7 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const T* x, const T* gy, T*
       const int64_t n0 = ch * p.nb, nbc = p.images(ch, g.batch), cols = nbc * p.P;
       const T beta = ch == c_begin ? T(0) : T(1);
       for (int64_t gi = 0; gi < G; ++gi) {
-        const T* A;
-        int64_t lda;
-        if (nbc == 1) {
-          A = gy + (n0 * Co + gi * p.Cog) * p.P;
-          lda = p.P;
-        } else {
-          for (int64_t i = 0; i < nbc; ++i)
-            for (int64_t r = 0; r < p.Cog; ++r)
-              std::memcpy(tmp + r * cols + i * p.P, gy + ((n0 + i) * Co + gi * p.Cog + r) * p.P, sizeof(T) * p.P);
-          A = tmp;
-          lda = cols;
-        }
+        const auto [A, lda] = group_gradients(p, gy, Co, n0, nbc, gi, tmp);
         const T* B;
         if (!need_col) {
           B = x + (n0 * Ci + gi * p.Cig) * p.HW;
