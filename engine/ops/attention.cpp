@@ -6,7 +6,7 @@
 // the same Philox stream as ours, so the same probabilities are dropped on every path. Everything
 // else (and every call cuDNN declines: float32/64, head dims it does not do, no plan...) runs our own kernels, in
 // float32 (float64 for double; 16-bit inputs upcast): FlashAttention-2 style on the CPU, a warp per
-// row on CUDA; the forward saves q, k, v, the output and the per-row log-sum-exp, and the backward
+// row on CUDA (a block's warps sharing shared-memory tiles of K and V); the forward saves q, k, v, the output and the per-row log-sum-exp, and the backward
 // recomputes probabilities tile by tile, so no [Tq, Tk] matrix exists at any point. Which path a
 // CUDA call took is noted (kernels::note_attention_path: once per path on stderr, and
 // kernels::last_attention_path() for tests).
