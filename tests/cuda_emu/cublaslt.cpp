@@ -21,6 +21,8 @@
 #include <cstring>
 #include <vector>
 
+#include "cuda_emu/device.h"
+
 namespace {
 
 struct Desc {
@@ -234,6 +236,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t desc, const
                               const void* beta, const void* C, cublasLtMatrixLayout_t c_layout, void* D,
                               cublasLtMatrixLayout_t d_layout, const cublasLtMatmulAlgo_t*, void*, size_t,
                               cudaStream_t) {
+  const hone::emu::DeviceAccess access;  // the matmul reads and writes device memory
   const Desc& d = *desc_of(desc);
   const Layout &a = *layout_of(a_layout), &b = *layout_of(b_layout), &c = *layout_of(c_layout),
                &dl = *layout_of(d_layout);

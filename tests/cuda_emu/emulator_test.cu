@@ -175,4 +175,17 @@ TEST(CudaEmulatorDeathTest, AKernelWritingPastItsBufferStopsWithItsName) {
                "device allocation \\(past its end\\)");
 }
 
+TEST(CudaEmulatorDeathTest, HostCodeReadingDeviceMemoryStops) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  DeviceBuffer<float> buf(16);
+  EXPECT_DEATH(
+      {
+        volatile float x = buf.p[3];  // fine on the CPU, a crash on a GPU
+        (void)x;
+      },
+      "host code touched byte 12 of a 64-byte device allocation");
+  EXPECT_EQ(cudaMemset(buf.p, 0, 16 * sizeof(float)), cudaSuccess) << "the runtime itself may";
+  for (float x : buf.get()) EXPECT_EQ(x, 0.f);
+}
+
 }  // namespace

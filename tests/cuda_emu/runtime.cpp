@@ -11,7 +11,9 @@
 // Device memory is host memory that the emulator tracks: copies and memsets are checked against
 // the allocations they touch, pointer arguments of kernels must point into device memory, and new
 // allocations are filled with 0xff bytes (NaN in every float type), so that a kernel reading memory
-// nobody wrote shows it. Each allocation ends (to 16 bytes) at an inaccessible guard page: a kernel
+// nobody wrote shows it. Device memory is inaccessible to host code, as on a GPU: it opens (page
+// by page, on first touch) only for kernels and the runtime's own copies, so host code that reads a
+// CUDA tensor's memory directly stops with a message. Each allocation ends (to 16 bytes) at an inaccessible guard page: a kernel
 // touching memory past its buffer stops there with a message naming the kernel, block and thread
 // (HONE_CUDA_CACHING=0, which tools/test.sh sets for the emulated suites, gives every tensor its own
 // allocation). Streams and events are synchronous.
@@ -83,6 +85,10 @@ size_t page_size() {
 
 void install_fault_handler();
 
+// Device access scopes (DeviceAccess) of this thread, and the mappings opened during them.
+thread_local int t_access_depth = 0;
+thread_local std::vector<std::pair<char*, size_t>> t_opened;
+
 cudaError_t device_alloc(void** p, size_t bytes) {
   if (!p) return fail(cudaErrorInvalidValue);
   install_fault_handler();
@@ -98,6 +104,7 @@ cudaError_t device_alloc(void** p, size_t bytes) {
   }
   char* start = base + pages - body;  // the allocation ends (to 16 bytes) at the guard page
   std::memset(start, 0xff, body);
+  mprotect(base, pages, PROT_NONE);  // opened on first touch inside a DeviceAccess scope
   Allocations& al = allocations();
   std::lock_guard<std::mutex> lock(al.mu);
   al.live[reinterpret_cast<uintptr_t>(start)] = {bytes, base, pages + page};
@@ -116,6 +123,11 @@ cudaError_t device_free(void* p) {
     a = it->second;
     al.live.erase(it);
   }
+  for (size_t k = 0; k < t_opened.size(); ++k)
+    if (t_opened[k].first == a.map) {
+      t_opened.erase(t_opened.begin() + long(k));
+      break;
+    }
   munmap(a.map, a.map_bytes);
   return cudaSuccess;
 }
@@ -124,6 +136,7 @@ cudaError_t device_free(void* p) {
 
 cudaError_t copy(void* dst, const void* src, size_t n, cudaMemcpyKind kind, const char* api) {
   if (n == 0) return cudaSuccess;
+  const DeviceAccess access;
   const bool dst_dev = in_device_memory(dst, n), src_dev = in_device_memory(src, n);
   const bool want_dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool want_src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
@@ -142,6 +155,7 @@ cudaError_t copy(void* dst, const void* src, size_t n, cudaMemcpyKind kind, cons
 
 cudaError_t set(void* dst, int value, size_t n, const char* api) {
   if (n == 0) return cudaSuccess;
+  const DeviceAccess access;
   if (!in_device_memory(dst, n))
     misuse(std::string(api) + ": " + std::to_string(n) + " bytes are not inside one device allocation");
   std::memset(dst, value, n);
@@ -254,7 +268,22 @@ void on_fault(int sig, siginfo_t* info, void* ucontext) {
   Allocations& al = allocations();
   if (al.mu.try_lock()) {
     for (const auto& [start, a] : al.live) {
-      const uintptr_t guard = reinterpret_cast<uintptr_t>(a.map) + a.map_bytes - page_size();
+      const uintptr_t map = reinterpret_cast<uintptr_t>(a.map);
+      const uintptr_t guard = map + a.map_bytes - page_size();
+      if (addr >= map && addr < guard) {  // the allocation's own pages
+        if (t_access_depth > 0) {  // a kernel or a runtime copy: open the mapping, retry the access
+          mprotect(a.map, a.map_bytes - page_size(), PROT_READ | PROT_WRITE);
+          t_opened.emplace_back(a.map, a.map_bytes - page_size());
+          al.mu.unlock();
+          return;
+        }
+        std::fprintf(stderr,
+                     "CUDA emulator: host code touched byte %zd of a %zu-byte device allocation (host code cannot "
+                     "read device memory on a GPU: copy it with cudaMemcpy)\n",
+                     ssize_t(addr) - ssize_t(start), a.bytes);
+        std::fflush(stderr);
+        std::abort();
+      }
       if (addr < guard || addr >= guard + page_size()) continue;
       if (t_block)
         std::fprintf(stderr,
@@ -274,6 +303,19 @@ void on_fault(int sig, siginfo_t* info, void* ucontext) {
   (void)sig;
   (void)ucontext;
 }
+
+}  // namespace
+
+DeviceAccess::DeviceAccess() {
+  if (t_access_depth++ == 0) t_opened.reserve(4096);  // no allocation inside the fault handler
+}
+DeviceAccess::~DeviceAccess() {
+  if (--t_access_depth > 0) return;
+  for (const auto& [map, bytes] : t_opened) mprotect(map, bytes, PROT_NONE);
+  t_opened.clear();
+}
+
+namespace {
 
 void install_fault_handler() {
   static const bool installed = [] {
@@ -409,6 +451,7 @@ void run_grid(const char* kernel, const LaunchConfig& cfg, void (*body)(void*), 
   Block b;
   b.body = body;
   b.body_ctx = ctx;
+  const DeviceAccess access;
   t_block = &b;
   try {
     for (unsigned z = 0; z < g.z; ++z)
@@ -520,6 +563,7 @@ cudaError_t cudaMemset2DAsync(void* dst, size_t pitch, int value, size_t width, 
   if (width == 0 || height == 0) return cudaSuccess;
   if (width > pitch) return fail(cudaErrorInvalidValue);
   hone::emu::set(dst, value, (height - 1) * pitch + width, "cudaMemset2DAsync");  // the span: checked once
+  const hone::emu::DeviceAccess access;
   for (size_t r = 0; r < height; ++r) std::memset(static_cast<char*>(dst) + r * pitch, value, width);
   return cudaSuccess;
 }

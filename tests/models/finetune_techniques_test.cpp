@@ -84,7 +84,9 @@ TEST(Freezing, FrozenWeightsAreBitIdenticalAfterTrainingAndHaveNoState) {
     if (frozen) {
       EXPECT_EQ(v, after.at(n)) << n << " moved";
       for (auto& [name, p] : m.named_parameters())
-        if (name == n) EXPECT_FALSE(p.grad().defined()) << n << " has a gradient buffer";
+        if (name == n) {
+          EXPECT_FALSE(p.grad().defined()) << n << " has a gradient buffer";
+        }
     } else if (n != "wpe.weight") {
       EXPECT_NE(v, after.at(n)) << n << " did not train";
     }
@@ -320,7 +322,9 @@ TEST(Freezing, FrozenResNetBackboneKeepsBatchNormStatisticsBitExact) {
   const auto params_before = snapshot(m);
   for (int s = 0; s < 3; ++s) t.train_step(s);
   for (auto& [n, b] : m.named_buffers())
-    if (b.dtype() == DType::F32) EXPECT_EQ(before.at(n), b.to_vector<float>()) << n << " moved";
+    if (b.dtype() == DType::F32) {
+      EXPECT_EQ(before.at(n), b.to_vector<float>()) << n << " moved";
+    }
   for (auto& [n, v] : snapshot(m)) {
     if (n.rfind("linear.", 0) == 0)
       EXPECT_NE(v, params_before.at(n)) << "the head did not train";

@@ -76,6 +76,16 @@ inline LaunchConfig config(dim3 grid, dim3 block, size_t shared_bytes = 0, cudaS
 // bad launch sets the error cudaGetLastError reports, as a real launch does). `kernel` names it in
 // the emulator's messages.
 void run_grid(const char* kernel, const LaunchConfig& cfg, void (*body)(void*), void* ctx);
+// Device memory is inaccessible to the host (as on a GPU) except while one of these lives on the
+// calling thread: kernels, the runtime's copies, and the emulated libraries hold one.
+class DeviceAccess {
+ public:
+  DeviceAccess();
+  ~DeviceAccess();
+  DeviceAccess(const DeviceAccess&) = delete;
+  DeviceAccess& operator=(const DeviceAccess&) = delete;
+};
+
 // True when p lies in memory from cudaMalloc/cudaMallocAsync (null counts as device).
 bool is_device_pointer(const void* p);
 void report_host_pointer_argument(const char* kernel, int index);

@@ -4,6 +4,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include "cuda_emu/device.h"
+
 #include <algorithm>
 #include <cstddef>
 #include <numeric>
@@ -22,6 +24,7 @@ struct DeviceRadixSort {
     }
     if (num_items < 0 || begin_bit < 0 || end_bit > int(sizeof(K) * 8) || begin_bit >= end_bit)
       return cudaErrorInvalidValue;
+    const hone::emu::DeviceAccess access;  // the sort reads and writes device memory
     const int bits = end_bit - begin_bit;
     const unsigned long long mask = bits >= 64 ? ~0ull : ((1ull << bits) - 1);
     auto key_of = [&](int i) { return (static_cast<unsigned long long>(keys_in[i]) >> begin_bit) & mask; };
