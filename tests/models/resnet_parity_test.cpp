@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/core/device.h"
 #include "engine/io/checkpoint.h"
 #include "engine/ops/ops.h"
 #include "engine/optim/optimizer.h"
@@ -148,7 +149,7 @@ Errors check_model(models::ResNet& model, const Tensor& x, const fs::path& dir, 
   model.train();
   for (Tensor p : model.parameters()) p.zero_grad();
   const Tensor logits = model.forward(x);
-  const Tensor loss = ops::cross_entropy(logits, get(ex, "labels"));
+  const Tensor loss = ops::cross_entropy(logits, get(ex, "labels").to(x.device()));
   loss.backward();
   err.train = check_scaled(logits.detach(), get(ex, "logits.train"), kLogitsTol, tag + " train logits");
   err.loss = std::abs(loss.item() - meta["loss"].get<double>());
@@ -279,6 +280,18 @@ TEST(ResNetParity, Resnet20RandomPth) {
   EXPECT_TRUE(loaded.report.unexpected.empty() && loaded.report.missing.empty()) << loaded.report.summary();
   EXPECT_EQ(loaded.model->head_name(), "linear");
   check_model(*loaded.model, formula_input(meta), dir, 6);
+}
+
+// The same fixture on the GPU (float32, TF32 off): convolutions through cuDNN (or our direct
+// kernels in a build without it, as on the CUDA emulator), BatchNorm, pooling and the loss on CUDA
+// against PyTorch's CPU numbers, gradients and running statistics included.
+TEST(ResNetParity, Resnet20RandomPthOnCuda) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device: ResNet parity on the GPU is skipped";
+  const fs::path dir = fixture("resnet20_random");
+  const nlohmann::json meta = read_json(dir / "meta.json");
+  const auto loaded = models::load_resnet((dir / "model.pth").string(), models::ResNetConfig::from_name("resnet20", 10), 0);
+  loaded.model->to(Device::cuda(0));
+  check_model(*loaded.model, formula_input(meta).to(Device::cuda(0)), dir, 6);
 }
 
 TEST(ResNetParity, Resnet20SgdCurve) {
