@@ -23,10 +23,12 @@
 
 #include <unistd.h>
 
+#include "engine/autograd/autocast_mode.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/device.h"
 #include "engine/io/checkpoint.h"
 #include "engine/ops/ops.h"
+#include "kernels/attention.h"
 #include "models/bert/bert.h"
 #include "models/bert/bert_config.h"
 #include "models/bert/bert_loader.h"
@@ -243,6 +245,20 @@ TEST(BertParity, OnCuda) {
     EXPECT_NEAR(loss.item(), read_json(dir / "curve.json")["loss"].get<double>(), kLossTol);
     loss.backward();
     check_grads(grads_by_checkpoint_key(*loaded.model, dir), dir, "cuda");
+
+    // Under bf16 autocast (on a GPU, attention with the padding mask takes cuDNN's fused SDPA for
+    // head dims that are multiples of 8): logits and loss within bf16 tolerances.
+    AutocastGuard autocast(DType::BF16);
+    NoGradGuard no_grad;
+    const Tensor lb = loaded.model->logits(load_inputs(dir));
+    EXPECT_EQ(lb.dtype(), DType::BF16);
+    const Diff d = compare(lb, io::load_npy((dir / "logits.npy").string()), "bf16 logits");
+    const double rel = d.max_abs / std::max(1.0, d.max_ref);
+    EXPECT_LE(rel, 3e-2) << "bf16 logits on the GPU";
+    const double lbf = ops::cross_entropy(lb, labels_of(dir).to(Device::cuda(0))).item();
+    EXPECT_NEAR(lbf, read_json(dir / "curve.json")["loss"].get<double>(), 2e-2) << "bf16 loss on the GPU";
+    std::printf("[parity] %-24s cuda   bf16 logits rel err %.3g, loss %.6f; attention: %s\n", dir.filename().c_str(), rel,
+                lbf, kernels::last_attention_path().c_str());
   }
 }
 
