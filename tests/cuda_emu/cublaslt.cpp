@@ -138,15 +138,14 @@ cublasStatus_t validate(const Desc& d, const Layout& a, const Layout& b, const L
   return CUBLAS_STATUS_SUCCESS;
 }
 
-// The opaque handles are our objects in disguise.
 template <class Impl, class Handle, class... Args>
 cublasStatus_t create(Handle* out, Args... args) {
-  *out = reinterpret_cast<Handle>(new Impl{args...});
+  hone::emu::make_handle<Impl>(out, args...);
   return CUBLAS_STATUS_SUCCESS;
 }
 template <class Impl, class Handle>
 cublasStatus_t destroy(Handle h) {
-  delete reinterpret_cast<Impl*>(h);
+  hone::emu::free_handle<Impl>(h);
   return CUBLAS_STATUS_SUCCESS;
 }
 

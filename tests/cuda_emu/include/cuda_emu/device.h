@@ -8,8 +8,8 @@
 // real device checked at every launch. The CUDA test suites then check the kernels' indexing,
 // synchronisation and formulas against the CPU references without a device. What it cannot show:
 // speed, races between threads that the fiber order hides, and the behaviour of cuBLAS/cuDNN
-// themselves (the emulated cuBLASLt follows its documentation; cuDNN is not emulated, so an
-// emulated build runs our own convolution and attention kernels).
+// themselves (the emulated cuBLASLt and cuDNN convolution follow their documentation; cuDNN's
+// fused attention is not emulated, so an emulated build runs our own attention kernel).
 //
 // The real CUDA headers provide every type and host API declaration (so signatures and enum values
 // are the toolkit's own); this header then replaces the execution-space keywords and adds the
@@ -85,6 +85,16 @@ class DeviceAccess {
   DeviceAccess(const DeviceAccess&) = delete;
   DeviceAccess& operator=(const DeviceAccess&) = delete;
 };
+
+// The emulated libraries' opaque handles are their own objects in disguise.
+template <class Impl, class Handle, class... Args>
+void make_handle(Handle* out, Args... args) {
+  *out = reinterpret_cast<Handle>(new Impl{args...});
+}
+template <class Impl, class Handle>
+void free_handle(Handle h) {
+  delete reinterpret_cast<Impl*>(h);
+}
 
 // True when p lies in memory from cudaMalloc/cudaMallocAsync (null counts as device).
 bool is_device_pointer(const void* p);

@@ -1,0 +1,320 @@
+// The CUDA emulator's cuDNN (tests/cuda_emu): the legacy convolution API that
+// kernels/cuda/conv_cudnn.cpp calls, as cuDNN documents it: NCHW tensors and KCRS filters,
+// cross-correlation with pads, strides, dilations and groups, y = alpha conv(x, w) + beta y (and the
+// same for the data and filter gradients), an algorithm list with workspace sizes. So an emulated
+// build checks that conv_cudnn.cpp describes each convolution correctly (descriptor arguments, the
+// output size check, the algorithm choice, alpha/beta) without a GPU. Sums run in double over inputs
+// rounded as stored. Not emulated: the fused attention engines (the cuDNN frontend), which an
+// emulated build never compiles.
+#include <cudnn.h>
+
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "cuda_emu/device.h"
+
+namespace {
+
+struct TensorDesc {
+  cudnnDataType_t type = CUDNN_DATA_FLOAT;
+  int n = 0, c = 0, h = 0, w = 0;
+};
+struct ConvDesc {
+  int pad_h = 0, pad_w = 0, stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1, groups = 1;
+  cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+  cudnnDataType_t compute = CUDNN_DATA_FLOAT;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+};
+struct Handle {
+  cudaStream_t stream = nullptr;
+};
+
+TensorDesc* td(cudnnTensorDescriptor_t d) { return reinterpret_cast<TensorDesc*>(d); }
+TensorDesc* fd(cudnnFilterDescriptor_t d) { return reinterpret_cast<TensorDesc*>(d); }
+ConvDesc* cd(cudnnConvolutionDescriptor_t d) { return reinterpret_cast<ConvDesc*>(d); }
+
+double load(cudnnDataType_t t, const void* p, int64_t i) {
+  switch (t) {
+    case CUDNN_DATA_FLOAT: return static_cast<const float*>(p)[i];
+    case CUDNN_DATA_DOUBLE: return static_cast<const double*>(p)[i];
+    case CUDNN_DATA_BFLOAT16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    case CUDNN_DATA_HALF: return __half2float(static_cast<const __half*>(p)[i]);
+    default: return 0;
+  }
+}
+void store(cudnnDataType_t t, void* p, int64_t i, double v) {
+  switch (t) {
+    case CUDNN_DATA_FLOAT: static_cast<float*>(p)[i] = float(v); break;
+    case CUDNN_DATA_DOUBLE: static_cast<double*>(p)[i] = v; break;
+    case CUDNN_DATA_BFLOAT16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(float(v)); break;
+    case CUDNN_DATA_HALF: static_cast<__half*>(p)[i] = __float2half_rn(float(v)); break;
+    default: break;
+  }
+}
+// alpha/beta: double for double data, float otherwise (cuDNN's rule).
+double scalar(cudnnDataType_t t, const void* p) {
+  return t == CUDNN_DATA_DOUBLE ? *static_cast<const double*>(p) : *static_cast<const float*>(p);
+}
+bool known(cudnnDataType_t t) {
+  return t == CUDNN_DATA_FLOAT || t == CUDNN_DATA_DOUBLE || t == CUDNN_DATA_BFLOAT16 || t == CUDNN_DATA_HALF;
+}
+
+int out_size(int in, int pad, int k, int dil, int stride) { return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1; }
+
+// Everything a convolution of these descriptors needs to agree on.
+cudnnStatus_t validate(const TensorDesc& x, const TensorDesc& w, const ConvDesc& c, const TensorDesc& y) {
+  if (!known(x.type) || x.type != w.type || x.type != y.type) return CUDNN_STATUS_BAD_PARAM;
+  if (c.mode != CUDNN_CROSS_CORRELATION) return CUDNN_STATUS_NOT_SUPPORTED;
+  if (c.groups < 1 || x.c % c.groups != 0 || w.n % c.groups != 0 || w.c * c.groups != x.c) return CUDNN_STATUS_BAD_PARAM;
+  if (y.n != x.n || y.c != w.n || y.h != out_size(x.h, c.pad_h, w.h, c.dil_h, c.stride_h) ||
+      y.w != out_size(x.w, c.pad_w, w.w, c.dil_w, c.stride_w))
+    return CUDNN_STATUS_BAD_PARAM;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+// Calls f(n, k, oh, ow, c, r, s, x_index, w_index, y_index) for every product of the convolution.
+template <class F>
+void for_each_product(const TensorDesc& x, const TensorDesc& w, const ConvDesc& c, const TensorDesc& y, F&& f) {
+  const int kg = w.n / c.groups, cg = w.c;
+  for (int n = 0; n < y.n; ++n)
+    for (int k = 0; k < y.c; ++k)
+      for (int oh = 0; oh < y.h; ++oh)
+        for (int ow = 0; ow < y.w; ++ow) {
+          const int64_t yi = ((int64_t(n) * y.c + k) * y.h + oh) * y.w + ow;
+          const int g = k / kg;
+          for (int cc = 0; cc < cg; ++cc)
+            for (int r = 0; r < w.h; ++r) {
+              const int ih = oh * c.stride_h - c.pad_h + r * c.dil_h;
+              if (ih < 0 || ih >= x.h) continue;
+              for (int s = 0; s < w.w; ++s) {
+                const int iw = ow * c.stride_w - c.pad_w + s * c.dil_w;
+                if (iw < 0 || iw >= x.w) continue;
+                const int64_t xi = ((int64_t(n) * x.c + g * cg + cc) * x.h + ih) * x.w + iw;
+                const int64_t wi = ((int64_t(k) * cg + cc) * w.h + r) * w.w + s;
+                f(xi, wi, yi);
+              }
+            }
+        }
+}
+
+int64_t numel(const TensorDesc& t) { return int64_t(t.n) * t.c * t.h * t.w; }
+
+// out = alpha acc + beta out (out not read when beta == 0).
+void finish(cudnnDataType_t t, void* out, const std::vector<double>& acc, double alpha, double beta) {
+  for (size_t i = 0; i < acc.size(); ++i)
+    store(t, out, int64_t(i), alpha * acc[i] + (beta != 0 ? beta * load(t, out, int64_t(i)) : 0.0));
+}
+
+template <class Perf, class Algo>
+void list_algorithms(int requested, int* returned, Perf* perf, cudnnMathType_t math, std::initializer_list<Algo> algos) {
+  int k = 0;
+  for (Algo a : algos) {
+    if (k >= requested) break;
+    std::memset(&perf[k], 0, sizeof perf[k]);
+    perf[k].algo = a;
+    perf[k].status = CUDNN_STATUS_SUCCESS;
+    perf[k].time = 1.f + float(k);
+    perf[k].memory = 0;
+    perf[k].determinism = CUDNN_DETERMINISTIC;
+    perf[k].mathType = math;
+    ++k;
+  }
+  *returned = k;
+}
+
+}  // namespace
+
+const char* cudnnGetErrorString(cudnnStatus_t st) {
+  switch (st) {
+    case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS (emulated)";
+    case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM (emulated)";
+    case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED (emulated)";
+    default: return "cuDNN error (emulated)";
+  }
+}
+size_t cudnnGetVersion() { return CUDNN_VERSION; }
+
+namespace {
+template <class Impl, class Handle>
+cudnnStatus_t create(Handle* out) {
+  hone::emu::make_handle<Impl>(out);
+  return CUDNN_STATUS_SUCCESS;
+}
+template <class Impl, class Handle>
+cudnnStatus_t destroy(Handle h) {
+  hone::emu::free_handle<Impl>(h);
+  return CUDNN_STATUS_SUCCESS;
+}
+// A 4-d NCHW tensor or KCRS filter.
+cudnnStatus_t set_4d(TensorDesc* d, cudnnTensorFormat_t format, cudnnDataType_t type, int a, int b, int c, int e) {
+  if (format != CUDNN_TENSOR_NCHW || a < 1 || b < 1 || c < 1 || e < 1 || !known(type)) return CUDNN_STATUS_BAD_PARAM;
+  *d = {type, a, b, c, e};
+  return CUDNN_STATUS_SUCCESS;
+}
+}  // namespace
+
+cudnnStatus_t cudnnCreate(cudnnHandle_t* h) { return create<Handle>(h); }
+cudnnStatus_t cudnnDestroy(cudnnHandle_t h) { return destroy<Handle>(h); }
+cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s) {
+  reinterpret_cast<Handle*>(h)->stream = s;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnCreateTensorDescriptor(cudnnTensorDescriptor_t* d) { return create<TensorDesc>(d); }
+cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t d) { return destroy<TensorDesc>(d); }
+cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t format, cudnnDataType_t type,
+                                         int n, int c, int h, int w) {
+  return set_4d(td(d), format, type, n, c, h, w);
+}
+
+cudnnStatus_t cudnnCreateFilterDescriptor(cudnnFilterDescriptor_t* d) { return create<TensorDesc>(d); }
+cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t d) { return destroy<TensorDesc>(d); }
+cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataType_t type, cudnnTensorFormat_t format,
+                                         int k, int c, int h, int w) {
+  return set_4d(fd(d), format, type, k, c, h, w);
+}
+
+cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t* d) { return create<ConvDesc>(d); }
+cudnnStatus_t cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor_t d) { return destroy<ConvDesc>(d); }
+cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t d, int pad_h, int pad_w, int u, int v,
+                                              int dil_h, int dil_w, cudnnConvolutionMode_t mode,
+                                              cudnnDataType_t compute) {
+  if (pad_h < 0 || pad_w < 0 || u < 1 || v < 1 || dil_h < 1 || dil_w < 1) return CUDNN_STATUS_BAD_PARAM;
+  ConvDesc& c = *cd(d);
+  c.pad_h = pad_h, c.pad_w = pad_w, c.stride_h = u, c.stride_w = v, c.dil_h = dil_h, c.dil_w = dil_w;
+  c.mode = mode;
+  c.compute = compute;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetConvolutionGroupCount(cudnnConvolutionDescriptor_t d, int groups) {
+  if (groups < 1) return CUDNN_STATUS_BAD_PARAM;
+  cd(d)->groups = groups;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t d, cudnnMathType_t math) {
+  cd(d)->math = math;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(const cudnnConvolutionDescriptor_t conv,
+                                                    const cudnnTensorDescriptor_t x, const cudnnFilterDescriptor_t w,
+                                                    int* n, int* c, int* h, int* wo) {
+  const ConvDesc& cv = *cd(conv);
+  *n = td(x)->n;
+  *c = fd(w)->n;
+  *h = out_size(td(x)->h, cv.pad_h, fd(w)->h, cv.dil_h, cv.stride_h);
+  *wo = out_size(td(x)->w, cv.pad_w, fd(w)->w, cv.dil_w, cv.stride_w);
+  return *h >= 1 && *wo >= 1 ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_BAD_PARAM;
+}
+
+cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t, const cudnnTensorDescriptor_t x,
+                                                     const cudnnFilterDescriptor_t w,
+                                                     const cudnnConvolutionDescriptor_t conv,
+                                                     const cudnnTensorDescriptor_t y, int requested, int* returned,
+                                                     cudnnConvolutionFwdAlgoPerf_t* perf) {
+  if (const cudnnStatus_t st = validate(*td(x), *fd(w), *cd(conv), *td(y)); st != CUDNN_STATUS_SUCCESS) return st;
+  list_algorithms(requested, returned, perf, cd(conv)->math,
+                  {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM});
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t, const cudnnFilterDescriptor_t w,
+                                                          const cudnnTensorDescriptor_t dy,
+                                                          const cudnnConvolutionDescriptor_t conv,
+                                                          const cudnnTensorDescriptor_t dx, int requested,
+                                                          int* returned, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
+  if (const cudnnStatus_t st = validate(*td(dx), *fd(w), *cd(conv), *td(dy)); st != CUDNN_STATUS_SUCCESS) return st;
+  list_algorithms(requested, returned, perf, cd(conv)->math,
+                  {CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1});
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t, const cudnnTensorDescriptor_t x,
+                                                            const cudnnTensorDescriptor_t dy,
+                                                            const cudnnConvolutionDescriptor_t conv,
+                                                            const cudnnFilterDescriptor_t dw, int requested,
+                                                            int* returned, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
+  if (const cudnnStatus_t st = validate(*td(x), *fd(dw), *cd(conv), *td(dy)); st != CUDNN_STATUS_SUCCESS) return st;
+  list_algorithms(requested, returned, perf, cd(conv)->math,
+                  {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0});
+  return CUDNN_STATUS_SUCCESS;
+}
+
+// One kilobyte of workspace for every algorithm: the caller must allocate and pass it.
+cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t, const cudnnTensorDescriptor_t,
+                                                      const cudnnFilterDescriptor_t, const cudnnConvolutionDescriptor_t,
+                                                      const cudnnTensorDescriptor_t, cudnnConvolutionFwdAlgo_t,
+                                                      size_t* bytes) {
+  *bytes = 1024;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t, const cudnnFilterDescriptor_t,
+                                                           const cudnnTensorDescriptor_t,
+                                                           const cudnnConvolutionDescriptor_t,
+                                                           const cudnnTensorDescriptor_t, cudnnConvolutionBwdDataAlgo_t,
+                                                           size_t* bytes) {
+  *bytes = 1024;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, const cudnnTensorDescriptor_t,
+                                                             const cudnnTensorDescriptor_t,
+                                                             const cudnnConvolutionDescriptor_t,
+                                                             const cudnnFilterDescriptor_t,
+                                                             cudnnConvolutionBwdFilterAlgo_t, size_t* bytes) {
+  *bytes = 1024;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+namespace {
+
+// One convolution pass: checks the descriptors and the workspace, then sums term(xi, wi, yi) (which
+// says which element of `out` a product goes to, and its value) over every product of the
+// convolution, and writes out = alpha sum + beta out.
+template <class Term>
+cudnnStatus_t run_pass(const TensorDesc& X, const TensorDesc& W, const ConvDesc& c, const TensorDesc& Y, void* ws,
+                       size_t ws_bytes, const TensorDesc& out_desc, void* out, const void* alpha, const void* beta,
+                       Term&& term) {
+  if (const cudnnStatus_t st = validate(X, W, c, Y); st != CUDNN_STATUS_SUCCESS) return st;
+  if (ws_bytes < 1024 || !ws || !hone::emu::is_device_pointer(ws)) return CUDNN_STATUS_BAD_PARAM;
+  const hone::emu::DeviceAccess access;
+  std::vector<double> acc(size_t(numel(out_desc)), 0.0);
+  for_each_product(X, W, c, Y, [&](int64_t xi, int64_t wi, int64_t yi) {
+    const auto [at, v] = term(xi, wi, yi);
+    acc[size_t(at)] += v;
+  });
+  finish(out_desc.type, out, acc, scalar(out_desc.type, alpha), scalar(out_desc.type, beta));
+  return CUDNN_STATUS_SUCCESS;
+}
+
+}  // namespace
+
+cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void* alpha, const cudnnTensorDescriptor_t xd,
+                                      const void* x, const cudnnFilterDescriptor_t wdesc, const void* w,
+                                      const cudnnConvolutionDescriptor_t conv, cudnnConvolutionFwdAlgo_t, void* ws,
+                                      size_t ws_bytes, const void* beta, const cudnnTensorDescriptor_t yd, void* y) {
+  const TensorDesc &X = *td(xd), &W = *fd(wdesc), &Y = *td(yd);
+  return run_pass(X, W, *cd(conv), Y, ws, ws_bytes, Y, y, alpha, beta, [&](int64_t xi, int64_t wi, int64_t yi) {
+    return std::pair{yi, load(X.type, x, xi) * load(W.type, w, wi)};
+  });
+}
+
+cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void* alpha, const cudnnFilterDescriptor_t wdesc,
+                                           const void* w, const cudnnTensorDescriptor_t dyd, const void* dy,
+                                           const cudnnConvolutionDescriptor_t conv, cudnnConvolutionBwdDataAlgo_t,
+                                           void* ws, size_t ws_bytes, const void* beta,
+                                           const cudnnTensorDescriptor_t dxd, void* dx) {
+  const TensorDesc &DX = *td(dxd), &W = *fd(wdesc), &DY = *td(dyd);
+  return run_pass(DX, W, *cd(conv), DY, ws, ws_bytes, DX, dx, alpha, beta, [&](int64_t xi, int64_t wi, int64_t yi) {
+    return std::pair{xi, load(DY.type, dy, yi) * load(W.type, w, wi)};
+  });
+}
+
+cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void* alpha, const cudnnTensorDescriptor_t xd,
+                                             const void* x, const cudnnTensorDescriptor_t dyd, const void* dy,
+                                             const cudnnConvolutionDescriptor_t conv, cudnnConvolutionBwdFilterAlgo_t,
+                                             void* ws, size_t ws_bytes, const void* beta,
+                                             const cudnnFilterDescriptor_t dwd, void* dw) {
+  const TensorDesc &X = *td(xd), &DW = *fd(dwd), &DY = *td(dyd);
+  return run_pass(X, DW, *cd(conv), DY, ws, ws_bytes, DW, dw, alpha, beta, [&](int64_t xi, int64_t wi, int64_t yi) {
+    return std::pair{wi, load(X.type, x, xi) * load(DY.type, dy, yi)};
+  });
+}
