@@ -252,45 +252,51 @@ template <class T> struct Scalars {
   S one = S(1), zero = S(0);
 };
 
+// Prepares `pass` of g and runs call(p, workspace, &one, &zero), a cuDNN convolution call; false
+// when cuDNN does not take the shape (the caller then runs the direct kernels).
+template <class T, class Call>
+bool run(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, cudaStream_t stream, const char* what,
+         Call&& call) {
+  Prepared p;
+  if (!prepare<T>(ctx, pass, g, stream, p)) return false;
+  Workspace ws(ctx, p.choice.workspace, stream);
+  const Scalars<T> s;
+  return finish(call(p, ws.get(), &s.one, &s.zero), p.key, what);
+}
+
 }  // namespace
 
 template <class T>
 bool cudnn_forward(const ConvContext& ctx, const Conv2dGeometry& g, const T* x, const T* w, T* y,
                    cudaStream_t stream) {
-  Prepared p;
-  if (!prepare<T>(ctx, kForward, g, stream, p)) return false;
-  Workspace ws(ctx, p.choice.workspace, stream);
-  const Scalars<T> s;
-  return finish(cudnnConvolutionForward(p.h, &s.one, p.d.x, x, p.d.w, w, p.d.conv,
-                                        static_cast<cudnnConvolutionFwdAlgo_t>(p.choice.algo), ws.get(),
-                                        p.choice.workspace, &s.zero, p.d.y, y),
-                p.key, "cudnnConvolutionForward");
+  return run<T>(ctx, kForward, g, stream, "cudnnConvolutionForward",
+                [&](const Prepared& p, void* ws, const void* one, const void* zero) {
+                  return cudnnConvolutionForward(p.h, one, p.d.x, x, p.d.w, w, p.d.conv,
+                                                 static_cast<cudnnConvolutionFwdAlgo_t>(p.choice.algo), ws,
+                                                 p.choice.workspace, zero, p.d.y, y);
+                });
 }
 
 template <class T>
 bool cudnn_backward_data(const ConvContext& ctx, const Conv2dGeometry& g, const T* gy, const T* w, T* gx,
                          cudaStream_t stream) {
-  Prepared p;
-  if (!prepare<T>(ctx, kData, g, stream, p)) return false;
-  Workspace ws(ctx, p.choice.workspace, stream);
-  const Scalars<T> s;
-  return finish(cudnnConvolutionBackwardData(p.h, &s.one, p.d.w, w, p.d.y, gy, p.d.conv,
-                                             static_cast<cudnnConvolutionBwdDataAlgo_t>(p.choice.algo), ws.get(),
-                                             p.choice.workspace, &s.zero, p.d.x, gx),
-                p.key, "cudnnConvolutionBackwardData");
+  return run<T>(ctx, kData, g, stream, "cudnnConvolutionBackwardData",
+                [&](const Prepared& p, void* ws, const void* one, const void* zero) {
+                  return cudnnConvolutionBackwardData(p.h, one, p.d.w, w, p.d.y, gy, p.d.conv,
+                                                      static_cast<cudnnConvolutionBwdDataAlgo_t>(p.choice.algo), ws,
+                                                      p.choice.workspace, zero, p.d.x, gx);
+                });
 }
 
 template <class T>
 bool cudnn_backward_filter(const ConvContext& ctx, const Conv2dGeometry& g, const T* x, const T* gy, T* gw,
                            cudaStream_t stream) {
-  Prepared p;
-  if (!prepare<T>(ctx, kFilter, g, stream, p)) return false;
-  Workspace ws(ctx, p.choice.workspace, stream);
-  const Scalars<T> s;
-  return finish(cudnnConvolutionBackwardFilter(p.h, &s.one, p.d.x, x, p.d.y, gy, p.d.conv,
-                                               static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.choice.algo), ws.get(),
-                                               p.choice.workspace, &s.zero, p.d.w, gw),
-                p.key, "cudnnConvolutionBackwardFilter");
+  return run<T>(ctx, kFilter, g, stream, "cudnnConvolutionBackwardFilter",
+                [&](const Prepared& p, void* ws, const void* one, const void* zero) {
+                  return cudnnConvolutionBackwardFilter(p.h, one, p.d.x, x, p.d.y, gy, p.d.conv,
+                                                        static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.choice.algo),
+                                                        ws, p.choice.workspace, zero, p.d.w, gw);
+                });
 }
 
 #define HONE_INSTANTIATE(T)                                                                                   \
