@@ -80,13 +80,10 @@ std::pair<Tensor, Tensor> own_forward(const Tensor& q, const Tensor& k, const Te
   HONE_DISPATCH_FLOATING(compute, "scaled_dot_product_attention", [&] {
     if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
       if (dev.is_cuda()) {
-#if defined(HONE_WITH_CUDA)
-        kernels::cuda::attention_forward<scalar_t>(p.shape, p.options, q.data<scalar_t>(), k.data<scalar_t>(),
-                                                   v.data<scalar_t>(), out.data<scalar_t>(), lse.data<scalar_t>(),
-                                                   cuda::stream(dev));
-#else
-        detail::no_cuda_build("scaled_dot_product_attention");
-#endif
+        HONE_CUDA_ONLY("scaled_dot_product_attention",
+                       kernels::cuda::attention_forward<scalar_t>(
+                           p.shape, p.options, q.data<scalar_t>(), k.data<scalar_t>(), v.data<scalar_t>(),
+                           out.data<scalar_t>(), lse.data<scalar_t>(), cuda::stream(dev)));
       } else {
         kernels::attention_forward<scalar_t>(p.shape, p.options, q.data<scalar_t>(), k.data<scalar_t>(),
                                              v.data<scalar_t>(), out.data<scalar_t>(), lse.data<scalar_t>());
@@ -107,14 +104,10 @@ std::vector<Tensor> own_backward(const Tensor& q, const Tensor& k, const Tensor&
   HONE_DISPATCH_FLOATING(compute, n, [&] {
     if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
       if (dev.is_cuda()) {
-#if defined(HONE_WITH_CUDA)
-        kernels::cuda::attention_backward<scalar_t>(p.shape, p.options, q.data<scalar_t>(), k.data<scalar_t>(),
-                                                    v.data<scalar_t>(), out.data<scalar_t>(), lse.data<scalar_t>(),
-                                                    dout.data<scalar_t>(), dq.data<scalar_t>(), dk.data<scalar_t>(),
-                                                    dv.data<scalar_t>(), cuda::stream(dev));
-#else
-        detail::no_cuda_build(n);
-#endif
+        HONE_CUDA_ONLY(n, kernels::cuda::attention_backward<scalar_t>(
+                              p.shape, p.options, q.data<scalar_t>(), k.data<scalar_t>(), v.data<scalar_t>(),
+                              out.data<scalar_t>(), lse.data<scalar_t>(), dout.data<scalar_t>(), dq.data<scalar_t>(),
+                              dk.data<scalar_t>(), dv.data<scalar_t>(), cuda::stream(dev)));
       } else {
         kernels::attention_backward<scalar_t>(p.shape, p.options, q.data<scalar_t>(), k.data<scalar_t>(),
                                               v.data<scalar_t>(), out.data<scalar_t>(), lse.data<scalar_t>(),

@@ -140,15 +140,11 @@ Tensor batch_norm(const Tensor& x_in, Tensor running_mean, Tensor running_var, c
   HONE_DISPATCH_FLOATING(x.dtype(), "batch_norm", [&] {
     using S_t = acc_t<scalar_t>;
     if (detail::on_cuda(x)) {
-#if defined(HONE_WITH_CUDA)
-      kernels::cuda::batchnorm_forward<scalar_t>(N, C, S, static_cast<const scalar_t*>(x.data_ptr()),
-                                                 static_cast<const S_t*>(mean.data_ptr()),
-                                                 static_cast<const S_t*>(invstd.data_ptr()), ptr_or_null<scalar_t>(w),
-                                                 ptr_or_null<scalar_t>(b), static_cast<scalar_t*>(out.data_ptr()),
-                                                 cuda::stream(x.device()));
-#else
-      detail::no_cuda_build("batch_norm");
-#endif
+      HONE_CUDA_ONLY("batch_norm",
+                     kernels::cuda::batchnorm_forward<scalar_t>(
+                         N, C, S, static_cast<const scalar_t*>(x.data_ptr()), static_cast<const S_t*>(mean.data_ptr()),
+                         static_cast<const S_t*>(invstd.data_ptr()), ptr_or_null<scalar_t>(w), ptr_or_null<scalar_t>(b),
+                         static_cast<scalar_t*>(out.data_ptr()), cuda::stream(x.device())));
     } else {
       kernels::batchnorm_forward<scalar_t>(N, C, S, static_cast<const scalar_t*>(x.data_ptr()),
                                            static_cast<const S_t*>(mean.data_ptr()),
@@ -173,15 +169,12 @@ Tensor batch_norm(const Tensor& x_in, Tensor running_mean, Tensor running_var, c
       HONE_DISPATCH_FLOATING(xv.dtype(), node, [&] {
         using S_t = acc_t<scalar_t>;
         if (detail::on_cuda(xv)) {
-#if defined(HONE_WITH_CUDA)
-          kernels::cuda::batchnorm_backward<scalar_t>(
-              N, C, S, static_cast<const scalar_t*>(xv.data_ptr()), static_cast<const scalar_t*>(g.data_ptr()),
-              static_cast<const S_t*>(mv.data_ptr()), static_cast<const S_t*>(iv.data_ptr()),
-              ptr_or_null<scalar_t>(wv), training, mut_ptr_or_null<scalar_t>(gx), mut_ptr_or_null<scalar_t>(gw),
-              mut_ptr_or_null<scalar_t>(gb), cuda::stream(xv.device()));
-#else
-          detail::no_cuda_build(node);
-#endif
+          HONE_CUDA_ONLY(node, kernels::cuda::batchnorm_backward<scalar_t>(
+                                   N, C, S, static_cast<const scalar_t*>(xv.data_ptr()),
+                                   static_cast<const scalar_t*>(g.data_ptr()), static_cast<const S_t*>(mv.data_ptr()),
+                                   static_cast<const S_t*>(iv.data_ptr()), ptr_or_null<scalar_t>(wv), training,
+                                   mut_ptr_or_null<scalar_t>(gx), mut_ptr_or_null<scalar_t>(gw),
+                                   mut_ptr_or_null<scalar_t>(gb), cuda::stream(xv.device())));
         } else {
           kernels::batchnorm_backward<scalar_t>(
               N, C, S, static_cast<const scalar_t*>(xv.data_ptr()), static_cast<const scalar_t*>(g.data_ptr()),

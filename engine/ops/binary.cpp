@@ -49,12 +49,8 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
     const auto* pb = static_cast<const scalar_t*>(b.data_ptr());
     auto* po = static_cast<scalar_t*>(out.data_ptr());
     if (detail::on_cuda(a)) {
-#if defined(HONE_WITH_CUDA)
-      kernels::cuda::binary_forward<scalar_t>(op, nd, shape.data(), pa, sa.data(), pb, sb.data(), po,
-                                              cuda::stream(a.device()));
-#else
-      detail::no_cuda_build(name);
-#endif
+      HONE_CUDA_ONLY(name, kernels::cuda::binary_forward<scalar_t>(op, nd, shape.data(), pa, sa.data(), pb, sb.data(),
+                                                                   po, cuda::stream(a.device())));
     } else {
       kernels::binary_forward<scalar_t>(op, nd, shape.data(), pa, sa.data(), pb, sb.data(), po);
     }
@@ -180,12 +176,8 @@ Tensor compare_op(kernels::CompareOp op, const Tensor& a, const Tensor& b, const
     const T* pa = static_cast<const T*>(a.data_ptr());
     const T* pb = static_cast<const T*>(b.data_ptr());
     if (detail::on_cuda(a)) {
-#if defined(HONE_WITH_CUDA)
-      kernels::cuda::compare<T>(op, nd, shape.data(), pa, sa.data(), pb, sb.data(), out.data<uint8_t>(),
-                                cuda::stream(a.device()));
-#else
-      detail::no_cuda_build(name);
-#endif
+      HONE_CUDA_ONLY(name, kernels::cuda::compare<T>(op, nd, shape.data(), pa, sa.data(), pb, sb.data(),
+                                                     out.data<uint8_t>(), cuda::stream(a.device())));
     } else {
       kernels::compare<T>(op, nd, shape.data(), pa, sa.data(), pb, sb.data(), out.data<uint8_t>());
     }
@@ -217,11 +209,7 @@ void add_(Tensor& a, const Tensor& b, double alpha) {
       const auto* pb = static_cast<const scalar_t*>(b.data_ptr());
       auto* pa = static_cast<scalar_t*>(a.data_ptr());
       if (detail::on_cuda(a)) {
-#if defined(HONE_WITH_CUDA)
-        kernels::cuda::axpy<scalar_t>(a.numel(), alpha, pb, pa, cuda::stream(a.device()));
-#else
-        detail::no_cuda_build("add_");
-#endif
+        HONE_CUDA_ONLY("add_", kernels::cuda::axpy<scalar_t>(a.numel(), alpha, pb, pa, cuda::stream(a.device())));
       } else {
         kernels::axpy<scalar_t>(a.numel(), alpha, pb, pa);
       }
@@ -247,11 +235,7 @@ void mul_(Tensor& a, double s) {
   HONE_DISPATCH_FLOATING(a.dtype(), "mul_", [&] {
     auto* pa = static_cast<scalar_t*>(a.data_ptr());
     if (detail::on_cuda(a)) {
-#if defined(HONE_WITH_CUDA)
-      kernels::cuda::scale<scalar_t>(a.numel(), s, pa, cuda::stream(a.device()));
-#else
-      detail::no_cuda_build("mul_");
-#endif
+      HONE_CUDA_ONLY("mul_", kernels::cuda::scale<scalar_t>(a.numel(), s, pa, cuda::stream(a.device())));
     } else {
       kernels::scale<scalar_t>(a.numel(), s, pa);
     }

@@ -34,6 +34,15 @@ inline bool on_cuda(const Tensor& t) { return t.device().is_cuda(); }
   throw std::runtime_error(std::string(op) + ": this hone build has no CUDA support");
 }
 
+// The CUDA branch of an op: HONE_CUDA_ONLY(op_name, kernels::cuda::f<T, I>(..., stream)) compiles the
+// call in CUDA builds (kernels::cuda exists only there) and no_cuda_build(op_name) in the others.
+// Variadic, so template arguments' commas need no extra parentheses.
+#if defined(HONE_WITH_CUDA)
+#define HONE_CUDA_ONLY(op, ...) __VA_ARGS__
+#else
+#define HONE_CUDA_ONLY(op, ...) ::hone::ops::detail::no_cuda_build(op)
+#endif
+
 #if defined(HONE_WITH_CUDA)
 // The workspace source of the cuDNN paths (convolution, attention): the engine's caching allocator.
 inline kernels::cuda::ConvContext cudnn_context(const Device& d) {

@@ -120,12 +120,8 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
     out = Tensor::empty({g.batch, g.out_channels, g.out_h(), g.out_w()}, cdt, x.device());
     dispatch_compute(cdt, [&]<class T>() {
       if (detail::on_cuda(x)) {
-#if defined(HONE_WITH_CUDA)
-        kernels::cuda::conv2d_forward<T>(conv_context(x.device()), g, cptr<T>(x), cptr<T>(w), cptr<T>(b),
-                                         mptr<T>(out), cuda::stream(x.device()));
-#else
-        detail::no_cuda_build("conv2d");
-#endif
+        HONE_CUDA_ONLY("conv2d", kernels::cuda::conv2d_forward<T>(conv_context(x.device()), g, cptr<T>(x), cptr<T>(w),
+                                                                  cptr<T>(b), mptr<T>(out), cuda::stream(x.device())));
       } else if constexpr (cpu_kernel_type<T>) {
         kernels::conv2d_forward<T>(g, cptr<T>(x), cptr<T>(w), cptr<T>(b), mptr<T>(out));
       }

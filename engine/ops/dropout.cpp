@@ -25,11 +25,8 @@ Tensor apply_mask(const Tensor& x_in, double p, uint64_t seed, uint64_t offset) 
     const auto* px = static_cast<const scalar_t*>(x.data_ptr());
     auto* py = static_cast<scalar_t*>(y.data_ptr());
     if (detail::on_cuda(x)) {
-#if defined(HONE_WITH_CUDA)
-      kernels::cuda::dropout_apply<scalar_t>(x.numel(), p, seed, offset, px, py, cuda::stream(x.device()));
-#else
-      detail::no_cuda_build("dropout");
-#endif
+      HONE_CUDA_ONLY("dropout", kernels::cuda::dropout_apply<scalar_t>(x.numel(), p, seed, offset, px, py,
+                                                                       cuda::stream(x.device())));
     } else {
       kernels::dropout_apply<scalar_t>(x.numel(), p, seed, offset, px, py);
     }

@@ -29,11 +29,8 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
       const auto* pw = static_cast<const scalar_t*>(w.data_ptr());
       auto* po = static_cast<scalar_t*>(out.data_ptr());
       if (detail::on_cuda(w)) {
-#if defined(HONE_WITH_CUDA)
-        kernels::cuda::embedding_forward<scalar_t, I>(n, V, C, pi, pw, po, cuda::stream(w.device()));
-#else
-        detail::no_cuda_build("embedding");
-#endif
+        HONE_CUDA_ONLY("embedding",
+                       kernels::cuda::embedding_forward<scalar_t, I>(n, V, C, pi, pw, po, cuda::stream(w.device())));
       } else {
         kernels::embedding_forward<scalar_t, I>(n, C, pi, pw, po);
       }
@@ -53,11 +50,8 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
           const auto* pg = static_cast<const scalar_t*>(g.data_ptr());
           auto* pgw = static_cast<scalar_t*>(gw.data_ptr());
           if (detail::on_cuda(g)) {
-#if defined(HONE_WITH_CUDA)
-            kernels::cuda::embedding_backward<scalar_t, I>(n, V, C, pi, pg, pgw, cuda::stream(g.device()));
-#else
-            detail::no_cuda_build("embedding");
-#endif
+            HONE_CUDA_ONLY("embedding", kernels::cuda::embedding_backward<scalar_t, I>(n, V, C, pi, pg, pgw,
+                                                                                       cuda::stream(g.device())));
           } else {
             kernels::embedding_backward<scalar_t, I>(n, V, C, pi, pg, pgw);
           }

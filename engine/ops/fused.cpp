@@ -70,13 +70,9 @@ std::vector<Tensor> layer_norm_grads(const Tensor& s, const Tensor& w, const Ten
     const auto* pr = static_cast<const S*>(rstd.data_ptr());
     const auto* pg = static_cast<const scalar_t*>(g.data_ptr());
     if (detail::on_cuda(s)) {
-#if defined(HONE_WITH_CUDA)
-      kernels::cuda::layernorm_backward<scalar_t>(rows, C, ps, in_ptr<scalar_t>(w), pm, pr, pg, out_ptr<scalar_t>(gs),
-                                                  out_ptr<scalar_t>(gw), out_ptr<scalar_t>(gb),
-                                                  cuda::stream(s.device()));
-#else
-      detail::no_cuda_build(node);
-#endif
+      HONE_CUDA_ONLY(node, kernels::cuda::layernorm_backward<scalar_t>(
+                               rows, C, ps, in_ptr<scalar_t>(w), pm, pr, pg, out_ptr<scalar_t>(gs),
+                               out_ptr<scalar_t>(gw), out_ptr<scalar_t>(gb), cuda::stream(s.device())));
     } else {
       kernels::layernorm_backward<scalar_t>(rows, C, ps, in_ptr<scalar_t>(w), pm, pr, pg, out_ptr<scalar_t>(gs),
                                             out_ptr<scalar_t>(gw), out_ptr<scalar_t>(gb));
@@ -107,11 +103,8 @@ Tensor bias_gelu(const Tensor& x_in, const Tensor& bias_in, GeluApprox approx) {
     const auto* pb = static_cast<const scalar_t*>(b.data_ptr());
     auto* py = static_cast<scalar_t*>(out.data_ptr());
     if (detail::on_cuda(x)) {
-#if defined(HONE_WITH_CUDA)
-      kernels::cuda::bias_gelu_forward<scalar_t>(op, rows, C, px, pb, py, cuda::stream(x.device()));
-#else
-      detail::no_cuda_build(name);
-#endif
+      HONE_CUDA_ONLY(name,
+                     kernels::cuda::bias_gelu_forward<scalar_t>(op, rows, C, px, pb, py, cuda::stream(x.device())));
     } else {
       kernels::bias_gelu_forward<scalar_t>(op, rows, C, px, pb, py);
     }
@@ -131,12 +124,9 @@ Tensor bias_gelu(const Tensor& x_in, const Tensor& bias_in, GeluApprox approx) {
         const auto* pb = static_cast<const scalar_t*>(bv.data_ptr());
         const auto* pg = static_cast<const scalar_t*>(g.data_ptr());
         if (detail::on_cuda(xv)) {
-#if defined(HONE_WITH_CUDA)
-          kernels::cuda::bias_gelu_backward<scalar_t>(op, rows, C, px, pb, pg, out_ptr<scalar_t>(gx),
-                                                      out_ptr<scalar_t>(gb), cuda::stream(xv.device()));
-#else
-          detail::no_cuda_build(node);
-#endif
+          HONE_CUDA_ONLY(node,
+                         kernels::cuda::bias_gelu_backward<scalar_t>(op, rows, C, px, pb, pg, out_ptr<scalar_t>(gx),
+                                                                     out_ptr<scalar_t>(gb), cuda::stream(xv.device())));
         } else {
           kernels::bias_gelu_backward<scalar_t>(op, rows, C, px, pb, pg, out_ptr<scalar_t>(gx), out_ptr<scalar_t>(gb));
         }
@@ -186,12 +176,9 @@ AddLayerNormResult add_layer_norm(const Tensor& x_in, const Tensor& residual_in,
     auto* pm = static_cast<S*>(mean.data_ptr());
     auto* prs = static_cast<S*>(rstd.data_ptr());
     if (detail::on_cuda(x)) {
-#if defined(HONE_WITH_CUDA)
-      kernels::cuda::add_layernorm_forward<scalar_t>(rows, C, px, pr, in_ptr<scalar_t>(w), in_ptr<scalar_t>(b), eps,
-                                                     ps, py, pm, prs, cuda::stream(x.device()));
-#else
-      detail::no_cuda_build(name);
-#endif
+      HONE_CUDA_ONLY(name, kernels::cuda::add_layernorm_forward<scalar_t>(rows, C, px, pr, in_ptr<scalar_t>(w),
+                                                                          in_ptr<scalar_t>(b), eps, ps, py, pm, prs,
+                                                                          cuda::stream(x.device())));
     } else {
       kernels::add_layernorm_forward<scalar_t>(rows, C, px, pr, in_ptr<scalar_t>(w), in_ptr<scalar_t>(b), eps, ps,
                                                py, pm, prs);

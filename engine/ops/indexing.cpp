@@ -44,12 +44,8 @@ void where_kernel(const Shape& shape, const Tensor& cond, const Tensor& a, const
     const T* pb = static_cast<const T*>(b.data_ptr());
     T* po = static_cast<T*>(out.data_ptr());
     if (detail::on_cuda(out)) {
-#if defined(HONE_WITH_CUDA)
-      kernels::cuda::where<T>(nd, shape.data(), cond.data<uint8_t>(), sc.data(), pa, sa.data(), pb, sb.data(), po,
-                              cuda::stream(out.device()));
-#else
-      detail::no_cuda_build("where");
-#endif
+      HONE_CUDA_ONLY("where", kernels::cuda::where<T>(nd, shape.data(), cond.data<uint8_t>(), sc.data(), pa, sa.data(),
+                                                      pb, sb.data(), po, cuda::stream(out.device())));
     } else {
       kernels::where<T>(nd, shape.data(), cond.data<uint8_t>(), sc.data(), pa, sa.data(), pb, sb.data(), po);
     }
@@ -154,11 +150,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
       const I* pi = static_cast<const I*>(idx.data_ptr());
       auto* po = static_cast<scalar_t*>(out.data_ptr());
       if (detail::on_cuda(xc)) {
-#if defined(HONE_WITH_CUDA)
-        kernels::cuda::index_select_forward<scalar_t, I>(outer, N, inner, px, n, pi, po, cuda::stream(xc.device()));
-#else
-        detail::no_cuda_build("index_select");
-#endif
+        HONE_CUDA_ONLY("index_select", kernels::cuda::index_select_forward<scalar_t, I>(outer, N, inner, px, n, pi, po,
+                                                                                        cuda::stream(xc.device())));
       } else {
         kernels::index_select_forward<scalar_t, I>(outer, N, inner, px, n, pi, po);
       }
@@ -178,11 +171,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
           const auto* pg = static_cast<const scalar_t*>(g.data_ptr());
           auto* pgx = static_cast<scalar_t*>(gx.data_ptr());
           if (detail::on_cuda(g)) {
-#if defined(HONE_WITH_CUDA)
-            kernels::cuda::index_add<scalar_t, I>(outer, N, inner, n, pi, pg, pgx, cuda::stream(g.device()));
-#else
-            detail::no_cuda_build("index_select");
-#endif
+            HONE_CUDA_ONLY("index_select", kernels::cuda::index_add<scalar_t, I>(outer, N, inner, n, pi, pg, pgx,
+                                                                                 cuda::stream(g.device())));
           } else {
             kernels::index_add<scalar_t, I>(outer, N, inner, n, pi, pg, pgx);
           }
@@ -221,12 +211,9 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
       const I* pi = static_cast<const I*>(idx.data_ptr());
       auto* po = static_cast<scalar_t*>(out.data_ptr());
       if (detail::on_cuda(xc)) {
-#if defined(HONE_WITH_CUDA)
-        kernels::cuda::gather_forward<scalar_t, I>(nd, x_shape.data(), idx_shape.data(), static_cast<int>(d), px, pi,
-                                                   po, cuda::stream(xc.device()));
-#else
-        detail::no_cuda_build("gather");
-#endif
+        HONE_CUDA_ONLY("gather", kernels::cuda::gather_forward<scalar_t, I>(nd, x_shape.data(), idx_shape.data(),
+                                                                            static_cast<int>(d), px, pi, po,
+                                                                            cuda::stream(xc.device())));
       } else {
         kernels::gather_forward<scalar_t, I>(nd, x_shape.data(), idx_shape.data(), static_cast<int>(d), px, pi, po);
       }
@@ -246,12 +233,9 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
           const I* pi = static_cast<const I*>(iv.data_ptr());
           auto* pgx = static_cast<scalar_t*>(gx.data_ptr());
           if (detail::on_cuda(g)) {
-#if defined(HONE_WITH_CUDA)
-            kernels::cuda::gather_backward<scalar_t, I>(nd, x_shape.data(), idx_shape.data(), static_cast<int>(d), pg,
-                                                        pi, pgx, cuda::stream(g.device()));
-#else
-            detail::no_cuda_build("gather");
-#endif
+            HONE_CUDA_ONLY("gather", kernels::cuda::gather_backward<scalar_t, I>(nd, x_shape.data(), idx_shape.data(),
+                                                                                 static_cast<int>(d), pg, pi, pgx,
+                                                                                 cuda::stream(g.device())));
           } else {
             kernels::gather_backward<scalar_t, I>(nd, x_shape.data(), idx_shape.data(), static_cast<int>(d), pg, pi,
                                                   pgx);

@@ -116,11 +116,7 @@ Tensor cross_entropy_accumulated(const Tensor& logits_in, const Tensor& targets_
   args.label_smoothing = label_smoothing;
   const Tensor targets = targets_in.detach().contiguous();
   if (detail::on_cuda(logits_in)) {
-#if defined(HONE_WITH_CUDA)
-    return cross_entropy_cuda(logits_in, targets, args);
-#else
-    detail::no_cuda_build("cross_entropy");
-#endif
+    HONE_CUDA_ONLY("cross_entropy", return cross_entropy_cuda(logits_in, targets, args));
   }
   check_targets_in_range(args, targets);
 

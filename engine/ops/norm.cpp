@@ -63,12 +63,9 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
     auto* pm = static_cast<S*>(mean.data_ptr());
     auto* pr = static_cast<S*>(rstd.data_ptr());
     if (detail::on_cuda(x)) {
-#if defined(HONE_WITH_CUDA)
-      kernels::cuda::layernorm_forward<scalar_t>(rows, cols, px, ptr_or_null<scalar_t>(w), ptr_or_null<scalar_t>(b),
-                                                 eps, py, pm, pr, cuda::stream(x.device()));
-#else
-      detail::no_cuda_build("layer_norm");
-#endif
+      HONE_CUDA_ONLY("layer_norm", kernels::cuda::layernorm_forward<scalar_t>(rows, cols, px, ptr_or_null<scalar_t>(w),
+                                                                              ptr_or_null<scalar_t>(b), eps, py, pm, pr,
+                                                                              cuda::stream(x.device())));
     } else {
       kernels::layernorm_forward<scalar_t>(rows, cols, px, ptr_or_null<scalar_t>(w), ptr_or_null<scalar_t>(b), eps,
                                            py, pm, pr);
@@ -96,13 +93,10 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
                const auto* pr = static_cast<const S*>(rv.data_ptr());
                const auto* pg = static_cast<const scalar_t*>(g.data_ptr());
                if (detail::on_cuda(xv)) {
-#if defined(HONE_WITH_CUDA)
-                 kernels::cuda::layernorm_backward<scalar_t>(
-                     rows, cols, px, ptr_or_null<scalar_t>(wv), pm, pr, pg, mut_ptr_or_null<scalar_t>(gx),
-                     mut_ptr_or_null<scalar_t>(gw), mut_ptr_or_null<scalar_t>(gb), cuda::stream(xv.device()));
-#else
-                 detail::no_cuda_build(node);
-#endif
+                 HONE_CUDA_ONLY(node, kernels::cuda::layernorm_backward<scalar_t>(
+                                          rows, cols, px, ptr_or_null<scalar_t>(wv), pm, pr, pg,
+                                          mut_ptr_or_null<scalar_t>(gx), mut_ptr_or_null<scalar_t>(gw),
+                                          mut_ptr_or_null<scalar_t>(gb), cuda::stream(xv.device())));
                } else {
                  kernels::layernorm_backward<scalar_t>(rows, cols, px, ptr_or_null<scalar_t>(wv), pm, pr, pg,
                                                        mut_ptr_or_null<scalar_t>(gx), mut_ptr_or_null<scalar_t>(gw),

@@ -88,12 +88,9 @@ Tensor max_pool2d(const Tensor& x_in, const Pool2dArgs& args) {
   const Tensor argmax = Tensor::empty(out.shape(), DType::I64, x.device());
   HONE_DISPATCH_FLOATING(x.dtype(), "max_pool2d", [&] {
     if (detail::on_cuda(x)) {
-#if defined(HONE_WITH_CUDA)
-      kernels::cuda::max_pool2d_forward<scalar_t>(g, cptr<scalar_t>(x), mptr<scalar_t>(out), mptr<int64_t>(argmax),
-                                                  cuda::stream(x.device()));
-#else
-      detail::no_cuda_build("max_pool2d");
-#endif
+      HONE_CUDA_ONLY("max_pool2d",
+                     kernels::cuda::max_pool2d_forward<scalar_t>(g, cptr<scalar_t>(x), mptr<scalar_t>(out),
+                                                                 mptr<int64_t>(argmax), cuda::stream(x.device())));
     } else {
       kernels::max_pool2d_forward<scalar_t>(g, cptr<scalar_t>(x), mptr<scalar_t>(out), mptr<int64_t>(argmax));
     }
@@ -108,12 +105,9 @@ Tensor max_pool2d(const Tensor& x_in, const Pool2dArgs& args) {
       Tensor gx = Tensor::empty(in_shape, dt, gy.device());
       HONE_DISPATCH_FLOATING(dt, "max_pool2d backward", [&] {
         if (detail::on_cuda(gy)) {
-#if defined(HONE_WITH_CUDA)
-          kernels::cuda::max_pool2d_backward<scalar_t>(g, cptr<scalar_t>(gy), cptr<int64_t>(am), mptr<scalar_t>(gx),
-                                                       cuda::stream(gy.device()));
-#else
-          detail::no_cuda_build("max_pool2d backward");
-#endif
+          HONE_CUDA_ONLY("max_pool2d backward",
+                         kernels::cuda::max_pool2d_backward<scalar_t>(g, cptr<scalar_t>(gy), cptr<int64_t>(am),
+                                                                      mptr<scalar_t>(gx), cuda::stream(gy.device())));
         } else {
           kernels::max_pool2d_backward<scalar_t>(g, cptr<scalar_t>(gy), cptr<int64_t>(am), mptr<scalar_t>(gx));
         }
@@ -131,11 +125,8 @@ Tensor avg_pool2d(const Tensor& x_in, const Pool2dArgs& args) {
       [&](auto tag, const Tensor& x, Tensor& y) {
         using T = decltype(tag);
         if (detail::on_cuda(x)) {
-#if defined(HONE_WITH_CUDA)
-          kernels::cuda::avg_pool2d_forward<T>(g, cptr<T>(x), mptr<T>(y), cuda::stream(x.device()));
-#else
-          detail::no_cuda_build("avg_pool2d");
-#endif
+          HONE_CUDA_ONLY("avg_pool2d",
+                         kernels::cuda::avg_pool2d_forward<T>(g, cptr<T>(x), mptr<T>(y), cuda::stream(x.device())));
         } else {
           kernels::avg_pool2d_forward<T>(g, cptr<T>(x), mptr<T>(y));
         }
@@ -143,11 +134,8 @@ Tensor avg_pool2d(const Tensor& x_in, const Pool2dArgs& args) {
       [g](auto tag, const Tensor& gy, Tensor& gx) {
         using T = decltype(tag);
         if (detail::on_cuda(gy)) {
-#if defined(HONE_WITH_CUDA)
-          kernels::cuda::avg_pool2d_backward<T>(g, cptr<T>(gy), mptr<T>(gx), cuda::stream(gy.device()));
-#else
-          detail::no_cuda_build("avg_pool2d backward");
-#endif
+          HONE_CUDA_ONLY("avg_pool2d backward",
+                         kernels::cuda::avg_pool2d_backward<T>(g, cptr<T>(gy), mptr<T>(gx), cuda::stream(gy.device())));
         } else {
           kernels::avg_pool2d_backward<T>(g, cptr<T>(gy), mptr<T>(gx));
         }
@@ -170,11 +158,8 @@ Tensor adaptive_avg_pool2d(const Tensor& x_in, int64_t out_h, int64_t out_w) {
       [&](auto tag, const Tensor& x, Tensor& y) {
         using T = decltype(tag);
         if (detail::on_cuda(x)) {
-#if defined(HONE_WITH_CUDA)
-          kernels::cuda::adaptive_avg_pool2d_forward<T>(g, cptr<T>(x), mptr<T>(y), cuda::stream(x.device()));
-#else
-          detail::no_cuda_build("adaptive_avg_pool2d");
-#endif
+          HONE_CUDA_ONLY("adaptive_avg_pool2d", kernels::cuda::adaptive_avg_pool2d_forward<T>(
+                                                    g, cptr<T>(x), mptr<T>(y), cuda::stream(x.device())));
         } else {
           kernels::adaptive_avg_pool2d_forward<T>(g, cptr<T>(x), mptr<T>(y));
         }
@@ -182,11 +167,8 @@ Tensor adaptive_avg_pool2d(const Tensor& x_in, int64_t out_h, int64_t out_w) {
       [g](auto tag, const Tensor& gy, Tensor& gx) {
         using T = decltype(tag);
         if (detail::on_cuda(gy)) {
-#if defined(HONE_WITH_CUDA)
-          kernels::cuda::adaptive_avg_pool2d_backward<T>(g, cptr<T>(gy), mptr<T>(gx), cuda::stream(gy.device()));
-#else
-          detail::no_cuda_build("adaptive_avg_pool2d backward");
-#endif
+          HONE_CUDA_ONLY("adaptive_avg_pool2d backward", kernels::cuda::adaptive_avg_pool2d_backward<T>(
+                                                             g, cptr<T>(gy), mptr<T>(gx), cuda::stream(gy.device())));
         } else {
           kernels::adaptive_avg_pool2d_backward<T>(g, cptr<T>(gy), mptr<T>(gx));
         }

@@ -83,11 +83,8 @@ Tensor reduce_forward(kernels::ReduceOp op, const Tensor& x, const std::vector<i
     const auto* px = static_cast<const scalar_t*>(m.data.data_ptr());
     auto* po = static_cast<scalar_t*>(out.data_ptr());
     if (detail::on_cuda(x)) {
-#if defined(HONE_WITH_CUDA)
-      kernels::cuda::reduce_middle<scalar_t>(op, m.outer, m.r, m.inner, px, po, cuda::stream(x.device()));
-#else
-      detail::no_cuda_build(name);
-#endif
+      HONE_CUDA_ONLY(
+          name, kernels::cuda::reduce_middle<scalar_t>(op, m.outer, m.r, m.inner, px, po, cuda::stream(x.device())));
     } else {
       kernels::reduce_middle<scalar_t>(op, m.outer, m.r, m.inner, px, po);
     }
@@ -155,11 +152,8 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
   HONE_DISPATCH_FLOATING(x.dtype(), "argmax", [&] {
     const auto* px = static_cast<const scalar_t*>(m.data.data_ptr());
     if (detail::on_cuda(x)) {
-#if defined(HONE_WITH_CUDA)
-      kernels::cuda::argmax_middle<scalar_t>(m.outer, m.r, m.inner, px, out.data<int64_t>(), cuda::stream(x.device()));
-#else
-      detail::no_cuda_build("argmax");
-#endif
+      HONE_CUDA_ONLY("argmax", kernels::cuda::argmax_middle<scalar_t>(m.outer, m.r, m.inner, px, out.data<int64_t>(),
+                                                                      cuda::stream(x.device())));
     } else {
       kernels::argmax_middle<scalar_t>(m.outer, m.r, m.inner, px, out.data<int64_t>());
     }

@@ -58,22 +58,15 @@ Tensor upsample_nearest2d(const Tensor& x, int64_t out_h, int64_t out_w) {
       x, out_h, out_w, "upsample_nearest2d", "UpsampleNearest2dBackward",
       [](const kernels::Resample2dGeometry& g, const auto* in, auto* out, const Device& d) {
         if (d.is_cuda()) {
-#if defined(HONE_WITH_CUDA)
-          kernels::cuda::upsample_nearest2d_forward(g, in, out, cuda::stream(d));
-#else
-          detail::no_cuda_build("upsample_nearest2d");
-#endif
+          HONE_CUDA_ONLY("upsample_nearest2d", kernels::cuda::upsample_nearest2d_forward(g, in, out, cuda::stream(d)));
         } else {
           kernels::upsample_nearest2d_forward(g, in, out);
         }
       },
       [](const kernels::Resample2dGeometry& g, const auto* gy, auto* gx, const Device& d) {
         if (d.is_cuda()) {
-#if defined(HONE_WITH_CUDA)
-          kernels::cuda::upsample_nearest2d_backward(g, gy, gx, cuda::stream(d));
-#else
-          detail::no_cuda_build("upsample_nearest2d backward");
-#endif
+          HONE_CUDA_ONLY("upsample_nearest2d backward",
+                         kernels::cuda::upsample_nearest2d_backward(g, gy, gx, cuda::stream(d)));
         } else {
           kernels::upsample_nearest2d_backward(g, gy, gx);
         }
@@ -85,22 +78,16 @@ Tensor upsample_bilinear2d(const Tensor& x, int64_t out_h, int64_t out_w) {
       x, out_h, out_w, "upsample_bilinear2d", "UpsampleBilinear2dBackward",
       [](const kernels::Resample2dGeometry& g, const auto* in, auto* out, const Device& d) {
         if (d.is_cuda()) {
-#if defined(HONE_WITH_CUDA)
-          kernels::cuda::upsample_bilinear2d_forward(g, in, out, cuda::stream(d));
-#else
-          detail::no_cuda_build("upsample_bilinear2d");
-#endif
+          HONE_CUDA_ONLY("upsample_bilinear2d",
+                         kernels::cuda::upsample_bilinear2d_forward(g, in, out, cuda::stream(d)));
         } else {
           kernels::upsample_bilinear2d_forward(g, in, out);
         }
       },
       [](const kernels::Resample2dGeometry& g, const auto* gy, auto* gx, const Device& d) {
         if (d.is_cuda()) {
-#if defined(HONE_WITH_CUDA)
-          kernels::cuda::upsample_bilinear2d_backward(g, gy, gx, cuda::stream(d));
-#else
-          detail::no_cuda_build("upsample_bilinear2d backward");
-#endif
+          HONE_CUDA_ONLY("upsample_bilinear2d backward",
+                         kernels::cuda::upsample_bilinear2d_backward(g, gy, gx, cuda::stream(d)));
         } else {
           kernels::upsample_bilinear2d_backward(g, gy, gx);
         }

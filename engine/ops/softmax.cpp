@@ -49,11 +49,7 @@ Tensor softmax_impl(const Tensor& x, int64_t dim_in, bool log) {
     const auto* px = static_cast<const scalar_t*>(xr.data_ptr());
     auto* py = static_cast<scalar_t*>(yr.data_ptr());
     if (detail::on_cuda(x)) {
-#if defined(HONE_WITH_CUDA)
-      kernels::cuda::softmax_forward<scalar_t>(rows, cols, px, py, log, cuda::stream(x.device()));
-#else
-      detail::no_cuda_build(name);
-#endif
+      HONE_CUDA_ONLY(name, kernels::cuda::softmax_forward<scalar_t>(rows, cols, px, py, log, cuda::stream(x.device())));
     } else {
       kernels::softmax_forward<scalar_t>(rows, cols, px, py, log);
     }
@@ -73,11 +69,8 @@ Tensor softmax_impl(const Tensor& x, int64_t dim_in, bool log) {
         const auto* pg = static_cast<const scalar_t*>(gr.data_ptr());
         auto* pgx = static_cast<scalar_t*>(gx.data_ptr());
         if (detail::on_cuda(y)) {
-#if defined(HONE_WITH_CUDA)
-          kernels::cuda::softmax_backward<scalar_t>(rows, cols, py, pg, pgx, log, cuda::stream(y.device()));
-#else
-          detail::no_cuda_build(name);
-#endif
+          HONE_CUDA_ONLY(
+              name, kernels::cuda::softmax_backward<scalar_t>(rows, cols, py, pg, pgx, log, cuda::stream(y.device())));
         } else {
           kernels::softmax_backward<scalar_t>(rows, cols, py, pg, pgx, log);
         }

@@ -24,11 +24,8 @@ Tensor unary(UnaryOp op, const Tensor& x_in, double param = 0.0) {
     const auto* px = static_cast<const scalar_t*>(x.data_ptr());
     auto* py = static_cast<scalar_t*>(out.data_ptr());
     if (detail::on_cuda(x)) {
-#if defined(HONE_WITH_CUDA)
-      kernels::cuda::unary_forward<scalar_t>(op, x.numel(), px, py, param, cuda::stream(x.device()));
-#else
-      detail::no_cuda_build(name);
-#endif
+      HONE_CUDA_ONLY(name,
+                     kernels::cuda::unary_forward<scalar_t>(op, x.numel(), px, py, param, cuda::stream(x.device())));
     } else {
       kernels::unary_forward<scalar_t>(op, x.numel(), px, py, param);
     }
@@ -48,11 +45,8 @@ Tensor unary(UnaryOp op, const Tensor& x_in, double param = 0.0) {
         const auto* pg = static_cast<const scalar_t*>(g.data_ptr());
         auto* pgx = static_cast<scalar_t*>(gx.data_ptr());
         if (detail::on_cuda(xv)) {
-#if defined(HONE_WITH_CUDA)
-          kernels::cuda::unary_backward<scalar_t>(op, xv.numel(), px, py, pg, pgx, param, cuda::stream(xv.device()));
-#else
-          detail::no_cuda_build(name);
-#endif
+          HONE_CUDA_ONLY(name, kernels::cuda::unary_backward<scalar_t>(op, xv.numel(), px, py, pg, pgx, param,
+                                                                       cuda::stream(xv.device())));
         } else {
           kernels::unary_backward<scalar_t>(op, xv.numel(), px, py, pg, pgx, param);
         }
