@@ -6,21 +6,16 @@
 // these are tested against.
 #pragma once
 #include "kernels/elementwise.h"
-
-#if defined(__CUDACC__)
-#define HONE_FORMULA __host__ __device__ __forceinline__
-#else
-#define HONE_FORMULA [[gnu::always_inline]] inline
-#endif
+#include "kernels/host_device.h"
 
 namespace hone::kernels::formulas {
 
 // sqrt(2/pi) (x + 0.044715 x^3): the argument of tanh in GPT-2's "gelu_new".
-template <class A> HONE_FORMULA A gelu_tanh_inner(A x) {
+template <class A> HONE_HD_HOT A gelu_tanh_inner(A x) {
   return A(0.7978845608028654) * (x + A(0.044715) * x * x * x);
 }
 
-template <class M, class A> HONE_FORMULA A unary_value(UnaryOp op, A x, A p) {
+template <class M, class A> HONE_HD_HOT A unary_value(UnaryOp op, A x, A p) {
   switch (op) {
     case UnaryOp::Neg: return -x;
     case UnaryOp::Exp: return M::exp(x);
@@ -40,7 +35,7 @@ template <class M, class A> HONE_FORMULA A unary_value(UnaryOp op, A x, A p) {
 }
 
 // d f / d x, given x and y = f(x) (y is only read by the ops whose derivative uses it).
-template <class M, class A> HONE_FORMULA A unary_derivative(UnaryOp op, A x, A y, A p) {
+template <class M, class A> HONE_HD_HOT A unary_derivative(UnaryOp op, A x, A y, A p) {
   switch (op) {
     case UnaryOp::Neg: return A(-1);
     case UnaryOp::Exp: return y;

@@ -12,6 +12,7 @@
 
 #include "kernels/cuda_api.h"
 #include "kernels/half.h"
+#include "kernels/unary_formulas.h"
 
 namespace hone::kernels::cuda {
 
@@ -169,11 +170,33 @@ template <class A> __device__ A block_max(A v, A* scratch) {
   return r;
 }
 
-// exp in the accumulation type.
-__device__ __forceinline__ float exp_acc(float x) { return expf(x); }
-__device__ __forceinline__ double exp_acc(double x) { return exp(x); }
-__device__ __forceinline__ float log_acc(float x) { return logf(x); }
-__device__ __forceinline__ double log_acc(double x) { return log(x); }
+// Math in the accumulation type (float or double).
+__host__ __device__ __forceinline__ float exp_acc(float x) { return expf(x); }
+__host__ __device__ __forceinline__ double exp_acc(double x) { return exp(x); }
+__host__ __device__ __forceinline__ float log_acc(float x) { return logf(x); }
+__host__ __device__ __forceinline__ double log_acc(double x) { return log(x); }
+__host__ __device__ __forceinline__ float erf_acc(float v) { return erff(v); }
+__host__ __device__ __forceinline__ double erf_acc(double v) { return erf(v); }
+__host__ __device__ __forceinline__ float tanh_acc(float v) { return tanhf(v); }
+__host__ __device__ __forceinline__ double tanh_acc(double v) { return tanh(v); }
+__host__ __device__ __forceinline__ float sqrt_acc(float v) { return sqrtf(v); }
+__host__ __device__ __forceinline__ double sqrt_acc(double v) { return sqrt(v); }
+__host__ __device__ __forceinline__ float pow_acc(float v, float p) { return powf(v, p); }
+__host__ __device__ __forceinline__ double pow_acc(double v, double p) { return pow(v, p); }
+__host__ __device__ __forceinline__ float abs_acc(float v) { return fabsf(v); }
+__host__ __device__ __forceinline__ double abs_acc(double v) { return fabs(v); }
+
+// Those functions as kernels/unary_formulas.h asks for them (the device has one exp).
+struct DeviceMath {
+  template <class A> static __host__ __device__ __forceinline__ A exp(A x) { return exp_acc(x); }
+  template <class A> static __host__ __device__ __forceinline__ A act_exp(A x) { return exp_acc(x); }
+  template <class A> static __host__ __device__ __forceinline__ A log(A x) { return log_acc(x); }
+  template <class A> static __host__ __device__ __forceinline__ A sqrt(A x) { return sqrt_acc(x); }
+  template <class A> static __host__ __device__ __forceinline__ A tanh(A x) { return tanh_acc(x); }
+  template <class A> static __host__ __device__ __forceinline__ A erf(A x) { return erf_acc(x); }
+  template <class A> static __host__ __device__ __forceinline__ A pow(A x, A p) { return pow_acc(x, p); }
+  template <class A> static __host__ __device__ __forceinline__ A abs(A x) { return abs_acc(x); }
+};
 
 // The second pass of the deterministic two-level sums (the bias gradients): out[i] = the sum over
 // chunks of part[chunk * n + i], in chunk order, rounded to T once.
@@ -186,32 +209,13 @@ __global__ void chunk_total_kernel(int64_t chunks, int64_t n, const double* part
   }
 }
 
-// GELU in the accumulation type: the erf form or the tanh form (GPT-2's "gelu_new", whose inner
-// argument is sqrt(2/pi) (z + 0.044715 z^3), as kernels/cuda/elementwise.cu), and its slope.
-__device__ __forceinline__ float erf_acc(float v) { return erff(v); }
-__device__ __forceinline__ double erf_acc(double v) { return erf(v); }
-__device__ __forceinline__ float tanh_acc(float v) { return tanhf(v); }
-__device__ __forceinline__ double tanh_acc(double v) { return tanh(v); }
-
-template <class A> __device__ __forceinline__ A tanh_arg(A z) {
-  return A(0.7978845608028654) * (z + A(0.044715) * z * z * z);
-}
-
+// GELU in the accumulation type, the erf form or the tanh form (GPT-2's "gelu_new"), and its slope:
+// the unary ops' formulas (kernels/unary_formulas.h), for the fused kernels and the GEMM epilogues.
 template <class A> __device__ __forceinline__ A gelu_of(bool tanh_form, A z) {
-  const A t = tanh_form ? tanh_acc(tanh_arg(z)) : erf_acc(z * A(0.7071067811865476));
-  return A(0.5) * z * (A(1) + t);
+  return formulas::unary_value<DeviceMath>(tanh_form ? UnaryOp::GeluTanh : UnaryOp::GeluErf, z, A(0));
 }
-
-// d gelu / dz: Phi(z) + z phi(z) for the erf form; for the tanh form, with t = tanh(u(z)),
-// (1 + t) / 2 + z (1 - t^2) u'(z) / 2.
 template <class A> __device__ __forceinline__ A gelu_slope(bool tanh_form, A z) {
-  if (tanh_form) {
-    const A t = tanh_acc(tanh_arg(z));
-    const A du = A(0.7978845608028654) * (A(1) + A(3 * 0.044715) * z * z);
-    return A(0.5) * (A(1) + t) + A(0.5) * z * (A(1) - t * t) * du;
-  }
-  const A cdf = A(0.5) * (A(1) + erf_acc(z * A(0.7071067811865476)));
-  return cdf + z * exp_acc(A(-0.5) * z * z) * A(0.3989422804014327);
+  return formulas::unary_derivative<DeviceMath>(tanh_form ? UnaryOp::GeluTanh : UnaryOp::GeluErf, z, A(0), A(0));
 }
 
 // Stream-ordered scratch memory, freed (stream-ordered) when the holder goes out of scope.

@@ -1,40 +1,19 @@
 // CUDA elementwise kernels: unary maps and their derivatives, broadcasting binary ops,
 // comparisons, where, strided copies with dtype conversion, fill, axpy/scale.
 //
-// The unary formulas are kernels/unary_formulas.h's, shared with the CPU, with the device's math
-// functions. One kernel per storage type with the op as a run-time
-// argument: the switch is uniform across a warp, and it keeps the number of instantiations (and
-// nvcc's time) small. Strided operands use the merged index space of common.cuh.
+// The unary formulas are kernels/unary_formulas.h's, shared with the CPU, with common.cuh's
+// DeviceMath. One kernel per storage type with the op as a run-time argument: the switch is uniform
+// across a warp, and it keeps the number of instantiations (and nvcc's time) small. Strided
+// operands use the merged index space of common.cuh.
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
 #include "kernels/cuda/common.cuh"
-#include "kernels/unary_formulas.h"
 
 namespace hone::kernels::cuda {
 
 namespace {
-
-// kernels/unary_formulas.h's functions on the device, in the accumulation type (float or double).
-struct DeviceMath {
-  static __host__ __device__ __forceinline__ float exp(float x) { return expf(x); }
-  static __host__ __device__ __forceinline__ double exp(double x) { return ::exp(x); }
-  static __host__ __device__ __forceinline__ float act_exp(float x) { return expf(x); }
-  static __host__ __device__ __forceinline__ double act_exp(double x) { return ::exp(x); }
-  static __host__ __device__ __forceinline__ float log(float x) { return logf(x); }
-  static __host__ __device__ __forceinline__ double log(double x) { return ::log(x); }
-  static __host__ __device__ __forceinline__ float sqrt(float x) { return sqrtf(x); }
-  static __host__ __device__ __forceinline__ double sqrt(double x) { return ::sqrt(x); }
-  static __host__ __device__ __forceinline__ float tanh(float x) { return tanhf(x); }
-  static __host__ __device__ __forceinline__ double tanh(double x) { return ::tanh(x); }
-  static __host__ __device__ __forceinline__ float erf(float x) { return erff(x); }
-  static __host__ __device__ __forceinline__ double erf(double x) { return ::erf(x); }
-  static __host__ __device__ __forceinline__ float pow(float x, float p) { return powf(x, p); }
-  static __host__ __device__ __forceinline__ double pow(double x, double p) { return ::pow(x, p); }
-  static __host__ __device__ __forceinline__ float abs(float x) { return fabsf(x); }
-  static __host__ __device__ __forceinline__ double abs(double x) { return fabs(x); }
-};
 
 template <class A> __device__ __forceinline__ A unary_value(UnaryOp op, A x, A p) {
   return formulas::unary_value<DeviceMath>(op, x, p);
