@@ -13,8 +13,6 @@
 // that is a multiple of 8 and >= rows, the pointers an epilogue needs. Epilogues with batch > 1
 // answer NOT_SUPPORTED (hone then takes its fallback path, which the tests thereby also run).
 #include <cublasLt.h>
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 
 #include <cmath>
 #include <cstdint>
@@ -57,35 +55,18 @@ cublasStatus_t read_attr(V& out, const void* buf, size_t size) {
   return CUBLAS_STATUS_SUCCESS;
 }
 
-size_t type_size(cudaDataType_t t) {
+hone::emu::Elem elem_of(cudaDataType_t t) {
+  using hone::emu::Elem;
   switch (t) {
-    case CUDA_R_32F: return 4;
-    case CUDA_R_64F: return 8;
-    case CUDA_R_16BF:
-    case CUDA_R_16F: return 2;
-    default: return 0;
+    case CUDA_R_32F: return Elem::F32;
+    case CUDA_R_64F: return Elem::F64;
+    case CUDA_R_16BF: return Elem::BF16;
+    case CUDA_R_16F: return Elem::F16;
+    default: return Elem::None;
   }
 }
-
-double load(cudaDataType_t t, const void* base, int64_t i) {
-  switch (t) {
-    case CUDA_R_32F: return static_cast<const float*>(base)[i];
-    case CUDA_R_64F: return static_cast<const double*>(base)[i];
-    case CUDA_R_16BF: return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[i]);
-    case CUDA_R_16F: return __half2float(static_cast<const __half*>(base)[i]);
-    default: return NAN;
-  }
-}
-
-void store(cudaDataType_t t, void* base, int64_t i, double v) {
-  switch (t) {
-    case CUDA_R_32F: static_cast<float*>(base)[i] = float(v); break;
-    case CUDA_R_64F: static_cast<double*>(base)[i] = v; break;
-    case CUDA_R_16BF: static_cast<__nv_bfloat16*>(base)[i] = __float2bfloat16_rn(float(v)); break;
-    case CUDA_R_16F: static_cast<__half*>(base)[i] = __float2half_rn(float(v)); break;
-    default: break;
-  }
-}
+double load(cudaDataType_t t, const void* base, int64_t i) { return hone::emu::load_elem(elem_of(t), base, i); }
+void store(cudaDataType_t t, void* base, int64_t i, double v) { hone::emu::store_elem(elem_of(t), base, i, v); }
 
 // An input as the compute type sees it: TF32 keeps 10 mantissa bits (round to nearest, ties away).
 double as_computed(double v, cublasComputeType_t c) {
@@ -114,7 +95,7 @@ cublasStatus_t validate(const Desc& d, const Layout& a, const Layout& b, const L
   const uint64_t b_rows = d.trans_b == CUBLAS_OP_N ? b.rows : b.cols, b_cols = d.trans_b == CUBLAS_OP_N ? b.cols : b.rows;
   if (a_rows != m || b_rows != k || b_cols != n || c.rows != m || c.cols != n) return CUBLAS_STATUS_INVALID_VALUE;
   for (const Layout* l : {&a, &b, &c, &dl}) {
-    if (l->ld < int64_t(l->rows) || l->ld < 1 || type_size(l->type) == 0) return CUBLAS_STATUS_INVALID_VALUE;
+    if (l->ld < int64_t(l->rows) || l->ld < 1 || elem_of(l->type) == hone::emu::Elem::None) return CUBLAS_STATUS_INVALID_VALUE;
     if (l->batch != dl.batch) return CUBLAS_STATUS_INVALID_VALUE;
   }
   const bool fp64 = d.compute == CUBLAS_COMPUTE_64F;

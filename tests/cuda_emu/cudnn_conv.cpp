@@ -35,31 +35,23 @@ TensorDesc* td(cudnnTensorDescriptor_t d) { return reinterpret_cast<TensorDesc*>
 TensorDesc* fd(cudnnFilterDescriptor_t d) { return reinterpret_cast<TensorDesc*>(d); }
 ConvDesc* cd(cudnnConvolutionDescriptor_t d) { return reinterpret_cast<ConvDesc*>(d); }
 
-double load(cudnnDataType_t t, const void* p, int64_t i) {
+hone::emu::Elem elem_of(cudnnDataType_t t) {
+  using hone::emu::Elem;
   switch (t) {
-    case CUDNN_DATA_FLOAT: return static_cast<const float*>(p)[i];
-    case CUDNN_DATA_DOUBLE: return static_cast<const double*>(p)[i];
-    case CUDNN_DATA_BFLOAT16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    case CUDNN_DATA_HALF: return __half2float(static_cast<const __half*>(p)[i]);
-    default: return 0;
+    case CUDNN_DATA_FLOAT: return Elem::F32;
+    case CUDNN_DATA_DOUBLE: return Elem::F64;
+    case CUDNN_DATA_BFLOAT16: return Elem::BF16;
+    case CUDNN_DATA_HALF: return Elem::F16;
+    default: return Elem::None;
   }
 }
-void store(cudnnDataType_t t, void* p, int64_t i, double v) {
-  switch (t) {
-    case CUDNN_DATA_FLOAT: static_cast<float*>(p)[i] = float(v); break;
-    case CUDNN_DATA_DOUBLE: static_cast<double*>(p)[i] = v; break;
-    case CUDNN_DATA_BFLOAT16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(float(v)); break;
-    case CUDNN_DATA_HALF: static_cast<__half*>(p)[i] = __float2half_rn(float(v)); break;
-    default: break;
-  }
-}
+double load(cudnnDataType_t t, const void* p, int64_t i) { return hone::emu::load_elem(elem_of(t), p, i); }
+void store(cudnnDataType_t t, void* p, int64_t i, double v) { hone::emu::store_elem(elem_of(t), p, i, v); }
 // alpha/beta: double for double data, float otherwise (cuDNN's rule).
 double scalar(cudnnDataType_t t, const void* p) {
   return t == CUDNN_DATA_DOUBLE ? *static_cast<const double*>(p) : *static_cast<const float*>(p);
 }
-bool known(cudnnDataType_t t) {
-  return t == CUDNN_DATA_FLOAT || t == CUDNN_DATA_DOUBLE || t == CUDNN_DATA_BFLOAT16 || t == CUDNN_DATA_HALF;
-}
+bool known(cudnnDataType_t t) { return elem_of(t) != hone::emu::Elem::None; }
 
 int out_size(int in, int pad, int k, int dil, int stride) { return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1; }
 

@@ -426,6 +426,27 @@ void report_host_pointer_argument(const char* kernel, int index) {
   misuse(std::string("kernel ") + kernel + ": argument " + std::to_string(index) + " is a pointer outside device memory");
 }
 
+double load_elem(Elem t, const void* base, int64_t i) {
+  switch (t) {
+    case Elem::F32: return static_cast<const float*>(base)[i];
+    case Elem::F64: return static_cast<const double*>(base)[i];
+    case Elem::BF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[i]);
+    case Elem::F16: return __half2float(static_cast<const __half*>(base)[i]);
+    case Elem::None: break;
+  }
+  return NAN;
+}
+
+void store_elem(Elem t, void* base, int64_t i, double v) {
+  switch (t) {
+    case Elem::F32: static_cast<float*>(base)[i] = float(v); break;
+    case Elem::F64: static_cast<double*>(base)[i] = v; break;
+    case Elem::BF16: static_cast<__nv_bfloat16*>(base)[i] = __float2bfloat16_rn(float(v)); break;
+    case Elem::F16: static_cast<__half*>(base)[i] = __float2half_rn(float(v)); break;
+    case Elem::None: break;
+  }
+}
+
 void run_grid(const char* kernel, const LaunchConfig& cfg, void (*body)(void*), void* ctx) {
   const dim3 g = cfg.grid, bl = cfg.block;
   const long long threads = (long long)bl.x * bl.y * bl.z;

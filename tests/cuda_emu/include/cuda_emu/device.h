@@ -86,6 +86,12 @@ class DeviceAccess {
   DeviceAccess& operator=(const DeviceAccess&) = delete;
 };
 
+// The element types of the emulated libraries' buffers (each library names them in its own enum),
+// and element i of such a buffer read as a double / written from one (rounded once to the type).
+enum class Elem { F32, F64, BF16, F16, None };
+double load_elem(Elem t, const void* base, int64_t i);
+void store_elem(Elem t, void* base, int64_t i, double v);
+
 // The emulated libraries' opaque handles are their own objects in disguise.
 template <class Impl, class Handle, class... Args>
 void make_handle(Handle* out, Args... args) {
