@@ -91,7 +91,8 @@ void* cuda_alloc(size_t nbytes, int device) {
   std::lock_guard<std::mutex> lock(c.mu);
   DeviceCache& dc = c.at(device);
   const bool caching = caching_enabled();
-  const size_t size = caching ? round_size(nbytes == 0 ? 1 : nbytes) : (nbytes == 0 ? 1 : nbytes);
+  const size_t wanted = nbytes == 0 ? 1 : nbytes;
+  const size_t size = caching ? round_size(wanted) : wanted;
   auto it = caching ? dc.free_blocks.lower_bound(size) : dc.free_blocks.end();
   void* p = nullptr;
   size_t got = size;
