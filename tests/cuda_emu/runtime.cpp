@@ -466,30 +466,22 @@ void run_grid(const char* kernel, const LaunchConfig& cfg, void (*body)(void*), 
   if (t_block) misuse(std::string("kernel ") + kernel + " launched from inside a kernel");
   t_kernel = kernel;
   t_dynamic_shared.assign(cfg.shared_bytes, 0xff);
-  const dim3 saved_grid = gridDim, saved_block = blockDim;
-  gridDim = g;
+  gridDim = g;  // nothing reads these outside a kernel, so nothing is restored afterwards
   blockDim = bl;
   Block b;
   b.body = body;
   b.body_ctx = ctx;
   const DeviceAccess access;
-  t_block = &b;
-  try {
-    for (unsigned z = 0; z < g.z; ++z)
-      for (unsigned y = 0; y < g.y; ++y)
-        for (unsigned x = 0; x < g.x; ++x) {
-          blockIdx = uint3{x, y, z};
-          run_block(b, int(threads), bl);
-        }
-  } catch (...) {
-    t_block = nullptr;
-    gridDim = saved_grid;
-    blockDim = saved_block;
-    throw;
-  }
-  t_block = nullptr;
-  gridDim = saved_grid;
-  blockDim = saved_block;
+  struct Running {  // t_block is this launch's block while it runs, however the launch ends
+    explicit Running(Block* block) { t_block = block; }
+    ~Running() { t_block = nullptr; }
+  } running(&b);
+  for (unsigned z = 0; z < g.z; ++z)
+    for (unsigned y = 0; y < g.y; ++y)
+      for (unsigned x = 0; x < g.x; ++x) {
+        blockIdx = uint3{x, y, z};
+        run_block(b, int(threads), bl);
+      }
 }
 
 }  // namespace hone::emu
