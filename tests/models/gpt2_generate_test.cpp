@@ -24,6 +24,14 @@ models::Gpt2Config small() {
   return c;
 }
 
+// Greedy decoding of 12 new tokens.
+models::GenerateOptions greedy_12() {
+  models::GenerateOptions o;
+  o.max_new_tokens = 12;
+  o.sampling.temperature = 0;
+  return o;
+}
+
 TEST(Gpt2Generate, KvCacheMatchesFullRecompute) {
   models::Gpt2 m(small(), 5);
   m.eval();
@@ -45,9 +53,7 @@ TEST(Gpt2Generate, KvCacheMatchesFullRecompute) {
 TEST(Gpt2Generate, GreedyIsDeterministicAndTopK1IsGreedy) {
   models::Gpt2 m(small(), 6);
   m.eval();
-  models::GenerateOptions greedy;
-  greedy.max_new_tokens = 12;
-  greedy.sampling.temperature = 0;
+  const models::GenerateOptions greedy = greedy_12();
   const auto a = models::generate(m, {1, 2, 3}, greedy);
   EXPECT_EQ(a, models::generate(m, {1, 2, 3}, greedy));
   EXPECT_EQ(a.size(), 12u);
@@ -67,9 +73,7 @@ TEST(Gpt2Generate, GreedyIsDeterministicAndTopK1IsGreedy) {
 TEST(Gpt2Generate, RunsUnderAutocastAndOnTheGpu) {
   models::Gpt2 m(small(), 6);
   m.eval();
-  models::GenerateOptions greedy;
-  greedy.max_new_tokens = 12;
-  greedy.sampling.temperature = 0;
+  const models::GenerateOptions greedy = greedy_12();
   const auto f32 = models::generate(m, {1, 2, 3}, greedy);
   std::vector<int32_t> bf16;
   {
