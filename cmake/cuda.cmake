@@ -4,7 +4,8 @@
 # EMULATE builds the CUDA backend without nvcc and without a GPU: our own kernels compile as C++
 # against tests/cuda_emu (the toolkit's headers for types and declarations, an emulated runtime and
 # cuBLASLt), so the CUDA test suites run, and check our kernels, on any machine (tools/test.sh runs
-# them in build-emu). Of cuDNN only the convolution API is emulated: such a build runs our own attention.
+# them in build-emu). Of cuDNN the convolution API and the backend graph API (which the frontend's
+# fused attention graphs run on) are emulated.
 set(HONE_HAVE_CUDA OFF)
 set(HONE_CUDA_EMULATION OFF)
 set(HONE_CUDART_LIBS CUDA::cudart)

@@ -4,8 +4,8 @@
 // same for the data and filter gradients), an algorithm list with workspace sizes. So an emulated
 // build checks that conv_cudnn.cpp describes each convolution correctly (descriptor arguments, the
 // output size check, the algorithm choice, alpha/beta) without a GPU. Sums run in double over inputs
-// rounded as stored. Not emulated: the fused attention engines (the cuDNN frontend), which an
-// emulated build never compiles.
+// rounded as stored. The handle, the version and the error strings are in cudnn_backend.cpp, with
+// the backend graph API that the fused attention goes through.
 #include <cudnn.h>
 
 #include <cstdint>
@@ -26,9 +26,6 @@ struct ConvDesc {
   cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
   cudnnDataType_t compute = CUDNN_DATA_FLOAT;
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
-};
-struct Handle {
-  cudaStream_t stream = nullptr;
 };
 
 TensorDesc* td(cudnnTensorDescriptor_t d) { return reinterpret_cast<TensorDesc*>(d); }
@@ -118,16 +115,6 @@ void list_algorithms(int requested, int* returned, Perf* perf, cudnnMathType_t m
 
 }  // namespace
 
-const char* cudnnGetErrorString(cudnnStatus_t st) {
-  switch (st) {
-    case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS (emulated)";
-    case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM (emulated)";
-    case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED (emulated)";
-    default: return "cuDNN error (emulated)";
-  }
-}
-size_t cudnnGetVersion() { return CUDNN_VERSION; }
-
 namespace {
 template <class Impl, class Handle>
 cudnnStatus_t create(Handle* out) {
@@ -146,13 +133,6 @@ cudnnStatus_t set_4d(TensorDesc* d, cudnnTensorFormat_t format, cudnnDataType_t 
   return CUDNN_STATUS_SUCCESS;
 }
 }  // namespace
-
-cudnnStatus_t cudnnCreate(cudnnHandle_t* h) { return create<Handle>(h); }
-cudnnStatus_t cudnnDestroy(cudnnHandle_t h) { return destroy<Handle>(h); }
-cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s) {
-  reinterpret_cast<Handle*>(h)->stream = s;
-  return CUDNN_STATUS_SUCCESS;
-}
 
 cudnnStatus_t cudnnCreateTensorDescriptor(cudnnTensorDescriptor_t* d) { return create<TensorDesc>(d); }
 cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t d) { return destroy<TensorDesc>(d); }

@@ -421,6 +421,7 @@ void warp_exchange(const void* mine, void* out, size_t size, int src_lane) {
 unsigned char* dynamic_shared() { return t_dynamic_shared.data(); }
 
 bool is_device_pointer(const void* p) { return p == nullptr || in_device_memory(p, 0); }
+bool is_device_range(const void* p, size_t bytes) { return p != nullptr && in_device_memory(p, bytes); }
 
 void report_host_pointer_argument(const char* kernel, int index) {
   misuse(std::string("kernel ") + kernel + ": argument " + std::to_string(index) + " is a pointer outside device memory");
@@ -620,3 +621,48 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
             .count();
   return cudaSuccess;
 }
+
+// What the cuDNN frontend links against beyond that. Streams never capture (so no CUDA graph, no
+// user objects); there is no driver API to look up entry points in (the frontend then leaves the
+// context alone); run-time loaded kernel libraries (the frontend's NVRTC engines) are refused.
+cudaError_t cudaStreamGetCaptureInfo(cudaStream_t, cudaStreamCaptureStatus* status, unsigned long long* id,
+                                     cudaGraph_t* graph, const cudaGraphNode_t** deps, const cudaGraphEdgeData** edges,
+                                     size_t* num_deps) {
+  if (status) *status = cudaStreamCaptureStatusNone;
+  if (id) *id = 0;
+  if (graph) *graph = nullptr;
+  if (deps) *deps = nullptr;
+  if (edges) *edges = nullptr;
+  if (num_deps) *num_deps = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode*) { return cudaSuccess; }
+cudaError_t cudaUserObjectCreate(cudaUserObject_t*, void*, cudaHostFn_t, unsigned int, unsigned int) {
+  return cudaErrorNotSupported;
+}
+cudaError_t cudaUserObjectRelease(cudaUserObject_t, unsigned int) { return cudaErrorNotSupported; }
+cudaError_t cudaGraphRetainUserObject(cudaGraph_t, cudaUserObject_t, unsigned int, unsigned int) {
+  return cudaErrorNotSupported;
+}
+cudaError_t cudaGetDriverEntryPointByVersion(const char*, void** fn, unsigned int, unsigned long long,
+                                             cudaDriverEntryPointQueryResult* status) {
+  if (fn) *fn = nullptr;
+  if (status) *status = cudaDriverEntryPointSymbolNotFound;
+  return cudaErrorNotSupported;
+}
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* a, const void* p) {
+  *a = cudaPointerAttributes{};
+  const bool device = p != nullptr && hone::emu::is_device_pointer(p);
+  a->type = device ? cudaMemoryTypeDevice : cudaMemoryTypeUnregistered;
+  a->devicePointer = device ? const_cast<void*>(p) : nullptr;
+  a->hostPointer = device ? nullptr : const_cast<void*>(p);
+  return cudaSuccess;
+}
+cudaError_t cudaLibraryLoadData(cudaLibrary_t*, const void*, cudaJitOption*, void**, unsigned int, cudaLibraryOption*,
+                                void**, unsigned int) {
+  return cudaErrorNotSupported;
+}
+cudaError_t cudaLibraryGetKernel(cudaKernel_t*, cudaLibrary_t, const char*) { return cudaErrorNotSupported; }
+cudaError_t cudaLibraryUnload(cudaLibrary_t) { return cudaErrorNotSupported; }
+cudaError_t cudaKernelSetAttributeForDevice(cudaKernel_t, cudaFuncAttribute, int, int) { return cudaErrorNotSupported; }
+cudaError_t cudaLaunchKernel(const void*, dim3, dim3, void**, size_t, cudaStream_t) { return cudaErrorNotSupported; }

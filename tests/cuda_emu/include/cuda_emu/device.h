@@ -8,8 +8,8 @@
 // real device checked at every launch. The CUDA test suites then check the kernels' indexing,
 // synchronisation and formulas against the CPU references without a device. What it cannot show:
 // speed, races between threads that the fiber order hides, and the behaviour of cuBLAS/cuDNN
-// themselves (the emulated cuBLASLt and cuDNN convolution follow their documentation; cuDNN's
-// fused attention is not emulated, so an emulated build runs our own attention kernel).
+// themselves (the emulated cuBLASLt, cuDNN convolution and cuDNN graph operations follow their
+// documentation).
 //
 // The real CUDA headers provide every type and host API declaration (so signatures and enum values
 // are the toolkit's own); this header then replaces the execution-space keywords and adds the
@@ -104,6 +104,8 @@ void free_handle(Handle h) {
 
 // True when p lies in memory from cudaMalloc/cudaMallocAsync (null counts as device).
 bool is_device_pointer(const void* p);
+// True when the `bytes` bytes from p lie inside one device allocation.
+bool is_device_range(const void* p, size_t bytes);
 void report_host_pointer_argument(const char* kernel, int index);
 
 template <class A>
