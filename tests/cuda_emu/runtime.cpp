@@ -18,11 +18,11 @@
 // (HONE_CUDA_CACHING=0, which tools/test.sh sets for the emulated suites, gives every tensor its own
 // allocation). Streams and events are synchronous.
 #include <cuda_runtime.h>
-
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "cuda_emu/device.h"
+#include "cuda_emu/host_waits.h"
 
 thread_local uint3 threadIdx;
 thread_local uint3 blockIdx;
@@ -134,6 +135,10 @@ cudaError_t device_free(void* p) {
 
 [[noreturn]] void misuse(const std::string& what) { throw std::runtime_error("CUDA emulator: " + what); }
 
+// host_waits(): the counters, updated by the runtime calls below.
+std::atomic<uint64_t> g_synchronize{0}, g_device_to_host{0}, g_free{0}, g_host_to_device{0}, g_malloc{0},
+    g_malloc_async{0};
+
 cudaError_t copy(void* dst, const void* src, size_t n, cudaMemcpyKind kind, const char* api) {
   if (n == 0) return cudaSuccess;
   const DeviceAccess access;
@@ -149,6 +154,8 @@ cudaError_t copy(void* dst, const void* src, size_t n, cudaMemcpyKind kind, cons
     if (!want_dst_dev && dst_dev) misuse(std::string(api) + ": a host destination in device memory (wrong kind)");
     if (!want_src_dev && src_dev) misuse(std::string(api) + ": a host source in device memory (wrong kind)");
   }
+  if (src_dev && !dst_dev) ++g_device_to_host;
+  if (dst_dev && !src_dev) ++g_host_to_device;
   std::memmove(dst, src, n);
   return cudaSuccess;
 }
@@ -421,6 +428,13 @@ void warp_exchange(const void* mine, void* out, size_t size, int src_lane) {
 unsigned char* dynamic_shared() { return t_dynamic_shared.data(); }
 
 bool is_device_pointer(const void* p) { return p == nullptr || in_device_memory(p, 0); }
+HostWaits host_waits() {
+  HostWaits w;
+  w.synchronize = g_synchronize, w.device_to_host = g_device_to_host, w.free = g_free;
+  w.host_to_device = g_host_to_device, w.malloc = g_malloc, w.malloc_async = g_malloc_async;
+  return w;
+}
+
 bool is_device_range(const void* p, size_t bytes) { return p != nullptr && in_device_memory(p, bytes); }
 
 void report_host_pointer_argument(const char* kernel, int index) {
@@ -550,16 +564,28 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
   }
 }
 
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() {
+  ++hone::emu::g_synchronize;
+  return cudaSuccess;
+}
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
   *free_bytes = size_t(12) << 30;
   *total = size_t(16) << 30;
   return cudaSuccess;
 }
 
-cudaError_t cudaMalloc(void** p, size_t bytes) { return hone::emu::device_alloc(p, bytes); }
-cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t) { return hone::emu::device_alloc(p, bytes); }
-cudaError_t cudaFree(void* p) { return hone::emu::device_free(p); }
+cudaError_t cudaMalloc(void** p, size_t bytes) {
+  ++hone::emu::g_malloc;
+  return hone::emu::device_alloc(p, bytes);
+}
+cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t) {
+  ++hone::emu::g_malloc_async;
+  return hone::emu::device_alloc(p, bytes);
+}
+cudaError_t cudaFree(void* p) {
+  if (p) ++hone::emu::g_free;
+  return hone::emu::device_free(p);
+}
 cudaError_t cudaFreeAsync(void* p, cudaStream_t) { return hone::emu::device_free(p); }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
@@ -594,7 +620,10 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
   delete reinterpret_cast<int*>(s);
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  ++hone::emu::g_synchronize;
+  return cudaSuccess;
+}
 
 namespace {
 struct EmuEvent {
@@ -614,7 +643,10 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
   reinterpret_cast<EmuEvent*>(e)->at = std::chrono::steady_clock::now();
   return cudaSuccess;
 }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t) {
+  ++hone::emu::g_synchronize;
+  return cudaSuccess;
+}
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   *ms = std::chrono::duration<float, std::milli>(reinterpret_cast<EmuEvent*>(end)->at -
                                                  reinterpret_cast<EmuEvent*>(start)->at)

@@ -1,17 +1,24 @@
 // The trainer core: gradient accumulation normalised by target count, LR schedules, atomic
 // checkpoints and bit-exact resume, on a tiny GPT-2 with data generated in the test.
+#include "engine/train/trainer.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/random.h"
 #include "engine/ops/ops.h"
-#include "engine/train/trainer.h"
 #include "kernels/philox.h"
 #include "models/gpt2/gpt2.h"
+
+#if defined(HONE_CUDA_EMULATED)
+#include "cuda_emu/host_waits.h"
+#endif
 
 namespace hone {
 namespace {
@@ -344,6 +351,52 @@ TEST(Trainer, CudaRunTracksTheCpuRunAndItsCheckpointResumesOnTheCpu) {
   ASSERT_EQ(rest.first_step, 4);
   for (size_t i = 0; i < rest.losses.size(); ++i) EXPECT_NEAR(rest.losses[i], full.losses[4 + i], 1e-4) << "step " << 5 + i;
   fs::remove_all(dir);
+}
+
+// Issue #4's rule for the GPU: a training step makes the host wait for the device only to read the
+// values it logs, the step's loss and its gradient norm (each one stream synchronisation, then two
+// copies to the host: the value and the device's index-error record, which costs no further wait),
+// with dropout, gradient accumulation and clipping on, in every precision; and once the allocator's
+// cache is warm a step neither cudaMallocs nor frees (kernels' scratch is stream-ordered
+// cudaMallocAsync, served from the device's pool). The CUDA emulator counts the runtime calls that
+// wait (tests/cuda_emu/include/cuda_emu/host_waits.h).
+TEST(Trainer, CudaStepWaitsForTheDeviceOnlyToReadTheLoggedLossAndNorm) {
+#if !defined(HONE_CUDA_EMULATED)
+  GTEST_SKIP() << "counting the host's waits for the device needs the CUDA emulator (build-emu)";
+#else
+  if (const char* c = std::getenv("HONE_CUDA_CACHING"); c && std::string(c) == "0")
+    GTEST_SKIP() << "HONE_CUDA_CACHING=0: every free waits (ctest runs this case again with the cache on)";
+  for (const std::string precision : {"fp32", "bf16", "fp16"}) {
+    manual_seed(5);
+    models::Gpt2 m(tiny_config(0.1), 3);
+    m.to(Device::cuda(0));
+    SyntheticTask t(m, 4, 10, 11);
+    TrainerOptions o;
+    o.steps = 8;
+    o.grad_accum = 2;
+    o.clip_grad_norm = 1e-3;  // always clips
+    o.quiet = true;
+    o.precision = precision;
+    Trainer tr(t, o);
+    for (int64_t step = 0; step < 2; ++step) tr.train_step(step);  // warms the allocator's cache
+    const emu::HostWaits before = emu::host_waits();
+    const int64_t steps = 3;
+    for (int64_t step = 2; step < 2 + steps; ++step) tr.train_step(step);
+    const emu::HostWaits after = emu::host_waits();
+    const uint64_t sync = after.synchronize - before.synchronize, d2h = after.device_to_host - before.device_to_host,
+                   frees = after.free - before.free, h2d = after.host_to_device - before.host_to_device,
+                   mallocs = after.malloc - before.malloc, pool = after.malloc_async - before.malloc_async;
+    std::printf(
+        "[waits] %s, %lld steps: %llu synchronisations, %llu copies to the host, %llu frees, %llu cudaMallocs; "
+        "%llu copies from the host, %llu cudaMallocAsyncs\n",
+        precision.c_str(), (long long)steps, (unsigned long long)sync, (unsigned long long)d2h,
+        (unsigned long long)frees, (unsigned long long)mallocs, (unsigned long long)h2d, (unsigned long long)pool);
+    EXPECT_EQ(sync, uint64_t(2 * steps)) << precision;
+    EXPECT_EQ(d2h, uint64_t(4 * steps)) << precision;
+    EXPECT_EQ(frees, 0u) << precision;
+    EXPECT_EQ(mallocs, 0u) << precision;
+  }
+#endif
 }
 
 TEST(Trainer, RejectsAnUnknownPrecision) {
