@@ -30,7 +30,14 @@ Shape out_shape(const Tensor& x, int64_t oh, int64_t ow) {
 
 kernels::Pool2dGeometry pool_geometry(const Tensor& x, const Pool2dArgs& a, const char* op) {
   check_input(x, op);
-  auto pair = [](int64_t h, int64_t w) { return "(" + std::to_string(h) + ", " + std::to_string(w) + ")"; };
+  // Appended piece by piece: GCC 12 misreads "literal" + std::string&& (a false -Wrestrict, its bug 105329).
+  auto pair = [](int64_t h, int64_t w) {
+    std::string s = "(";
+    s += std::to_string(h);
+    s += ", ";
+    s += std::to_string(w);
+    return s += ")";
+  };
   const std::string desc = "kernel=" + pair(a.kernel_h, a.kernel_w) + ", stride=" + pair(a.stride_h, a.stride_w) +
                            ", padding=" + pair(a.pad_h, a.pad_w);
   if (a.kernel_h < 1 || a.kernel_w < 1 || a.stride_h < 1 || a.stride_w < 1 || a.pad_h < 0 || a.pad_w < 0)

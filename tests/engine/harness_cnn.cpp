@@ -18,7 +18,10 @@ namespace {
 
 std::string dims(std::initializer_list<int64_t> v) {
   std::string s;
-  for (int64_t x : v) s += (s.empty() ? "" : "x") + std::to_string(x);
+  for (int64_t x : v) {
+    if (!s.empty()) s += 'x';
+    s += std::to_string(x);
+  }
   return s;
 }
 

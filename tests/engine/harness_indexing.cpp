@@ -73,9 +73,11 @@ void add_concat_cases(std::vector<OpCase>& cases) {
   };
   for (const Variant& v : variants) {
     OpCase c;
-    c.name = "indexing/concat/dim" + std::to_string(v.dim);
+    c.name = "indexing/concat/dim";
+    c.name += std::to_string(v.dim);
     for (const Shape& s : v.shapes) {
-      c.name += "/" + shape_str(s);
+      c.name += '/';
+      c.name += shape_str(s);
       c.inputs.push_back(InputSpec::floats(s));
     }
     const int64_t dim = v.dim;

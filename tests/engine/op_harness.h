@@ -9,6 +9,7 @@
 // Adding an op means adding one OpCase in the harness_<family>.cpp file of its family.
 #pragma once
 #include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,9 @@ struct OpCase {
   std::vector<InputSpec> inputs;
   OpFn forward;                    // the engine op
   OpFn reference;                  // the expected output from float64 inputs, as float64
-  std::vector<DType> dtypes = {DType::F32, DType::F64, DType::BF16};
+  // (From an array rather than a braced list: GCC 12 warns falsely about the list's copy.)
+  static constexpr DType kDefaultDtypes[] = {DType::F32, DType::F64, DType::BF16};
+  std::vector<DType> dtypes{std::begin(kDefaultDtypes), std::end(kDefaultDtypes)};
   double tol_f32 = 1e-5;           // relative to max(1, max|reference|)
   double tol_half = 3e-2;
   bool check_grad = true;
