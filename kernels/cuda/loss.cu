@@ -66,9 +66,10 @@ __global__ void ce_forward_kernel(CrossEntropyArgs a, const T* logits, const I* 
   }
 }
 
+// 1024 threads: the bounds keep nvcc's register use launchable at that size.
 template <class A>
-__global__ void ce_total_kernel(int64_t rows, const double* row_loss, const uint8_t* counted, A* loss,
-                                int64_t* count) {
+__global__ void __launch_bounds__(kTotalBlock)
+    ce_total_kernel(int64_t rows, const double* row_loss, const uint8_t* counted, A* loss, int64_t* count) {
   __shared__ double scratch[32];
   double s = 0, c = 0;
   for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) {

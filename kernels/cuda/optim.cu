@@ -59,7 +59,10 @@ __global__ void sumsq_kernel(const float* const* grads, const int64_t* sizes, co
   if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
-__global__ void norm_total_kernel(int64_t n, const double* partial, float* norm) {
+constexpr int kTotalThreads = 1024;
+
+// One block of 1024 threads: the bounds keep nvcc's register use launchable at that size.
+__global__ void __launch_bounds__(kTotalThreads) norm_total_kernel(int64_t n, const double* partial, float* norm) {
   __shared__ double scratch[32];
   double s = 0;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += partial[i];
@@ -115,7 +118,7 @@ void global_grad_norm(const float* const* grads, const int64_t* sizes, int count
                                                                  dc.as<ChunkRef>(), partial.as<double>());
     check_launch("global_grad_norm (partials)");
   }
-  norm_total_kernel<<<1, 1024, 0, stream>>>(int64_t(chunks.size()), partial.as<double>(), norm);
+  norm_total_kernel<<<1, kTotalThreads, 0, stream>>>(int64_t(chunks.size()), partial.as<double>(), norm);
   check_launch("global_grad_norm (total)");
 }
 

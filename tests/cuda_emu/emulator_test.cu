@@ -123,6 +123,31 @@ TEST(CudaEmulator, LaunchesBeyondTheDeviceLimitsFailLikeOnTheDevice) {
   for (int x : h) ASSERT_EQ(x, -1) << "a refused launch ran (fresh device memory is 0xff bytes)";
 }
 
+__global__ void __launch_bounds__(512) write_index_bounded(int* out) {
+  out[blockIdx.x * blockDim.x + threadIdx.x] = int(threadIdx.x);
+}
+
+// A kernel without bounds may use 255 registers a thread, too many for blocks above 256 threads on a
+// GPU (whether it does depends on the build): the emulator refuses such launches outright. With
+// __launch_bounds__(N) up to N threads run, and more fail as on a GPU.
+TEST(CudaEmulator, BlocksAbove256ThreadsNeedLaunchBounds) {
+  DeviceBuffer<int> out(1024);
+  try {
+    write_index<<<1, 512>>>(out.p);
+    FAIL() << "512 threads of a kernel without __launch_bounds__ ran";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("write_index is launched with 512 threads per block but declares no "
+                                         "__launch_bounds__"),
+              std::string::npos)
+        << e.what();
+  }
+  write_index_bounded<<<1, 512>>>(out.p);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  EXPECT_EQ(out.get()[511], 511);
+  write_index_bounded<<<1, 1024>>>(out.p);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchOutOfResources) << "more threads than the bounds";
+}
+
 TEST(CudaEmulator, HostPointersInKernelsAndCopiesPastAnAllocationAreErrors) {
   std::vector<int> host(32);
   EXPECT_THROW(write_index<<<1, 32>>>(host.data()), std::runtime_error);

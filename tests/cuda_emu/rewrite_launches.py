@@ -6,6 +6,8 @@ original lines (a #line directive names the original file):
   - the emulator's device header is included first;
   - kernel<<<grid, block[, shared[, stream]]>>>(args...) becomes
     ::hone::emu::launch("kernel", ::hone::emu::config(grid, block, ...), [&](auto&&... a) { kernel(a...); }, args...);
+    for a kernel declared with __launch_bounds__(N), the config is ::hone::emu::bounded(config(...), N), so the
+    emulator refuses more than N threads per block (as a GPU does) and knows the kernel's registers are bounded;
   - extern __shared__ T name[]; becomes T* name = reinterpret_cast<T*>(::hone::emu::dynamic_shared());
 
 Usage: rewrite_launches.py IN.cu OUT.cpp
@@ -60,7 +62,14 @@ def matching_paren(src, open_at):
     raise ValueError("unbalanced parentheses after offset %d" % open_at)
 
 
+def launch_bounds(src):
+    """{kernel name: its __launch_bounds__ max-threads expression} for the kernels declared in src."""
+    return {m.group(2): m.group(1).strip()
+            for m in re.finditer(r"__launch_bounds__\s*\(([^,()]+)(?:,[^()]*)?\)\s*(\w+)\s*\(", src)}
+
+
 def rewrite(src):
+    bounds = launch_bounds(src)
     out = []
     pos = 0
     while True:
@@ -81,8 +90,12 @@ def rewrite(src):
         args = src[paren + 1:end]
         out.append(src[pos:start])
         name = " ".join(kernel.split()).replace("\\", "\\\\").replace('"', '\\"')
-        out.append('::hone::emu::launch("%s", ::hone::emu::config(%s), [&](auto&&... hone_emu_a) { %s(hone_emu_a...); }%s%s)'
-                   % (name, cfg, kernel, ", " if args.strip() else "", args))
+        config = "::hone::emu::config(%s)" % cfg
+        base = re.sub(r"<.*", "", kernel).split("::")[-1].strip()
+        if base in bounds:
+            config = "::hone::emu::bounded(%s, %s)" % (config, bounds[base])
+        out.append('::hone::emu::launch("%s", %s, [&](auto&&... hone_emu_a) { %s(hone_emu_a...); }%s%s)'
+                   % (name, config, kernel, ", " if args.strip() else "", args))
         pos = end + 1
     text = "".join(out)
     return re.sub(r"extern\s+__shared__\s+([\w:\s]+?)\s+(\w+)\s*\[\s*\]\s*;",

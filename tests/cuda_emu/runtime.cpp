@@ -478,6 +478,14 @@ void run_grid(const char* kernel, const LaunchConfig& cfg, void (*body)(void*), 
     fail(cudaErrorInvalidValue);
     return;
   }
+  if (cfg.max_threads != 0 && threads > cfg.max_threads) {  // more threads than the kernel was compiled for
+    fail(cudaErrorLaunchOutOfResources);
+    return;
+  }
+  if (cfg.max_threads == 0 && threads > kUnboundedMaxThreads)
+    misuse(std::string("kernel ") + kernel + " is launched with " + std::to_string(threads) +
+           " threads per block but declares no __launch_bounds__ (above " + std::to_string(kUnboundedMaxThreads) +
+           " threads its registers must be bounded, or the launch can fail on a GPU)");
   if (t_block) misuse(std::string("kernel ") + kernel + " launched from inside a kernel");
   t_kernel = kernel;
   t_dynamic_shared.assign(cfg.shared_bytes, 0xff);

@@ -67,10 +67,20 @@ struct LaunchConfig {
   dim3 grid, block;
   size_t shared_bytes = 0;
   cudaStream_t stream = nullptr;
+  unsigned max_threads = 0;  // the kernel's __launch_bounds__ (0: none declared)
 };
 inline LaunchConfig config(dim3 grid, dim3 block, size_t shared_bytes = 0, cudaStream_t stream = nullptr) {
   return {grid, block, shared_bytes, stream};
 }
+inline LaunchConfig bounded(LaunchConfig c, unsigned max_threads) {
+  c.max_threads = max_threads;
+  return c;
+}
+// Above this many threads per block a kernel must declare __launch_bounds__: nvcc gives a kernel
+// without bounds up to 255 registers per thread, and a block of more than 256 such threads needs
+// more than an SM's 64K registers (the launch fails on a GPU, by how many registers this build's
+// code happens to use). With the bounds declared, nvcc keeps the registers within them.
+constexpr unsigned kUnboundedMaxThreads = 256;
 
 // Runs body once per thread of the grid (checking the launch against a device's limits first; a
 // bad launch sets the error cudaGetLastError reports, as a real launch does). `kernel` names it in
