@@ -10,14 +10,17 @@
 // recomputes probabilities tile by tile, so no [Tq, Tk] matrix exists at any point. Which path a
 // CUDA call took is noted (kernels::note_attention_path: once per path on stderr, and
 // kernels::last_attention_path() for tests).
+#include "kernels/attention.h"
+
 #include <cmath>
+#include <functional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "engine/core/random.h"
 #include "engine/ops/common.h"
 #include "engine/ops/ops.h"
-#include "kernels/attention.h"
 
 namespace hone::ops {
 
@@ -27,6 +30,13 @@ struct Prepared {
   kernels::AttentionShape shape;
   kernels::AttentionOptions options;
   Tensor key_valid;  // contiguous uint8 [B, Tk] or undefined
+};
+
+// One attention call: its output (in the inputs' dtype) and, when gradients are wanted, the map
+// from the output's gradient to {dq, dk, dv} (in that dtype too).
+struct AttentionResult {
+  Tensor out;
+  std::function<std::vector<Tensor>(const Tensor& dout)> backward;
 };
 
 Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& args) {
@@ -136,18 +146,17 @@ auto dispatch_16bit(DType dt, F&& f) {
   return f.template operator()<f16>();
 }
 
-// bf16/f16 attention through cuDNN's fused SDPA, recording its backward. An undefined tensor when
-// cuDNN does not take the call (`why` then says why; nothing was recorded).
-Tensor cudnn_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Prepared& p,
-                       std::string& why) {
+// bf16/f16 attention through cuDNN's fused SDPA: the output and (when `grad`) its backward. An
+// undefined output when cuDNN does not take the call (`why` then says why).
+AttentionResult cudnn_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Prepared& p,
+                                bool grad, std::string& why) {
   const DType dt = q_in.dtype();
   const kernels::SdpaCall call{p.shape, attention_dtype(dt), p.options.causal, p.key_valid.defined(),
                                p.options.dropout_p};
   why = kernels::cudnn_sdpa_unsupported(call);
   if (why.empty() && !kernels::cudnn_attention_enabled()) why = "turned off by HONE_CUDNN_ATTENTION=0 or HONE_CUDNN=0";
   if (!why.empty()) return {};
-  const bool grad = needs_grad({&q_in, &k_in, &v_in});
-  const Tensor q = q_in.detach().contiguous(), k = k_in.detach().contiguous(), v = v_in.detach().contiguous();
+  const Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
   const Device dev = q.device();
   Tensor out = Tensor::empty(q.shape(), dt, dev);
   const Tensor stats = grad ? Tensor::empty({p.shape.batch, p.shape.heads, p.shape.q_len}, DType::F32, dev) : Tensor();
@@ -172,32 +181,66 @@ Tensor cudnn_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
   std::string path = kernels::cudnn_sdpa_path_name(call);
   if (grad && !st.deterministic) path.insert(path.size() - 1, "; non-deterministic backward");
   kernels::note_attention_path(path);
-  if (grad) {
-    SavedTensor sq(q), sk(k), sv(v), so(out), ss(stats);
-    record("AttentionBackward", out, {q_in, k_in, v_in}, [=](const Tensor& g) -> std::vector<Tensor> {
-      const char* n = "AttentionBackward";
-      const Tensor qv = sq.unpack(n), kv = sk.unpack(n), vv = sv.unpack(n), ov = so.unpack(n), sv_ = ss.unpack(n);
-      const Tensor dout = g.to(dt).contiguous();
-      Tensor dq = Tensor::empty(qv.shape(), dt, dev), dk = Tensor::empty(kv.shape(), dt, dev),
-             dv = Tensor::empty(vv.shape(), dt, dev);
-      const std::string why_not = dispatch_16bit(dt, [&]<class T>() {
-        return kernels::cuda::cudnn_sdpa_backward<T>(ctx, a, qv.data<T>(), kv.data<T>(), vv.data<T>(), ov.data<T>(),
-                                                     sv_.data<float>(), dout.data<T>(), dq.data<T>(), dk.data<T>(),
-                                                     dv.data<T>(), cuda::stream(dev));
-      });
-      if (why_not.empty()) return {dq, dk, dv};
-      // cuDNN could not run its backward after all: our kernels, forward recomputed in float32.
-      kernels::note_attention_path("own kernel for the backward (" + why_not + ")");
-      const Tensor qf = qv.to(DType::F32).contiguous(), kf = kv.to(DType::F32).contiguous(),
-                   vf = vv.to(DType::F32).contiguous();
-      const auto [of, lf] = own_forward(qf, kf, vf, p);
-      const std::vector<Tensor> grads = own_backward(qf, kf, vf, of, lf, dout.to(DType::F32).contiguous(), p);
-      return {grads[0].to(dt), grads[1].to(dt), grads[2].to(dt)};
+  AttentionResult r;
+  r.out = out;
+  if (!grad) return r;
+  SavedTensor sq(q), sk(k), sv(v), so(out), ss(stats);
+  r.backward = [=](const Tensor& g) -> std::vector<Tensor> {
+    const char* n = "AttentionBackward";
+    const Tensor qv = sq.unpack(n), kv = sk.unpack(n), vv = sv.unpack(n), ov = so.unpack(n), sv_ = ss.unpack(n);
+    const Tensor dout = g.to(dt).contiguous();
+    Tensor dq = Tensor::empty(qv.shape(), dt, dev), dk = Tensor::empty(kv.shape(), dt, dev),
+           dv = Tensor::empty(vv.shape(), dt, dev);
+    const std::string why_not = dispatch_16bit(dt, [&]<class T>() {
+      return kernels::cuda::cudnn_sdpa_backward<T>(ctx, a, qv.data<T>(), kv.data<T>(), vv.data<T>(), ov.data<T>(),
+                                                   sv_.data<float>(), dout.data<T>(), dq.data<T>(), dk.data<T>(),
+                                                   dv.data<T>(), cuda::stream(dev));
     });
-  }
-  return out;
+    if (why_not.empty()) return {dq, dk, dv};
+    // cuDNN could not run its backward after all: our kernels, forward recomputed in float32.
+    kernels::note_attention_path("own kernel for the backward (" + why_not + ")");
+    const Tensor qf = qv.to(DType::F32).contiguous(), kf = kv.to(DType::F32).contiguous(),
+                 vf = vv.to(DType::F32).contiguous();
+    const auto [of, lf] = own_forward(qf, kf, vf, p);
+    const std::vector<Tensor> grads = own_backward(qf, kf, vf, of, lf, dout.to(DType::F32).contiguous(), p);
+    return {grads[0].to(dt), grads[1].to(dt), grads[2].to(dt)};
+  };
+  return r;
 }
 #endif
+
+}  // namespace
+
+namespace {
+
+// Attention of detached q, k, v ([B, H, T, D], any strides) on cuDNN when it takes the call, else
+// on our kernels.
+AttentionResult attend(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Prepared& p, bool grad) {
+  if (q_in.device().is_cuda()) {
+#if defined(HONE_WITH_CUDA)
+    std::string why;
+    AttentionResult r = cudnn_attention(q_in, k_in, v_in, p, grad, why);
+    if (r.out.defined()) return r;
+    kernels::note_attention_path("own kernel (" + why + ")");
+#endif
+  }
+  const DType dt = q_in.dtype();
+  // 16-bit inputs compute in float32 (our kernels are templated on float and double).
+  const DType compute = dt == DType::F64 ? DType::F64 : DType::F32;
+  const Tensor q = q_in.to(compute).contiguous(), k = k_in.to(compute).contiguous(), v = v_in.to(compute).contiguous();
+  const auto [out, lse] = own_forward(q, k, v, p);
+  AttentionResult r;
+  r.out = out.to(dt);
+  if (!grad) return r;
+  SavedTensor sq(q), sk(k), sv(v), so(out), sl(lse);
+  r.backward = [=](const Tensor& g) -> std::vector<Tensor> {
+    const char* n = "AttentionBackward";
+    const std::vector<Tensor> grads = own_backward(sq.unpack(n), sk.unpack(n), sv.unpack(n), so.unpack(n), sl.unpack(n),
+                                                   g.to(compute).contiguous(), p);
+    return {grads[0].to(dt), grads[1].to(dt), grads[2].to(dt)};
+  };
+  return r;
+}
 
 }  // namespace
 
@@ -206,33 +249,42 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
   if (detail::autocast_to_lower({&q_in, &k_in, &v_in}))
     return scaled_dot_product_attention(detail::autocast_lower(q_in), detail::autocast_lower(k_in),
                                         detail::autocast_lower(v_in), args);
-  Prepared p = prepare(q_in, k_in, v_in, args);
-  if (q_in.device().is_cuda()) {
-#if defined(HONE_WITH_CUDA)
-    std::string why;
-    Tensor out = cudnn_attention(q_in, k_in, v_in, p, why);
-    if (out.defined()) return out;
-    kernels::note_attention_path("own kernel (" + why + ")");
-#endif
+  const Prepared p = prepare(q_in, k_in, v_in, args);
+  const bool grad = needs_grad({&q_in, &k_in, &v_in});
+  AttentionResult r = attend(q_in.detach(), k_in.detach(), v_in.detach(), p, grad);
+  if (grad) record("AttentionBackward", r.out, {q_in, k_in, v_in}, std::move(r.backward));
+  return r.out;
+}
+
+Tensor scaled_dot_product_attention_qkv(const Tensor& qkv_in, int64_t n_head, const AttentionArgs& args) {
+  const char* op = "scaled_dot_product_attention_qkv";
+  if (detail::autocast_to_lower({&qkv_in}))
+    return scaled_dot_product_attention_qkv(detail::autocast_lower(qkv_in), n_head, args);
+  if (qkv_in.dim() != 3 || n_head < 1 || qkv_in.size(2) % (3 * n_head) != 0)
+    throw std::invalid_argument(std::string(op) + ": expected qkv [B, T, 3 * n_head * D] with n_head = " +
+                                std::to_string(n_head) + ", got " + qkv_in.str());
+  const int64_t B = qkv_in.size(0), T = qkv_in.size(1), C = qkv_in.size(2) / 3, H = n_head, D = C / H;
+  const Tensor qkv = qkv_in.detach();
+  // [B, T, C] slice `part` as heads [B, H, T, D]: a view of qkv, or of dqkv in the backward.
+  auto heads = [=](const Tensor& t, int64_t part) {
+    return t.narrow(2, part * C, C).reshape({B, T, H, D}).transpose(1, 2);
+  };
+  const Prepared p = prepare(heads(qkv, 0), heads(qkv, 1), heads(qkv, 2), args);
+  const bool grad = needs_grad({&qkv_in});
+  AttentionResult r = attend(heads(qkv, 0), heads(qkv, 1), heads(qkv, 2), p, grad);
+  Tensor merged = r.out.transpose(1, 2).reshape({B, T, C});
+  if (grad) {
+    record("AttentionQkvBackward", merged, {qkv_in},
+           [=, backward = std::move(r.backward)](const Tensor& g) -> std::vector<Tensor> {
+             const std::vector<Tensor> d = backward(g.reshape({B, T, H, D}).transpose(1, 2));
+             // The three gradients written into one buffer: no zero-filled [B, T, 3C] per part and no
+             // sum of three, as separate views of qkv would cost.
+             Tensor dqkv = Tensor::empty({B, T, 3 * C}, d[0].dtype(), d[0].device());
+             for (int64_t part = 0; part < 3; ++part) heads(dqkv, part).copy_(d[size_t(part)]);
+             return {dqkv};
+           });
   }
-  const DType dt = q_in.dtype();
-  // 16-bit inputs compute in float32 (our kernels are templated on float and double).
-  const DType compute = dt == DType::F64 ? DType::F64 : DType::F32;
-  const Tensor q = q_in.detach().to(compute).contiguous();
-  const Tensor k = k_in.detach().to(compute).contiguous();
-  const Tensor v = v_in.detach().to(compute).contiguous();
-  const auto [out, lse] = own_forward(q, k, v, p);
-  Tensor result = out.to(dt);
-  if (needs_grad({&q_in, &k_in, &v_in})) {
-    SavedTensor sq(q), sk(k), sv(v), so(out), sl(lse);
-    record("AttentionBackward", result, {q_in, k_in, v_in}, [=](const Tensor& g) -> std::vector<Tensor> {
-      const char* n = "AttentionBackward";
-      const std::vector<Tensor> grads = own_backward(sq.unpack(n), sk.unpack(n), sv.unpack(n), so.unpack(n),
-                                                     sl.unpack(n), g.to(compute).contiguous(), p);
-      return {grads[0].to(dt), grads[1].to(dt), grads[2].to(dt)};
-    });
-  }
-  return result;
+  return merged;
 }
 
 }  // namespace hone::ops

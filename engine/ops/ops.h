@@ -122,6 +122,11 @@ struct AttentionArgs {
 // full score matrix, in forward or backward.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const AttentionArgs& args = {});
+// Self-attention of a packed projection (GPT-2's c_attn output): qkv [B, T, 3C] holds q, k and v
+// side by side, each C = n_head * D wide; returns the heads merged, [B, T, C]. The same as
+// splitting qkv into heads and calling scaled_dot_product_attention, but its backward writes the
+// three gradients into one [B, T, 3C] buffer (separate views of qkv would each zero-fill one).
+Tensor scaled_dot_product_attention_qkv(const Tensor& qkv, int64_t n_head, const AttentionArgs& args = {});
 
 // ---- convolutional networks (conv.cpp, pool.cpp, batchnorm.cpp, resample.cpp) -------------------
 // x [N, C_in, H, W], weight [C_out, C_in / groups, kH, kW], bias [C_out] or undefined.

@@ -26,22 +26,25 @@ Gpt2Attention::Gpt2Attention(const Gpt2Config& c, uint64_t seed) : c_(c) {
 Tensor Gpt2Attention::forward(const Tensor& x, Tensor* cache_k, Tensor* cache_v) const {
   const int64_t B = x.size(0), T = x.size(1), C = c_.n_embd, H = c_.n_head, D = C / H;
   const Tensor qkv = c_attn_->forward(x);  // [B, T, 3C]
-  auto heads = [&](int64_t part) { return qkv.narrow(2, part * C, C).reshape({B, T, H, D}).transpose(1, 2); };
-  Tensor q = heads(0), k = heads(1), v = heads(2);
-  if (cache_k) {
+  ops::AttentionArgs args;
+  args.causal = true;  // bottom-right aligned: new queries see the whole cache
+  args.dropout_p = training() ? c_.attn_pdrop : 0.0;
+  args.scale = c_.scale_attn_weights ? 1.0 / std::sqrt(double(D)) : 1.0;
+  Tensor merged;  // [B, T, C]
+  if (!cache_k) {
+    // Training and scoring: the packed op, whose backward fills one [B, T, 3C] gradient.
+    merged = ops::scaled_dot_product_attention_qkv(qkv, H, args);
+  } else {
+    auto heads = [&](int64_t part) { return qkv.narrow(2, part * C, C).reshape({B, T, H, D}).transpose(1, 2); };
+    Tensor q = heads(0), k = heads(1), v = heads(2);
     if (cache_k->defined()) {
       k = ops::concat({*cache_k, k}, 2);
       v = ops::concat({*cache_v, v}, 2);
     }
     *cache_k = k.contiguous();
     *cache_v = v.contiguous();
+    merged = ops::scaled_dot_product_attention(q, k, v, args).transpose(1, 2).reshape({B, T, C});
   }
-  ops::AttentionArgs args;
-  args.causal = true;  // bottom-right aligned: new queries see the whole cache
-  args.dropout_p = training() ? c_.attn_pdrop : 0.0;
-  args.scale = c_.scale_attn_weights ? 1.0 / std::sqrt(double(D)) : 1.0;
-  const Tensor att = ops::scaled_dot_product_attention(q, k, v, args);
-  const Tensor merged = att.transpose(1, 2).reshape({B, T, C});
   return ops::dropout(c_proj_->forward(merged), training() ? c_.resid_pdrop : 0.0, training());
 }
 

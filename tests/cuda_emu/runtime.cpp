@@ -34,8 +34,8 @@
 #include <string>
 #include <vector>
 
+#include "cuda_emu/counters.h"
 #include "cuda_emu/device.h"
-#include "cuda_emu/host_waits.h"
 
 thread_local uint3 threadIdx;
 thread_local uint3 blockIdx;
@@ -136,6 +136,10 @@ cudaError_t device_free(void* p) {
 [[noreturn]] void misuse(const std::string& what) { throw std::runtime_error("CUDA emulator: " + what); }
 
 // host_waits(): the counters, updated by the runtime calls below.
+// launches(): the counts by kernel, under their lock.
+std::mutex g_launches_mu;
+std::map<std::string, uint64_t> g_launches;
+
 std::atomic<uint64_t> g_synchronize{0}, g_device_to_host{0}, g_free{0}, g_host_to_device{0}, g_malloc{0},
     g_malloc_async{0};
 
@@ -435,6 +439,11 @@ HostWaits host_waits() {
   return w;
 }
 
+std::map<std::string, uint64_t> launches() {
+  std::lock_guard<std::mutex> lock(g_launches_mu);
+  return g_launches;
+}
+
 bool is_device_range(const void* p, size_t bytes) { return p != nullptr && in_device_memory(p, bytes); }
 
 void report_host_pointer_argument(const char* kernel, int index) {
@@ -487,6 +496,10 @@ void run_grid(const char* kernel, const LaunchConfig& cfg, void (*body)(void*), 
            " threads per block but declares no __launch_bounds__ (above " + std::to_string(kUnboundedMaxThreads) +
            " threads its registers must be bounded, or the launch can fail on a GPU)");
   if (t_block) misuse(std::string("kernel ") + kernel + " launched from inside a kernel");
+  {
+    std::lock_guard<std::mutex> lock(g_launches_mu);
+    ++g_launches[kernel];
+  }
   t_kernel = kernel;
   t_dynamic_shared.assign(cfg.shared_bytes, 0xff);
   gridDim = g;  // nothing reads these outside a kernel, so nothing is restored afterwards

@@ -17,7 +17,7 @@
 #include "models/gpt2/gpt2.h"
 
 #if defined(HONE_CUDA_EMULATED)
-#include "cuda_emu/host_waits.h"
+#include "cuda_emu/counters.h"
 #endif
 
 namespace hone {
@@ -359,7 +359,7 @@ TEST(Trainer, CudaRunTracksTheCpuRunAndItsCheckpointResumesOnTheCpu) {
 // with dropout, gradient accumulation and clipping on, in every precision; and once the allocator's
 // cache is warm a step neither cudaMallocs nor frees (kernels' scratch is stream-ordered
 // cudaMallocAsync, served from the device's pool). The CUDA emulator counts the runtime calls that
-// wait (tests/cuda_emu/include/cuda_emu/host_waits.h).
+// wait (tests/cuda_emu/include/cuda_emu/counters.h).
 TEST(Trainer, CudaStepWaitsForTheDeviceOnlyToReadTheLoggedLossAndNorm) {
 #if !defined(HONE_CUDA_EMULATED)
   GTEST_SKIP() << "counting the host's waits for the device needs the CUDA emulator (build-emu)";
@@ -380,17 +380,27 @@ TEST(Trainer, CudaStepWaitsForTheDeviceOnlyToReadTheLoggedLossAndNorm) {
     Trainer tr(t, o);
     for (int64_t step = 0; step < 2; ++step) tr.train_step(step);  // warms the allocator's cache
     const emu::HostWaits before = emu::host_waits();
+    const auto launches_before = emu::launches();
     const int64_t steps = 3;
     for (int64_t step = 2; step < 2 + steps; ++step) tr.train_step(step);
     const emu::HostWaits after = emu::host_waits();
+    // The kernels a step launches (the table for bf16, the training precision of GPUs): a measure
+    // of what the step costs beyond its GEMMs, which run in (emulated) cuBLASLt.
+    uint64_t launched = 0;
+    for (const auto& [kernel, n] : emu::launches()) {
+      const uint64_t d = n - (launches_before.count(kernel) ? launches_before.at(kernel) : 0);
+      launched += d;
+      if (d && precision == "bf16") std::printf("  %6.1f per step  %s\n", double(d) / double(steps), kernel.c_str());
+    }
     const uint64_t sync = after.synchronize - before.synchronize, d2h = after.device_to_host - before.device_to_host,
                    frees = after.free - before.free, h2d = after.host_to_device - before.host_to_device,
                    mallocs = after.malloc - before.malloc, pool = after.malloc_async - before.malloc_async;
     std::printf(
         "[waits] %s, %lld steps: %llu synchronisations, %llu copies to the host, %llu frees, %llu cudaMallocs; "
-        "%llu copies from the host, %llu cudaMallocAsyncs\n",
+        "%llu copies from the host, %llu cudaMallocAsyncs, %llu kernel launches\n",
         precision.c_str(), (long long)steps, (unsigned long long)sync, (unsigned long long)d2h,
-        (unsigned long long)frees, (unsigned long long)mallocs, (unsigned long long)h2d, (unsigned long long)pool);
+        (unsigned long long)frees, (unsigned long long)mallocs, (unsigned long long)h2d, (unsigned long long)pool,
+        (unsigned long long)launched);
     EXPECT_EQ(sync, uint64_t(2 * steps)) << precision;
     EXPECT_EQ(d2h, uint64_t(4 * steps)) << precision;
     EXPECT_EQ(frees, 0u) << precision;

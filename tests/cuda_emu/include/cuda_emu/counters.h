@@ -1,8 +1,11 @@
-// The CUDA emulator's count of the host's waits for the device (tests/cuda_emu/runtime.cpp keeps
-// it), for tests that check where a program makes the host wait, as a GPU would.
+// The CUDA emulator's counters (tests/cuda_emu/runtime.cpp keeps them): the host's waits for the
+// device, for tests that check where a program makes the host wait as a GPU would, and the kernel
+// launches by kernel, for tests that hold a training step to a launch budget.
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <string>
 
 namespace hone::emu {
 
@@ -18,5 +21,9 @@ struct HostWaits {
   uint64_t malloc_async = 0;
 };
 HostWaits host_waits();
+
+// Kernel launches since the process started, by the kernel expression at the launch site (e.g.
+// "layernorm_forward_kernel<T, A>"); launches the emulator refused are not counted.
+std::map<std::string, uint64_t> launches();
 
 }  // namespace hone::emu
