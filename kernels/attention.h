@@ -56,6 +56,10 @@ struct SdpaCall {
   bool causal = false;
   bool key_mask = false;  // a key padding mask (key_valid) is given
   float dropout_p = 0.f;
+  // q, k, v are the three C-wide slices of one [B, T, 3C] tensor (GPT-2's c_attn output; C = H * D)
+  // and the output is [B, T, C]: cuDNN reads and writes them through strides, with no copy into
+  // [B, H, T, D]. Self-attention only (Tq = Tk), without a padding mask.
+  bool qkv_packed = false;
 };
 
 // Dropout inside cuDNN's attention reads a 16-bit 0/1 mask [B, H, Tq, Tk] that exists for the
@@ -82,6 +86,8 @@ inline std::string cudnn_sdpa_unsupported(const SdpaCall& c) {
   if (s.head_dim > 128) return "head dim " + std::to_string(s.head_dim) + " is above 128";
   if (s.q_len == 1) return "a single query row";
   if (c.causal && s.q_len > s.kv_len) return "causal with more queries than keys";
+  if (c.qkv_packed && s.q_len != s.kv_len) return "packed qkv with Tq != Tk";
+  if (c.qkv_packed && c.key_mask) return "packed qkv with a padding mask";
   if (c.causal && c.key_mask && s.q_len != s.kv_len)
     return "causal with a padding mask and Tq != Tk (cuDNN's bottom-right causal mask takes no bias)";
   if (c.dropout_p > 0.f) {
@@ -108,7 +114,8 @@ inline bool cudnn_attention_enabled() {
 // graph depends on. Equal keys share graphs.
 // (The dropout probability is part of the key because the graphs carry 1/(1-p) as a constant.)
 struct SdpaGraphKey {
-  std::array<int64_t, 12> v{};  // device, B, H, Tq, Tk, D, dtype, causal, mask, training, scale bits, dropout bits
+  std::array<int64_t, 13> v{};  // device, B, H, Tq, Tk, D, dtype, causal, mask, training, scale bits, dropout bits,
+                                // qkv_packed
   bool operator<(const SdpaGraphKey& o) const { return v < o.v; }
   bool operator==(const SdpaGraphKey& o) const { return v == o.v; }
 };
@@ -118,8 +125,8 @@ inline SdpaGraphKey sdpa_graph_key(int device, const SdpaCall& c, float scale, b
   const float dropout = c.dropout_p > 0.f ? c.dropout_p : 0.f;
   std::memcpy(&dropout_bits, &dropout, sizeof dropout_bits);
   const AttentionShape& s = c.shape;
-  return {{device, s.batch, s.heads, s.q_len, s.kv_len, s.head_dim, static_cast<int64_t>(c.dtype), c.causal,
-           c.key_mask, training, static_cast<int64_t>(scale_bits), static_cast<int64_t>(dropout_bits)}};
+  return {{device, s.batch, s.heads, s.q_len, s.kv_len, s.head_dim, static_cast<int64_t>(c.dtype), c.causal, c.key_mask,
+           training, static_cast<int64_t>(scale_bits), static_cast<int64_t>(dropout_bits), c.qkv_packed}};
 }
 
 // "cuDNN fused SDPA (bf16, causal, padding mask, dropout)": the path name of a call cuDNN took.

@@ -24,6 +24,7 @@ std::string cudnn_sdpa_path_name(const SdpaCall& c) {
   if (c.causal) s += ", causal";
   if (c.key_mask) s += ", padding mask";
   if (c.dropout_p > 0.f) s += ", dropout";
+  if (c.qkv_packed) s += ", packed qkv";
   return s + ")";
 }
 

@@ -311,6 +311,10 @@ struct CudnnSdpaArgs {
   bool training = false;               // the forward also writes stats and makes sure the backward graph builds
   float dropout_p = 0.f;               // dropout on the probabilities, with the Philox stream (seed, offset)
   uint64_t seed = 0, offset = 0;       // as AttentionOptions
+  // SdpaCall::qkv_packed: q, k, v point into one [B, T, 3C] tensor (k = q + C, v = q + 2C elements) and out
+  // is [B, T, C]; in the backward dq, dk, dv point into one [B, T, 3C] gradient the same way and dout is
+  // [B, T, C]. Needs Tq = Tk and no key_valid.
+  bool qkv_packed = false;
 };
 constexpr int kSdpaMaxGraphs = 64;
 struct CudnnSdpaStatus {

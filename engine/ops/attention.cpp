@@ -129,6 +129,12 @@ std::vector<Tensor> own_backward(const Tensor& q, const Tensor& k, const Tensor&
   return {dq, dk, dv};
 }
 
+// [B, T, C] slice `part` of a [B, T, 3C] tensor as heads [B, H, T, D] (a view when t is contiguous).
+Tensor qkv_heads(const Tensor& t, int64_t part, int64_t H) {
+  const int64_t B = t.size(0), T = t.size(1), C = t.size(2) / 3;
+  return t.narrow(2, part * C, C).reshape({B, T, H, C / H}).transpose(1, 2);
+}
+
 #if defined(HONE_WITH_CUDA)
 kernels::AttentionDType attention_dtype(DType t) {
   switch (t) {
@@ -146,20 +152,7 @@ auto dispatch_16bit(DType dt, F&& f) {
   return f.template operator()<f16>();
 }
 
-// bf16/f16 attention through cuDNN's fused SDPA: the output and (when `grad`) its backward. An
-// undefined output when cuDNN does not take the call (`why` then says why).
-AttentionResult cudnn_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Prepared& p,
-                                bool grad, std::string& why) {
-  const DType dt = q_in.dtype();
-  const kernels::SdpaCall call{p.shape, attention_dtype(dt), p.options.causal, p.key_valid.defined(),
-                               p.options.dropout_p};
-  why = kernels::cudnn_sdpa_unsupported(call);
-  if (why.empty() && !kernels::cudnn_attention_enabled()) why = "turned off by HONE_CUDNN_ATTENTION=0 or HONE_CUDNN=0";
-  if (!why.empty()) return {};
-  const Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
-  const Device dev = q.device();
-  Tensor out = Tensor::empty(q.shape(), dt, dev);
-  const Tensor stats = grad ? Tensor::empty({p.shape.batch, p.shape.heads, p.shape.q_len}, DType::F32, dev) : Tensor();
+kernels::cuda::CudnnSdpaArgs sdpa_args(const Prepared& p, bool grad, bool qkv_packed) {
   kernels::cuda::CudnnSdpaArgs a;
   a.shape = p.shape;
   a.scale = p.options.scale;
@@ -169,18 +162,58 @@ AttentionResult cudnn_attention(const Tensor& q_in, const Tensor& k_in, const Te
   a.dropout_p = p.options.dropout_p;
   a.seed = p.options.seed;
   a.offset = p.options.offset;
-  const kernels::cuda::ConvContext ctx = detail::cudnn_context(dev);
-  const kernels::cuda::CudnnSdpaStatus st = dispatch_16bit(dt, [&]<class T>() {
-    return kernels::cuda::cudnn_sdpa_forward<T>(ctx, a, q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(),
-                                                grad ? stats.data<float>() : nullptr, cuda::stream(dev));
-  });
-  if (!st.ran) {
-    why = st.why_not;
-    return {};
-  }
+  a.qkv_packed = qkv_packed;
+  return a;
+}
+
+// Notes the path of a call cuDNN ran.
+void note_cudnn_path(const kernels::SdpaCall& call, bool grad, const kernels::cuda::CudnnSdpaStatus& st) {
   std::string path = kernels::cudnn_sdpa_path_name(call);
   if (grad && !st.deterministic) path.insert(path.size() - 1, "; non-deterministic backward");
   kernels::note_attention_path(path);
+}
+
+// cuDNN's forward of q, k, v (device pointers of out's dtype, laid out as a.qkv_packed says) into out
+// (and stats when a.training); notes the path. False, with `why`, when cuDNN did not run.
+bool cudnn_forward(const kernels::SdpaCall& call, const kernels::cuda::CudnnSdpaArgs& a,
+                   const kernels::cuda::ConvContext& ctx, const void* q, const void* k, const void* v, Tensor& out,
+                   const Tensor& stats, std::string& why) {
+  const kernels::cuda::CudnnSdpaStatus st = dispatch_16bit(out.dtype(), [&]<class T>() {
+    return kernels::cuda::cudnn_sdpa_forward<T>(ctx, a, static_cast<const T*>(q), static_cast<const T*>(k),
+                                                static_cast<const T*>(v), out.data<T>(),
+                                                a.training ? stats.data<float>() : nullptr, cuda::stream(out.device()));
+  });
+  if (!st.ran) {
+    why = st.why_not;
+    return false;
+  }
+  note_cudnn_path(call, a.training, st);
+  return true;
+}
+
+// "" when cuDNN may take the call (by the rule and the environment), else why not.
+std::string cudnn_declines(const kernels::SdpaCall& call) {
+  std::string why = kernels::cudnn_sdpa_unsupported(call);
+  if (why.empty() && !kernels::cudnn_attention_enabled()) why = "turned off by HONE_CUDNN_ATTENTION=0 or HONE_CUDNN=0";
+  return why;
+}
+
+// bf16/f16 attention through cuDNN's fused SDPA: the output and (when `grad`) its backward. An
+// undefined output when cuDNN does not take the call (`why` then says why).
+AttentionResult cudnn_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Prepared& p,
+                                bool grad, std::string& why) {
+  const DType dt = q_in.dtype();
+  const kernels::SdpaCall call{p.shape, attention_dtype(dt), p.options.causal, p.key_valid.defined(),
+                               p.options.dropout_p};
+  why = cudnn_declines(call);
+  if (!why.empty()) return {};
+  const Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
+  const Device dev = q.device();
+  Tensor out = Tensor::empty(q.shape(), dt, dev);
+  const Tensor stats = grad ? Tensor::empty({p.shape.batch, p.shape.heads, p.shape.q_len}, DType::F32, dev) : Tensor();
+  const kernels::cuda::CudnnSdpaArgs a = sdpa_args(p, grad, false);
+  const kernels::cuda::ConvContext ctx = detail::cudnn_context(dev);
+  if (!cudnn_forward(call, a, ctx, q.data_ptr(), k.data_ptr(), v.data_ptr(), out, stats, why)) return {};
   AttentionResult r;
   r.out = out;
   if (!grad) return r;
@@ -204,6 +237,54 @@ AttentionResult cudnn_attention(const Tensor& q_in, const Tensor& k_in, const Te
     const auto [of, lf] = own_forward(qf, kf, vf, p);
     const std::vector<Tensor> grads = own_backward(qf, kf, vf, of, lf, dout.to(DType::F32).contiguous(), p);
     return {grads[0].to(dt), grads[1].to(dt), grads[2].to(dt)};
+  };
+  return r;
+}
+
+// Packed-qkv attention on cuDNN: qkv contiguous [B, T, 3C] in bf16/f16, read in place through strides;
+// out [B, T, C] written in place; the backward maps dout [B, T, C] to {dqkv [B, T, 3C]}, also with
+// no head split or merge copies. An undefined output when cuDNN does not take the call.
+AttentionResult cudnn_attention_qkv(const Tensor& qkv, const Prepared& p, bool grad, std::string& why) {
+  const DType dt = qkv.dtype();
+  const kernels::SdpaCall call{
+      p.shape, attention_dtype(dt), p.options.causal, p.key_valid.defined(), p.options.dropout_p, true};
+  why = cudnn_declines(call);
+  if (!why.empty()) return {};
+  const int64_t B = p.shape.batch, H = p.shape.heads, T = p.shape.q_len, C = H * p.shape.head_dim;
+  const Device dev = qkv.device();
+  Tensor out = Tensor::empty({B, T, C}, dt, dev);
+  const Tensor stats = grad ? Tensor::empty({B, H, T}, DType::F32, dev) : Tensor();
+  const kernels::cuda::CudnnSdpaArgs a = sdpa_args(p, grad, true);
+  const kernels::cuda::ConvContext ctx = detail::cudnn_context(dev);
+  const size_t slice = size_t(C) * dtype_size(dt);  // bytes from q to k, and from k to v, in a row of qkv
+  const char* base = static_cast<const char*>(qkv.data_ptr());
+  if (!cudnn_forward(call, a, ctx, base, base + slice, base + 2 * slice, out, stats, why)) return {};
+  AttentionResult r;
+  r.out = out;
+  if (!grad) return r;
+  SavedTensor sqkv(qkv), so(out), ss(stats);
+  r.backward = [=](const Tensor& g) -> std::vector<Tensor> {
+    const char* n = "AttentionQkvBackward";
+    const Tensor qv = sqkv.unpack(n), ov = so.unpack(n), sv_ = ss.unpack(n);
+    const Tensor dout = g.to(dt).contiguous();
+    Tensor dqkv = Tensor::empty({B, T, 3 * C}, dt, dev);
+    const std::string why_not = dispatch_16bit(dt, [&]<class T_>() {
+      const T_* base = qv.data<T_>();
+      T_* dbase = dqkv.data<T_>();
+      return kernels::cuda::cudnn_sdpa_backward<T_>(ctx, a, base, base + C, base + 2 * C, ov.data<T_>(),
+                                                    sv_.data<float>(), dout.data<T_>(), dbase, dbase + C, dbase + 2 * C,
+                                                    cuda::stream(dev));
+    });
+    if (why_not.empty()) return {dqkv};
+    // cuDNN could not run its backward after all: our kernels on the heads, forward recomputed in float32.
+    kernels::note_attention_path("own kernel for the backward (" + why_not + ")");
+    std::vector<Tensor> f;
+    for (int64_t part = 0; part < 3; ++part) f.push_back(qkv_heads(qv, part, H).to(DType::F32).contiguous());
+    const auto [of, lf] = own_forward(f[0], f[1], f[2], p);
+    const Tensor dheads = dout.reshape({B, T, H, C / H}).transpose(1, 2).to(DType::F32).contiguous();
+    const std::vector<Tensor> grads = own_backward(f[0], f[1], f[2], of, lf, dheads, p);
+    for (int64_t part = 0; part < 3; ++part) qkv_heads(dqkv, part, H).copy_(grads[size_t(part)]);
+    return {dqkv};
   };
   return r;
 }
@@ -266,11 +347,22 @@ Tensor scaled_dot_product_attention_qkv(const Tensor& qkv_in, int64_t n_head, co
   const int64_t B = qkv_in.size(0), T = qkv_in.size(1), C = qkv_in.size(2) / 3, H = n_head, D = C / H;
   const Tensor qkv = qkv_in.detach();
   // [B, T, C] slice `part` as heads [B, H, T, D]: a view of qkv, or of dqkv in the backward.
-  auto heads = [=](const Tensor& t, int64_t part) {
-    return t.narrow(2, part * C, C).reshape({B, T, H, D}).transpose(1, 2);
-  };
+  auto heads = [H](const Tensor& t, int64_t part) { return qkv_heads(t, part, H); };
   const Prepared p = prepare(heads(qkv, 0), heads(qkv, 1), heads(qkv, 2), args);
   const bool grad = needs_grad({&qkv_in});
+#if defined(HONE_WITH_CUDA)
+  if (qkv.device().is_cuda() && detail::is_16bit(qkv.dtype()) && !p.key_valid.defined()) {
+    // cuDNN reads q, k, v where they lie and writes the merged output (and, backward, dqkv) directly.
+    std::string why;
+    AttentionResult packed = cudnn_attention_qkv(qkv.contiguous(), p, grad, why);
+    if (packed.out.defined()) {
+      if (grad) record("AttentionQkvBackward", packed.out, {qkv_in}, std::move(packed.backward));
+      return packed.out;
+    }
+    // Declined by the rule: the heads path below declines for the same reason. Refused by cuDNN
+    // itself: the heads path may still get a plan for the packed [B, H, T, D] layout.
+  }
+#endif
   AttentionResult r = attend(heads(qkv, 0), heads(qkv, 1), heads(qkv, 2), p, grad);
   Tensor merged = r.out.transpose(1, 2).reshape({B, T, C});
   if (grad) {

@@ -8,8 +8,10 @@
 //    lock) with cuDNN's heuristics (modes A, then fallback) and kept with their workspace sizes.
 //    A key cuDNN refuses is kept with the frontend's message, so it is not tried again. At most
 //    kSdpaMaxGraphs keys per process; later new shapes run our kernel.
-//  - Layouts: q, k, v, out, dout, dq, dk, dv packed [B, H, T, D]; the softmax statistics float32
-//    packed [B, H, Tq, 1] (= our [B, H, Tq]).
+//  - Layouts: q, k, v, out, dout, dq, dk, dv packed [B, H, T, D]; or, for a packed-qkv call
+//    (SdpaCall::qkv_packed), q, k, v and dq, dk, dv the C-wide slices of [B, T, 3C] tensors
+//    (strides [T*3C, D, 3C, 1] over [B, H, T, D]) and out, dout [B, T, C] (strides [T*C, D, C, 1]).
+//    The softmax statistics float32 packed [B, H, Tq, 1] (= our [B, H, Tq]).
 //  - Causal: cuDNN's top-left diagonal when Tq == Tk (the same mask as ours then), else its
 //    bottom-right one (ours is bottom-right aligned; cuDNN takes that only without a bias and with
 //    Tq <= Tk, which cudnn_sdpa_unsupported in kernels/attention.h checks first).
@@ -96,6 +98,7 @@ struct Spec {
   float scale;
   bool causal, mask, bias_per_query;
   float dropout_p;  // 0: no dropout
+  bool qkv_packed;  // SdpaCall::qkv_packed: q, k, v (and their gradients) strided in [B, T, 3C], out in [B, T, C]
   fe::DataType_t io;
   int sm;  // the device's compute capability (90 for sm_90), given to the frontend instead of its own query
 };
@@ -115,15 +118,28 @@ std::vector<int64_t> packed_strides(const std::vector<int64_t>& dims) {
 }
 
 TensorPtr input(const GraphPtr& g, const char* name, int64_t uid, const std::vector<int64_t>& dims,
-                fe::DataType_t type = fe::DataType_t::NOT_SET) {
+                fe::DataType_t type = fe::DataType_t::NOT_SET, std::vector<int64_t> strides = {}) {
   auto attrs = fe::graph::Tensor_attributes().set_name(name).set_uid(uid).set_dim(dims).set_stride(
-      packed_strides(dims));
+      strides.empty() ? packed_strides(dims) : strides);
   if (type != fe::DataType_t::NOT_SET) attrs.set_data_type(type);
   return g->tensor(attrs);
 }
 
-void output(const TensorPtr& t, int64_t uid, const std::vector<int64_t>& dims) {
-  t->set_output(true).set_uid(uid).set_dim(dims).set_stride(packed_strides(dims));
+void output(const TensorPtr& t, int64_t uid, const std::vector<int64_t>& dims, std::vector<int64_t> strides = {}) {
+  t->set_output(true).set_uid(uid).set_dim(dims).set_stride(strides.empty() ? packed_strides(dims) : strides);
+}
+
+// Strides over [B, H, T, D] of q, k, v and their gradients, and of out and dout: packed, or for a
+// packed-qkv call the heads of [B, T, 3C] and [B, T, C] rows.
+std::vector<int64_t> qkv_strides(const Spec& p, int64_t len) {
+  const int64_t H = p.s.heads, D = p.s.head_dim;
+  if (p.qkv_packed) return {len * 3 * H * D, D, 3 * H * D, 1};
+  return packed_strides({p.s.batch, H, len, D});
+}
+std::vector<int64_t> out_strides(const Spec& p) {
+  const int64_t H = p.s.heads, D = p.s.head_dim;
+  if (p.qkv_packed) return {p.s.q_len * H * D, D, H * D, 1};
+  return packed_strides({p.s.batch, H, p.s.q_len, D});
 }
 
 GraphPtr new_graph(const Spec& p) {
@@ -164,14 +180,15 @@ void set_masks(const GraphPtr& g, const Spec& p, Attributes& a) {
 GraphPtr forward_graph(const Spec& p, bool training) {
   const AttentionShape& s = p.s;
   GraphPtr g = new_graph(p);
-  auto Q = input(g, "Q", kQ, {s.batch, s.heads, s.q_len, s.head_dim});
-  auto K = input(g, "K", kK, {s.batch, s.heads, s.kv_len, s.head_dim});
-  auto V = input(g, "V", kV, {s.batch, s.heads, s.kv_len, s.head_dim});
+  const auto none = fe::DataType_t::NOT_SET;
+  auto Q = input(g, "Q", kQ, {s.batch, s.heads, s.q_len, s.head_dim}, none, qkv_strides(p, s.q_len));
+  auto K = input(g, "K", kK, {s.batch, s.heads, s.kv_len, s.head_dim}, none, qkv_strides(p, s.kv_len));
+  auto V = input(g, "V", kV, {s.batch, s.heads, s.kv_len, s.head_dim}, none, qkv_strides(p, s.kv_len));
   auto attrs = fe::graph::SDPA_attributes().set_name("sdpa").set_generate_stats(training).set_attn_scale(p.scale);
   set_masks(g, p, attrs);
   if (p.dropout_p > 0.f) attrs.set_dropout(dropout_mask_input(g, p), constant(keep_scale(p)));
   auto [O, Stats] = g->sdpa(Q, K, V, attrs);
-  output(O, kO, {s.batch, s.heads, s.q_len, s.head_dim});
+  output(O, kO, {s.batch, s.heads, s.q_len, s.head_dim}, out_strides(p));
   if (training) {
     if (!Stats) throw std::runtime_error("the frontend's sdpa node gave no stats output");
     output(Stats, kStats, stats_dims(s));
@@ -185,11 +202,13 @@ GraphPtr backward_graph(const Spec& p, bool deterministic) {
   const AttentionShape& s = p.s;
   const std::vector<int64_t> qdims{s.batch, s.heads, s.q_len, s.head_dim}, kdims{s.batch, s.heads, s.kv_len, s.head_dim};
   GraphPtr g = new_graph(p);
-  auto Q = input(g, "Q", kQ, qdims);
-  auto K = input(g, "K", kK, kdims);
-  auto V = input(g, "V", kV, kdims);
-  auto O = input(g, "O", kO, qdims);
-  auto dO = input(g, "dO", kDO, qdims);
+  const auto none = fe::DataType_t::NOT_SET;
+  const std::vector<int64_t> qst = qkv_strides(p, s.q_len), kst = qkv_strides(p, s.kv_len), ost = out_strides(p);
+  auto Q = input(g, "Q", kQ, qdims, none, qst);
+  auto K = input(g, "K", kK, kdims, none, kst);
+  auto V = input(g, "V", kV, kdims, none, kst);
+  auto O = input(g, "O", kO, qdims, none, ost);
+  auto dO = input(g, "dO", kDO, qdims, none, ost);
   auto Stats = input(g, "Stats", kStats, stats_dims(s), fe::DataType_t::FLOAT);
   auto attrs = fe::graph::SDPA_backward_attributes()
                    .set_name("sdpa_backward")
@@ -199,9 +218,9 @@ GraphPtr backward_graph(const Spec& p, bool deterministic) {
   if (p.dropout_p > 0.f)
     attrs.set_dropout(dropout_mask_input(g, p), constant(keep_scale(p)), constant(1.f - p.dropout_p));
   auto [dQ, dK, dV] = g->sdpa_backward(Q, K, V, O, dO, Stats, attrs);
-  output(dQ, kDQ, qdims);
-  output(dK, kDK, kdims);
-  output(dV, kDV, kdims);
+  output(dQ, kDQ, qdims, qst);
+  output(dK, kDK, kdims, kst);
+  output(dV, kDV, kdims, kst);
   return g;
 }
 
@@ -247,8 +266,9 @@ Entry build_entry(const SdpaCall& c, float scale, bool training, int sm, cudnnHa
   for (bool per_query : {false, true}) {
     if (per_query && !c.key_mask) break;
     if (!per_query && c.key_mask && full_bias_only) continue;
-    const Spec p{c.shape, scale, c.causal, c.key_mask, per_query, c.dropout_p > 0.f ? c.dropout_p : 0.f,
-                 io_type(c.dtype), sm};
+    const Spec p{
+        c.shape,          scale, c.causal, c.key_mask, per_query, c.dropout_p > 0.f ? c.dropout_p : 0.f, c.qkv_packed,
+        io_type(c.dtype), sm};
     GraphPtr fwd;
     int64_t fwd_ws = 0;
     if (const std::string err = build([&] { return forward_graph(p, training); }, h, fwd, fwd_ws); !err.empty()) {
@@ -370,7 +390,7 @@ template <class T>
 CudnnSdpaStatus cudnn_sdpa_forward(const ConvContext& ctx, const CudnnSdpaArgs& a, const T* q, const T* k,
                                    const T* v, T* out, float* stats, cudaStream_t stream) {
   CudnnSdpaStatus status;
-  const SdpaCall c{a.shape, dtype_of<T>(), a.causal, a.key_valid != nullptr, a.dropout_p};
+  const SdpaCall c{a.shape, dtype_of<T>(), a.causal, a.key_valid != nullptr, a.dropout_p, a.qkv_packed};
   status.why_not = precheck(c);
   if (status.why_not.empty() && !aligned16({q, k, v, out, stats})) status.why_not = "operands not 16-byte aligned";
   if (status.why_not.empty() && a.training && !stats) status.why_not = "no buffer for the softmax statistics";
@@ -411,7 +431,7 @@ template <class T>
 std::string cudnn_sdpa_backward(const ConvContext& ctx, const CudnnSdpaArgs& a, const T* q, const T* k, const T* v,
                                 const T* out, const float* stats, const T* dout, T* dq, T* dk, T* dv,
                                 cudaStream_t stream) {
-  const SdpaCall c{a.shape, dtype_of<T>(), a.causal, a.key_valid != nullptr, a.dropout_p};
+  const SdpaCall c{a.shape, dtype_of<T>(), a.causal, a.key_valid != nullptr, a.dropout_p, a.qkv_packed};
   std::string why = precheck(c);
   if (!why.empty()) return why;
   if (!aligned16({q, k, v, out, stats, dout, dq, dk, dv})) return "operands not 16-byte aligned";

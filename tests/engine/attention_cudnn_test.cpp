@@ -109,6 +109,44 @@ TEST(CudaAttentionPath, Bf16AndF16TrainingRunCudnnAndMatchFloat32) {
   }
 }
 
+// GPT-2's packed form: cuDNN reads q, k, v in place in the [B, T, 3C] projection and writes the
+// merged [B, T, C] output and the [B, T, 3C] gradient; the same numbers as the float32 op.
+TEST(CudaAttentionPath, PackedQkvRunsCudnnInPlaceAndMatchesFloat32) {
+  if (!kernels::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  if (!kBuiltWithCudnnSdpa) GTEST_SKIP() << "built without the cuDNN frontend";
+  const int64_t B = 2, H = 3, T = 40, D = 64, C = H * D;
+  const Tensor w = Tensor::rand({B, T, C}, 98, -1.0, 1.0).to(Device::cuda());  // loss weights
+  for (DType dt : {DType::BF16, DType::F16}) {
+    for (double dropout : {0.0, 0.1}) {
+      ops::AttentionArgs args;
+      args.causal = true;
+      args.dropout_p = dropout;
+      args.fixed_rng = true;
+      args.seed = 77;
+      args.offset = 5;
+      const Tensor qkv = Tensor::rand({B, T, 3 * C}, 11, -1.0, 1.0).to(dt).to(Device::cuda()).requires_grad_(true);
+      const Tensor out = ops::scaled_dot_product_attention_qkv(qkv, H, args);
+      const std::string path = kernels::last_attention_path();
+      EXPECT_TRUE(starts_with(path, std::string("cuDNN fused SDPA (") + (dt == DType::BF16 ? "bf16" : "f16") +
+                                        ", causal" + (dropout > 0 ? ", dropout" : "") + ", packed qkv)"))
+          << path;
+      ASSERT_EQ(out.shape(), (Shape{B, T, C}));
+      ops::sum(ops::mul(out.to(DType::F32), w)).backward();
+
+      const Tensor ref_in = qkv.detach().to(DType::F32).requires_grad_(true);
+      const Tensor ref = ops::scaled_dot_product_attention_qkv(ref_in, H, args);
+      EXPECT_EQ(kernels::last_attention_path(), "own kernel (float32 inputs)");
+      ops::sum(ops::mul(ref, w)).backward();
+      const double tol = dt == DType::BF16 ? 2e-2 : 5e-3;
+      const std::string tag = std::string(dtype_name(dt)) + (dropout > 0 ? " dropout" : "");
+      EXPECT_LT(scaled_error(out, ref), tol) << tag << " output";
+      ASSERT_TRUE(qkv.grad().defined()) << tag;
+      EXPECT_EQ(qkv.grad().dtype(), dt) << tag;
+      EXPECT_LT(scaled_error(qkv.grad(), ref_in.grad()), 2 * tol) << tag << " gradient";
+    }
+  }
+}
+
 using test::ScopedEnv;
 
 TEST(CudaAttentionPath, OurKernelRunsWhereCudnnDoesNotAndSaysWhy) {

@@ -74,6 +74,12 @@ TEST(AttentionPath, EverythingElseRunsOurKernel) {
   EXPECT_EQ(cudnn_sdpa_unsupported(huge), "") << "no mask without dropout";
   EXPECT_EQ(cudnn_sdpa_unsupported(call_of(128, 37, 64, BF16, true, false)), "causal with more queries than keys");
   EXPECT_EQ(cudnn_sdpa_unsupported(call_of(37, 128, 64, BF16, true, true)).rfind("causal with a padding mask", 0), 0u);
+  SdpaCall packed = call_of(37, 128, 64, BF16, false, false);
+  packed.qkv_packed = true;
+  EXPECT_EQ(cudnn_sdpa_unsupported(packed), "packed qkv with Tq != Tk");
+  packed = call_of(128, 128, 64, BF16, true, true);
+  packed.qkv_packed = true;
+  EXPECT_EQ(cudnn_sdpa_unsupported(packed), "packed qkv with a padding mask");
   SdpaCall empty = call_of(16, 16, 64, BF16, false, false);
   empty.shape.batch = 0;
   EXPECT_EQ(cudnn_sdpa_unsupported(empty), "empty tensors");
@@ -85,7 +91,7 @@ TEST(AttentionPath, GraphKeyTellsApartEverythingAGraphDependsOn) {
   EXPECT_EQ(sdpa_graph_key(0, c, 0.125f, true), base);
   std::vector<SdpaGraphKey> others{sdpa_graph_key(1, c, 0.125f, true), sdpa_graph_key(0, c, 0.126f, true),
                                    sdpa_graph_key(0, c, 0.125f, false)};
-  for (int field = 0; field < 10; ++field) {
+  for (int field = 0; field < 11; ++field) {
     SdpaCall d = c;
     switch (field) {
       case 0: d.shape.batch += 1; break;
@@ -98,6 +104,9 @@ TEST(AttentionPath, GraphKeyTellsApartEverythingAGraphDependsOn) {
       case 7: d.key_mask = false; break;
       case 8: d.dropout_p = 0.1f; break;
       case 9: d.dropout_p = 0.2f; break;
+      case 10:
+        d.qkv_packed = true;
+        break;
     }
     others.push_back(sdpa_graph_key(0, d, 0.125f, true));
   }
@@ -141,6 +150,9 @@ TEST(AttentionPath, PathNamesSayDtypeAndMasks) {
   EXPECT_EQ(cudnn_sdpa_path_name(call_of(64, 64, 64, F16, false, false)), "cuDNN fused SDPA (f16)");
   EXPECT_EQ(cudnn_sdpa_path_name(call_of(64, 64, 64, BF16, false, true, 0.1f)),
             "cuDNN fused SDPA (bf16, padding mask, dropout)");
+  SdpaCall packed = call_of(64, 64, 64, BF16, true, false);
+  packed.qkv_packed = true;
+  EXPECT_EQ(cudnn_sdpa_path_name(packed), "cuDNN fused SDPA (bf16, causal, packed qkv)");
 }
 
 TEST(AttentionPath, PaddingBiasIsExactIn16Bits) {
@@ -349,8 +361,11 @@ TEST(SdpaGraphs, EveryCallTheRuleLetsThroughPassesTheFrontendsValidation) {
   bert.shape.batch = 32, bert.shape.heads = 12;
   SdpaCall gpt2_finetune = gpt2, bert_finetune = bert;
   gpt2_finetune.dropout_p = bert_finetune.dropout_p = 0.1f;
-  calls.insert(calls.end(), {gpt2, bert, gpt2_finetune, bert_finetune, call_of(64, 64, 72, BF16, true, true),
-                             call_of(2, 2, 8, F16, false, false)});
+  // GPT-2's own calls read q, k, v in place in its [B, T, 3C] projection (strided graphs).
+  SdpaCall gpt2_packed = gpt2, gpt2_finetune_packed = gpt2_finetune;
+  gpt2_packed.qkv_packed = gpt2_finetune_packed.qkv_packed = true;
+  calls.insert(calls.end(), {gpt2, bert, gpt2_finetune, bert_finetune, gpt2_packed, gpt2_finetune_packed,
+                             call_of(64, 64, 72, BF16, true, true), call_of(2, 2, 8, F16, false, false)});
   for (const SdpaCall& c : calls) {
     ASSERT_EQ(cudnn_sdpa_unsupported(c), "");
     for (bool training : {false, true})

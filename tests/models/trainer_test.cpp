@@ -357,7 +357,7 @@ TEST(Trainer, CudaRunTracksTheCpuRunAndItsCheckpointResumesOnTheCpu) {
 // values it logs, the step's loss and its gradient norm (each one stream synchronisation, then two
 // copies to the host: the value and the device's index-error record, which costs no further wait),
 // with dropout, gradient accumulation and clipping on, in every precision; and once the allocator's
-// cache is warm a step neither cudaMallocs nor frees (kernels' scratch is stream-ordered
+// cache is warm (three steps) a step neither cudaMallocs nor frees (kernels' scratch is stream-ordered
 // cudaMallocAsync, served from the device's pool). The CUDA emulator counts the runtime calls that
 // wait (tests/cuda_emu/include/cuda_emu/counters.h).
 TEST(Trainer, CudaStepWaitsForTheDeviceOnlyToReadTheLoggedLossAndNorm) {
@@ -378,11 +378,12 @@ TEST(Trainer, CudaStepWaitsForTheDeviceOnlyToReadTheLoggedLossAndNorm) {
     o.quiet = true;
     o.precision = precision;
     Trainer tr(t, o);
-    for (int64_t step = 0; step < 2; ++step) tr.train_step(step);  // warms the allocator's cache
+    const int64_t kWarm = 3;  // steps until the allocator's cache holds a block for every request
+    for (int64_t step = 0; step < kWarm; ++step) tr.train_step(step);
     const emu::HostWaits before = emu::host_waits();
     const auto launches_before = emu::launches();
     const int64_t steps = 3;
-    for (int64_t step = 2; step < 2 + steps; ++step) tr.train_step(step);
+    for (int64_t step = kWarm; step < kWarm + steps; ++step) tr.train_step(step);
     const emu::HostWaits after = emu::host_waits();
     // The kernels a step launches (the table for bf16, the training precision of GPUs): a measure
     // of what the step costs beyond its GEMMs, which run in (emulated) cuBLASLt.
