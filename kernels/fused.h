@@ -43,6 +43,13 @@ void bias_gelu_backward(UnaryOp op, int64_t rows, int64_t cols, const T* x, cons
 template <class T>
 void add_layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* residual, const T* weight,
                            const T* bias, double eps, T* sum, T* y, acc_t<T>* mean, acc_t<T>* rstd);
+// The same with a 16-bit x (read as is: the sum is what x cast to T would give) and the normalized
+// output y written as H (rounded once from the value the T version computes): autocast's case,
+// where x comes from a 16-bit matmul and y feeds one. Bit-identical to casting x to T, calling
+// add_layernorm_forward<T> and casting y to H. T = float, H = bf16 or f16.
+template <class T, class H>
+void add_layernorm_forward_lowp(int64_t rows, int64_t cols, const H* x, const T* residual, const T* weight,
+                                const T* bias, double eps, T* sum, H* y, acc_t<T>* mean, acc_t<T>* rstd);
 
 }  // namespace hone::kernels
 
@@ -87,5 +94,9 @@ template <class T>
 void add_layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* residual, const T* weight,
                            const T* bias, double eps, T* sum, T* y, acc_t<T>* mean, acc_t<T>* rstd,
                            cudaStream_t stream);
+template <class T, class H>
+void add_layernorm_forward_lowp(int64_t rows, int64_t cols, const H* x, const T* residual, const T* weight,
+                                const T* bias, double eps, T* sum, H* y, acc_t<T>* mean, acc_t<T>* rstd,
+                                cudaStream_t stream);
 }  // namespace hone::kernels::cuda
 #endif  // HONE_WITH_CUDA

@@ -67,8 +67,9 @@ Tensor LayerNorm::forward(const Tensor& x) const {
   return ops::layer_norm(x, {dim_}, param("weight"), param("bias"), eps_);
 }
 
-ops::AddLayerNormResult LayerNorm::forward_after_add(const Tensor& x, const Tensor& residual) const {
-  return ops::add_layer_norm(x, residual, param("weight"), param("bias"), eps_);
+ops::AddLayerNormResult LayerNorm::forward_after_add(const Tensor& x, const Tensor& residual,
+                                                     bool normed_feeds_matmul) const {
+  return ops::add_layer_norm(x, residual, param("weight"), param("bias"), eps_, normed_feeds_matmul);
 }
 
 }  // namespace hone::nn

@@ -43,7 +43,9 @@ class LayerNorm : public Module {
   LayerNorm(int64_t dim, double eps);
   Tensor forward(const Tensor& x) const;
   // The pre-LN residual step in one kernel (ops::add_layer_norm): {x + residual, this(x + residual)}.
-  ops::AddLayerNormResult forward_after_add(const Tensor& x, const Tensor& residual) const;
+  // normed_feeds_matmul: see ops::add_layer_norm (under autocast, normed in the autocast dtype).
+  ops::AddLayerNormResult forward_after_add(const Tensor& x, const Tensor& residual,
+                                            bool normed_feeds_matmul = false) const;
 
  private:
   int64_t dim_;

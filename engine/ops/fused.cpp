@@ -137,9 +137,90 @@ Tensor bias_gelu(const Tensor& x_in, const Tensor& bias_in, GeluApprox approx) {
   return out;
 }
 
-AddLayerNormResult add_layer_norm(const Tensor& x_in, const Tensor& residual_in, const Tensor& weight_in,
-                                  const Tensor& bias_in, double eps) {
+namespace {
+
+// Records add_layer_norm's two backward nodes: sum's (its gradient to x and residual, each in its
+// own dtype) and normed's (the layer norm backward on sum, normed's gradient read in sum's dtype).
+void record_add_layer_norm(AddLayerNormResult& res, const Tensor& x_in, const Tensor& residual_in, const Tensor& w,
+                           const Tensor& weight_in, const Tensor& bias_in, const Tensor& mean, const Tensor& rstd) {
+  if (needs_grad({&x_in, &residual_in})) {
+    const bool want_x = x_in.requires_grad(), want_r = residual_in.requires_grad();
+    const DType x_dtype = x_in.dtype(), r_dtype = residual_in.dtype();
+    record("AddLayerNormSumBackward", res.sum, {x_in, residual_in}, [=](const Tensor& g) -> std::vector<Tensor> {
+      return {want_x ? g.to(x_dtype) : Tensor(), want_r ? g.to(r_dtype) : Tensor()};
+    });
+  }
+  if (needs_grad({&res.sum, &weight_in, &bias_in})) {
+    SavedTensor s_saved(res.sum.detach()), w_saved(w), mean_saved(mean), rstd_saved(rstd);
+    const bool want_s = res.sum.requires_grad();
+    const bool want_w = weight_in.defined() && weight_in.requires_grad();
+    const bool want_b = bias_in.defined() && bias_in.requires_grad();
+    const DType s_dtype = res.sum.dtype();
+    record("AddLayerNormBackward", res.normed, {res.sum, weight_in, bias_in},
+           [=](const Tensor& g) -> std::vector<Tensor> {
+             const char* node = "AddLayerNormBackward";
+             return layer_norm_grads(s_saved.unpack(node), w_saved.unpack(node), mean_saved.unpack(node),
+                                     rstd_saved.unpack(node), g.to(s_dtype), want_s, want_w, want_b);
+           });
+  }
+}
+
+// add_layer_norm under autocast for a matmul's input: `lowp` (16-bit, the autocast dtype) is read as
+// is, added to the float32 `stream`, and normed written in lowp's dtype; the same values as casting
+// lowp up and normed down, two passes fewer. Undefined results when the operands are not that case.
+AddLayerNormResult add_layer_norm_lowp(const Tensor& lowp_in, const Tensor& stream_in, const Tensor& weight_in,
+                                       const Tensor& bias_in, double eps) {
   const char* name = "add_layer_norm";
+  const DType h = lowp_in.dtype();
+  auto f32 = [](const Tensor& t) { return !t.defined() || t.dtype() == DType::F32; };
+  if (!detail::is_16bit(h) || h != autocast_dtype() || stream_in.dtype() != DType::F32 || !f32(weight_in) ||
+      !f32(bias_in) || lowp_in.shape() != stream_in.shape() || lowp_in.device() != stream_in.device())
+    return {};
+  check_rows_arg(stream_in, name);
+  check_vector_arg(stream_in, weight_in, name, "weight");
+  check_vector_arg(stream_in, bias_in, name, "bias");
+  const int64_t C = lowp_in.shape().back(), rows = rows_of(lowp_in);
+  const Tensor x = lowp_in.detach().contiguous(), r = stream_in.detach().contiguous();
+  const Tensor w = weight_in.defined() ? weight_in.detach().contiguous() : Tensor();
+  const Tensor b = bias_in.defined() ? bias_in.detach().contiguous() : Tensor();
+  AddLayerNormResult res{Tensor::empty(r.shape(), DType::F32, r.device()), Tensor::empty(x.shape(), h, x.device())};
+  const Tensor mean = Tensor::empty({rows}, DType::F32, x.device()),
+               rstd = Tensor::empty({rows}, DType::F32, x.device());
+  auto run = [&]<class H>() {
+    const auto* px = static_cast<const H*>(x.data_ptr());
+    auto* py = static_cast<H*>(res.normed.data_ptr());
+    if (detail::on_cuda(x)) {
+      HONE_CUDA_ONLY(
+          name, kernels::cuda::add_layernorm_forward_lowp<float, H>(
+                    rows, C, px, r.data<float>(), in_ptr<float>(w), in_ptr<float>(b), eps, res.sum.data<float>(), py,
+                    mean.data<float>(), rstd.data<float>(), cuda::stream(x.device())));
+    } else {
+      kernels::add_layernorm_forward_lowp<float, H>(rows, C, px, r.data<float>(), in_ptr<float>(w), in_ptr<float>(b),
+                                                    eps, res.sum.data<float>(), py, mean.data<float>(),
+                                                    rstd.data<float>());
+    }
+  };
+  if (h == DType::BF16)
+    run.template operator()<bf16>();
+  else
+    run.template operator()<f16>();
+  record_add_layer_norm(res, lowp_in, stream_in, w, weight_in, bias_in, mean, rstd);
+  return res;
+}
+
+}  // namespace
+
+AddLayerNormResult add_layer_norm(const Tensor& x_in, const Tensor& residual_in, const Tensor& weight_in,
+                                  const Tensor& bias_in, double eps, bool normed_feeds_matmul) {
+  const char* name = "add_layer_norm";
+  if (normed_feeds_matmul && autocast_enabled() && x_in.defined() && residual_in.defined()) {
+    // x + residual = residual + x: the 16-bit one may be either.
+    AddLayerNormResult lowp = add_layer_norm_lowp(x_in, residual_in, weight_in, bias_in, eps);
+    if (!lowp.sum.defined()) {
+      lowp = add_layer_norm_lowp(residual_in, x_in, weight_in, bias_in, eps);
+    }
+    if (lowp.sum.defined()) return lowp;
+  }
   // Under autocast a float32 op, as layer_norm is: 16-bit inputs are computed in float32 (sum too).
   if (detail::autocast_to_fp32({&x_in, &residual_in, &weight_in, &bias_in}))
     return add_layer_norm(detail::autocast_fp32(x_in), detail::autocast_fp32(residual_in),
@@ -184,24 +265,7 @@ AddLayerNormResult add_layer_norm(const Tensor& x_in, const Tensor& residual_in,
                                                py, pm, prs);
     }
   });
-  if (needs_grad({&x_in, &residual_in})) {
-    const bool want_x = x_in.requires_grad(), want_r = residual_in.requires_grad();
-    record("AddLayerNormSumBackward", res.sum, {x_in, residual_in}, [=](const Tensor& g) -> std::vector<Tensor> {
-      return {want_x ? g : Tensor(), want_r ? g : Tensor()};
-    });
-  }
-  if (needs_grad({&res.sum, &weight_in, &bias_in})) {
-    SavedTensor s_saved(res.sum.detach()), w_saved(w), mean_saved(mean), rstd_saved(rstd);
-    const bool want_s = res.sum.requires_grad();
-    const bool want_w = weight_in.defined() && weight_in.requires_grad();
-    const bool want_b = bias_in.defined() && bias_in.requires_grad();
-    record("AddLayerNormBackward", res.normed, {res.sum, weight_in, bias_in},
-           [=](const Tensor& g) -> std::vector<Tensor> {
-             const char* node = "AddLayerNormBackward";
-             return layer_norm_grads(s_saved.unpack(node), w_saved.unpack(node), mean_saved.unpack(node),
-                                     rstd_saved.unpack(node), g, want_s, want_w, want_b);
-           });
-  }
+  record_add_layer_norm(res, x_in, residual_in, w, weight_in, bias_in, mean, rstd);
   return res;
 }
 

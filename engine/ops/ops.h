@@ -175,11 +175,14 @@ Tensor bias_gelu(const Tensor& x, const Tensor& bias, GeluApprox approx = GeluAp
 // Same as s = add(x, residual); layer_norm(s, {C}, weight, bias, eps) (x and residual promote as
 // add does); under autocast a float32 op like layer_norm, so 16-bit x and residual give a float32
 // sum too. Gradients may reach either output or both (they meet at `sum`, as in the composition).
+// normed_feeds_matmul (a pre-LN block, where normed is only a matmul's input): under autocast with
+// a float32 stream and a 16-bit x (or residual), the 16-bit one is read as is and normed comes out
+// in the autocast dtype, the values the matmul would have cast it to, with two passes fewer.
 struct AddLayerNormResult {
   Tensor sum;
   Tensor normed;
 };
-AddLayerNormResult add_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& weight,
-                                  const Tensor& bias, double eps = 1e-5);
+AddLayerNormResult add_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& weight, const Tensor& bias,
+                                  double eps = 1e-5, bool normed_feeds_matmul = false);
 
 }  // namespace hone::ops

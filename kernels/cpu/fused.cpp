@@ -124,6 +124,24 @@ void add_layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* resi
   });
 }
 
+template <class T, class H>
+void add_layernorm_forward_lowp(int64_t rows, int64_t cols, const H* x, const T* residual, const T* weight,
+                                const T* bias, double eps, T* sum, H* y, acc_t<T>* mean, acc_t<T>* rstd) {
+  using A = acc_t<T>;
+  cpu::parallel_chunks(rows, cpu::rows_per_task(cols), [&](int64_t b, int64_t e) {
+    const int64_t o = b * cols, n = (e - b) * cols;
+    for (int64_t i = 0; i < n; ++i) sum[o + i] = T(A(T(x[o + i])) + A(residual[o + i]));
+    // y in T, then rounded to H: on the CPU the value is what matters, not the saved pass.
+    std::vector<T> y_t(static_cast<size_t>(n));
+    layernorm_forward<T>(e - b, cols, sum + o, weight, bias, eps, y_t.data(), mean + b, rstd + b);
+    for (int64_t i = 0; i < n; ++i) y[o + i] = H(y_t[static_cast<size_t>(i)]);
+  });
+}
+
 HONE_FUSED_FOR_EACH_TYPE(HONE_FUSED_INSTANTIATE)
+template void add_layernorm_forward_lowp<float, bf16>(int64_t, int64_t, const bf16*, const float*, const float*,
+                                                      const float*, double, float*, bf16*, float*, float*);
+template void add_layernorm_forward_lowp<float, f16>(int64_t, int64_t, const f16*, const float*, const float*,
+                                                     const float*, double, float*, f16*, float*, float*);
 
 }  // namespace hone::kernels

@@ -45,9 +45,10 @@ __global__ void bias_gelu_backward_kernel(bool tanh_form, int64_t rows, int64_t 
   }
 }
 
-template <class T, class A>
-__global__ void add_layernorm_forward_kernel(int64_t rows, int64_t cols, const T* x, const T* res, const T* w,
-                                             const T* b, A eps, T* sum, T* y, A* mean_out, A* rstd_out) {
+// X: x's type, Y: y's type (T for add_layernorm_forward, 16-bit for the _lowp form).
+template <class T, class X, class Y, class A>
+__global__ void add_layernorm_forward_kernel(int64_t rows, int64_t cols, const X* x, const T* res, const T* w,
+                                             const T* b, A eps, T* sum, Y* y, A* mean_out, A* rstd_out) {
   __shared__ A scratch[32];
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     T* sr = sum + r * cols;
@@ -66,7 +67,7 @@ __global__ void add_layernorm_forward_kernel(int64_t rows, int64_t cols, const T
     const A rs = A(1) / sqrt(block_sum(acc, scratch) / A(cols) + eps);
     for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
       const A wi = w ? load(w[i]) : A(1), bi = b ? load(b[i]) : A(0);
-      y[r * cols + i] = store<T>((load(sr[i]) - mu) * rs * wi + bi);
+      y[r * cols + i] = store<Y>(A(load(store<T>((load(sr[i]) - mu) * rs * wi + bi))));
     }
     if (threadIdx.x == 0) {
       mean_out[r] = mu;
@@ -107,16 +108,33 @@ void bias_gelu_backward(UnaryOp op, int64_t rows, int64_t cols, const T* x, cons
   check_launch("bias_gelu_backward (bias totals)");
 }
 
-template <class T>
-void add_layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* residual, const T* weight,
-                           const T* bias, double eps, T* sum, T* y, acc_t<T>* mean, acc_t<T>* rstd,
-                           cudaStream_t stream) {
+namespace {
+// One block per row (up to the grid limit; blocks then stride over rows).
+template <class T, class X, class Y>
+void launch_add_layernorm(int64_t rows, int64_t cols, const X* x, const T* residual, const T* weight, const T* bias,
+                          double eps, T* sum, Y* y, acc_t<T>* mean, acc_t<T>* rstd, cudaStream_t stream,
+                          const char* name) {
   if (rows == 0) return;
   using A = acc_t<T>;
-  const unsigned blocks = static_cast<unsigned>(rows < 65535 * 16 ? rows : 65535 * 16);  // one per row
+  const unsigned blocks = static_cast<unsigned>(rows < 65535 * 16 ? rows : 65535 * 16);
   add_layernorm_forward_kernel<<<blocks, kThreads, 0, stream>>>(
       rows, cols, dptr(x), dptr(residual), dptr(weight), dptr(bias), A(eps), dptr(sum), dptr(y), mean, rstd);
-  check_launch("add_layernorm_forward");
+  check_launch(name);
+}
+}  // namespace
+
+template <class T>
+void add_layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* residual, const T* weight, const T* bias,
+                           double eps, T* sum, T* y, acc_t<T>* mean, acc_t<T>* rstd, cudaStream_t stream) {
+  launch_add_layernorm(rows, cols, x, residual, weight, bias, eps, sum, y, mean, rstd, stream, "add_layernorm_forward");
+}
+
+template <class T, class H>
+void add_layernorm_forward_lowp(int64_t rows, int64_t cols, const H* x, const T* residual, const T* weight,
+                                const T* bias, double eps, T* sum, H* y, acc_t<T>* mean, acc_t<T>* rstd,
+                                cudaStream_t stream) {
+  launch_add_layernorm(rows, cols, x, residual, weight, bias, eps, sum, y, mean, rstd, stream,
+                       "add_layernorm_forward_lowp");
 }
 
 #define HONE_INSTANTIATE(T)                                                                                   \
@@ -127,5 +145,10 @@ void add_layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* resi
                                          T*, acc_t<T>*, acc_t<T>*, cudaStream_t);
 HONE_FUSED_FOR_EACH_TYPE(HONE_INSTANTIATE)
 #undef HONE_INSTANTIATE
+template void add_layernorm_forward_lowp<float, bf16>(int64_t, int64_t, const bf16*, const float*, const float*,
+                                                      const float*, double, float*, bf16*, float*, float*,
+                                                      cudaStream_t);
+template void add_layernorm_forward_lowp<float, f16>(int64_t, int64_t, const f16*, const float*, const float*,
+                                                     const float*, double, float*, f16*, float*, float*, cudaStream_t);
 
 }  // namespace hone::kernels::cuda

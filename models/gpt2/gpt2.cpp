@@ -72,8 +72,9 @@ Gpt2Block::Gpt2Block(const Gpt2Config& c, uint64_t seed) : c_(c) {
 
 ops::AddLayerNormResult Gpt2Block::forward(const Tensor& x, const Tensor& normed, const nn::LayerNorm& next_ln,
                                            Tensor* cache_k, Tensor* cache_v) const {
-  const ops::AddLayerNormResult a = ln_2_->forward_after_add(x, attn_->forward(normed, cache_k, cache_v));
-  return next_ln.forward_after_add(a.sum, mlp_->forward(a.normed));
+  // Pre-LN: each normed output only feeds a matmul (c_fc; the next block's c_attn, or the LM head).
+  const ops::AddLayerNormResult a = ln_2_->forward_after_add(x, attn_->forward(normed, cache_k, cache_v), true);
+  return next_ln.forward_after_add(a.sum, mlp_->forward(a.normed), true);
 }
 
 Gpt2::Gpt2(const Gpt2Config& c, uint64_t seed) : config_(c) {

@@ -5,12 +5,12 @@
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
+#include <vector>
 
 #include "engine/autograd/autocast_mode.h"
 #include "engine/autograd/grad_mode.h"
+#include "engine/core/device.h"
 #include "engine/ops/ops.h"
-
-#include <vector>
 
 namespace hone {
 namespace {
@@ -173,6 +173,47 @@ TEST(Autocast, ConvBatchNormReluStays16Bit) {
   std::printf("[autocast] conv-bn-relu bf16: grad rel err %.3g / %.3g / %.3g, running mean %.3g\n",
               max_rel_diff(got[0], ref[0]), max_rel_diff(got[1], ref[1]), max_rel_diff(got[2], ref[2]),
               max_rel_diff(rm, rm_ref));
+}
+
+// A pre-LN block's add_layer_norm whose normed output feeds a matmul (normed_feeds_matmul): under
+// autocast it reads the 16-bit input as is and writes normed in bf16, with the same values as the
+// float32 op followed by the cast the matmul would make, and the same gradients. On the CPU and,
+// with a device, on CUDA.
+TEST(Autocast, AddLayerNormForAMatmulWritesTheCastValues) {
+  std::vector<Device> devices{Device::cpu()};
+  if (cuda_available()) devices.push_back(Device::cuda(0));
+  for (const Device& dev : devices) {
+    const Tensor w1 = random_f32({3, 5, 24}, 9).to(dev), w2 = random_f32({3, 5, 24}, 10).to(dev);
+    Tensor results[2][6];
+    for (int fused = 0; fused < 2; ++fused) {
+      const Tensor x16 = random_f32({3, 5, 24}, 1).to(DType::BF16).to(dev).requires_grad_(true);
+      const Tensor stream = random_f32({3, 5, 24}, 2).to(dev).requires_grad_(true);
+      const Tensor w = random_f32({24}, 3).to(dev).requires_grad_(true),
+                   b = random_f32({24}, 4).to(dev).requires_grad_(true);
+      ops::AddLayerNormResult r;
+      {
+        AutocastGuard ac(DType::BF16);
+        r = ops::add_layer_norm(stream, x16, w, b, 1e-5, fused == 1);
+      }
+      EXPECT_EQ(r.normed.dtype(), fused ? DType::BF16 : DType::F32) << dev.str();
+      EXPECT_EQ(r.sum.dtype(), DType::F32) << dev.str();
+      ops::add(ops::sum(ops::mul(r.normed.to(DType::F32), w1)), ops::sum(ops::mul(r.sum, w2))).backward();
+      results[fused][0] = r.normed.to(DType::BF16);
+      results[fused][1] = r.sum;
+      results[fused][2] = x16.grad();
+      results[fused][3] = stream.grad();
+      results[fused][4] = w.grad();
+      results[fused][5] = b.grad();
+    }
+    const char* what[] = {"normed (as bf16)", "sum", "x grad", "stream grad", "weight grad", "bias grad"};
+    for (int i = 0; i < 6; ++i) {
+      // normed and sum are bit for bit; the gradients differ only where normed's gradient was rounded
+      // to bf16 on the way back through the matmul's cast (the fused op receives it in bf16 directly).
+      const double tol = i < 2 ? 0.0 : 1e-2;
+      EXPECT_LE(max_rel_diff(results[1][i].to(Device::cpu()), results[0][i].to(Device::cpu())), tol)
+          << what[i] << " on " << dev.str();
+    }
+  }
 }
 
 TEST(Autocast, BackwardRunsOutsideAutocast) {

@@ -398,6 +398,20 @@ inline std::string check_fused() {
     const std::string err = compare(widen(got), widen(want), 1e-2, what);
     if (!err.empty()) return err;
   }
+  // The autocast form: bf16 x, float32 stream, bf16 normed: the float32 kernel's bits, normed rounded
+  // once (what casting x up and normed down around it gives).
+  std::vector<float> xf(xh.begin(), xh.end()), sum_f(n), y_f(n), m_f(rows), rs_f(rows);
+  DeviceVec<float> dxf(xf), dsum_f(n), dy_f(n), dm_f(rows), drs_f(rows), dsum_l(n), dm_l(rows), drs_l(rows);
+  DeviceVec<bf16> dy_l(n);
+  kc::add_layernorm_forward<float>(rows, cols, dxf.p, dr.p, dw.p, db.p, 1e-5, dsum_f.p, dy_f.p, dm_f.p, drs_f.p,
+                                   nullptr);
+  kc::add_layernorm_forward_lowp<float, bf16>(rows, cols, dxh.p, dr.p, dw.p, db.p, 1e-5, dsum_l.p, dy_l.p, dm_l.p,
+                                              drs_l.p, nullptr);
+  const std::vector<float> y_f32 = dy_f.get();
+  const std::vector<bf16> y_rounded(y_f32.begin(), y_f32.end()), y_lowp = dy_l.get();
+  if (dsum_l.get() != dsum_f.get() || dm_l.get() != dm_f.get() || drs_l.get() != drs_f.get() ||
+      std::memcmp(y_lowp.data(), y_rounded.data(), n * sizeof(bf16)) != 0)
+    return "add_layernorm_forward_lowp differs from the float32 kernel with x cast up and normed cast down";
   return "";
 }
 

@@ -179,6 +179,33 @@ TEST(FusedKernels, AddLayerNormEqualsComposedKernels) {
   check_add_layernorm_composed<bf16>();
 }
 
+// The autocast form (16-bit x, float32 stream, 16-bit normed) is the float32 kernel with x cast up
+// and normed cast down, bit for bit.
+template <class H>
+void check_add_layernorm_lowp() {
+  const int64_t rows = 70, cols = 97;
+  const size_t n = rows * cols;
+  const auto xh = uniform<H>(n, 21, -3, 3);
+  const auto r = uniform<float>(n, 22, -3, 3), w = uniform<float>(cols, 23, 0.5, 1.5),
+             b = uniform<float>(cols, 24, -1, 1);
+  const std::vector<float> xf(xh.begin(), xh.end());
+  std::vector<float> sum_f(n), y_f(n), mean_f(rows), rstd_f(rows), sum(n), mean(rows), rstd(rows);
+  std::vector<H> y(n);
+  hk::add_layernorm_forward<float>(rows, cols, xf.data(), r.data(), w.data(), b.data(), 1e-5, sum_f.data(), y_f.data(),
+                                   mean_f.data(), rstd_f.data());
+  hk::add_layernorm_forward_lowp<float, H>(rows, cols, xh.data(), r.data(), w.data(), b.data(), 1e-5, sum.data(),
+                                           y.data(), mean.data(), rstd.data());
+  const std::vector<H> y_rounded(y_f.begin(), y_f.end());
+  EXPECT_TRUE(same_bits(sum, sum_f)) << sizeof(H) << "-byte sum";
+  EXPECT_TRUE(same_bits(y, y_rounded)) << "normed";
+  EXPECT_TRUE(same_bits(mean, mean_f) && same_bits(rstd, rstd_f)) << "statistics";
+}
+
+TEST(FusedKernels, AddLayerNormLowpIsTheFloat32KernelBetweenCasts) {
+  check_add_layernorm_lowp<bf16>();
+  check_add_layernorm_lowp<f16>();
+}
+
 // Large enough to be split over threads: 1 and 2 threads give the same bits.
 TEST(FusedKernels, OneAndTwoThreadsAgreeBitForBit) {
   const int64_t rows = 300, cols = 777;
