@@ -58,11 +58,33 @@ std::vector<Tensor> layer_norm_grads(const Tensor& s, const Tensor& w, const Ten
                                      const Tensor& g_in, bool want_s, bool want_w, bool want_b) {
   const char* node = "AddLayerNormBackward";
   const int64_t C = s.shape().back(), rows = rows_of(s);
-  const Tensor g = g_in.contiguous();
+  // A 16-bit gradient of a float32 sum (autocast's normed output fed a matmul) is read as is;
+  // any other dtype mismatch is cast.
+  const bool lowp_g = s.dtype() == DType::F32 && detail::is_16bit(g_in.dtype());
+  const Tensor g = (lowp_g ? g_in : g_in.to(s.dtype())).contiguous();
   Tensor gs, gw, gb;
   if (want_s) gs = Tensor::empty(s.shape(), s.dtype(), s.device());
   if (want_w) gw = Tensor::empty({C}, s.dtype(), s.device());
   if (want_b) gb = Tensor::empty({C}, s.dtype(), s.device());
+  if (lowp_g) {
+    auto run = [&]<class H>() {
+      const auto* pg = static_cast<const H*>(g.data_ptr());
+      if (detail::on_cuda(s)) {
+        HONE_CUDA_ONLY(node, kernels::cuda::layernorm_backward_lowp_gy<float, H>(
+                                 rows, C, s.data<float>(), in_ptr<float>(w), mean.data<float>(), rstd.data<float>(), pg,
+                                 out_ptr<float>(gs), out_ptr<float>(gw), out_ptr<float>(gb), cuda::stream(s.device())));
+      } else {
+        kernels::layernorm_backward_lowp_gy<float, H>(rows, C, s.data<float>(), in_ptr<float>(w), mean.data<float>(),
+                                                      rstd.data<float>(), pg, out_ptr<float>(gs), out_ptr<float>(gw),
+                                                      out_ptr<float>(gb));
+      }
+    };
+    if (g.dtype() == DType::BF16)
+      run.template operator()<bf16>();
+    else
+      run.template operator()<f16>();
+    return {gs, gw, gb};
+  }
   HONE_DISPATCH_FLOATING(s.dtype(), node, [&] {
     using S = acc_t<scalar_t>;
     const auto* ps = static_cast<const scalar_t*>(s.data_ptr());
@@ -140,7 +162,7 @@ Tensor bias_gelu(const Tensor& x_in, const Tensor& bias_in, GeluApprox approx) {
 namespace {
 
 // Records add_layer_norm's two backward nodes: sum's (its gradient to x and residual, each in its
-// own dtype) and normed's (the layer norm backward on sum, normed's gradient read in sum's dtype).
+// own dtype) and normed's (the layer norm backward on sum; layer_norm_grads reads normed's gradient).
 void record_add_layer_norm(AddLayerNormResult& res, const Tensor& x_in, const Tensor& residual_in, const Tensor& w,
                            const Tensor& weight_in, const Tensor& bias_in, const Tensor& mean, const Tensor& rstd) {
   if (needs_grad({&x_in, &residual_in})) {
@@ -155,12 +177,11 @@ void record_add_layer_norm(AddLayerNormResult& res, const Tensor& x_in, const Te
     const bool want_s = res.sum.requires_grad();
     const bool want_w = weight_in.defined() && weight_in.requires_grad();
     const bool want_b = bias_in.defined() && bias_in.requires_grad();
-    const DType s_dtype = res.sum.dtype();
     record("AddLayerNormBackward", res.normed, {res.sum, weight_in, bias_in},
            [=](const Tensor& g) -> std::vector<Tensor> {
              const char* node = "AddLayerNormBackward";
              return layer_norm_grads(s_saved.unpack(node), w_saved.unpack(node), mean_saved.unpack(node),
-                                     rstd_saved.unpack(node), g.to(s_dtype), want_s, want_w, want_b);
+                                     rstd_saved.unpack(node), g, want_s, want_w, want_b);
            });
   }
 }

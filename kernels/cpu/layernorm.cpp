@@ -40,9 +40,8 @@ void layernorm_row(int64_t n, const T* x, const T* w, const T* b, acc_t<T> eps, 
 
 // dx for one row: with xhat = (x - mean) rstd and g = gy * w,
 //   dx = rstd (g - mean(g) - xhat mean(g xhat)).
-template <class T>
-void layernorm_dx_row(int64_t n, const T* x, const T* w, acc_t<T> mean, acc_t<T> rstd,
-                      const T* gy, T* gx) {
+template <class T, class G>
+void layernorm_dx_row(int64_t n, const T* x, const T* w, acc_t<T> mean, acc_t<T> rstd, const G* gy, T* gx) {
   using A = acc_t<T>;
   auto g = [&](int64_t i) { return w ? A(gy[i]) * A(w[i]) : A(gy[i]); };
   auto xhat = [&](int64_t i) { return (A(x[i]) - mean) * rstd; };
@@ -62,10 +61,11 @@ void layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* weight, 
   });
 }
 
-template <class T>
-void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight,
-                        const acc_t<T>* mean, const acc_t<T>* rstd, const T* gy, T* gx,
-                        T* gweight, T* gbias) {
+namespace {
+// layernorm_backward with gy of type G (T, or 16 bits for the _lowp_gy form).
+template <class T, class G>
+void layernorm_backward_impl(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
+                             const acc_t<T>* rstd, const G* gy, T* gx, T* gweight, T* gbias) {
   using A = acc_t<T>;
   const int64_t nchunks = (rows + kRowChunk - 1) / kRowChunk;
   // Per-chunk partial sums of gy * xhat (for dweight) and gy (for dbias).
@@ -76,7 +76,7 @@ void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight,
     const int64_t r_end = std::min(rows, (cb + 1) * kRowChunk);
     for (int64_t r = cb * kRowChunk; r < r_end; ++r) {
       const T* xr = x + r * cols;
-      const T* gr = gy + r * cols;
+      const G* gr = gy + r * cols;
       if (gx) layernorm_dx_row(cols, xr, weight, mean[r], rstd[r], gr, gx + r * cols);
       if (pw)
         for (int64_t i = 0; i < cols; ++i) pw[i] += A(gr[i]) * ((A(xr[i]) - mean[r]) * rstd[r]);
@@ -97,6 +97,19 @@ void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight,
   if (gweight) total(part_w, gweight);
   if (gbias) total(part_b, gbias);
 }
+}  // namespace
+
+template <class T>
+void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
+                        const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias) {
+  layernorm_backward_impl<T, T>(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias);
+}
+
+template <class T, class H>
+void layernorm_backward_lowp_gy(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
+                                const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias) {
+  layernorm_backward_impl<T, H>(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias);
+}
 
 #define HONE_INSTANTIATE(T)                                                                   \
   template void layernorm_forward<T>(int64_t, int64_t, const T*, const T*, const T*, double, \
@@ -108,5 +121,9 @@ HONE_INSTANTIATE(double)
 HONE_INSTANTIATE(bf16)
 HONE_INSTANTIATE(f16)
 #undef HONE_INSTANTIATE
+template void layernorm_backward_lowp_gy<float, bf16>(int64_t, int64_t, const float*, const float*, const float*,
+                                                      const float*, const bf16*, float*, float*, float*);
+template void layernorm_backward_lowp_gy<float, f16>(int64_t, int64_t, const float*, const float*, const float*,
+                                                     const float*, const f16*, float*, float*, float*);
 
 }  // namespace hone::kernels

@@ -47,13 +47,14 @@ __global__ void layernorm_forward_kernel(int64_t rows, int64_t cols, const T* x,
 }
 
 // dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = gy * w and xhat = (x - mean) rstd.
-template <class T, class A>
-__global__ void layernorm_dx_kernel(int64_t rows, int64_t cols, const T* x, const T* w, const A* mean,
-                                    const A* rstd, const T* gy, T* gx) {
+// G: gy's type (T, or 16 bits for layernorm_backward_lowp_gy).
+template <class T, class G, class A>
+__global__ void layernorm_dx_kernel(int64_t rows, int64_t cols, const T* x, const T* w, const A* mean, const A* rstd,
+                                    const G* gy, T* gx) {
   __shared__ A scratch[32];
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* xr = x + r * cols;
-    const T* gr = gy + r * cols;
+    const G* gr = gy + r * cols;
     const A mu = mean[r], rs = rstd[r];
     A sg = 0, sgx = 0;
     for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
@@ -72,9 +73,9 @@ __global__ void layernorm_dx_kernel(int64_t rows, int64_t cols, const T* x, cons
 }
 
 // Partial sums of gy * xhat and gy over the rows of one chunk, for one tile of columns.
-template <class T, class A>
+template <class T, class G, class A>
 __global__ void layernorm_dwdb_partial_kernel(int64_t rows, int64_t cols, const T* x, const A* mean, const A* rstd,
-                                              const T* gy, A* part_w, A* part_b) {
+                                              const G* gy, A* part_w, A* part_b) {
   const int64_t i = int64_t(blockIdx.x) * kColTile + threadIdx.x;
   if (i >= cols) return;
   const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
@@ -118,9 +119,11 @@ void layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* weight, 
   check_launch("layernorm_forward");
 }
 
-template <class T>
-void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
-                        const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream) {
+namespace {
+// layernorm_backward with gy of type G (T, or 16 bits for the _lowp_gy form).
+template <class T, class G>
+void launch_layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
+                               const acc_t<T>* rstd, const G* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream) {
   using A = acc_t<T>;
   if (gx && rows > 0) {
     layernorm_dx_kernel<<<row_blocks(rows), kBlock, 0, stream>>>(rows, cols, dptr(x), dptr(weight), mean, rstd,
@@ -141,6 +144,19 @@ void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight,
                                                                         dptr(gweight), dptr(gbias));
   check_launch("layernorm_backward (dweight/dbias totals)");
 }
+}  // namespace
+
+template <class T>
+void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
+                        const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream) {
+  launch_layernorm_backward(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, stream);
+}
+
+template <class T, class H>
+void layernorm_backward_lowp_gy(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
+                                const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream) {
+  launch_layernorm_backward(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, stream);
+}
 
 #define HONE_INSTANTIATE(T)                                                                               \
   template void layernorm_forward<T>(int64_t, int64_t, const T*, const T*, const T*, double, T*, acc_t<T>*, \
@@ -152,5 +168,9 @@ HONE_INSTANTIATE(double)
 HONE_INSTANTIATE(bf16)
 HONE_INSTANTIATE(f16)
 #undef HONE_INSTANTIATE
+template void layernorm_backward_lowp_gy<float, bf16>(int64_t, int64_t, const float*, const float*, const float*,
+                                                      const float*, const bf16*, float*, float*, float*, cudaStream_t);
+template void layernorm_backward_lowp_gy<float, f16>(int64_t, int64_t, const float*, const float*, const float*,
+                                                     const float*, const f16*, float*, float*, float*, cudaStream_t);
 
 }  // namespace hone::kernels::cuda

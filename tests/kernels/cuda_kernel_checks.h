@@ -272,6 +272,21 @@ inline std::string check_rows() {
   }
   const auto w1 = dgw.get(), w2 = dgw2.get();
   if (std::memcmp(w1.data(), w2.data(), cols * sizeof(float)) != 0) return "layernorm dweight is not deterministic";
+  // A bf16 gy read as is: the float32 backward of gy cast up.
+  const std::vector<bf16> gyh(gy.begin(), gy.end());
+  const std::vector<float> gy_up(gyh.begin(), gyh.end());
+  DeviceVec<bf16> dgyh(gyh);
+  DeviceVec<float> dgy_up(gy_up), dgx_f(rows * cols), dgw_f(cols), dgb_f(cols), dgx_l(rows * cols), dgw_l(cols),
+      dgb_l(cols);
+  kc::layernorm_backward<float>(rows, cols, dx.p, dw.p, dm.p, dr.p, dgy_up.p, dgx_f.p, dgw_f.p, dgb_f.p, nullptr);
+  kc::layernorm_backward_lowp_gy<float, bf16>(rows, cols, dx.p, dw.p, dm.p, dr.p, dgyh.p, dgx_l.p, dgw_l.p, dgb_l.p,
+                                              nullptr);
+  for (auto [got, want, what] : {std::tuple{dgx_l.get(), dgx_f.get(), "layernorm dx from bf16 gy"},
+                                 std::tuple{dgw_l.get(), dgw_f.get(), "layernorm dweight from bf16 gy"},
+                                 std::tuple{dgb_l.get(), dgb_f.get(), "layernorm dbias from bf16 gy"}}) {
+    const std::string err = compare(got, want, 1e-6, what);
+    if (!err.empty()) return err;
+  }
   return "";
 }
 

@@ -147,6 +147,32 @@ template <class I> void check_cross_entropy(const RowsCols& s, double smoothing)
   expect_near_all(gx, gx_ref, 1e-6, what + " backward");
 }
 
+// The 16-bit-gy backward (autocast: the output fed a 16-bit matmul) is the float32 backward of gy
+// cast up (to float rounding: the compiler may contract the converted loads differently).
+template <class H>
+void check_layernorm_backward_lowp_gy() {
+  const int64_t rows = 70, cols = 97;
+  const std::vector<float> x = random_floats(rows * cols, 41), w = random_floats(cols, 42), b = random_floats(cols, 43);
+  const std::vector<float> gy_wide = random_floats(rows * cols, 44);
+  const std::vector<H> gy(gy_wide.begin(), gy_wide.end());
+  const std::vector<float> gy_up(gy.begin(), gy.end());
+  std::vector<float> y(rows * cols), mean(rows), rstd(rows);
+  hk::layernorm_forward<float>(rows, cols, x.data(), w.data(), b.data(), 1e-5, y.data(), mean.data(), rstd.data());
+  std::vector<float> gx(rows * cols), gw(cols), gb(cols), gx_l(rows * cols), gw_l(cols), gb_l(cols);
+  hk::layernorm_backward<float>(rows, cols, x.data(), w.data(), mean.data(), rstd.data(), gy_up.data(), gx.data(),
+                                gw.data(), gb.data());
+  hk::layernorm_backward_lowp_gy<float, H>(rows, cols, x.data(), w.data(), mean.data(), rstd.data(), gy.data(),
+                                           gx_l.data(), gw_l.data(), gb_l.data());
+  expect_near_all(gx_l, gx, 1e-6, std::to_string(sizeof(H)) + "-byte gy: dx");
+  expect_near_all(gw_l, gw, 1e-6, std::to_string(sizeof(H)) + "-byte gy: dweight");
+  expect_near_all(gb_l, gb, 1e-6, std::to_string(sizeof(H)) + "-byte gy: dbias");
+}
+
+TEST(LayerNormKernel, SixteenBitGyIsTheFloat32BackwardOfItsCast) {
+  check_layernorm_backward_lowp_gy<hone::bf16>();
+  check_layernorm_backward_lowp_gy<hone::f16>();
+}
+
 TEST(CrossEntropyKernel, CpuMatchesReference) {
   for (const RowsCols& s : kShapes)
     for (double ls : {0.0, 0.1}) {
