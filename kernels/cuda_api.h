@@ -326,8 +326,9 @@ struct CudnnSdpaStatus {
   std::string why_not;        // when !ran: "cuDNN could not build a plan: ...", "built without ...", ...
   bool deterministic = true;  // the backward graph of a training call uses cuDNN's deterministic algorithm
 };
-// T: bf16 or f16. q [B,H,Tq,D], k and v [B,H,Tk,D], out [B,H,Tq,D], contiguous and 16-byte aligned; stats
-// float32 [B,H,Tq] (the softmax statistics the backward needs; written when a.training, else may be null).
+// T: bf16 or f16. q [B,H,Tq,D], k and v [B,H,Tk,D], out [B,H,Tq,D], contiguous (or, with a.qkv_packed, slices
+// of [B,T,3C] and out [B,T,C]) and 16-byte aligned; stats float32 [B,H,Tq] (the softmax statistics the backward
+// needs; written when a.training, else may be null).
 template <class T>
 CudnnSdpaStatus cudnn_sdpa_forward(const ConvContext& ctx, const CudnnSdpaArgs& a, const T* q, const T* k,
                                    const T* v, T* out, float* stats, cudaStream_t stream);
