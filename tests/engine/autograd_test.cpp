@@ -56,6 +56,23 @@ TEST(Autograd, GradientsAccumulateAcrossBackwardCalls) {
   EXPECT_DOUBLE_EQ(grad_of(x), 4.0);
 }
 
+// A leaf's first gradient is its own memory: add's backward hands the same tensor to both inputs;
+// accumulating into one gradient must not change another.
+TEST(Autograd, LeafGradientsNeverShareMemory) {
+  Tensor a = Tensor::from_vector(std::vector<double>{1, 2, 3}, {3}).requires_grad_(true);
+  Tensor b = Tensor::from_vector(std::vector<double>{4, 5, 6}, {3}).requires_grad_(true);
+  Tensor c = Tensor::from_vector(std::vector<double>{7, 8, 9}, {3}).requires_grad_(true);
+  ops::sum(ops::add(a, b)).backward();  // both get the same gradient tensor
+  ops::sum(ops::mul(c, 2.0)).backward();
+  EXPECT_NE(a.grad().storage(), b.grad().storage());
+  ops::sum(ops::mul(a, 10.0)).backward();  // accumulates into a's gradient only
+  EXPECT_EQ(a.grad().to_vector<double>(), (std::vector<double>{11, 11, 11}));
+  EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{1, 1, 1}));
+  EXPECT_EQ(c.grad().to_vector<double>(), (std::vector<double>{2, 2, 2}));
+  ops::sum(ops::mul(c, 2.0)).backward();
+  EXPECT_EQ(c.grad().to_vector<double>(), (std::vector<double>{4, 4, 4}));
+}
+
 TEST(Autograd, NoGradScopeRecordsNothing) {
   Tensor x = scalar64(1.0);
   Tensor y;
