@@ -117,7 +117,7 @@ void layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* weight, 
 template <class T>
 void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
                         const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream);
-// gy in 16 bits (H = bf16 or f16, T = float), read as is (as kernels/layernorm.h's twin).
+// gy in 16 bits (H = bf16 or f16, T = float), read as is (see kernels/layernorm.h's twin).
 template <class T, class H>
 void layernorm_backward_lowp_gy(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
                                 const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream);

@@ -21,8 +21,9 @@ template <class T>
 void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight,
                         const acc_t<T>* mean, const acc_t<T>* rstd, const T* gy, T* gx,
                         T* gweight, T* gbias);
-// The same with gy in 16 bits (H = bf16 or f16; T = float), read as is: bit-identical to casting gy
-// to T first. Autocast's case: the output fed a 16-bit matmul, whose backward gives a 16-bit gy.
+// The same with gy in 16 bits (H = bf16 or f16; T = float), read as is: casting gy to T first gives
+// the same results to float rounding (the compiler may contract the converted loads differently).
+// Autocast's case: the output fed a 16-bit matmul, whose backward gives a 16-bit gy.
 template <class T, class H>
 void layernorm_backward_lowp_gy(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
                                 const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias);

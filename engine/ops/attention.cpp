@@ -6,9 +6,9 @@
 // the same Philox stream as ours, so the same probabilities are dropped on every path. Everything
 // else (and every call cuDNN declines: float32/64, head dims it does not do, no plan...) runs our own kernels, in
 // float32 (float64 for double; 16-bit inputs upcast): FlashAttention-2 style on the CPU, a warp per
-// row on CUDA (a block's warps sharing shared-memory tiles of K and V); the forward saves q, k, v, the output and the per-row log-sum-exp, and the backward
-// recomputes probabilities tile by tile, so no [Tq, Tk] matrix exists at any point. Which path a
-// CUDA call took is noted (kernels::note_attention_path: once per path on stderr, and
+// row on CUDA (a block's warps sharing shared-memory tiles of K and V); the forward saves q, k, v, the output and the
+// per-row log-sum-exp, and the backward recomputes probabilities tile by tile, so no [Tq, Tk] matrix exists at any
+// point. Which path a CUDA call took is noted (kernels::note_attention_path: once per path on stderr, and
 // kernels::last_attention_path() for tests).
 #include "kernels/attention.h"
 
@@ -129,12 +129,6 @@ std::vector<Tensor> own_backward(const Tensor& q, const Tensor& k, const Tensor&
   return {dq, dk, dv};
 }
 
-// [B, T, C] slice `part` of a [B, T, 3C] tensor as heads [B, H, T, D] (a view when t is contiguous).
-Tensor qkv_heads(const Tensor& t, int64_t part, int64_t H) {
-  const int64_t B = t.size(0), T = t.size(1), C = t.size(2) / 3;
-  return t.narrow(2, part * C, C).reshape({B, T, H, C / H}).transpose(1, 2);
-}
-
 #if defined(HONE_WITH_CUDA)
 kernels::AttentionDType attention_dtype(DType t) {
   switch (t) {
@@ -145,11 +139,16 @@ kernels::AttentionDType attention_dtype(DType t) {
   }
 }
 
-// f.template operator()<T>() with T = bf16 or f16 for a 16-bit dtype.
-template <class F>
-auto dispatch_16bit(DType dt, F&& f) {
-  if (dt == DType::BF16) return f.template operator()<bf16>();
-  return f.template operator()<f16>();
+// cuDNN could not run its backward after all (`why_not`): {dq, dk, dv} in dt by our kernels, in
+// float32 from the 16-bit q, k, v ([B, H, T, D], any strides), the forward recomputed.
+std::vector<Tensor> own_grads_after_cudnn(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& dout,
+                                          const Prepared& p, DType dt, const std::string& why_not) {
+  kernels::note_attention_path("own kernel for the backward (" + why_not + ")");
+  const Tensor qf = q.to(DType::F32).contiguous(), kf = k.to(DType::F32).contiguous(),
+               vf = v.to(DType::F32).contiguous();
+  const auto [of, lf] = own_forward(qf, kf, vf, p);
+  const std::vector<Tensor> grads = own_backward(qf, kf, vf, of, lf, dout.to(DType::F32).contiguous(), p);
+  return {grads[0].to(dt), grads[1].to(dt), grads[2].to(dt)};
 }
 
 kernels::cuda::CudnnSdpaArgs sdpa_args(const Prepared& p, bool grad, bool qkv_packed) {
@@ -178,7 +177,7 @@ void note_cudnn_path(const kernels::SdpaCall& call, bool grad, const kernels::cu
 bool cudnn_forward(const kernels::SdpaCall& call, const kernels::cuda::CudnnSdpaArgs& a,
                    const kernels::cuda::ConvContext& ctx, const void* q, const void* k, const void* v, Tensor& out,
                    const Tensor& stats, std::string& why) {
-  const kernels::cuda::CudnnSdpaStatus st = dispatch_16bit(out.dtype(), [&]<class T>() {
+  const kernels::cuda::CudnnSdpaStatus st = detail::dispatch_16bit(out.dtype(), [&]<class T>() {
     return kernels::cuda::cudnn_sdpa_forward<T>(ctx, a, static_cast<const T*>(q), static_cast<const T*>(k),
                                                 static_cast<const T*>(v), out.data<T>(),
                                                 a.training ? stats.data<float>() : nullptr, cuda::stream(out.device()));
@@ -224,19 +223,13 @@ AttentionResult cudnn_attention(const Tensor& q_in, const Tensor& k_in, const Te
     const Tensor dout = g.to(dt).contiguous();
     Tensor dq = Tensor::empty(qv.shape(), dt, dev), dk = Tensor::empty(kv.shape(), dt, dev),
            dv = Tensor::empty(vv.shape(), dt, dev);
-    const std::string why_not = dispatch_16bit(dt, [&]<class T>() {
+    const std::string why_not = detail::dispatch_16bit(dt, [&]<class T>() {
       return kernels::cuda::cudnn_sdpa_backward<T>(ctx, a, qv.data<T>(), kv.data<T>(), vv.data<T>(), ov.data<T>(),
                                                    sv_.data<float>(), dout.data<T>(), dq.data<T>(), dk.data<T>(),
                                                    dv.data<T>(), cuda::stream(dev));
     });
     if (why_not.empty()) return {dq, dk, dv};
-    // cuDNN could not run its backward after all: our kernels, forward recomputed in float32.
-    kernels::note_attention_path("own kernel for the backward (" + why_not + ")");
-    const Tensor qf = qv.to(DType::F32).contiguous(), kf = kv.to(DType::F32).contiguous(),
-                 vf = vv.to(DType::F32).contiguous();
-    const auto [of, lf] = own_forward(qf, kf, vf, p);
-    const std::vector<Tensor> grads = own_backward(qf, kf, vf, of, lf, dout.to(DType::F32).contiguous(), p);
-    return {grads[0].to(dt), grads[1].to(dt), grads[2].to(dt)};
+    return own_grads_after_cudnn(qv, kv, vv, dout, p, dt, why_not);
   };
   return r;
 }
@@ -268,7 +261,7 @@ AttentionResult cudnn_attention_qkv(const Tensor& qkv, const Prepared& p, bool g
     const Tensor qv = sqkv.unpack(n), ov = so.unpack(n), sv_ = ss.unpack(n);
     const Tensor dout = g.to(dt).contiguous();
     Tensor dqkv = Tensor::empty({B, T, 3 * C}, dt, dev);
-    const std::string why_not = dispatch_16bit(dt, [&]<class T_>() {
+    const std::string why_not = detail::dispatch_16bit(dt, [&]<class T_>() {
       const T_* base = qv.data<T_>();
       T_* dbase = dqkv.data<T_>();
       return kernels::cuda::cudnn_sdpa_backward<T_>(ctx, a, base, base + C, base + 2 * C, ov.data<T_>(),
@@ -276,23 +269,15 @@ AttentionResult cudnn_attention_qkv(const Tensor& qkv, const Prepared& p, bool g
                                                     cuda::stream(dev));
     });
     if (why_not.empty()) return {dqkv};
-    // cuDNN could not run its backward after all: our kernels on the heads, forward recomputed in float32.
-    kernels::note_attention_path("own kernel for the backward (" + why_not + ")");
-    std::vector<Tensor> f;
-    for (int64_t part = 0; part < 3; ++part) f.push_back(qkv_heads(qv, part, H).to(DType::F32).contiguous());
-    const auto [of, lf] = own_forward(f[0], f[1], f[2], p);
-    const Tensor dheads = dout.reshape({B, T, H, C / H}).transpose(1, 2).to(DType::F32).contiguous();
-    const std::vector<Tensor> grads = own_backward(f[0], f[1], f[2], of, lf, dheads, p);
+    const std::vector<Tensor> grads =
+        own_grads_after_cudnn(qkv_heads(qv, 0, H), qkv_heads(qv, 1, H), qkv_heads(qv, 2, H),
+                              dout.reshape({B, T, H, C / H}).transpose(1, 2), p, dt, why_not);
     for (int64_t part = 0; part < 3; ++part) qkv_heads(dqkv, part, H).copy_(grads[size_t(part)]);
     return {dqkv};
   };
   return r;
 }
 #endif
-
-}  // namespace
-
-namespace {
 
 // Attention of detached q, k, v ([B, H, T, D], any strides) on cuDNN when it takes the call, else
 // on our kernels.
@@ -346,9 +331,8 @@ Tensor scaled_dot_product_attention_qkv(const Tensor& qkv_in, int64_t n_head, co
                                 std::to_string(n_head) + ", got " + qkv_in.str());
   const int64_t B = qkv_in.size(0), T = qkv_in.size(1), C = qkv_in.size(2) / 3, H = n_head, D = C / H;
   const Tensor qkv = qkv_in.detach();
-  // [B, T, C] slice `part` as heads [B, H, T, D]: a view of qkv, or of dqkv in the backward.
-  auto heads = [H](const Tensor& t, int64_t part) { return qkv_heads(t, part, H); };
-  const Prepared p = prepare(heads(qkv, 0), heads(qkv, 1), heads(qkv, 2), args);
+  const Tensor q = qkv_heads(qkv, 0, H), k = qkv_heads(qkv, 1, H), v = qkv_heads(qkv, 2, H);
+  const Prepared p = prepare(q, k, v, args);
   const bool grad = needs_grad({&qkv_in});
 #if defined(HONE_WITH_CUDA)
   if (qkv.device().is_cuda() && detail::is_16bit(qkv.dtype()) && !p.key_valid.defined()) {
@@ -363,7 +347,7 @@ Tensor scaled_dot_product_attention_qkv(const Tensor& qkv_in, int64_t n_head, co
     // itself: the heads path may still get a plan for the packed [B, H, T, D] layout.
   }
 #endif
-  AttentionResult r = attend(heads(qkv, 0), heads(qkv, 1), heads(qkv, 2), p, grad);
+  AttentionResult r = attend(q, k, v, p, grad);
   Tensor merged = r.out.transpose(1, 2).reshape({B, T, C});
   if (grad) {
     record("AttentionQkvBackward", merged, {qkv_in},
@@ -372,11 +356,16 @@ Tensor scaled_dot_product_attention_qkv(const Tensor& qkv_in, int64_t n_head, co
              // The three gradients written into one buffer: no zero-filled [B, T, 3C] per part and no
              // sum of three, as separate views of qkv would cost.
              Tensor dqkv = Tensor::empty({B, T, 3 * C}, d[0].dtype(), d[0].device());
-             for (int64_t part = 0; part < 3; ++part) heads(dqkv, part).copy_(d[size_t(part)]);
+             for (int64_t part = 0; part < 3; ++part) qkv_heads(dqkv, part, H).copy_(d[size_t(part)]);
              return {dqkv};
            });
   }
   return merged;
+}
+
+Tensor qkv_heads(const Tensor& qkv, int64_t part, int64_t n_head) {
+  const int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3;
+  return qkv.narrow(2, part * C, C).reshape({B, T, n_head, C / n_head}).transpose(1, 2);
 }
 
 }  // namespace hone::ops

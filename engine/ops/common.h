@@ -78,6 +78,13 @@ inline void require_index_dtype(const Tensor& t, const char* op) {
 // ---- Autocast (engine/autograd/autocast_mode.h) -----------------------------------------------
 inline bool is_16bit(DType t) { return t == DType::BF16 || t == DType::F16; }
 
+// f.template operator()<T>() with T = bf16 or f16 for a 16-bit dtype (f16 for any other).
+template <class F>
+auto dispatch_16bit(DType dt, F&& f) {
+  if (dt == DType::BF16) return f.template operator()<bf16>();
+  return f.template operator()<f16>();
+}
+
 // True when autocast is on and one of `inputs` is floating but not yet in the autocast dtype
 // (float64 is left alone, as in PyTorch): a lower-precision op then re-enters itself with
 // autocast_lower() inputs.

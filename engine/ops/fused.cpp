@@ -79,10 +79,7 @@ std::vector<Tensor> layer_norm_grads(const Tensor& s, const Tensor& w, const Ten
                                                       out_ptr<float>(gb));
       }
     };
-    if (g.dtype() == DType::BF16)
-      run.template operator()<bf16>();
-    else
-      run.template operator()<f16>();
+    detail::dispatch_16bit(g.dtype(), run);
     return {gs, gw, gb};
   }
   HONE_DISPATCH_FLOATING(s.dtype(), node, [&] {
@@ -221,10 +218,7 @@ AddLayerNormResult add_layer_norm_lowp(const Tensor& lowp_in, const Tensor& stre
                                                     rstd.data<float>());
     }
   };
-  if (h == DType::BF16)
-    run.template operator()<bf16>();
-  else
-    run.template operator()<f16>();
+  detail::dispatch_16bit(h, run);
   record_add_layer_norm(res, lowp_in, stream_in, w, weight_in, bias_in, mean, rstd);
   return res;
 }

@@ -127,6 +127,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 // splitting qkv into heads and calling scaled_dot_product_attention, but its backward writes the
 // three gradients into one [B, T, 3C] buffer (separate views of qkv would each zero-fill one).
 Tensor scaled_dot_product_attention_qkv(const Tensor& qkv, int64_t n_head, const AttentionArgs& args = {});
+// The C-wide slice `part` (0: q, 1: k, 2: v) of such a [B, T, 3C] tensor as heads [B, H, T, D] (a view
+// when qkv is contiguous).
+Tensor qkv_heads(const Tensor& qkv, int64_t part, int64_t n_head);
 
 // ---- convolutional networks (conv.cpp, pool.cpp, batchnorm.cpp, resample.cpp) -------------------
 // x [N, C_in, H, W], weight [C_out, C_in / groups, kH, kW], bias [C_out] or undefined.

@@ -8,6 +8,8 @@
 // add_layernorm forward: one block per row. The first pass writes sum = x + residual (rounded to
 // T) and adds it up for the mean; the variance and normalisation passes re-read the thread's own
 // elements of sum (cache hits) instead of x and residual, so memory sees two reads and two writes.
+#include <type_traits>
+
 #include "kernels/cuda/common.cuh"
 #include "kernels/fused.h"
 
@@ -67,7 +69,13 @@ __global__ void add_layernorm_forward_kernel(int64_t rows, int64_t cols, const X
     const A rs = A(1) / sqrt(block_sum(acc, scratch) / A(cols) + eps);
     for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
       const A wi = w ? load(w[i]) : A(1), bi = b ? load(b[i]) : A(0);
-      y[r * cols + i] = store<Y>(A(load(store<T>((load(sr[i]) - mu) * rs * wi + bi))));
+      const T yt = store<T>((load(sr[i]) - mu) * rs * wi + bi);
+      // The _lowp form rounds the T value once more, to Y (what a cast after the T kernel gives).
+      if constexpr (std::is_same_v<Y, T>) {
+        y[r * cols + i] = yt;
+      } else {
+        y[r * cols + i] = store<Y>(A(load(yt)));
+      }
     }
     if (threadIdx.x == 0) {
       mean_out[r] = mu;

@@ -35,8 +35,7 @@ Tensor Gpt2Attention::forward(const Tensor& x, Tensor* cache_k, Tensor* cache_v)
     // Training and scoring: the packed op, whose backward fills one [B, T, 3C] gradient.
     merged = ops::scaled_dot_product_attention_qkv(qkv, H, args);
   } else {
-    auto heads = [&](int64_t part) { return qkv.narrow(2, part * C, C).reshape({B, T, H, D}).transpose(1, 2); };
-    Tensor q = heads(0), k = heads(1), v = heads(2);
+    Tensor q = ops::qkv_heads(qkv, 0, H), k = ops::qkv_heads(qkv, 1, H), v = ops::qkv_heads(qkv, 2, H);
     if (cache_k->defined()) {
       k = ops::concat({*cache_k, k}, 2);
       v = ops::concat({*cache_v, v}, 2);

@@ -22,7 +22,41 @@
 #include <string>
 #include <vector>
 
+#include "cuda_emu/device.h"
+
 namespace hone::emu::cudnn {
+
+// cuDNN's floating data types as the emulator's elements (None for the others), and element i of a
+// buffer of cuDNN type t read as a double / written from one, integers included: shared by the
+// emulated convolution API (cudnn_conv.cpp) and the graph engine.
+inline Elem elem_of(cudnnDataType_t t) {
+  switch (t) {
+    case CUDNN_DATA_FLOAT:
+      return Elem::F32;
+    case CUDNN_DATA_DOUBLE:
+      return Elem::F64;
+    case CUDNN_DATA_BFLOAT16:
+      return Elem::BF16;
+    case CUDNN_DATA_HALF:
+      return Elem::F16;
+    default:
+      return Elem::None;
+  }
+}
+inline double load(cudnnDataType_t t, const void* p, int64_t i) {
+  if (t == CUDNN_DATA_INT32) return static_cast<const int32_t*>(p)[i];
+  if (t == CUDNN_DATA_INT64) return double(static_cast<const int64_t*>(p)[i]);
+  return load_elem(elem_of(t), p, i);
+}
+inline void store(cudnnDataType_t t, void* p, int64_t i, double v) {
+  if (t == CUDNN_DATA_INT32) {
+    static_cast<int32_t*>(p)[i] = int32_t(v);
+  } else if (t == CUDNN_DATA_INT64) {
+    static_cast<int64_t*>(p)[i] = int64_t(v);
+  } else {
+    store_elem(elem_of(t), p, i, v);
+  }
+}
 
 struct Desc;
 using DescPtr = std::shared_ptr<Desc>;

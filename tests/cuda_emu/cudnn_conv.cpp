@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cuda_emu/device.h"
+#include "cudnn_backend.h"
 
 namespace {
 
@@ -32,18 +33,9 @@ TensorDesc* td(cudnnTensorDescriptor_t d) { return reinterpret_cast<TensorDesc*>
 TensorDesc* fd(cudnnFilterDescriptor_t d) { return reinterpret_cast<TensorDesc*>(d); }
 ConvDesc* cd(cudnnConvolutionDescriptor_t d) { return reinterpret_cast<ConvDesc*>(d); }
 
-hone::emu::Elem elem_of(cudnnDataType_t t) {
-  using hone::emu::Elem;
-  switch (t) {
-    case CUDNN_DATA_FLOAT: return Elem::F32;
-    case CUDNN_DATA_DOUBLE: return Elem::F64;
-    case CUDNN_DATA_BFLOAT16: return Elem::BF16;
-    case CUDNN_DATA_HALF: return Elem::F16;
-    default: return Elem::None;
-  }
-}
-double load(cudnnDataType_t t, const void* p, int64_t i) { return hone::emu::load_elem(elem_of(t), p, i); }
-void store(cudnnDataType_t t, void* p, int64_t i, double v) { hone::emu::store_elem(elem_of(t), p, i, v); }
+using hone::emu::cudnn::elem_of;
+using hone::emu::cudnn::load;
+using hone::emu::cudnn::store;
 // alpha/beta: double for double data, float otherwise (cuDNN's rule).
 double scalar(cudnnDataType_t t, const void* p) {
   return t == CUDNN_DATA_DOUBLE ? *static_cast<const double*>(p) : *static_cast<const float*>(p);

@@ -83,21 +83,6 @@ TensorInfo tensor_info(const DescPtr& d, const char* role) {
   return t;
 }
 
-Elem elem_of(cudnnDataType_t t) {
-  switch (t) {
-    case CUDNN_DATA_FLOAT:
-      return Elem::F32;
-    case CUDNN_DATA_DOUBLE:
-      return Elem::F64;
-    case CUDNN_DATA_BFLOAT16:
-      return Elem::BF16;
-    case CUDNN_DATA_HALF:
-      return Elem::F16;
-    default:
-      return Elem::None;
-  }
-}
-
 size_t type_size(cudnnDataType_t t) {
   switch (t) {
     case CUDNN_DATA_DOUBLE:
@@ -113,20 +98,6 @@ size_t type_size(cudnnDataType_t t) {
   }
 }
 
-double load(cudnnDataType_t t, const void* p, int64_t i) {
-  if (t == CUDNN_DATA_INT32) return static_cast<const int32_t*>(p)[i];
-  if (t == CUDNN_DATA_INT64) return double(static_cast<const int64_t*>(p)[i]);
-  return load_elem(elem_of(t), p, i);
-}
-void store(cudnnDataType_t t, void* p, int64_t i, double v) {
-  if (t == CUDNN_DATA_INT32) {
-    static_cast<int32_t*>(p)[i] = int32_t(v);
-  } else if (t == CUDNN_DATA_INT64) {
-    static_cast<int64_t*>(p)[i] = int64_t(v);
-  } else {
-    store_elem(elem_of(t), p, i, v);
-  }
-}
 // v as a tensor of type t holds it.
 double rounded(cudnnDataType_t t, double v) {
   switch (t) {
