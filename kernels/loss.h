@@ -15,6 +15,10 @@ struct CrossEntropyArgs {
   int64_t rows = 0, classes = 0;
   int64_t ignore_index = -100;
   double label_smoothing = 0.0;
+  // Elements from one row's start to the next, for logits and their gradient (0: classes). The
+  // CUDA kernels read GEMM outputs with padded rows in place (engine/ops/common.h,
+  // empty_gemm_output); the CPU kernels take contiguous rows only.
+  int64_t row_stride = 0;
 };
 
 struct CrossEntropyTotals {

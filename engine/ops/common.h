@@ -7,6 +7,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/autograd/node.h"
 #include "engine/core/tensor.h"
+#include "engine/ops/ops.h"
 
 #if defined(HONE_WITH_CUDA)
 #include "engine/core/allocator.h"
@@ -75,6 +76,29 @@ inline void require_index_dtype(const Tensor& t, const char* op) {
     throw std::invalid_argument(std::string(op) + ": indices must be int32 or int64, got " + t.str());
 }
 
+// ---- Row padding for the GPU's GEMMs ------------------------------------------------------------
+// cuBLASLt's tensor-core kernels (TMA on Hopper) need a matrix's leading dimension to be a multiple
+// of 16 bytes; other layouts run on kernels several times slower. A GEMM output whose rows are not
+// (GPT-2's 50257 logits, BERT's 30522) is therefore written with padded rows: the tensor is a
+// narrowed view of [..., padded] storage, so its gradient (laid out the same by the ops that make
+// it, e.g. cross_entropy) also reaches the backward GEMMs aligned. llm.c pads the vocabulary for
+// the same reason; here the parameters keep their real shapes and only the activations pad.
+inline int64_t aligned_row_elems(int64_t n, DType dt) {
+  const int64_t per = 16 / int64_t(dtype_size(dt));  // elements per 16 bytes (2 for float64)
+  return (n + per - 1) / per * per;
+}
+// An uninitialised tensor for a CUDA GEMM to write: rows (the last dim) padded to 16 bytes when
+// there is more than one row and they are not already; contiguous otherwise and on the CPU.
+inline Tensor empty_gemm_output(const Shape& shape, DType dt, Device dev) {
+  const int64_t n = shape.empty() ? 1 : shape.back();
+  const int64_t rows = n > 0 ? shape_numel(shape) / n : 0;
+  const int64_t padded = aligned_row_elems(n, dt);
+  if (!dev.is_cuda() || rows <= 1 || padded == n) return Tensor::empty(shape, dt, dev);
+  Shape storage_shape = shape;
+  storage_shape.back() = padded;
+  return Tensor::empty(storage_shape, dt, dev).narrow(-1, 0, n);
+}
+
 // ---- Autocast (engine/autograd/autocast_mode.h) -----------------------------------------------
 inline bool is_16bit(DType t) { return t == DType::BF16 || t == DType::F16; }
 
@@ -97,7 +121,7 @@ inline bool autocast_to_lower(std::initializer_list<const Tensor*> inputs) {
 }
 inline Tensor autocast_lower(const Tensor& t) {
   if (!t.defined() || t.dtype() == DType::F64 || !is_floating(t.dtype())) return t;
-  return t.to(autocast_dtype());
+  return ops::cast_keep_layout(t, autocast_dtype());  // a transposed weight stays transposed
 }
 
 // True when autocast is on and one of `inputs` is 16-bit: a float32 op then re-enters itself

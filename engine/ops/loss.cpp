@@ -61,8 +61,14 @@ void check_targets_in_range(const kernels::CrossEntropyArgs& a, const Tensor& ta
 // The CUDA path: the loss and the count of counted rows stay on the device (the backward forms
 // grad / count there too), so neither direction synchronises with the host. Out-of-range
 // targets are reported at the next synchronisation (see kernels/cuda_api.h, IndexError).
-Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, const kernels::CrossEntropyArgs& args) {
-  const Tensor x = logits_in.detach().contiguous();
+//
+// The logits are read in place when their rows are evenly spaced with unit-stride classes (a GEMM's
+// padded rows, see detail::empty_gemm_output), and their gradient is written in the same layout, so
+// that the backward GEMMs get it aligned too.
+Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, kernels::CrossEntropyArgs args) {
+  Tensor x = logits_in.detach().reshape({args.rows, args.classes});  // a view where the strides allow
+  if (args.classes > 1 && x.strides()[1] != 1) x = x.contiguous();
+  args.row_stride = args.rows > 1 ? x.strides()[0] : args.classes;
   const Device dev = x.device();
   const DType stats = x.dtype() == DType::F64 ? DType::F64 : DType::F32;
   const Tensor lse = Tensor::empty({args.rows}, stats, dev);
@@ -79,12 +85,14 @@ Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, const 
   });
   if (needs_grad({&logits_in})) {
     SavedTensor x_saved(x), t_saved(targets), lse_saved(lse), count_saved(count);
+    const Shape logits_shape = logits_in.shape();
     record("CrossEntropyBackward", out, {logits_in}, [=](const Tensor& g_in) -> std::vector<Tensor> {
       const char* node = "CrossEntropyBackward";
       const Tensor xv = x_saved.unpack(node), tv = t_saved.unpack(node), lv = lse_saved.unpack(node);
       const Tensor cv = count_saved.unpack(node);
       const Tensor g = g_in.to(lv.dtype()).contiguous();
-      Tensor gx = Tensor::empty(xv.shape(), xv.dtype(), xv.device());
+      // [rows, classes] with the logits' row stride: storage [rows, row_stride], narrowed.
+      Tensor gx = Tensor::empty({args.rows, args.row_stride}, xv.dtype(), xv.device()).narrow(1, 0, args.classes);
       HONE_DISPATCH_FLOATING(xv.dtype(), node, [&] {
         dispatch_index(tv.dtype(), [&](auto tag) {
           using I = decltype(tag);
@@ -94,7 +102,7 @@ Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, const 
               cv.data<int64_t>(), static_cast<scalar_t*>(gx.data_ptr()), cuda::stream(xv.device()));
         });
       });
-      return {gx};
+      return {gx.view(logits_shape)};
     });
   }
   return out;

@@ -91,12 +91,20 @@ template <class T>
 void run_gemm_cuda(const MatrixOperand& a, const MatrixOperand& b, Tensor& out, int64_t batch, int64_t M,
                    int64_t N, int64_t K) {
   const int dev = out.device().index;
+  // out [batch, M, N] may have padded rows (detail::empty_gemm_output): ld and batch stride from it.
+  const int64_t ldc = out.strides()[out.dim() - 2];
   kernels::cuda::gemm_strided_batched<T>(cuda::blas(dev), a.trans, b.trans, M, N, K, 1.f,
                                          static_cast<const T*>(a.t.data_ptr()), a.ld, a.batch_stride,
                                          static_cast<const T*>(b.t.data_ptr()), b.ld, b.batch_stride, 0.f,
-                                         static_cast<T*>(out.data_ptr()), N, M * N, batch, cuda::stream(dev));
+                                         static_cast<T*>(out.data_ptr()), ldc, M * ldc, batch, cuda::stream(dev));
 }
 #endif
+
+// True for a 2-d view whose columns are contiguous and rows are not: the transpose of a row-major
+// matrix (weight.transpose(0, 1)). Its gradient is best formed in that layout too.
+bool is_transposed_matrix(const Tensor& m) {
+  return m.dim() == 2 && m.shape()[0] > 1 && m.shape()[1] > 1 && m.strides()[0] == 1 && m.strides()[1] >= m.shape()[0];
+}
 
 // a [..., M, K] @ b [..., K, N] for dim >= 2 operands, no autograd.
 Tensor matmul_forward(const Tensor& a_in, const Tensor& b_in) {
@@ -124,7 +132,7 @@ Tensor matmul_forward(const Tensor& a_in, const Tensor& b_in) {
   a_full.insert(a_full.end(), {M, K});
   b_full.insert(b_full.end(), {K, N});
   out_shape.insert(out_shape.end(), {M, N});
-  Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
+  Tensor out = detail::empty_gemm_output(out_shape, a.dtype(), a.device());
   if (out.numel() == 0) return out;
   if (K == 0) return out.fill_(0.0), out;
 
@@ -173,6 +181,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     const bool ga = a_in.requires_grad(), gb = b_in.requires_grad();
     SavedTensor a_saved(gb ? a_in : Tensor()), b_saved(ga ? b_in : Tensor());
     const Shape sa = a_in.shape(), sb = b_in.shape();
+    const bool b_transposed = sb.size() == 2 && is_transposed_matrix(b_in);
     record("MatmulBackward", out, {a_in, b_in}, [=](const Tensor& g) -> std::vector<Tensor> {
       Tensor da, db;
       if (ga) {
@@ -181,10 +190,13 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
       }
       if (gb) {
         const Tensor av = a_saved.unpack("MatmulBackward");
-        if (sb.size() == 2 && sa.size() > 2) {
-          // Weight gradient of a batch of rows: one GEMM over all rows.
+        if (sb.size() == 2) {
+          // Weight gradient of a batch of rows: one GEMM over all rows, written in the weight's own
+          // layout (a transposed weight, like GPT-2's tied head wte^T [C, V], gets (g^T a)^T: its
+          // gradient is then dense [V, C] with C, not V, as leading dimension, and needs no copy).
           const int64_t K = sa.back(), N = sb.back();
-          db = matmul(av.reshape({-1, K}).transpose(0, 1), g.reshape({-1, N}));
+          const Tensor a2 = av.reshape({-1, K}), g2 = g.reshape({-1, N});
+          db = b_transposed ? matmul(g2.transpose(0, 1), a2).transpose(0, 1) : matmul(a2.transpose(0, 1), g2);
         } else {
           db = sum_to_shape(matmul(av.transpose(-1, -2), g), sb);
         }
@@ -218,12 +230,13 @@ Tensor linear_forward_cuda(const Tensor& x2, const Tensor& weight, const Tensor&
   const MatrixOperand mx = matrix_operand(x2, 1);
   const MatrixOperand mw = matrix_operand(weight.transpose(0, 1), 1);  // [K, N]
   const Tensor b = bias.contiguous();
-  Tensor out = Tensor::empty({R, N}, x2.dtype(), x2.device());
+  Tensor out = detail::empty_gemm_output({R, N}, x2.dtype(), x2.device());
+  const int64_t ldc = out.strides()[0];
   HONE_DISPATCH_FLOATING(x2.dtype(), "linear", [&] {
     using T = scalar_t;
     const kernels::cuda::Epilogue<T> ep{kind, mptr<T>(b), mptr<T>(aux), aux.defined() ? N : 0};
     kernels::cuda::gemm_epilogue<T>(cuda::blas(dev), mx.trans, mw.trans, R, N, K, cptr<T>(mx), mx.ld, cptr<T>(mw),
-                                    mw.ld, mptr<T>(out), N, ep, cuda::stream(dev));
+                                    mw.ld, mptr<T>(out), ldc, ep, cuda::stream(dev));
   });
   return out;
 }
@@ -231,8 +244,8 @@ Tensor linear_forward_cuda(const Tensor& x2, const Tensor& weight, const Tensor&
 // The gradients of y = x weight^T + bias from g2 = dL/dy [R, N] (x and weight as saved; either may
 // be undefined when its gradient is not wanted): dx = g2 weight; dW = g2^T x2, whose GEMM also sums
 // g2^T [N, R] over R, which is the bias gradient (BgradA): no separate reduction.
-std::vector<Tensor> linear_grads_cuda(const Tensor& g2, const Tensor& x, const Tensor& weight, const Shape& x_shape,
-                                      bool want_x, bool want_w, bool want_b) {
+std::vector<Tensor> linear_grads_cuda(const Tensor& g2, const Tensor& x, const Tensor& weight, bool weight_transposed,
+                                      const Shape& x_shape, bool want_x, bool want_w, bool want_b) {
   const int64_t N = g2.shape()[1], K = x_shape.back();
   const int dev = g2.device().index;
   Tensor dx, dw, db;
@@ -240,17 +253,22 @@ std::vector<Tensor> linear_grads_cuda(const Tensor& g2, const Tensor& x, const T
   if (want_w) {
     const Tensor x2 = x.reshape({-1, K});
     const int64_t R = x2.shape()[0];
-    const MatrixOperand mg = matrix_operand(g2.transpose(0, 1), 1);  // [N, R]
-    const MatrixOperand mx = matrix_operand(x2, 1);
-    dw = Tensor::empty({N, K}, g2.dtype(), g2.device());
     if (want_b) db = Tensor::empty({N}, g2.dtype(), g2.device());
+    // dW in the weight's own layout: a transposed weight (GPT-2's Conv1D keeps W [K, N] and passes
+    // W^T) gets dW^T [K, N] = x2^T g2, whose bias gradient is then the column sums of B = g2.
+    const bool transposed = weight_transposed;
+    const MatrixOperand m1 = transposed ? matrix_operand(x2.transpose(0, 1), 1) : matrix_operand(g2.transpose(0, 1), 1);
+    const MatrixOperand m2 = transposed ? matrix_operand(g2, 1) : matrix_operand(x2, 1);
+    const int64_t rows = transposed ? K : N, cols = transposed ? N : K;
+    Tensor dw_stored = Tensor::empty({rows, cols}, g2.dtype(), g2.device());
     HONE_DISPATCH_FLOATING(g2.dtype(), "LinearBackward", [&] {
       using T = scalar_t;
-      const kernels::cuda::Epilogue<T> ep{want_b ? kernels::EpilogueKind::BgradA : kernels::EpilogueKind::None,
-                                          mptr<T>(db)};
-      kernels::cuda::gemm_epilogue<T>(cuda::blas(dev), mg.trans, mx.trans, N, K, R, cptr<T>(mg), mg.ld, cptr<T>(mx),
-                                      mx.ld, mptr<T>(dw), K, ep, cuda::stream(dev));
+      const kernels::EpilogueKind bgrad = transposed ? kernels::EpilogueKind::BgradB : kernels::EpilogueKind::BgradA;
+      const kernels::cuda::Epilogue<T> ep{want_b ? bgrad : kernels::EpilogueKind::None, mptr<T>(db)};
+      kernels::cuda::gemm_epilogue<T>(cuda::blas(dev), m1.trans, m2.trans, rows, cols, R, cptr<T>(m1), m1.ld,
+                                      cptr<T>(m2), m2.ld, mptr<T>(dw_stored), cols, ep, cuda::stream(dev));
     });
+    dw = transposed ? dw_stored.transpose(0, 1) : dw_stored;
   } else if (want_b) {
     db = sum_to_shape(g2, {N});
   }
@@ -278,10 +296,14 @@ Tensor linear_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
     const bool want_x = x.requires_grad(), want_w = weight.requires_grad(), want_b = bias.requires_grad();
     SavedTensor x_saved(want_w ? x : Tensor()), w_saved(want_x ? weight : Tensor()), pre_saved(pre);
     const Shape x_shape = x.shape();
+    const bool w_transposed = is_transposed_matrix(weight);
     const char* node = gelu ? "LinearGeluTanhBackward" : "LinearBackward";
     record(node, out, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
-      Tensor g2 = g.contiguous().reshape({-1, N});  // [R, N]
+      // [R, N]; rows may be padded (an output of empty_gemm_output's layout): the GEMMs read them so.
+      Tensor g2 = g.reshape({-1, N});
+      if (g2.strides()[1] != 1 && N > 1) g2 = g2.contiguous();
       if (gelu) {
+        g2 = g2.contiguous();  // the GELU-gradient pass reads and writes dense rows
         const Tensor p = pre_saved.unpack(node);
         Tensor dpre = Tensor::empty(p.shape(), p.dtype(), p.device());
         HONE_DISPATCH_FLOATING(p.dtype(), node, [&] {
@@ -291,7 +313,8 @@ Tensor linear_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
         });
         g2 = dpre;
       }
-      return linear_grads_cuda(g2, x_saved.unpack(node), w_saved.unpack(node), x_shape, want_x, want_w, want_b);
+      return linear_grads_cuda(g2, x_saved.unpack(node), w_saved.unpack(node), w_transposed, x_shape, want_x, want_w,
+                               want_b);
     });
   }
   return out;

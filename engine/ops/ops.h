@@ -163,6 +163,10 @@ Tensor upsample_bilinear2d(const Tensor& x, int64_t out_h, int64_t out_w);
 // Fresh contiguous copy (differentiable), optionally converting dtype.
 Tensor copy(const Tensor& x);
 Tensor cast(const Tensor& x, DType dtype);
+// cast keeping x's layout where x is a permutation of dense storage (PyTorch's preserve_format): a
+// transposed weight's copy stays transposed, so the GEMM reads it with a transpose flag and its
+// gradient comes back in the weight's own layout. Contiguous otherwise. Autocast's casts use it.
+Tensor cast_keep_layout(const Tensor& x, DType dtype);
 
 // ---- fused ops (fused.cpp) -------------------------------------------------------------------------
 // One pass over memory where the composed ops take two (issue #4). Each equals its composition

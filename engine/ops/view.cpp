@@ -227,20 +227,59 @@ Tensor copy(const Tensor& x) {
   return out;
 }
 
-Tensor cast(const Tensor& x, DType dtype) {
-  Tensor out = Tensor::empty(x.shape(), dtype, x.device());
+namespace {
+
+// An uninitialised tensor like x in `dtype`: with x's strides when x's elements fill their span of
+// storage in some dim order (a transpose or permutation of a contiguous tensor), else contiguous.
+Tensor empty_like_layout(const Tensor& x, DType dtype) {
+  const int64_t nd = x.dim();
+  if (nd < 2 || x.numel() == 0 || x.is_contiguous()) return Tensor::empty(x.shape(), dtype, x.device());
+  std::vector<int64_t> order(nd);  // dims from the outermost (largest stride) in
+  for (int64_t d = 0; d < nd; ++d) order[d] = d;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return x.strides()[a] > x.strides()[b]; });
+  int64_t dense = 1;
+  for (int64_t i = nd - 1; i >= 0; --i) {
+    const int64_t d = order[i];
+    if (x.shape()[d] == 1) continue;
+    if (x.strides()[d] != dense) return Tensor::empty(x.shape(), dtype, x.device());  // gaps or overlap
+    dense *= x.shape()[d];
+  }
+  Shape storage_shape(nd);
+  std::vector<int64_t> back(nd);
+  for (int64_t i = 0; i < nd; ++i) storage_shape[i] = x.shape()[order[i]], back[order[i]] = i;
+  return Tensor::empty(storage_shape, dtype, x.device()).permute(back);
+}
+
+Tensor cast_into(Tensor out, const Tensor& x, bool keep_layout) {
   {
     NoGradGuard no_grad;
     out.copy_(x);
   }
   if (needs_grad({&x})) {
+    const DType dtype = out.dtype();
     if (!is_floating(dtype))
       throw std::invalid_argument("cast: a tensor that requires grad cannot be cast to " +
                                   std::string(dtype_name(dtype)) + " while grad mode is on");
     const DType from = x.dtype();
-    record("CastBackward", out, {x}, [from](const Tensor& g) -> std::vector<Tensor> { return {g.to(from)}; });
+    record("CastBackward", out, {x}, [from, keep_layout](const Tensor& g) -> std::vector<Tensor> {
+      return {keep_layout ? cast_keep_layout(g, from) : g.to(from)};
+    });
   }
   return out;
+}
+
+}  // namespace
+
+Tensor cast(const Tensor& x, DType dtype) { return cast_into(Tensor::empty(x.shape(), dtype, x.device()), x, false); }
+
+Tensor cast_keep_layout(const Tensor& x, DType dtype) {
+  if (dtype == x.dtype()) return x;
+  Tensor out;
+  {
+    NoGradGuard no_grad;  // the permute that restores x's dim order is not part of the graph
+    out = empty_like_layout(x, dtype);
+  }
+  return cast_into(out, x, true);
 }
 
 }  // namespace ops

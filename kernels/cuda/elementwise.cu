@@ -5,6 +5,7 @@
 // DeviceMath. One kernel per storage type with the op as a run-time argument: the switch is uniform
 // across a warp, and it keeps the number of instantiations (and nvcc's time) small. Strided
 // operands use the merged index space of common.cuh.
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -187,8 +188,16 @@ void copy_strided(int src_type, int dst_type, int ndim, const int64_t* shape, co
   check_dims(ndim, "copy_strided");
   const int64_t n = numel_of(ndim, shape);
   if (n == 0) return;
-  const int64_t* st[2] = {ds, ss};
-  const Strided<2> sp = make_strided<2>(ndim, shape, st);
+  // Walk the elements in the destination's memory order (dims by decreasing destination stride): the
+  // writes coalesce, and a copy between two tensors of one layout (autocast's cast of a transposed
+  // weight, say) merges into a single flat dim that reads coalesced as well.
+  int order[kMaxDims];
+  for (int d = 0; d < ndim; ++d) order[d] = d;
+  std::stable_sort(order, order + ndim, [&](int a, int b) { return ds[a] > ds[b]; });
+  int64_t shape_o[kMaxDims], ds_o[kMaxDims], ss_o[kMaxDims];
+  for (int i = 0; i < ndim; ++i) shape_o[i] = shape[order[i]], ds_o[i] = ds[order[i]], ss_o[i] = ss[order[i]];
+  const int64_t* st[2] = {ds_o, ss_o};
+  const Strided<2> sp = make_strided<2>(ndim, shape_o, st);
   with_type(src_type, [&](auto s) {
     using S = decltype(s);
     with_type(dst_type, [&](auto d) {

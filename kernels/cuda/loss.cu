@@ -1,6 +1,7 @@
-// CUDA fused cross-entropy: logits [rows, classes] -> per-row log-sum-exp and loss, then the mean
-// over counted rows; the backward forms softmax - smoothed one-hot directly from the logits and
-// the saved lse, so the probabilities are never materialised in the forward.
+// CUDA fused cross-entropy: logits [rows, classes] (rows args.row_stride apart, so that a GEMM's padded
+// rows are read in place) -> per-row log-sum-exp and loss, then the mean over counted rows; the backward forms softmax
+// - smoothed one-hot directly from the logits and the saved lse, so the probabilities are never materialised in the
+// forward.
 //
 // One block per row: a max pass, then one pass for both sum exp(x - max) and sum x (the latter
 // for label smoothing). Row losses go to scratch and are summed by a single block in a fixed
@@ -13,6 +14,11 @@ namespace {
 
 constexpr int kBlock = 256;
 constexpr int kTotalBlock = 1024;
+
+CrossEntropyArgs with_row_stride(CrossEntropyArgs a) {
+  if (a.row_stride == 0) a.row_stride = a.classes;
+  return a;
+}
 
 unsigned row_blocks(int64_t rows) { return static_cast<unsigned>(rows > 65535 * 16 ? 65535 * 16 : rows); }
 
@@ -40,7 +46,7 @@ __global__ void ce_forward_kernel(CrossEntropyArgs a, const T* logits, const I* 
       }
       continue;
     }
-    const T* x = logits + r * C;
+    const T* x = logits + r * a.row_stride;
     A m = -INFINITY;
     for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
       const A v = load(x[c]);
@@ -94,13 +100,13 @@ __global__ void ce_backward_kernel(CrossEntropyArgs a, const T* logits, const I*
   const A off = A(a.label_smoothing / double(C));
   const A hit = A(1.0 - a.label_smoothing);
   for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {
-    T* g = glogits + r * C;
+    T* g = glogits + r * a.row_stride;
     const int64_t t = int64_t(targets[r]);
     if (t == a.ignore_index || t < 0 || t >= C) {
       for (int64_t c = threadIdx.x; c < C; c += blockDim.x) g[c] = store<T>(A(0));
       continue;
     }
-    const T* x = logits + r * C;
+    const T* x = logits + r * a.row_stride;
     const A l = lse[r];
     for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
       A p = exp_acc(load(x[c]) - l) - off;
@@ -113,8 +119,9 @@ __global__ void ce_backward_kernel(CrossEntropyArgs a, const T* logits, const I*
 }  // namespace
 
 template <class T, class I>
-void cross_entropy_forward(const CrossEntropyArgs& a, const T* logits, const I* targets, acc_t<T>* lse,
+void cross_entropy_forward(const CrossEntropyArgs& args, const T* logits, const I* targets, acc_t<T>* lse,
                            acc_t<T>* loss, int64_t* count, IndexError* record, cudaStream_t stream) {
+  const CrossEntropyArgs a = with_row_stride(args);
   Scratch row_loss(a.rows * sizeof(double), stream), counted(a.rows, stream);
   if (a.rows > 0) {
     ce_forward_kernel<<<row_blocks(a.rows), kBlock, 0, stream>>>(a, dptr(logits), targets, lse,
@@ -126,8 +133,9 @@ void cross_entropy_forward(const CrossEntropyArgs& a, const T* logits, const I* 
 }
 
 template <class T, class I>
-void cross_entropy_backward(const CrossEntropyArgs& a, const T* logits, const I* targets, const acc_t<T>* lse,
+void cross_entropy_backward(const CrossEntropyArgs& args, const T* logits, const I* targets, const acc_t<T>* lse,
                             const acc_t<T>* grad_out, const int64_t* count, T* glogits, cudaStream_t stream) {
+  const CrossEntropyArgs a = with_row_stride(args);
   if (a.rows == 0) return;
   ce_backward_kernel<<<row_blocks(a.rows), kBlock, 0, stream>>>(a, dptr(logits), targets, lse, grad_out, count,
                                                                  dptr(glogits));

@@ -17,8 +17,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
+#include <string>
 #include <vector>
 
+#include "cuda_emu/counters.h"
 #include "cuda_emu/device.h"
 
 namespace {
@@ -87,6 +90,25 @@ double gelu_tanh_slope(double z) {
 }
 
 bool has(uint32_t epilogue, uint32_t bits) { return (epilogue & bits) == bits; }
+
+std::mutex g_calls_mu;
+std::vector<hone::emu::GemmCall> g_calls;  // every matmul that ran (gemm_calls())
+
+void record_call(const Desc& d, const Layout& a, const Layout& b, const Layout& dl, int64_t k, const void* A,
+                 const void* B, const void* D) {
+  hone::emu::GemmCall c;
+  c.elem_bytes = int(hone::emu::elem_bytes(elem_of(dl.type)));
+  c.m = int64_t(dl.rows), c.n = int64_t(dl.cols), c.k = k, c.batch = dl.batch;
+  c.lda = a.ld, c.ldb = b.ld, c.ldd = dl.ld;
+  c.stride_a = a.stride, c.stride_b = b.stride, c.stride_d = dl.stride;
+  c.a = uintptr_t(A), c.b = uintptr_t(B), c.d = uintptr_t(D);
+  c.bias = (d.epilogue & (CUBLASLT_EPILOGUE_BIAS | CUBLASLT_EPILOGUE_BGRADA | CUBLASLT_EPILOGUE_BGRADB))
+               ? uintptr_t(d.bias)
+               : 0;
+  c.epilogue = d.epilogue;
+  std::lock_guard<std::mutex> lock(g_calls_mu);
+  g_calls.push_back(c);
+}
 
 // Everything a matmul of these descriptors needs that cuBLASLt would check; SUCCESS or why not.
 cublasStatus_t validate(const Desc& d, const Layout& a, const Layout& b, const Layout& c, const Layout& dl) {
@@ -221,6 +243,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t desc, const
   const Layout &a = *layout_of(a_layout), &b = *layout_of(b_layout), &c = *layout_of(c_layout),
                &dl = *layout_of(d_layout);
   if (const cublasStatus_t st = validate(d, a, b, c, dl); st != CUBLAS_STATUS_SUCCESS) return st;
+  record_call(d, a, b, dl, int64_t(d.trans_a == CUBLAS_OP_N ? a.cols : a.rows), A, B, D);
   const bool f64 = d.scale == CUDA_R_64F;
   const double al = f64 ? *static_cast<const double*>(alpha) : *static_cast<const float*>(alpha);
   const double be = f64 ? *static_cast<const double*>(beta) : *static_cast<const float*>(beta);
@@ -274,3 +297,37 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t desc, const
   }
   return CUBLAS_STATUS_SUCCESS;
 }
+
+namespace hone::emu {
+
+std::string GemmCall::misaligned() const {
+  const auto bytes = [&](int64_t elems) { return elems * int64_t(elem_bytes); };
+  const struct {
+    const char* what;
+    int64_t value;
+    bool in_bytes;  // value counts elements (else it is an address)
+  } checks[] = {{"A's address", int64_t(a), false},
+                {"B's address", int64_t(b), false},
+                {"D's address", int64_t(d), false},
+                {"the bias's address", int64_t(bias), false},
+                {"lda", lda, true},
+                {"ldb", ldb, true},
+                {"ldd", ldd, true},
+                {"A's batch stride", batch > 1 ? stride_a : 0, true},
+                {"B's batch stride", batch > 1 ? stride_b : 0, true},
+                {"D's batch stride", batch > 1 ? stride_d : 0, true}};
+  for (const auto& c : checks) {
+    const int64_t b = c.in_bytes ? bytes(c.value) : c.value;
+    if (b % 16 != 0)
+      return std::string(c.what) + " " + std::to_string(c.value) + (c.in_bytes ? " elements" : "") + " (" +
+             std::to_string(elem_bytes) + "-byte elements)";
+  }
+  return "";
+}
+
+std::vector<GemmCall> gemm_calls() {
+  std::lock_guard<std::mutex> lock(g_calls_mu);
+  return g_calls;
+}
+
+}  // namespace hone::emu

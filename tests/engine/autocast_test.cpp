@@ -139,6 +139,35 @@ TEST(Autocast, GradientsReachFloat32MasterWeights) {
 // A CNN's conv -> BN -> ReLU under autocast stays 16-bit (BN computes its statistics in float32
 // and its float32 weights join the input's dtype); gradients and running statistics stay close to
 // the float32 run's, and the parameters' gradients are float32.
+// Autocast's casts keep a permuted-dense layout (PyTorch's preserve_format): the bf16 copy of a
+// transposed weight is itself a transpose, and the gradient comes back through the cast in that
+// layout, so a transposed weight's gradient is dense in the weight's own order. Anything with gaps
+// (a narrowed view) is cast to a contiguous tensor; values are the plain cast's either way.
+TEST(Autocast, CastsKeepATransposedWeightTransposed) {
+  Tensor w = random_f32({6, 10}, 3);
+  w.requires_grad_(true);
+  const Tensor wt = w.transpose(0, 1);  // [10, 6], strides (1, 10)
+  const Tensor c = ops::cast_keep_layout(wt, DType::BF16);
+  EXPECT_EQ(c.shape(), (Shape{10, 6}));
+  EXPECT_EQ(c.strides(), (Shape{1, 10}));
+  EXPECT_EQ(c.to(DType::F32).to_vector<float>(), wt.to(DType::BF16).to(DType::F32).to_vector<float>());
+  const Tensor g = Tensor::rand({10, 6}, 4, -1.0, 1.0).to(DType::BF16);
+  ops::sum(ops::mul(c, g)).backward();
+  ASSERT_TRUE(w.grad().defined());
+  EXPECT_EQ(w.grad().dtype(), DType::F32);
+  EXPECT_EQ(w.grad().to_vector<float>(), g.transpose(0, 1).to(DType::F32).contiguous().to_vector<float>());
+
+  const Tensor p = random_f32({2, 3, 4}, 5).permute({2, 0, 1});  // dense in the order (1, 2, 0)
+  const Tensor cp = ops::cast_keep_layout(p, DType::F16);
+  EXPECT_EQ(cp.strides(), p.strides());
+  EXPECT_EQ(cp.to(DType::F32).to_vector<float>(), p.to(DType::F16).to(DType::F32).to_vector<float>());
+
+  const Tensor narrowed = random_f32({4, 9}, 6).narrow(1, 0, 7);  // rows 9 apart: gaps
+  const Tensor cn = ops::cast_keep_layout(narrowed, DType::BF16);
+  EXPECT_TRUE(cn.is_contiguous());
+  EXPECT_EQ(cn.to(DType::F32).to_vector<float>(), narrowed.to(DType::BF16).to(DType::F32).to_vector<float>());
+}
+
 TEST(Autocast, ConvBatchNormReluStays16Bit) {
   const Tensor x = random_f32({4, 3, 6, 6}, 20);
   auto run = [&](DType dt, std::vector<Tensor>& grads, Tensor& running_mean) {

@@ -85,6 +85,32 @@ void add_loss_cases(std::vector<OpCase>& cases) {
     };
     cases.push_back(c);
   }
+  // The language-model head: logits = x wte^T, then the loss. On CUDA the logits' rows are padded to
+  // 16 bytes (engine/ops/common.h, empty_gemm_output) for the 50-way vocabulary, the loss reads them
+  // in place and writes its gradient padded alike, and the backward GEMMs read that: the whole chain
+  // against the plain reference, forward and backward, in every dtype.
+  for (const int64_t V : {50, 7}) {
+    OpCase c;
+    c.name = "loss/cross_entropy/after_tied_head/[3, 5, 16]x[" + std::to_string(V) + ", 16]^T";
+    c.inputs = {InputSpec::floats({3, 5, 16}, -1.0, 1.0), InputSpec::floats({V, 16}, -1.0, 1.0),
+                InputSpec::index({3, 5}, V)};
+    c.forward = [](const std::vector<Tensor>& in) {
+      return ops::cross_entropy(ops::matmul(in[0], in[1].transpose(0, 1)),
+                                apply_ignore(in[2], Ignore::Some, DType::I64), kIgnore, 0.1);
+    };
+    c.reference = [V](const std::vector<Tensor>& in) {
+      const std::vector<double> x = values(in[0]), w = values(in[1]);
+      std::vector<double> logits(size_t(15 * V));
+      for (int64_t r = 0; r < 15; ++r)
+        for (int64_t v = 0; v < V; ++v) {
+          double acc = 0;
+          for (int64_t k = 0; k < 16; ++k) acc += x[size_t(r * 16 + k)] * w[size_t(v * 16 + k)];
+          logits[size_t(r * V + v)] = acc;
+        }
+      return cross_entropy_ref(from_values(logits, {15, V}), apply_ignore(in[2], Ignore::Some, DType::I64), 0.1);
+    };
+    cases.push_back(c);
+  }
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/random.h"
@@ -353,6 +354,27 @@ TEST(Trainer, CudaRunTracksTheCpuRunAndItsCheckpointResumesOnTheCpu) {
   fs::remove_all(dir);
 }
 
+// The tiny GPT-2 on the GPU with a trainer in `precision`, dropout, gradient accumulation and
+// clipping on: the step whose costs the emulator tests below count.
+struct TinyCudaRun {
+  std::unique_ptr<models::Gpt2> model;
+  std::unique_ptr<SyntheticTask> task;
+  std::unique_ptr<Trainer> trainer;
+  explicit TinyCudaRun(const std::string& precision) {
+    manual_seed(5);
+    model = std::make_unique<models::Gpt2>(tiny_config(0.1), 3);
+    model->to(Device::cuda(0));
+    task = std::make_unique<SyntheticTask>(*model, 4, 10, 11);
+    TrainerOptions o;
+    o.steps = 8;
+    o.grad_accum = 2;
+    o.clip_grad_norm = 1e-3;  // always clips
+    o.quiet = true;
+    o.precision = precision;
+    trainer = std::make_unique<Trainer>(*task, o);
+  }
+};
+
 // Issue #4's rule for the GPU: a training step makes the host wait for the device only to read the
 // values it logs, the step's loss and its gradient norm (each one stream synchronisation, then two
 // copies to the host: the value and the device's index-error record, which costs no further wait),
@@ -367,17 +389,8 @@ TEST(Trainer, CudaStepWaitsForTheDeviceOnlyToReadTheLoggedLossAndNorm) {
   if (const char* c = std::getenv("HONE_CUDA_CACHING"); c && std::string(c) == "0")
     GTEST_SKIP() << "HONE_CUDA_CACHING=0: every free waits (ctest runs this case again with the cache on)";
   for (const std::string precision : {"fp32", "bf16", "fp16"}) {
-    manual_seed(5);
-    models::Gpt2 m(tiny_config(0.1), 3);
-    m.to(Device::cuda(0));
-    SyntheticTask t(m, 4, 10, 11);
-    TrainerOptions o;
-    o.steps = 8;
-    o.grad_accum = 2;
-    o.clip_grad_norm = 1e-3;  // always clips
-    o.quiet = true;
-    o.precision = precision;
-    Trainer tr(t, o);
+    const TinyCudaRun run(precision);
+    Trainer& tr = *run.trainer;
     const int64_t kWarm = 3;  // steps until the allocator's cache holds a block for every request
     for (int64_t step = 0; step < kWarm; ++step) tr.train_step(step);
     const emu::HostWaits before = emu::host_waits();
@@ -406,6 +419,33 @@ TEST(Trainer, CudaStepWaitsForTheDeviceOnlyToReadTheLoggedLossAndNorm) {
     EXPECT_EQ(d2h, uint64_t(4 * steps)) << precision;
     EXPECT_EQ(frees, 0u) << precision;
     EXPECT_EQ(mallocs, 0u) << precision;
+  }
+#endif
+}
+
+// The GEMMs of a GPU training step are laid out for the tensor-core kernels: every matrix starts
+// on a 16-byte boundary and its leading dimension is a multiple of 16 bytes (cuBLASLt runs anything
+// else on kernels several times slower; for GPT-2 the 50257-way head is a quarter of the step's
+// FLOPs). The tiny model's 50-token vocabulary is misaligned in every precision, as GPT-2's is: the
+// logits and their gradient must be padded, and the head's weight copies and gradients laid out
+// so that the vocabulary is not their leading dimension. The emulated cuBLASLt records each call.
+TEST(Trainer, CudaStepGemmsAreAlignedForTensorCores) {
+#if !defined(HONE_CUDA_EMULATED)
+  GTEST_SKIP() << "reading the GEMMs' layouts needs the CUDA emulator (build-emu)";
+#else
+  for (const std::string precision : {"fp32", "bf16", "fp16"}) {
+    const TinyCudaRun run(precision);
+    Trainer& tr = *run.trainer;
+    const size_t before = emu::gemm_calls().size();
+    tr.train_step(0);
+    const std::vector<emu::GemmCall> calls = emu::gemm_calls();
+    ASSERT_GT(calls.size(), before + 8) << precision << ": the step's GEMMs were not recorded";
+    for (size_t i = before; i < calls.size(); ++i) {
+      const emu::GemmCall& c = calls[i];
+      EXPECT_EQ(c.misaligned(), "") << precision << ": GEMM m=" << c.m << " n=" << c.n << " k=" << c.k
+                                    << " batch=" << c.batch << " lda=" << c.lda << " ldb=" << c.ldb << " ldd=" << c.ldd
+                                    << " epilogue=" << c.epilogue;
+    }
   }
 #endif
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace hone::emu {
 
@@ -25,5 +26,21 @@ HostWaits host_waits();
 // Kernel launches since the process started, by the kernel expression at the launch site (e.g.
 // "layernorm_forward_kernel<T, A>"); launches the emulator refused are not counted.
 std::map<std::string, uint64_t> launches();
+
+// One cublasLtMatmul as the library saw it (tests/cuda_emu/cublaslt.cpp records each one that ran):
+// for tests that check a step's GEMMs are laid out for the GPU's fast kernels. Tensor-core GEMM
+// kernels on sm80/sm90 (TMA on Hopper) need every matrix's base address and leading dimension
+// (and batch stride) to be multiples of 16 bytes; cuBLASLt runs anything else on slow kernels.
+struct GemmCall {
+  int elem_bytes = 0;                      // of A, B and D (hone uses one type per GEMM)
+  int64_t m = 0, n = 0, k = 0, batch = 1;  // column-major, as cuBLASLt sees them
+  int64_t lda = 0, ldb = 0, ldd = 0;       // in elements
+  int64_t stride_a = 0, stride_b = 0, stride_d = 0;
+  uintptr_t a = 0, b = 0, d = 0, bias = 0;  // addresses (bias 0 when none)
+  uint32_t epilogue = 0;
+  // The first thing that is not a multiple of 16 bytes ("lda 50257 elements"), or "" when all are.
+  std::string misaligned() const;
+};
+std::vector<GemmCall> gemm_calls();
 
 }  // namespace hone::emu

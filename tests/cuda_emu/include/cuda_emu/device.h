@@ -99,6 +99,7 @@ class DeviceAccess {
 // The element types of the emulated libraries' buffers (each library names them in its own enum),
 // and element i of such a buffer read as a double / written from one (rounded once to the type).
 enum class Elem { F32, F64, BF16, F16, None };
+inline size_t elem_bytes(Elem t) { return t == Elem::F64 ? 8 : t == Elem::F32 ? 4 : t == Elem::None ? 0 : 2; }
 double load_elem(Elem t, const void* base, int64_t i);
 void store_elem(Elem t, void* base, int64_t i, double v);
 
