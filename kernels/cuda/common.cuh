@@ -170,6 +170,58 @@ template <class A> __device__ A block_max(A v, A* scratch) {
   return r;
 }
 
+// ---- 16-byte vector access ---------------------------------------------------------------------------
+// Memory-bound row kernels move 16 bytes per load and store instruction where a row allows it (8 bf16 or
+// 4 floats): a warp's 2-byte loads move 64 bytes each, too few bytes in flight to come near the HBM's
+// bandwidth. A row must start 16-byte aligned for that (a GEMM output's padded rows do); otherwise, and for
+// the tail past the last whole 16 bytes, elements go one at a time.
+__device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+// 16 bytes of T, loaded and stored as one (llm.c's Packed128): an aggregate of T, so reading T memory
+// through it is well-defined C++ (a uint4 reinterpreted as T is not, and GCC drops such loads).
+template <class T>
+struct alignas(16) Pack16 {
+  static constexpr int kSize = 16 / int(sizeof(T));
+  T v[kSize];
+};
+
+// f(i, x[i]) for the elements of x[0, n) that thread t of `threads` owns: 16-byte chunks t, t + threads, ...
+// (then the tail) when x is aligned, else elements t, t + threads, ...
+template <class T, class F>
+__device__ __forceinline__ void for_each_vec(const T* x, int64_t n, int t, int threads, F&& f) {
+  constexpr int V = Pack16<T>::kSize;
+  int64_t done = 0;
+  if (aligned16(x)) {
+    const int64_t chunks = n / V;
+    for (int64_t c = t; c < chunks; c += threads) {
+      const Pack16<T> in = reinterpret_cast<const Pack16<T>*>(x)[c];
+#pragma unroll
+      for (int j = 0; j < V; ++j) f(c * V + j, in.v[j]);
+    }
+    done = chunks * V;
+  }
+  for (int64_t i = done + t; i < n; i += threads) f(i, x[i]);
+}
+
+// y[i] = f(i, x[i]) over [0, n), owned as in for_each_vec (16-byte chunks when x and y are both aligned).
+template <class T, class F>
+__device__ __forceinline__ void map_vec(const T* x, T* y, int64_t n, int t, int threads, F&& f) {
+  constexpr int V = Pack16<T>::kSize;
+  int64_t done = 0;
+  if (aligned16(x) && aligned16(y)) {
+    const int64_t chunks = n / V;
+    for (int64_t c = t; c < chunks; c += threads) {
+      const Pack16<T> in = reinterpret_cast<const Pack16<T>*>(x)[c];
+      Pack16<T> out;
+#pragma unroll
+      for (int j = 0; j < V; ++j) out.v[j] = f(c * V + j, in.v[j]);
+      reinterpret_cast<Pack16<T>*>(y)[c] = out;
+    }
+    done = chunks * V;
+  }
+  for (int64_t i = done + t; i < n; i += threads) y[i] = f(i, x[i]);
+}
+
 // Math in the accumulation type (float or double).
 __host__ __device__ __forceinline__ float exp_acc(float x) { return expf(x); }
 __host__ __device__ __forceinline__ double exp_acc(double x) { return exp(x); }

@@ -1,11 +1,12 @@
-// CUDA fused cross-entropy: logits [rows, classes] (rows args.row_stride apart, so that a GEMM's padded
-// rows are read in place) -> per-row log-sum-exp and loss, then the mean over counted rows; the backward forms softmax
-// - smoothed one-hot directly from the logits and the saved lse, so the probabilities are never materialised in the
-// forward.
+// CUDA fused cross-entropy: logits [rows, classes] (rows args.row_stride apart, so that a GEMM's
+// padded rows are read in place) -> per-row log-sum-exp and loss, then the mean over counted rows;
+// the backward forms softmax - smoothed one-hot directly from the logits and the saved lse, so the
+// probabilities are never materialised in the forward.
 //
-// One block per row: a max pass, then one pass for both sum exp(x - max) and sum x (the latter
-// for label smoothing). Row losses go to scratch and are summed by a single block in a fixed
-// order (in double), and the mean is written on the device: no host synchronisation.
+// One block per row, one pass over it (online softmax: running max and rescaled sum exp(x - max),
+// with sum x for label smoothing), in 16-byte loads where the row is aligned. Row losses go to
+// scratch and are summed by a single block in a fixed order (in double), and the mean is written
+// on the device: no host synchronisation.
 #include "kernels/cuda/common.cuh"
 
 namespace hone::kernels::cuda {
@@ -47,19 +48,22 @@ __global__ void ce_forward_kernel(CrossEntropyArgs a, const T* logits, const I* 
       continue;
     }
     const T* x = logits + r * a.row_stride;
-    A m = -INFINITY;
-    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
-      const A v = load(x[c]);
-      m = v > m ? v : m;
-    }
-    m = block_max(m, scratch);
-    A se = 0, sx = 0;
-    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
-      const A v = load(x[c]);
-      se += exp_acc(v - m);
+    // One pass (online softmax): each thread keeps its running max m and sum of exp(x - m), rescaling
+    // the sum when the max grows; the block then rescales every thread's sum to the row's max.
+    A m = -INFINITY, se = 0, sx = 0;
+    for_each_vec(x, C, threadIdx.x, blockDim.x, [&](int64_t, T raw) {
+      const A v = load(raw);
+      if (v > m) {
+        se = se * exp_acc(m - v) + A(1);
+        m = v;
+      } else if (v != -INFINITY) {  // (a NaN lands here and poisons the sum, as it should)
+        se += exp_acc(v - m);
+      }
       sx += v;
-    }
-    se = block_sum(se, scratch);
+    });
+    const A row_max = block_max(m, scratch);
+    se = block_sum(m == -INFINITY ? A(0) : se * exp_acc(m - row_max), scratch);
+    m = row_max;
     if (a.label_smoothing != 0.0) sx = block_sum(sx, scratch);
     if (threadIdx.x == 0) {
       const A l = m + log_acc(se);
@@ -108,11 +112,11 @@ __global__ void ce_backward_kernel(CrossEntropyArgs a, const T* logits, const I*
     }
     const T* x = logits + r * a.row_stride;
     const A l = lse[r];
-    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
-      A p = exp_acc(load(x[c]) - l) - off;
+    map_vec(x, g, C, threadIdx.x, blockDim.x, [&](int64_t c, T v) {
+      A p = exp_acc(load(v) - l) - off;
       if (c == t) p -= hit;
-      g[c] = store<T>(p * scale);
-    }
+      return store<T>(p * scale);
+    });
   }
 }
 
