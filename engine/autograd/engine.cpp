@@ -87,9 +87,22 @@ void record(const std::string& name, Tensor& output, const std::vector<Tensor>& 
 
 namespace {
 
-void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
+// True when `g` is the only way to its memory and that memory is exactly g's elements: a gradient
+// a backward function just computed, which the leaf may then keep as its .grad without a copy.
+bool sole_dense_owner(const Tensor& g) {
+  return g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous() && g.offset() == 0 &&
+         g.storage()->nbytes() == g.nbytes();
+}
+
+void accumulate_leaf(TensorImpl* leaf, Tensor g) {
   if (!leaf->grad) {
-    // Own the memory: `g` may alias another gradient (add's backward passes it through).
+    // Own the memory: `g` may alias another gradient (add's backward passes its gradient through,
+    // to both inputs) or a tensor a node still holds; then it is copied. A fresh gradient (every
+    // weight gradient of a GEMM, say) is kept as it is: no copy of every parameter per backward.
+    if (sole_dense_owner(g)) {
+      leaf->grad = g.impl_ptr();
+      return;
+    }
     Tensor c = g.contiguous();
     leaf->grad = (c.same(g) ? g.clone() : c).impl_ptr();
     return;
@@ -165,6 +178,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
           "'s saved tensors were freed by the first backward); pass retain_graph=true to the "
           "first backward if you need to run it twice");
     std::vector<Tensor> input_grads = n->backward(g);
+    g = Tensor();  // done with: a gradient passed through (a view's, say) is then no longer shared
     if (input_grads.size() != n->next.size())
       throw std::logic_error(n->name + " returned " + std::to_string(input_grads.size()) +
                              " gradients for " + std::to_string(n->next.size()) + " inputs");
@@ -174,8 +188,8 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     }
     for (size_t i = 0; i < n->next.size(); ++i) {
       const Edge& e = n->next[i];
+      if (e.leaf && input_grads[i].defined()) accumulate_leaf(e.leaf.get(), std::move(input_grads[i]));
       const Tensor& gi = input_grads[i];
-      if (e.leaf && gi.defined()) accumulate_leaf(e.leaf.get(), gi);
       if (!e.fn) continue;
       if (gi.defined()) add_grad(e.fn.get(), gi);
       if (--pending[e.fn.get()] == 0) ready.push_back(e.fn.get());

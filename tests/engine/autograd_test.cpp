@@ -73,6 +73,33 @@ TEST(Autograd, LeafGradientsNeverShareMemory) {
   EXPECT_EQ(c.grad().to_vector<double>(), (std::vector<double>{4, 4, 4}));
 }
 
+// A gradient nothing else holds (a backward's fresh result) becomes the leaf's .grad as it is, not
+// a copy of it (a copy of every parameter per backward otherwise); one still held elsewhere (the
+// node's own input gradient, passed through, or one it keeps) is copied.
+TEST(Autograd, LeafKeepsAFreshGradientWithoutACopy) {
+  Tensor w = Tensor::from_vector(std::vector<double>{1, 2, 3}, {3}).requires_grad_(true);
+  const void* fresh = nullptr;
+  Tensor out = Tensor::from_vector(std::vector<double>{0}, {});
+  record("FreshGradient", out, {w}, [&fresh](const Tensor&) -> std::vector<Tensor> {
+    Tensor g = Tensor::full({3}, 5.0, DType::F64);
+    fresh = g.data_ptr();
+    return {g};
+  });
+  out.backward();
+  EXPECT_EQ(w.grad().data_ptr(), fresh) << "the fresh gradient was copied";
+  EXPECT_EQ(w.grad().to_vector<double>(), (std::vector<double>{5, 5, 5}));
+
+  Tensor v = Tensor::from_vector(std::vector<double>{1, 2, 3}, {3}).requires_grad_(true);
+  Tensor kept = Tensor::full({3}, 2.0, DType::F64);
+  Tensor out2 = Tensor::from_vector(std::vector<double>{0}, {});
+  record("KeptGradient", out2, {v}, [kept](const Tensor&) -> std::vector<Tensor> { return {kept}; });
+  out2.backward(Tensor(), /*retain_graph=*/true);
+  EXPECT_NE(v.grad().data_ptr(), kept.data_ptr()) << "a gradient the node still holds must be copied";
+  out2.backward();
+  EXPECT_EQ(v.grad().to_vector<double>(), (std::vector<double>{4, 4, 4}));
+  EXPECT_EQ(kept.to_vector<double>(), (std::vector<double>{2, 2, 2})) << "accumulating changed the node's tensor";
+}
+
 TEST(Autograd, NoGradScopeRecordsNothing) {
   Tensor x = scalar64(1.0);
   Tensor y;
