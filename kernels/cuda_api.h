@@ -49,6 +49,13 @@ void check_launch(const char* kernel);
 // tried once more before the error is thrown.
 void* scratch_alloc(size_t bytes, cudaStream_t stream, const char* what);
 void set_memory_pressure_handler(void (*release_cached_memory)());
+// Copies `bytes` of host memory to device memory `dst`, in order on `stream`, without making the host
+// wait for the device: the bytes go through a ring of page-locked memory (a copy from pageable memory
+// may synchronise with the stream first, per CUDA's API notes), so the training step's uploads (the
+// batch, the optimizers' tensor tables) leave the host free to run ahead. Returns once the host bytes
+// are staged (the caller's buffer may go right after). Copies over 4 MB, or when page-locked memory
+// cannot be had, go straight from the caller's memory instead.
+void upload_async(void* dst, const void* host, size_t bytes, cudaStream_t stream);
 
 // Out-of-range indices cannot be reported from inside a kernel, and reading the indices back
 // to check them on the host would synchronise. So the kernels that take indices skip bad ones

@@ -284,14 +284,14 @@ Tensor& Tensor::copy_(const Tensor& src_in) {
   } else if (device().is_cuda()) {
     // From the CPU (or another device, through the CPU): a dense host copy in this dtype goes up
     // in one transfer, straight into this view when it is contiguous, else into a dense device
-    // buffer that a strided kernel spreads into the view. A transfer from pageable memory
-    // returns once the driver has staged the data, so the host copy may go right after.
+    // buffer that a strided kernel spreads into the view. The transfer goes through the page-locked
+    // upload ring (kernels/cuda_api.h, upload_async): the host neither waits for the device nor
+    // has to keep its copy.
     Tensor host = src.device().is_cpu() ? src.detach() : src.detach().to(Device::cpu());
     host = host.to(dtype()).contiguous();
     const cudaStream_t stream = cuda::stream(device());
     Tensor dense = is_contiguous() ? *this : Tensor::empty(shape(), dtype(), device());
-    cuda::check(cudaMemcpyAsync(dense.data_ptr(), host.data_ptr(), nbytes(), cudaMemcpyHostToDevice, stream),
-                "cudaMemcpyAsync (copy_, host to device)");
+    kernels::cuda::upload_async(dense.data_ptr(), host.data_ptr(), nbytes(), stream);
     if (!dense.same(*this))
       kernels::cuda::copy_strided(static_cast<int>(dtype()), static_cast<int>(dtype()), static_cast<int>(dim()),
                                   shape().data(), dense.data_ptr(), dense.strides().data(), data_ptr(),

@@ -288,12 +288,11 @@ class Scratch {
   cudaStream_t stream_;
 };
 
-// Copies a small host array to stream-ordered device scratch (pageable memory: the call returns
-// once the data has been staged, so the host array may go right after).
+// Copies a small host array to stream-ordered device scratch through the page-locked upload ring
+// (upload_async: the host does not wait, and the host array may go right after).
 template <class T>
 T* upload(Scratch& s, const T* host, size_t count, cudaStream_t stream) {
-  check(cudaMemcpyAsync(s.as<T>(), host, count * sizeof(T), cudaMemcpyHostToDevice, stream),
-        "cudaMemcpyAsync (kernel arguments)");
+  upload_async(s.as<T>(), host, count * sizeof(T), stream);
   return s.as<T>();
 }
 

@@ -141,7 +141,21 @@ std::mutex g_launches_mu;
 std::map<std::string, uint64_t> g_launches;
 
 std::atomic<uint64_t> g_synchronize{0}, g_device_to_host{0}, g_free{0}, g_host_to_device{0}, g_malloc{0},
-    g_malloc_async{0};
+    g_malloc_async{0}, g_host_to_device_pinned{0};
+
+// Page-locked host allocations (cudaHostAlloc / cudaMallocHost): start -> bytes. A copy from them
+// to the device is asynchronous on a GPU; one from pageable memory may wait for the stream.
+std::mutex g_pinned_mu;
+std::map<uintptr_t, size_t> g_pinned;
+
+bool in_pinned_memory(const void* p, size_t n) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  std::lock_guard<std::mutex> lock(g_pinned_mu);
+  auto it = g_pinned.upper_bound(a);
+  if (it == g_pinned.begin()) return false;
+  --it;
+  return a >= it->first && a + n <= it->first + it->second;
+}
 
 cudaError_t copy(void* dst, const void* src, size_t n, cudaMemcpyKind kind, const char* api) {
   if (n == 0) return cudaSuccess;
@@ -159,7 +173,7 @@ cudaError_t copy(void* dst, const void* src, size_t n, cudaMemcpyKind kind, cons
     if (!want_src_dev && src_dev) misuse(std::string(api) + ": a host source in device memory (wrong kind)");
   }
   if (src_dev && !dst_dev) ++g_device_to_host;
-  if (dst_dev && !src_dev) ++g_host_to_device;
+  if (dst_dev && !src_dev) ++(in_pinned_memory(src, n) ? g_host_to_device_pinned : g_host_to_device);
   std::memmove(dst, src, n);
   return cudaSuccess;
 }
@@ -436,6 +450,7 @@ HostWaits host_waits() {
   HostWaits w;
   w.synchronize = g_synchronize, w.device_to_host = g_device_to_host, w.free = g_free;
   w.host_to_device = g_host_to_device, w.malloc = g_malloc, w.malloc_async = g_malloc_async;
+  w.host_to_device_pinned = g_host_to_device_pinned;
   return w;
 }
 
@@ -609,6 +624,24 @@ cudaError_t cudaFree(void* p) {
 }
 cudaError_t cudaFreeAsync(void* p, cudaStream_t) { return hone::emu::device_free(p); }
 
+cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned) {
+  *p = std::malloc(bytes ? bytes : 1);
+  if (!*p) return fail(cudaErrorMemoryAllocation);
+  std::lock_guard<std::mutex> lock(hone::emu::g_pinned_mu);
+  hone::emu::g_pinned[reinterpret_cast<uintptr_t>(*p)] = bytes;
+  return cudaSuccess;
+}
+cudaError_t cudaMallocHost(void** p, size_t bytes) { return cudaHostAlloc(p, bytes, 0); }
+cudaError_t cudaFreeHost(void* p) {
+  if (!p) return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> lock(hone::emu::g_pinned_mu);
+    if (!hone::emu::g_pinned.erase(reinterpret_cast<uintptr_t>(p))) return fail(cudaErrorInvalidValue);
+  }
+  std::free(p);
+  return cudaSuccess;
+}
+
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
   return hone::emu::copy(dst, src, n, kind, "cudaMemcpy");
 }
@@ -664,6 +697,9 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
   reinterpret_cast<EmuEvent*>(e)->at = std::chrono::steady_clock::now();
   return cudaSuccess;
 }
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) { return cudaEventCreate(e); }
+// The emulator runs work as it is enqueued: every recorded event has completed.
+cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
 cudaError_t cudaEventSynchronize(cudaEvent_t) {
   ++hone::emu::g_synchronize;
   return cudaSuccess;

@@ -615,6 +615,36 @@ inline std::string check_gemm_epilogue() {
   return err;
 }
 
+// upload_async through its page-locked ring: 400 uploads of 1 byte to ~200 KB (40 MB in all, so the
+// 16 MB ring wraps and reuses regions) and one of 5 MB (past the ring's limit: a direct copy), each
+// from a host buffer freed right after the call, to overlapping places in one device buffer. The
+// device must end up as a host mirror that took the same writes in the same order.
+inline std::string check_upload() {
+  const size_t kBuffer = size_t(8) << 20;
+  DeviceVec<uint8_t> dev(kBuffer);
+  std::vector<uint8_t> mirror(kBuffer, 0);
+  cudaStream_t stream = nullptr;
+  kc::check(cudaStreamCreate(&stream), "cudaStreamCreate (test)");
+  auto write = [&](size_t i, size_t bytes) {
+    const size_t offset = (i * 40993) % (kBuffer - bytes + 1);
+    std::vector<uint8_t> host(bytes);
+    for (size_t b = 0; b < bytes; ++b) host[b] = uint8_t(i * 131 + b * 7 + (b >> 9));
+    kc::upload_async(dev.p + offset, host.data(), bytes, stream);
+    std::copy(host.begin(), host.end(), mirror.begin() + offset);
+  };
+  for (size_t i = 0; i < 400; ++i) write(i, (i * 7919) % 200000 + 1);
+  write(400, size_t(5) << 20);
+  for (size_t i = 401; i < 420; ++i) write(i, (i * 7919) % 200000 + 1);
+  kc::check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (test)");
+  cudaStreamDestroy(stream);
+  const std::vector<uint8_t> got = dev.get();
+  for (size_t b = 0; b < kBuffer; ++b)
+    if (got[b] != mirror[b])
+      return "upload_async: byte " + std::to_string(b) + " is " + std::to_string(got[b]) + ", expected " +
+             std::to_string(mirror[b]);
+  return "";
+}
+
 inline std::vector<std::pair<std::string, std::function<std::string()>>> all_checks() {
   return {{"gemm", check_gemm},
           {"dropout", check_dropout},
@@ -623,7 +653,8 @@ inline std::vector<std::pair<std::string, std::function<std::string()>>> all_che
           {"rows", check_rows},
           {"attention_and_embedding", check_attention_and_embedding},
           {"fused", check_fused},
-          {"gemm_epilogue", check_gemm_epilogue}};
+          {"gemm_epilogue", check_gemm_epilogue},
+          {"upload", check_upload}};
 }
 
 }  // namespace hone::cudacheck

@@ -380,8 +380,9 @@ struct TinyCudaRun {
 // copies to the host: the value and the device's index-error record, which costs no further wait),
 // with dropout, gradient accumulation and clipping on, in every precision; and once the allocator's
 // cache is warm (three steps) a step neither cudaMallocs nor frees (kernels' scratch is stream-ordered
-// cudaMallocAsync, served from the device's pool). The CUDA emulator counts the runtime calls that
-// wait (tests/cuda_emu/include/cuda_emu/counters.h).
+// cudaMallocAsync, served from the device's pool), and it uploads nothing from pageable memory (such a
+// copy may synchronise with the stream). The CUDA emulator counts the runtime calls that wait
+// (tests/cuda_emu/include/cuda_emu/counters.h).
 TEST(Trainer, CudaStepWaitsForTheDeviceOnlyToReadTheLoggedLossAndNorm) {
 #if !defined(HONE_CUDA_EMULATED)
   GTEST_SKIP() << "counting the host's waits for the device needs the CUDA emulator (build-emu)";
@@ -411,7 +412,7 @@ TEST(Trainer, CudaStepWaitsForTheDeviceOnlyToReadTheLoggedLossAndNorm) {
                    mallocs = after.malloc - before.malloc, pool = after.malloc_async - before.malloc_async;
     std::printf(
         "[waits] %s, %lld steps: %llu synchronisations, %llu copies to the host, %llu frees, %llu cudaMallocs; "
-        "%llu copies from the host, %llu cudaMallocAsyncs, %llu kernel launches\n",
+        "%llu copies from pageable host memory, %llu cudaMallocAsyncs, %llu kernel launches\n",
         precision.c_str(), (long long)steps, (unsigned long long)sync, (unsigned long long)d2h,
         (unsigned long long)frees, (unsigned long long)mallocs, (unsigned long long)h2d, (unsigned long long)pool,
         (unsigned long long)launched);
@@ -419,6 +420,10 @@ TEST(Trainer, CudaStepWaitsForTheDeviceOnlyToReadTheLoggedLossAndNorm) {
     EXPECT_EQ(d2h, uint64_t(4 * steps)) << precision;
     EXPECT_EQ(frees, 0u) << precision;
     EXPECT_EQ(mallocs, 0u) << precision;
+    // The step's uploads (token ids and targets, the optimizer's and the clipping's tensor tables)
+    // all go through the page-locked ring: none from pageable memory, which may wait for the stream.
+    EXPECT_EQ(h2d, 0u) << precision << ": copies to the device from pageable host memory";
+    EXPECT_GT(after.host_to_device_pinned - before.host_to_device_pinned, 0u) << precision;
   }
 #endif
 }

@@ -15,11 +15,12 @@ namespace hone::emu {
 // when the data is there) and cudaFree (it waits for the device to be idle); with the copies from
 // pageable host memory (which may wait for the stream), cudaMalloc (which costs far more than a
 // kernel launch) and the stream-ordered cudaMallocAsync (cheap: served from the device's pool). A
-// test can so check that a training step waits only where it reads a logged value.
+// test can so check that a training step waits only where it reads a logged value. Copies to the
+// device from page-locked memory (cudaHostAlloc) are counted apart: those never wait.
 struct HostWaits {
   uint64_t synchronize = 0, device_to_host = 0, free = 0;  // each of these waits
-  uint64_t host_to_device = 0, malloc = 0;                 // these may wait, or cost
-  uint64_t malloc_async = 0;
+  uint64_t host_to_device = 0, malloc = 0;                 // these may wait (pageable source), or cost
+  uint64_t malloc_async = 0, host_to_device_pinned = 0;    // these do not
 };
 HostWaits host_waits();
 
