@@ -120,14 +120,17 @@ void softmax_backward(int64_t rows, int64_t cols, const T* y, const T* gy, T* gx
 template <class T>
 void layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* weight, const T* bias, double eps,
                        T* y, acc_t<T>* mean, acc_t<T>* rstd, cudaStream_t stream);
-// gweight/gbias: per-block partial sums over fixed chunks of rows, added in chunk order.
+// gweight/gbias: per-block partial sums over fixed chunks of rows, added in chunk order. accumulate_gx:
+// gx += dx, as kernels/layernorm.h's twin.
 template <class T>
 void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
-                        const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream);
+                        const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream,
+                        bool accumulate_gx = false);
 // gy in 16 bits (H = bf16 or f16, T = float), read as is (see kernels/layernorm.h's twin).
 template <class T, class H>
 void layernorm_backward_lowp_gy(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
-                                const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream);
+                                const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream,
+                                bool accumulate_gx = false);
 
 // ---- cross-entropy (loss.cu) ---------------------------------------------------------------------------
 // Unlike the CPU version the totals stay on the device: `loss` (one T) receives the mean loss over

@@ -17,16 +17,19 @@ void layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* weight, 
 // Gradients from gy and the saved statistics. Any of gx, gweight, gbias may be null (not
 // wanted); weight may be null (it was absent in the forward). gweight/gbias sum over rows in
 // fixed chunks of rows, chunk partials added in chunk order: independent of the thread count.
+// accumulate_gx: gx already holds a gradient, and receives gx + dx (dx rounded to T before the add,
+// so the values are those of writing dx and adding it after, to float rounding: the compiler may
+// contract the add with dx's last product), without that separate pass.
 template <class T>
-void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight,
-                        const acc_t<T>* mean, const acc_t<T>* rstd, const T* gy, T* gx,
-                        T* gweight, T* gbias);
+void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
+                        const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias, bool accumulate_gx = false);
 // The same with gy in 16 bits (H = bf16 or f16; T = float), read as is: casting gy to T first gives
 // the same results to float rounding (the compiler may contract the converted loads differently).
 // Autocast's case: the output fed a 16-bit matmul, whose backward gives a 16-bit gy.
 template <class T, class H>
 void layernorm_backward_lowp_gy(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
-                                const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias);
+                                const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias,
+                                bool accumulate_gx = false);
 
 }  // namespace hone::kernels
 

@@ -111,7 +111,24 @@ void accumulate_leaf(TensorImpl* leaf, Tensor g) {
   ops::add_(acc, g);
 }
 
+// The node whose backward runs on this thread, and the gradients waiting for nodes (take_pending_grad).
+struct RunningNode {
+  Node* node = nullptr;
+  std::unordered_map<Node*, Tensor>* waiting = nullptr;
+};
+thread_local RunningNode t_running;
+
 }  // namespace
+
+Tensor take_pending_grad(size_t input) {
+  const RunningNode& r = t_running;
+  if (!r.node || input >= r.node->next.size() || !r.node->next[input].fn) return Tensor();
+  auto it = r.waiting->find(r.node->next[input].fn.get());
+  if (it == r.waiting->end() || !sole_dense_owner(it->second)) return Tensor();
+  Tensor g = std::move(it->second);
+  r.waiting->erase(it);
+  return g;
+}
 
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
                   bool retain_graph) {
@@ -177,7 +194,19 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
           "autograd: trying to backward through the graph a second time (" + n->name +
           "'s saved tensors were freed by the first backward); pass retain_graph=true to the "
           "first backward if you need to run it twice");
-    std::vector<Tensor> input_grads = n->backward(g);
+    std::vector<Tensor> input_grads;
+    {
+      // take_pending_grad's view of this node; restored after (a backward may itself run a backward).
+      const RunningNode outer = t_running;
+      t_running = {n, &grad_of};
+      try {
+        input_grads = n->backward(g);
+      } catch (...) {
+        t_running = outer;
+        throw;
+      }
+      t_running = outer;
+    }
     g = Tensor();  // done with: a gradient passed through (a view's, say) is then no longer shared
     if (input_grads.size() != n->next.size())
       throw std::logic_error(n->name + " returned " + std::to_string(input_grads.size()) +

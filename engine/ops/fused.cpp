@@ -63,7 +63,16 @@ std::vector<Tensor> layer_norm_grads(const Tensor& s, const Tensor& w, const Ten
   const bool lowp_g = s.dtype() == DType::F32 && detail::is_16bit(g_in.dtype());
   const Tensor g = (lowp_g ? g_in : g_in.to(s.dtype())).contiguous();
   Tensor gs, gw, gb;
-  if (want_s) gs = Tensor::empty(s.shape(), s.dtype(), s.device());
+  // The sum's other consumer (the next residual add) usually sent its gradient first: the kernel
+  // adds into that one as it writes, instead of writing its own for the autograd to add after.
+  const Tensor pending = want_s ? take_pending_grad(0) : Tensor();
+  const bool accumulate = pending.defined() && pending.dtype() == s.dtype() && pending.shape() == s.shape() &&
+                          pending.device() == s.device();
+  if (want_s) gs = accumulate ? pending : Tensor::empty(s.shape(), s.dtype(), s.device());
+  // (A waiting gradient in another dtype is not expected: it is added after, as the autograd would.)
+  auto result = [&] {
+    return std::vector<Tensor>{pending.defined() && !accumulate ? ops::add(pending, gs) : gs, gw, gb};
+  };
   if (want_w) gw = Tensor::empty({C}, s.dtype(), s.device());
   if (want_b) gb = Tensor::empty({C}, s.dtype(), s.device());
   if (lowp_g) {
@@ -72,15 +81,16 @@ std::vector<Tensor> layer_norm_grads(const Tensor& s, const Tensor& w, const Ten
       if (detail::on_cuda(s)) {
         HONE_CUDA_ONLY(node, kernels::cuda::layernorm_backward_lowp_gy<float, H>(
                                  rows, C, s.data<float>(), in_ptr<float>(w), mean.data<float>(), rstd.data<float>(), pg,
-                                 out_ptr<float>(gs), out_ptr<float>(gw), out_ptr<float>(gb), cuda::stream(s.device())));
+                                 out_ptr<float>(gs), out_ptr<float>(gw), out_ptr<float>(gb), cuda::stream(s.device()),
+                                 accumulate));
       } else {
         kernels::layernorm_backward_lowp_gy<float, H>(rows, C, s.data<float>(), in_ptr<float>(w), mean.data<float>(),
                                                       rstd.data<float>(), pg, out_ptr<float>(gs), out_ptr<float>(gw),
-                                                      out_ptr<float>(gb));
+                                                      out_ptr<float>(gb), accumulate);
       }
     };
     detail::dispatch_16bit(g.dtype(), run);
-    return {gs, gw, gb};
+    return result();
   }
   HONE_DISPATCH_FLOATING(s.dtype(), node, [&] {
     using S = acc_t<scalar_t>;
@@ -91,13 +101,13 @@ std::vector<Tensor> layer_norm_grads(const Tensor& s, const Tensor& w, const Ten
     if (detail::on_cuda(s)) {
       HONE_CUDA_ONLY(node, kernels::cuda::layernorm_backward<scalar_t>(
                                rows, C, ps, in_ptr<scalar_t>(w), pm, pr, pg, out_ptr<scalar_t>(gs),
-                               out_ptr<scalar_t>(gw), out_ptr<scalar_t>(gb), cuda::stream(s.device())));
+                               out_ptr<scalar_t>(gw), out_ptr<scalar_t>(gb), cuda::stream(s.device()), accumulate));
     } else {
       kernels::layernorm_backward<scalar_t>(rows, C, ps, in_ptr<scalar_t>(w), pm, pr, pg, out_ptr<scalar_t>(gs),
-                                            out_ptr<scalar_t>(gw), out_ptr<scalar_t>(gb));
+                                            out_ptr<scalar_t>(gw), out_ptr<scalar_t>(gb), accumulate);
     }
   });
-  return {gs, gw, gb};
+  return result();
 }
 
 }  // namespace

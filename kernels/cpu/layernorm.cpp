@@ -41,13 +41,17 @@ void layernorm_row(int64_t n, const T* x, const T* w, const T* b, acc_t<T> eps, 
 // dx for one row: with xhat = (x - mean) rstd and g = gy * w,
 //   dx = rstd (g - mean(g) - xhat mean(g xhat)).
 template <class T, class G>
-void layernorm_dx_row(int64_t n, const T* x, const T* w, acc_t<T> mean, acc_t<T> rstd, const G* gy, T* gx) {
+void layernorm_dx_row(int64_t n, const T* x, const T* w, acc_t<T> mean, acc_t<T> rstd, const G* gy, T* gx,
+                      bool accumulate) {
   using A = acc_t<T>;
   auto g = [&](int64_t i) { return w ? A(gy[i]) * A(w[i]) : A(gy[i]); };
   auto xhat = [&](int64_t i) { return (A(x[i]) - mean) * rstd; };
   const A g_mean = lane_sum<A>(n, g) / A(n);
   const A gx_mean = lane_sum<A>(n, [&](int64_t i) { return g(i) * xhat(i); }) / A(n);
-  for (int64_t i = 0; i < n; ++i) gx[i] = T(rstd * (g(i) - g_mean - xhat(i) * gx_mean));
+  for (int64_t i = 0; i < n; ++i) {
+    const T dx = T(rstd * (g(i) - g_mean - xhat(i) * gx_mean));
+    gx[i] = accumulate ? T(A(gx[i]) + A(dx)) : dx;
+  }
 }
 
 }  // namespace
@@ -65,7 +69,7 @@ namespace {
 // layernorm_backward with gy of type G (T, or 16 bits for the _lowp_gy form).
 template <class T, class G>
 void layernorm_backward_impl(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
-                             const acc_t<T>* rstd, const G* gy, T* gx, T* gweight, T* gbias) {
+                             const acc_t<T>* rstd, const G* gy, T* gx, T* gweight, T* gbias, bool accumulate_gx) {
   using A = acc_t<T>;
   const int64_t nchunks = (rows + kRowChunk - 1) / kRowChunk;
   // Per-chunk partial sums of gy * xhat (for dweight) and gy (for dbias).
@@ -77,7 +81,7 @@ void layernorm_backward_impl(int64_t rows, int64_t cols, const T* x, const T* we
     for (int64_t r = cb * kRowChunk; r < r_end; ++r) {
       const T* xr = x + r * cols;
       const G* gr = gy + r * cols;
-      if (gx) layernorm_dx_row(cols, xr, weight, mean[r], rstd[r], gr, gx + r * cols);
+      if (gx) layernorm_dx_row(cols, xr, weight, mean[r], rstd[r], gr, gx + r * cols, accumulate_gx);
       if (pw)
         for (int64_t i = 0; i < cols; ++i) pw[i] += A(gr[i]) * ((A(xr[i]) - mean[r]) * rstd[r]);
       if (pb)
@@ -101,29 +105,29 @@ void layernorm_backward_impl(int64_t rows, int64_t cols, const T* x, const T* we
 
 template <class T>
 void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
-                        const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias) {
-  layernorm_backward_impl<T, T>(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias);
+                        const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias, bool accumulate_gx) {
+  layernorm_backward_impl<T, T>(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, accumulate_gx);
 }
 
 template <class T, class H>
 void layernorm_backward_lowp_gy(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
-                                const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias) {
-  layernorm_backward_impl<T, H>(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias);
+                                const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias, bool accumulate_gx) {
+  layernorm_backward_impl<T, H>(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, accumulate_gx);
 }
 
-#define HONE_INSTANTIATE(T)                                                                   \
-  template void layernorm_forward<T>(int64_t, int64_t, const T*, const T*, const T*, double, \
-                                     T*, acc_t<T>*, acc_t<T>*);                               \
-  template void layernorm_backward<T>(int64_t, int64_t, const T*, const T*, const acc_t<T>*,  \
-                                      const acc_t<T>*, const T*, T*, T*, T*);
+#define HONE_INSTANTIATE(T)                                                                                   \
+  template void layernorm_forward<T>(int64_t, int64_t, const T*, const T*, const T*, double, T*, acc_t<T>*,   \
+                                     acc_t<T>*);                                                              \
+  template void layernorm_backward<T>(int64_t, int64_t, const T*, const T*, const acc_t<T>*, const acc_t<T>*, \
+                                      const T*, T*, T*, T*, bool);
 HONE_INSTANTIATE(float)
 HONE_INSTANTIATE(double)
 HONE_INSTANTIATE(bf16)
 HONE_INSTANTIATE(f16)
 #undef HONE_INSTANTIATE
 template void layernorm_backward_lowp_gy<float, bf16>(int64_t, int64_t, const float*, const float*, const float*,
-                                                      const float*, const bf16*, float*, float*, float*);
+                                                      const float*, const bf16*, float*, float*, float*, bool);
 template void layernorm_backward_lowp_gy<float, f16>(int64_t, int64_t, const float*, const float*, const float*,
-                                                     const float*, const f16*, float*, float*, float*);
+                                                     const float*, const f16*, float*, float*, float*, bool);
 
 }  // namespace hone::kernels

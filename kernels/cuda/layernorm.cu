@@ -50,7 +50,7 @@ __global__ void layernorm_forward_kernel(int64_t rows, int64_t cols, const T* x,
 // G: gy's type (T, or 16 bits for layernorm_backward_lowp_gy).
 template <class T, class G, class A>
 __global__ void layernorm_dx_kernel(int64_t rows, int64_t cols, const T* x, const T* w, const A* mean, const A* rstd,
-                                    const G* gy, T* gx) {
+                                    const G* gy, T* gx, bool accumulate) {
   __shared__ A scratch[32];
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* xr = x + r * cols;
@@ -67,7 +67,8 @@ __global__ void layernorm_dx_kernel(int64_t rows, int64_t cols, const T* x, cons
     for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
       const A g = w ? load(gr[i]) * load(w[i]) : load(gr[i]);
       const A xhat = (load(xr[i]) - mu) * rs;
-      gx[r * cols + i] = store<T>(rs * (g - g_mean - xhat * gx_mean));
+      const T dx = store<T>(rs * (g - g_mean - xhat * gx_mean));
+      gx[r * cols + i] = accumulate ? store<T>(load(gx[r * cols + i]) + load(dx)) : dx;
     }
   }
 }
@@ -123,11 +124,12 @@ namespace {
 // layernorm_backward with gy of type G (T, or 16 bits for the _lowp_gy form).
 template <class T, class G>
 void launch_layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
-                               const acc_t<T>* rstd, const G* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream) {
+                               const acc_t<T>* rstd, const G* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream,
+                               bool accumulate_gx) {
   using A = acc_t<T>;
   if (gx && rows > 0) {
     layernorm_dx_kernel<<<row_blocks(rows), kBlock, 0, stream>>>(rows, cols, dptr(x), dptr(weight), mean, rstd,
-                                                                  dptr(gy), dptr(gx));
+                                                                 dptr(gy), dptr(gx), accumulate_gx);
     check_launch("layernorm_backward (dx)");
   }
   if (!gweight && !gbias) return;
@@ -148,29 +150,33 @@ void launch_layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* 
 
 template <class T>
 void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
-                        const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream) {
-  launch_layernorm_backward(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, stream);
+                        const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream,
+                        bool accumulate_gx) {
+  launch_layernorm_backward(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, stream, accumulate_gx);
 }
 
 template <class T, class H>
 void layernorm_backward_lowp_gy(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
-                                const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream) {
-  launch_layernorm_backward(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, stream);
+                                const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream,
+                                bool accumulate_gx) {
+  launch_layernorm_backward(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, stream, accumulate_gx);
 }
 
-#define HONE_INSTANTIATE(T)                                                                               \
-  template void layernorm_forward<T>(int64_t, int64_t, const T*, const T*, const T*, double, T*, acc_t<T>*, \
-                                     acc_t<T>*, cudaStream_t);                                              \
-  template void layernorm_backward<T>(int64_t, int64_t, const T*, const T*, const acc_t<T>*, const acc_t<T>*, \
-                                      const T*, T*, T*, T*, cudaStream_t);
+#define HONE_INSTANTIATE(T)                                                                                            \
+  template void layernorm_forward<T>(int64_t, int64_t, const T*, const T*, const T*, double, T*, acc_t<T>*, acc_t<T>*, \
+                                     cudaStream_t);                                                                    \
+  template void layernorm_backward<T>(int64_t, int64_t, const T*, const T*, const acc_t<T>*, const acc_t<T>*,          \
+                                      const T*, T*, T*, T*, cudaStream_t, bool);
 HONE_INSTANTIATE(float)
 HONE_INSTANTIATE(double)
 HONE_INSTANTIATE(bf16)
 HONE_INSTANTIATE(f16)
 #undef HONE_INSTANTIATE
 template void layernorm_backward_lowp_gy<float, bf16>(int64_t, int64_t, const float*, const float*, const float*,
-                                                      const float*, const bf16*, float*, float*, float*, cudaStream_t);
+                                                      const float*, const bf16*, float*, float*, float*, cudaStream_t,
+                                                      bool);
 template void layernorm_backward_lowp_gy<float, f16>(int64_t, int64_t, const float*, const float*, const float*,
-                                                     const float*, const f16*, float*, float*, float*, cudaStream_t);
+                                                     const float*, const f16*, float*, float*, float*, cudaStream_t,
+                                                     bool);
 
 }  // namespace hone::kernels::cuda

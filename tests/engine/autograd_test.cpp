@@ -100,6 +100,36 @@ TEST(Autograd, LeafKeepsAFreshGradientWithoutACopy) {
   EXPECT_EQ(kept.to_vector<double>(), (std::vector<double>{2, 2, 2})) << "accumulating changed the node's tensor";
 }
 
+// take_pending_grad: a backward may take the gradient already waiting for an input's node and
+// return it with its own added in place; the result is what the autograd's own accumulation gives.
+// A waiting gradient that something else still holds is not handed over.
+TEST(Autograd, ABackwardCanAccumulateIntoTheWaitingGradient) {
+  auto run = [](bool take) {
+    Tensor x = Tensor::from_vector(std::vector<double>{1, 2, 3}, {3}).requires_grad_(true);
+    Tensor s = ops::mul(x, 1.0);  // a non-leaf with two consumers, like the residual stream
+    bool took = false;
+    Tensor a = Tensor::from_vector(std::vector<double>{0, 0, 0}, {3});
+    record("Consumer", a, {s}, [take, &took](const Tensor& g) -> std::vector<Tensor> {
+      const Tensor mine = ops::mul(g, 10.0);
+      Tensor waiting = take ? take_pending_grad(0) : Tensor();
+      took = waiting.defined();
+      if (!took) return {mine};
+      ops::add_(waiting, mine);
+      return {waiting};
+    });
+    const Tensor b = ops::mul(s, 3.0);  // its gradient reaches s's node first (it is recorded last)
+    ops::sum(ops::add(ops::sum(a), ops::sum(b))).backward();
+    return std::pair{x.grad().to_vector<double>(), took};
+  };
+  const auto [plain, plain_took] = run(false);
+  const auto [fused, fused_took] = run(true);
+  EXPECT_FALSE(plain_took);
+  EXPECT_TRUE(fused_took) << "the waiting gradient was not handed over";
+  EXPECT_EQ(fused, plain);
+  EXPECT_EQ(plain, (std::vector<double>{13, 13, 13}));
+  EXPECT_FALSE(take_pending_grad(0).defined()) << "outside a backward there is nothing to take";
+}
+
 TEST(Autograd, NoGradScopeRecordsNothing) {
   Tensor x = scalar64(1.0);
   Tensor y;

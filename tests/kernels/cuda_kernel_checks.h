@@ -287,7 +287,19 @@ inline std::string check_rows() {
     const std::string err = compare(got, want, 1e-6, what);
     if (!err.empty()) return err;
   }
-  return "";
+  // accumulate_gx: dx added into the gradient already in gx, what adding after gives (to float rounding).
+  const auto prior = random_floats(rows * cols, 25);
+  DeviceVec<float> dacc(prior), dacc_l(prior);
+  kc::layernorm_backward<float>(rows, cols, dx.p, dw.p, dm.p, dr.p, dgy.p, dacc.p, nullptr, nullptr, nullptr, true);
+  kc::layernorm_backward_lowp_gy<float, bf16>(rows, cols, dx.p, dw.p, dm.p, dr.p, dgyh.p, dacc_l.p, nullptr, nullptr,
+                                              nullptr, true);
+  std::vector<float> sum(rows * cols), sum_l(rows * cols);
+  const auto alone = dgx.get(), alone_l = dgx_l.get();
+  for (size_t i = 0; i < sum.size(); ++i) sum[i] = prior[i] + alone[i], sum_l[i] = prior[i] + alone_l[i];
+  std::string acc_err = compare(dacc.get(), sum, 1e-6, "layernorm dx accumulated into gx vs dx added after");
+  if (acc_err.empty())
+    acc_err = compare(dacc_l.get(), sum_l, 1e-6, "layernorm dx (bf16 gy) accumulated into gx vs dx added after");
+  return acc_err;
 }
 
 // Attention forward/backward against the reference (causal + padding + dropout), and the

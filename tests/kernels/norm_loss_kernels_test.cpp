@@ -168,6 +168,36 @@ void check_layernorm_backward_lowp_gy() {
   expect_near_all(gb_l, gb, 1e-6, std::to_string(sizeof(H)) + "-byte gy: dbias");
 }
 
+// accumulate_gx adds dx into the gradient gx holds: dx written alone and added after, to float
+// rounding (each dx rounded to T first; the add may be contracted with dx's last product), in
+// float32 and bf16; the parameter gradients are unchanged.
+template <class T>
+void check_layernorm_accumulates_gx() {
+  const int64_t rows = 70, cols = 97;
+  auto as_t = [](const std::vector<float>& v) { return std::vector<T>(v.begin(), v.end()); };
+  const std::vector<T> x = as_t(random_floats(rows * cols, 51)), w = as_t(random_floats(cols, 52)),
+                       gy = as_t(random_floats(rows * cols, 53)), prior = as_t(random_floats(rows * cols, 54));
+  std::vector<T> y(rows * cols);
+  std::vector<hone::acc_t<T>> mean(rows), rstd(rows);
+  hk::layernorm_forward<T>(rows, cols, x.data(), w.data(), nullptr, 1e-5, y.data(), mean.data(), rstd.data());
+  std::vector<T> alone(rows * cols), acc = prior, gw(cols), gw_acc(cols);
+  hk::layernorm_backward<T>(rows, cols, x.data(), w.data(), mean.data(), rstd.data(), gy.data(), alone.data(),
+                            gw.data(), nullptr);
+  hk::layernorm_backward<T>(rows, cols, x.data(), w.data(), mean.data(), rstd.data(), gy.data(), acc.data(),
+                            gw_acc.data(), nullptr, /*accumulate_gx=*/true);
+  const double ulp = sizeof(T) == 2 ? 1.0 / 128 : 1e-6;  // one rounding of T, relative
+  for (size_t i = 0; i < acc.size(); ++i) {
+    const double want = float(T(float(prior[i]) + float(alone[i])));
+    ASSERT_NEAR(float(acc[i]), want, ulp * std::max(1.0, std::fabs(want))) << "element " << i;
+  }
+  for (int64_t i = 0; i < cols; ++i) ASSERT_EQ(float(gw_acc[i]), float(gw[i]));
+}
+
+TEST(LayerNormKernel, AccumulatesDxIntoTheGradientGxHolds) {
+  check_layernorm_accumulates_gx<float>();
+  check_layernorm_accumulates_gx<hone::bf16>();
+}
+
 TEST(LayerNormKernel, SixteenBitGyIsTheFloat32BackwardOfItsCast) {
   check_layernorm_backward_lowp_gy<hone::bf16>();
   check_layernorm_backward_lowp_gy<hone::f16>();
