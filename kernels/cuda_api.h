@@ -126,11 +126,12 @@ template <class T>
 void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
                         const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream,
                         bool accumulate_gx = false);
-// gy in 16 bits (H = bf16 or f16, T = float), read as is (see kernels/layernorm.h's twin).
+// gy in 16 bits (H = bf16 or f16, T = float), read as is; gx_lowp: gx rounded to H as well (see
+// kernels/layernorm.h's twin).
 template <class T, class H>
 void layernorm_backward_lowp_gy(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
                                 const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream,
-                                bool accumulate_gx = false);
+                                bool accumulate_gx = false, H* gx_lowp = nullptr);
 
 // ---- cross-entropy (loss.cu) ---------------------------------------------------------------------------
 // Unlike the CPU version the totals stay on the device: `loss` (one T) receives the mean loss over

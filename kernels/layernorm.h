@@ -27,9 +27,11 @@ void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight,
 // the same results to float rounding (the compiler may contract the converted loads differently).
 // Autocast's case: the output fed a 16-bit matmul, whose backward gives a 16-bit gy.
 template <class T, class H>
+// gx_lowp (may be null) receives gx's final values rounded to H as well: the gradient of a 16-bit
+// branch added into the residual stream, without a separate cast pass.
 void layernorm_backward_lowp_gy(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
                                 const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias,
-                                bool accumulate_gx = false);
+                                bool accumulate_gx = false, H* gx_lowp = nullptr);
 
 }  // namespace hone::kernels
 

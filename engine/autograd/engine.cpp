@@ -127,6 +127,7 @@ Tensor take_pending_grad(size_t input) {
   if (it == r.waiting->end() || !sole_dense_owner(it->second)) return Tensor();
   Tensor g = std::move(it->second);
   r.waiting->erase(it);
+  g.bump_version();  // the taker writes into it: anything derived from its old values is stale
   return g;
 }
 

@@ -53,9 +53,21 @@ kernels::UnaryOp gelu_op(GeluApprox approx) {
   return approx == GeluApprox::Tanh ? kernels::UnaryOp::GeluTanh : kernels::UnaryOp::GeluErf;
 }
 
+// s's gradient rounded to the 16-bit dtype of the branch added into the stream (s = stream + x),
+// written by the LayerNorm backward beside the float32 one when it completed that gradient, for
+// the sum's backward to hand x instead of casting. Valid only for the very tensor it was made from
+// (`of`), at the storage version it had then (take_pending_grad bumps it before any later add).
+struct LowpGradTwin {
+  std::weak_ptr<TensorImpl> of;
+  uint64_t version = 0;
+  Tensor value;
+};
+
 // The backward of normed = layer_norm(s) with the saved statistics: gradients of s, weight, bias.
+// `twin` (may be null): where to leave the 16-bit copy of s's gradient (see LowpGradTwin).
 std::vector<Tensor> layer_norm_grads(const Tensor& s, const Tensor& w, const Tensor& mean, const Tensor& rstd,
-                                     const Tensor& g_in, bool want_s, bool want_w, bool want_b) {
+                                     const Tensor& g_in, bool want_s, bool want_w, bool want_b,
+                                     LowpGradTwin* twin = nullptr) {
   const char* node = "AddLayerNormBackward";
   const int64_t C = s.shape().back(), rows = rows_of(s);
   // A 16-bit gradient of a float32 sum (autocast's normed output fed a matmul) is read as is;
@@ -76,20 +88,24 @@ std::vector<Tensor> layer_norm_grads(const Tensor& s, const Tensor& w, const Ten
   if (want_w) gw = Tensor::empty({C}, s.dtype(), s.device());
   if (want_b) gb = Tensor::empty({C}, s.dtype(), s.device());
   if (lowp_g) {
+    // With the waiting gradient taken, s's gradient is complete here: its 16-bit copy comes free.
+    const Tensor lowp = twin && accumulate ? Tensor::empty(s.shape(), g.dtype(), s.device()) : Tensor();
     auto run = [&]<class H>() {
       const auto* pg = static_cast<const H*>(g.data_ptr());
+      H* pl = lowp.defined() ? static_cast<H*>(lowp.data_ptr()) : nullptr;
       if (detail::on_cuda(s)) {
         HONE_CUDA_ONLY(node, kernels::cuda::layernorm_backward_lowp_gy<float, H>(
                                  rows, C, s.data<float>(), in_ptr<float>(w), mean.data<float>(), rstd.data<float>(), pg,
                                  out_ptr<float>(gs), out_ptr<float>(gw), out_ptr<float>(gb), cuda::stream(s.device()),
-                                 accumulate));
+                                 accumulate, pl));
       } else {
         kernels::layernorm_backward_lowp_gy<float, H>(rows, C, s.data<float>(), in_ptr<float>(w), mean.data<float>(),
                                                       rstd.data<float>(), pg, out_ptr<float>(gs), out_ptr<float>(gw),
-                                                      out_ptr<float>(gb), accumulate);
+                                                      out_ptr<float>(gb), accumulate, pl);
       }
     };
     detail::dispatch_16bit(g.dtype(), run);
+    if (lowp.defined()) *twin = {gs.impl_ptr(), gs.storage()->version(), lowp};
     return result();
   }
   HONE_DISPATCH_FLOATING(s.dtype(), node, [&] {
@@ -172,11 +188,21 @@ namespace {
 // own dtype) and normed's (the layer norm backward on sum; layer_norm_grads reads normed's gradient).
 void record_add_layer_norm(AddLayerNormResult& res, const Tensor& x_in, const Tensor& residual_in, const Tensor& w,
                            const Tensor& weight_in, const Tensor& bias_in, const Tensor& mean, const Tensor& rstd) {
+  // A 16-bit branch x of a float32 stream: the LayerNorm backward may leave x's gradient ready.
+  const bool lowp_branch = x_in.requires_grad() && detail::is_16bit(x_in.dtype()) && residual_in.dtype() == DType::F32;
+  const auto twin = lowp_branch ? std::make_shared<LowpGradTwin>() : nullptr;
   if (needs_grad({&x_in, &residual_in})) {
     const bool want_x = x_in.requires_grad(), want_r = residual_in.requires_grad();
     const DType x_dtype = x_in.dtype(), r_dtype = residual_in.dtype();
     record("AddLayerNormSumBackward", res.sum, {x_in, residual_in}, [=](const Tensor& g) -> std::vector<Tensor> {
-      return {want_x ? g.to(x_dtype) : Tensor(), want_r ? g.to(r_dtype) : Tensor()};
+      Tensor gx;
+      if (want_x) {
+        const bool twin_ok = twin && twin->value.defined() && twin->value.dtype() == x_dtype &&
+                             twin->of.lock() == g.impl_ptr() && g.storage()->version() == twin->version;
+        gx = twin_ok ? twin->value : g.to(x_dtype);
+        if (twin) twin->value = Tensor();  // used once; the memory goes back
+      }
+      return {gx, want_r ? g.to(r_dtype) : Tensor()};
     });
   }
   if (needs_grad({&res.sum, &weight_in, &bias_in})) {
@@ -188,7 +214,7 @@ void record_add_layer_norm(AddLayerNormResult& res, const Tensor& x_in, const Te
            [=](const Tensor& g) -> std::vector<Tensor> {
              const char* node = "AddLayerNormBackward";
              return layer_norm_grads(s_saved.unpack(node), w_saved.unpack(node), mean_saved.unpack(node),
-                                     rstd_saved.unpack(node), g, want_s, want_w, want_b);
+                                     rstd_saved.unpack(node), g, want_s, want_w, want_b, twin.get());
            });
   }
 }

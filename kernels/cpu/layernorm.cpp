@@ -42,7 +42,7 @@ void layernorm_row(int64_t n, const T* x, const T* w, const T* b, acc_t<T> eps, 
 //   dx = rstd (g - mean(g) - xhat mean(g xhat)).
 template <class T, class G>
 void layernorm_dx_row(int64_t n, const T* x, const T* w, acc_t<T> mean, acc_t<T> rstd, const G* gy, T* gx,
-                      bool accumulate) {
+                      bool accumulate, G* gx_lowp) {
   using A = acc_t<T>;
   auto g = [&](int64_t i) { return w ? A(gy[i]) * A(w[i]) : A(gy[i]); };
   auto xhat = [&](int64_t i) { return (A(x[i]) - mean) * rstd; };
@@ -51,6 +51,7 @@ void layernorm_dx_row(int64_t n, const T* x, const T* w, acc_t<T> mean, acc_t<T>
   for (int64_t i = 0; i < n; ++i) {
     const T dx = T(rstd * (g(i) - g_mean - xhat(i) * gx_mean));
     gx[i] = accumulate ? T(A(gx[i]) + A(dx)) : dx;
+    if (gx_lowp) gx_lowp[i] = G(gx[i]);
   }
 }
 
@@ -69,7 +70,8 @@ namespace {
 // layernorm_backward with gy of type G (T, or 16 bits for the _lowp_gy form).
 template <class T, class G>
 void layernorm_backward_impl(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
-                             const acc_t<T>* rstd, const G* gy, T* gx, T* gweight, T* gbias, bool accumulate_gx) {
+                             const acc_t<T>* rstd, const G* gy, T* gx, T* gweight, T* gbias, bool accumulate_gx,
+                             G* gx_lowp) {
   using A = acc_t<T>;
   const int64_t nchunks = (rows + kRowChunk - 1) / kRowChunk;
   // Per-chunk partial sums of gy * xhat (for dweight) and gy (for dbias).
@@ -81,7 +83,9 @@ void layernorm_backward_impl(int64_t rows, int64_t cols, const T* x, const T* we
     for (int64_t r = cb * kRowChunk; r < r_end; ++r) {
       const T* xr = x + r * cols;
       const G* gr = gy + r * cols;
-      if (gx) layernorm_dx_row(cols, xr, weight, mean[r], rstd[r], gr, gx + r * cols, accumulate_gx);
+      if (gx)
+        layernorm_dx_row(cols, xr, weight, mean[r], rstd[r], gr, gx + r * cols, accumulate_gx,
+                         gx_lowp ? gx_lowp + r * cols : nullptr);
       if (pw)
         for (int64_t i = 0; i < cols; ++i) pw[i] += A(gr[i]) * ((A(xr[i]) - mean[r]) * rstd[r]);
       if (pb)
@@ -106,13 +110,15 @@ void layernorm_backward_impl(int64_t rows, int64_t cols, const T* x, const T* we
 template <class T>
 void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
                         const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias, bool accumulate_gx) {
-  layernorm_backward_impl<T, T>(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, accumulate_gx);
+  layernorm_backward_impl<T, T>(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, accumulate_gx,
+                                static_cast<T*>(nullptr));
 }
 
 template <class T, class H>
 void layernorm_backward_lowp_gy(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
-                                const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias, bool accumulate_gx) {
-  layernorm_backward_impl<T, H>(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, accumulate_gx);
+                                const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias, bool accumulate_gx,
+                                H* gx_lowp) {
+  layernorm_backward_impl<T, H>(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, accumulate_gx, gx_lowp);
 }
 
 #define HONE_INSTANTIATE(T)                                                                                   \
@@ -126,8 +132,8 @@ HONE_INSTANTIATE(bf16)
 HONE_INSTANTIATE(f16)
 #undef HONE_INSTANTIATE
 template void layernorm_backward_lowp_gy<float, bf16>(int64_t, int64_t, const float*, const float*, const float*,
-                                                      const float*, const bf16*, float*, float*, float*, bool);
+                                                      const float*, const bf16*, float*, float*, float*, bool, bf16*);
 template void layernorm_backward_lowp_gy<float, f16>(int64_t, int64_t, const float*, const float*, const float*,
-                                                     const float*, const f16*, float*, float*, float*, bool);
+                                                     const float*, const f16*, float*, float*, float*, bool, f16*);
 
 }  // namespace hone::kernels

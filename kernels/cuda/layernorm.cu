@@ -50,7 +50,7 @@ __global__ void layernorm_forward_kernel(int64_t rows, int64_t cols, const T* x,
 // G: gy's type (T, or 16 bits for layernorm_backward_lowp_gy).
 template <class T, class G, class A>
 __global__ void layernorm_dx_kernel(int64_t rows, int64_t cols, const T* x, const T* w, const A* mean, const A* rstd,
-                                    const G* gy, T* gx, bool accumulate) {
+                                    const G* gy, T* gx, bool accumulate, G* gx_lowp) {
   __shared__ A scratch[32];
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* xr = x + r * cols;
@@ -68,7 +68,9 @@ __global__ void layernorm_dx_kernel(int64_t rows, int64_t cols, const T* x, cons
       const A g = w ? load(gr[i]) * load(w[i]) : load(gr[i]);
       const A xhat = (load(xr[i]) - mu) * rs;
       const T dx = store<T>(rs * (g - g_mean - xhat * gx_mean));
-      gx[r * cols + i] = accumulate ? store<T>(load(gx[r * cols + i]) + load(dx)) : dx;
+      const T out = accumulate ? store<T>(load(gx[r * cols + i]) + load(dx)) : dx;
+      gx[r * cols + i] = out;
+      if (gx_lowp) gx_lowp[r * cols + i] = store<G>(load(out));
     }
   }
 }
@@ -125,11 +127,11 @@ namespace {
 template <class T, class G>
 void launch_layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
                                const acc_t<T>* rstd, const G* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream,
-                               bool accumulate_gx) {
+                               bool accumulate_gx, G* gx_lowp) {
   using A = acc_t<T>;
   if (gx && rows > 0) {
     layernorm_dx_kernel<<<row_blocks(rows), kBlock, 0, stream>>>(rows, cols, dptr(x), dptr(weight), mean, rstd,
-                                                                 dptr(gy), dptr(gx), accumulate_gx);
+                                                                 dptr(gy), dptr(gx), accumulate_gx, dptr(gx_lowp));
     check_launch("layernorm_backward (dx)");
   }
   if (!gweight && !gbias) return;
@@ -152,14 +154,15 @@ template <class T>
 void layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
                         const acc_t<T>* rstd, const T* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream,
                         bool accumulate_gx) {
-  launch_layernorm_backward(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, stream, accumulate_gx);
+  launch_layernorm_backward(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, stream, accumulate_gx,
+                            static_cast<T*>(nullptr));
 }
 
 template <class T, class H>
 void layernorm_backward_lowp_gy(int64_t rows, int64_t cols, const T* x, const T* weight, const acc_t<T>* mean,
                                 const acc_t<T>* rstd, const H* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream,
-                                bool accumulate_gx) {
-  launch_layernorm_backward(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, stream, accumulate_gx);
+                                bool accumulate_gx, H* gx_lowp) {
+  launch_layernorm_backward(rows, cols, x, weight, mean, rstd, gy, gx, gweight, gbias, stream, accumulate_gx, gx_lowp);
 }
 
 #define HONE_INSTANTIATE(T)                                                                                            \
@@ -174,9 +177,9 @@ HONE_INSTANTIATE(f16)
 #undef HONE_INSTANTIATE
 template void layernorm_backward_lowp_gy<float, bf16>(int64_t, int64_t, const float*, const float*, const float*,
                                                       const float*, const bf16*, float*, float*, float*, cudaStream_t,
-                                                      bool);
+                                                      bool, bf16*);
 template void layernorm_backward_lowp_gy<float, f16>(int64_t, int64_t, const float*, const float*, const float*,
                                                      const float*, const f16*, float*, float*, float*, cudaStream_t,
-                                                     bool);
+                                                     bool, f16*);
 
 }  // namespace hone::kernels::cuda

@@ -291,14 +291,22 @@ inline std::string check_rows() {
   const auto prior = random_floats(rows * cols, 25);
   DeviceVec<float> dacc(prior), dacc_l(prior);
   kc::layernorm_backward<float>(rows, cols, dx.p, dw.p, dm.p, dr.p, dgy.p, dacc.p, nullptr, nullptr, nullptr, true);
+  DeviceVec<bf16> dtwin(rows * cols);  // gx's final values rounded to bf16, written beside them
   kc::layernorm_backward_lowp_gy<float, bf16>(rows, cols, dx.p, dw.p, dm.p, dr.p, dgyh.p, dacc_l.p, nullptr, nullptr,
-                                              nullptr, true);
+                                              nullptr, true, dtwin.p);
   std::vector<float> sum(rows * cols), sum_l(rows * cols);
   const auto alone = dgx.get(), alone_l = dgx_l.get();
   for (size_t i = 0; i < sum.size(); ++i) sum[i] = prior[i] + alone[i], sum_l[i] = prior[i] + alone_l[i];
   std::string acc_err = compare(dacc.get(), sum, 1e-6, "layernorm dx accumulated into gx vs dx added after");
   if (acc_err.empty())
     acc_err = compare(dacc_l.get(), sum_l, 1e-6, "layernorm dx (bf16 gy) accumulated into gx vs dx added after");
+  if (acc_err.empty()) {
+    const std::vector<float> total = dacc_l.get();
+    const std::vector<bf16> twin = dtwin.get();
+    for (size_t i = 0; i < twin.size(); ++i)
+      if (float(twin[i]) != float(bf16(total[i])))
+        return "layernorm gx_lowp element " + std::to_string(i) + " is not gx rounded to bf16";
+  }
   return acc_err;
 }
 

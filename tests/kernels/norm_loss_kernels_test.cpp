@@ -193,6 +193,25 @@ void check_layernorm_accumulates_gx() {
   for (int64_t i = 0; i < cols; ++i) ASSERT_EQ(float(gw_acc[i]), float(gw[i]));
 }
 
+// gx_lowp: with a 16-bit gy, gx's final values (accumulated or not) rounded to that type as well.
+TEST(LayerNormKernel, WritesGxRoundedTo16BitsBesideIt) {
+  const int64_t rows = 33, cols = 65;
+  const std::vector<float> x = random_floats(rows * cols, 61), w = random_floats(cols, 62),
+                           prior = random_floats(rows * cols, 64);
+  const std::vector<float> gy_wide = random_floats(rows * cols, 63);
+  const std::vector<hone::bf16> gy(gy_wide.begin(), gy_wide.end());
+  std::vector<float> y(rows * cols), mean(rows), rstd(rows);
+  hk::layernorm_forward<float>(rows, cols, x.data(), w.data(), nullptr, 1e-5, y.data(), mean.data(), rstd.data());
+  for (bool accumulate : {false, true}) {
+    std::vector<float> gx = prior;
+    std::vector<hone::bf16> twin(rows * cols);
+    hk::layernorm_backward_lowp_gy<float, hone::bf16>(rows, cols, x.data(), w.data(), mean.data(), rstd.data(),
+                                                      gy.data(), gx.data(), nullptr, nullptr, accumulate, twin.data());
+    for (size_t i = 0; i < gx.size(); ++i)
+      ASSERT_EQ(float(twin[i]), float(hone::bf16(gx[i]))) << "element " << i << (accumulate ? " (accumulated)" : "");
+  }
+}
+
 TEST(LayerNormKernel, AccumulatesDxIntoTheGradientGxHolds) {
   check_layernorm_accumulates_gx<float>();
   check_layernorm_accumulates_gx<hone::bf16>();
