@@ -1,10 +1,14 @@
 // CUDA layer norm over the rows of a contiguous [rows, cols] array.
 //
-// Forward and dx: one block per row, two passes for the statistics (mean, then squared
-// deviations: no cancellation when |mean| >> std), as on the CPU.
-// dweight/dbias: deterministic without atomics. Rows are cut into fixed chunks of kRowChunk;
-// block (chunk, column tile) writes its partial sums to scratch [chunks, cols], and a second
-// kernel adds the partials of each column in chunk order (in double).
+// Forward: one block per row, two passes for the statistics (mean, then squared deviations: no
+// cancellation when |mean| >> std), as on the CPU.
+// Backward: deterministic without atomics. One kernel reads x and gy once for dx and for the
+// dweight/dbias partial sums of its block's rows (kept in shared memory, one column per thread),
+// and a second kernel adds each column's partials in block order (in double). Rows too wide for
+// the shared memory take two passes: dx one block per row, then partials over fixed chunks of
+// kRowChunk rows per column tile.
+#include <algorithm>
+
 #include "kernels/cuda/common.cuh"
 
 namespace hone::kernels::cuda {
@@ -75,6 +79,60 @@ __global__ void layernorm_dx_kernel(int64_t rows, int64_t cols, const T* x, cons
   }
 }
 
+// dx and the dweight/dbias partial sums in one pass over x and gy (the two-kernel path below reads
+// both twice): block b takes rows [b * rows_per_block, ...) in order, and thread t owns columns t,
+// t + blockDim.x, ..., whose partial sums it alone keeps in shared memory (2 * cols of A): no
+// atomics, a fixed order, one partial per block for layernorm_dwdb_total_kernel.
+template <class T, class G, class A>
+__global__ void layernorm_backward_fused_kernel(int64_t rows, int64_t cols, int64_t rows_per_block, const T* x,
+                                                const T* w, const A* mean, const A* rstd, const G* gy, T* gx,
+                                                bool accumulate, G* gx_lowp, A* part_w, A* part_b) {
+  __shared__ A scratch[32];
+  extern __shared__ unsigned char smem_raw[];
+  A* acc_w = reinterpret_cast<A*>(smem_raw);
+  A* acc_b = acc_w + cols;
+  for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) acc_w[i] = A(0), acc_b[i] = A(0);
+  const int64_t r_begin = int64_t(blockIdx.x) * rows_per_block, r_end = min(rows, r_begin + rows_per_block);
+  for (int64_t r = r_begin; r < r_end; ++r) {
+    const T* xr = x + r * cols;
+    const G* gr = gy + r * cols;
+    const A mu = mean[r], rs = rstd[r];
+    A g_mean = 0, gx_mean = 0;
+    if (gx) {
+      A sg = 0, sgx = 0;
+      for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+        const A g = w ? load(gr[i]) * load(w[i]) : load(gr[i]);
+        sg += g;
+        sgx += g * (load(xr[i]) - mu) * rs;
+      }
+      g_mean = block_sum(sg, scratch) / A(cols);
+      gx_mean = block_sum(sgx, scratch) / A(cols);
+    }
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+      const A gyv = load(gr[i]);
+      const A xhat = (load(xr[i]) - mu) * rs;
+      if (gx) {
+        const A g = w ? gyv * load(w[i]) : gyv;
+        const T dx = store<T>(rs * (g - g_mean - xhat * gx_mean));
+        const T out = accumulate ? store<T>(load(gx[r * cols + i]) + load(dx)) : dx;
+        gx[r * cols + i] = out;
+        if (gx_lowp) gx_lowp[r * cols + i] = store<G>(load(out));
+      }
+      acc_w[i] += gyv * xhat;
+      acc_b[i] += gyv;
+    }
+  }
+  for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+    if (part_w) part_w[blockIdx.x * cols + i] = acc_w[i];
+    if (part_b) part_b[blockIdx.x * cols + i] = acc_b[i];
+  }
+}
+
+// Rows per block of the fused backward: at least 16 (a block's reductions and partials pay for
+// themselves), and at most ~2048 blocks (the partials' scratch stays small).
+int64_t fused_rows_per_block(int64_t rows) { return std::max<int64_t>(16, (rows + 2047) / 2048); }
+constexpr size_t kMaxFusedShared = 48 * 1024;  // the default dynamic shared memory limit
+
 // Partial sums of gy * xhat and gy over the rows of one chunk, for one tile of columns.
 template <class T, class G, class A>
 __global__ void layernorm_dwdb_partial_kernel(int64_t rows, int64_t cols, const T* x, const A* mean, const A* rstd,
@@ -129,6 +187,21 @@ void launch_layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* 
                                const acc_t<T>* rstd, const G* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream,
                                bool accumulate_gx, G* gx_lowp) {
   using A = acc_t<T>;
+  const size_t fused_shared = 2 * size_t(cols) * sizeof(A);
+  if ((gweight || gbias) && rows > 0 && cols > 0 && fused_shared <= kMaxFusedShared) {
+    // One pass for dx and the parameter-gradient partials.
+    const int64_t per_block = fused_rows_per_block(rows), blocks = (rows + per_block - 1) / per_block;
+    Scratch sw(gweight ? blocks * cols * sizeof(A) : 0, stream), sb(gbias ? blocks * cols * sizeof(A) : 0, stream);
+    layernorm_backward_fused_kernel<<<unsigned(blocks), kBlock, fused_shared, stream>>>(
+        rows, cols, per_block, dptr(x), dptr(weight), mean, rstd, dptr(gy), dptr(gx), accumulate_gx, dptr(gx_lowp),
+        sw.as<A>(), sb.as<A>());
+    check_launch("layernorm_backward (fused)");
+    layernorm_dwdb_total_kernel<<<grid_for(cols), kThreads, 0, stream>>>(blocks, cols, sw.as<A>(), sb.as<A>(),
+                                                                         dptr(gweight), dptr(gbias));
+    check_launch("layernorm_backward (dweight/dbias totals)");
+    return;
+  }
+  // Wide rows (or no parameter gradients): dx one block per row, then the partials in a second pass.
   if (gx && rows > 0) {
     layernorm_dx_kernel<<<row_blocks(rows), kBlock, 0, stream>>>(rows, cols, dptr(x), dptr(weight), mean, rstd,
                                                                  dptr(gy), dptr(gx), accumulate_gx, dptr(gx_lowp));

@@ -272,6 +272,23 @@ inline std::string check_rows() {
   }
   const auto w1 = dgw.get(), w2 = dgw2.get();
   if (std::memcmp(w1.data(), w2.data(), cols * sizeof(float)) != 0) return "layernorm dweight is not deterministic";
+  {
+    // Rows too wide for the fused backward's shared memory (2 * 7000 floats): the two-pass path.
+    const int64_t wr = 5, wc = 7000;
+    const auto wx = random_floats(wr * wc, 26, -3.f, 3.f), wgy = random_floats(wr * wc, 27), ww = random_floats(wc, 28);
+    std::vector<float> wy(wr * wc), wm(wr), wrs(wr), wgx(wr * wc), wgw(wc), wgb(wc);
+    kernels::layernorm_forward<float>(wr, wc, wx.data(), ww.data(), nullptr, 1e-5, wy.data(), wm.data(), wrs.data());
+    kernels::layernorm_backward<float>(wr, wc, wx.data(), ww.data(), wm.data(), wrs.data(), wgy.data(), wgx.data(),
+                                       wgw.data(), wgb.data());
+    DeviceVec<float> dwx(wx), dww(ww), dwm(wm), dwr(wrs), dwgy(wgy), dwgx(wr * wc), dwgw(wc), dwgb(wc);
+    kc::layernorm_backward<float>(wr, wc, dwx.p, dww.p, dwm.p, dwr.p, dwgy.p, dwgx.p, dwgw.p, dwgb.p, nullptr);
+    for (auto [got, want, what] :
+         {std::tuple{dwgx.get(), wgx, "wide layernorm dx"}, std::tuple{dwgw.get(), wgw, "wide layernorm dweight"},
+          std::tuple{dwgb.get(), wgb, "wide layernorm dbias"}}) {
+      const std::string err = compare(got, want, 2e-5, what);
+      if (!err.empty()) return err;
+    }
+  }
   // A bf16 gy read as is: the float32 backward of gy cast up.
   const std::vector<bf16> gyh(gy.begin(), gy.end());
   const std::vector<float> gy_up(gyh.begin(), gyh.end());
