@@ -52,6 +52,12 @@ Tensor Conv1D::forward_gelu(const Tensor& x, ops::GeluApprox approx) const {
   return gelu_after_linear(x, param("weight").transpose(0, 1), param("bias"), approx);
 }
 
+Tensor Conv1D::mlp_gelu_tanh(const Conv1D& fc, const Conv1D& proj, const Tensor& x) {
+  if (fc.forward_hook() || proj.forward_hook()) return proj.forward(fc.forward_gelu(x, ops::GeluApprox::Tanh));
+  return ops::mlp_gelu_tanh(x, fc.param("weight").transpose(0, 1), fc.param("bias"),
+                            proj.param("weight").transpose(0, 1), proj.param("bias"));
+}
+
 Embedding::Embedding(int64_t num, int64_t dim, double init_std, uint64_t seed) {
   register_parameter("weight", normal_init({num, dim}, init_std, seed));
 }

@@ -29,6 +29,10 @@ class Conv1D : public Module {
   // gelu(forward(x)) with the bias add and the GELU in one fused pass (ops::bias_gelu); with a
   // forward hook installed (LoRA) the hook sees the layer's output first, as in forward().
   Tensor forward_gelu(const Tensor& x, ops::GeluApprox approx) const;
+  // proj.forward(fc.forward_gelu(x, Tanh)), the transformer MLP, as one op (ops::mlp_gelu_tanh: on
+  // CUDA the GELU's gradient rides in a GEMM epilogue); the two layers' own forwards when either
+  // has a forward hook (LoRA).
+  static Tensor mlp_gelu_tanh(const Conv1D& fc, const Conv1D& proj, const Tensor& x);
 };
 
 class Embedding : public Module {

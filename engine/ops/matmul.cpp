@@ -320,6 +320,71 @@ Tensor linear_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
   return out;
 }
 
+// mlp_gelu_tanh on CUDA: out = h w_proj^T + b_proj with h = gelu_tanh(x w_fc^T + b_fc) (the GEMM's
+// epilogue keeps the pre-activation), one node over {x, w_fc, b_fc, w_proj, b_proj}. The backward's
+// hidden-gradient GEMM g w_proj applies gelu_tanh'(pre) and sums the bias gradient in its epilogue.
+Tensor mlp_gelu_tanh_cuda(const Tensor& x, const Tensor& w_fc, const Tensor& b_fc, const Tensor& w_proj,
+                          const Tensor& b_proj) {
+  const int64_t H = w_fc.shape()[0], K = w_fc.shape()[1], N = w_proj.shape()[0];
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+  out_shape.push_back(N);
+  const bool grad = needs_grad({&x, &w_fc, &b_fc, &w_proj, &b_proj});
+  Tensor h, pre, out;
+  {
+    NoGradGuard no_grad;
+    const Tensor x2 = x.detach().reshape({-1, K});
+    if (grad) pre = Tensor::empty({x2.shape()[0], H}, x.dtype(), x.device());
+    h = linear_forward_cuda(x2, w_fc.detach(), b_fc.detach(), kernels::EpilogueKind::BiasGeluTanh, pre);
+    out =
+        linear_forward_cuda(h, w_proj.detach(), b_proj.detach(), kernels::EpilogueKind::Bias, Tensor()).view(out_shape);
+  }
+  if (!grad) return out;
+  const bool want_x = x.requires_grad(), want_w1 = w_fc.requires_grad(), want_b1 = b_fc.requires_grad();
+  const bool want_w2 = w_proj.requires_grad(), want_b2 = b_proj.requires_grad();
+  const bool want_hidden = want_x || want_w1 || want_b1;  // the gradient must go down through the GELU
+  SavedTensor x_saved(want_w1 ? x : Tensor()), w1_saved(want_x ? w_fc : Tensor());
+  SavedTensor w2_saved(want_hidden ? w_proj : Tensor()), h_saved(want_w2 ? h : Tensor()),
+      pre_saved(want_hidden ? pre : Tensor());
+  const Shape x_shape = x.shape();
+  const bool w1_transposed = is_transposed_matrix(w_fc), w2_transposed = is_transposed_matrix(w_proj);
+  record("MlpGeluTanhBackward", out, {x, w_fc, b_fc, w_proj, b_proj}, [=](const Tensor& g) -> std::vector<Tensor> {
+    const char* node = "MlpGeluTanhBackward";
+    Tensor g2 = g.reshape({-1, N});  // [R, N]; padded rows are read as they are
+    if (g2.strides()[1] != 1 && N > 1) g2 = g2.contiguous();
+    const int64_t R = g2.shape()[0];
+    const std::vector<Tensor> proj =
+        linear_grads_cuda(g2, h_saved.unpack(node), Tensor(), w2_transposed, {R, H}, false, want_w2, want_b2);
+    Tensor dx, dw1, db1;
+    if (want_hidden) {
+      const Tensor p = pre_saved.unpack(node), w2 = w2_saved.unpack(node);
+      const MatrixOperand mg = matrix_operand(g2, 1), mw = matrix_operand(w2, 1);  // [R, N] @ [N, H]
+      Tensor dpre = Tensor::empty({R, H}, g2.dtype(), g2.device());
+      db1 = Tensor::empty({H}, g2.dtype(), g2.device());  // the epilogue writes it whether wanted or not
+      const int dev = g2.device().index;
+      HONE_DISPATCH_FLOATING(g2.dtype(), node, [&] {
+        using T = scalar_t;
+        const kernels::cuda::Epilogue<T> ep{kernels::EpilogueKind::DGeluBgrad, mptr<T>(db1), mptr<T>(p), H};
+        kernels::cuda::gemm_epilogue<T>(cuda::blas(dev), mg.trans, mw.trans, R, H, N, cptr<T>(mg), mg.ld, cptr<T>(mw),
+                                        mw.ld, mptr<T>(dpre), H, ep, cuda::stream(dev));
+      });
+      const std::vector<Tensor> fc = linear_grads_cuda(dpre, x_saved.unpack(node), w1_saved.unpack(node), w1_transposed,
+                                                       x_shape, want_x, want_w1, false);
+      dx = fc[0], dw1 = fc[1];
+    }
+    return {dx, dw1, want_b1 ? db1 : Tensor(), proj[1], proj[2]};
+  });
+  return out;
+}
+
+// The fused CUDA MLP applies when both layers qualify for the fused linear and their shapes chain.
+bool fused_cuda_mlp(const Tensor& x, const Tensor& w_fc, const Tensor& b_fc, const Tensor& w_proj,
+                    const Tensor& b_proj) {
+  return fused_cuda_linear(x, w_fc, b_fc) && w_proj.dim() == 2 && w_proj.numel() > 0 && b_proj.defined() &&
+         b_proj.dim() == 1 && w_proj.dtype() == x.dtype() && b_proj.dtype() == x.dtype() &&
+         w_proj.device() == x.device() && b_proj.device() == x.device() && w_proj.shape()[1] == w_fc.shape()[0] &&
+         b_proj.shape()[0] == w_proj.shape()[0];
+}
+
 }  // namespace
 #endif
 
@@ -345,6 +410,17 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) { retur
 
 Tensor linear_gelu_tanh(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return linear_impl(x, weight, bias, true);
+}
+
+Tensor mlp_gelu_tanh(const Tensor& x, const Tensor& w_fc, const Tensor& b_fc, const Tensor& w_proj,
+                     const Tensor& b_proj) {
+  if (detail::autocast_to_lower({&x, &w_fc, &b_fc, &w_proj, &b_proj}))
+    return mlp_gelu_tanh(detail::autocast_lower(x), detail::autocast_lower(w_fc), detail::autocast_lower(b_fc),
+                         detail::autocast_lower(w_proj), detail::autocast_lower(b_proj));
+#if defined(HONE_WITH_CUDA)
+  if (fused_cuda_mlp(x, w_fc, b_fc, w_proj, b_proj)) return mlp_gelu_tanh_cuda(x, w_fc, b_fc, w_proj, b_proj);
+#endif
+  return linear(linear_gelu_tanh(x, w_fc, b_fc), w_proj, b_proj);
 }
 
 }  // namespace hone::ops

@@ -70,6 +70,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // epilogue adds the bias, applies the tanh GELU and keeps the pre-activation for the backward;
 // elsewhere (and without a bias) exactly that composition.
 Tensor linear_gelu_tanh(const Tensor& x, const Tensor& weight, const Tensor& bias);
+// A transformer MLP: linear(linear_gelu_tanh(x, w_fc, b_fc), w_proj, b_proj) (w_fc [H, C], w_proj
+// [C_out, H], linear's layout). On CUDA one autograd node, whose backward forms the GELU gradient
+// inside the GEMM that gives the hidden activation's gradient (cuBLASLt's DGELU_BGRAD epilogue, with
+// w_fc's bias gradient) instead of a pass of its own over [rows, H]; elsewhere the two ops.
+Tensor mlp_gelu_tanh(const Tensor& x, const Tensor& w_fc, const Tensor& b_fc, const Tensor& w_proj,
+                     const Tensor& b_proj);
 
 // ---- softmax family (softmax.cpp) -----------------------------------------------------------
 Tensor softmax(const Tensor& x, int64_t dim = -1);

@@ -56,6 +56,8 @@ Tensor Gpt2Mlp::forward(const Tensor& x) const {
   // The GELUs run fused with c_fc's bias add; other activations after the plain layer.
   const std::string& act = c_.activation_function;
   const bool tanh_gelu = act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast";
+  if (tanh_gelu)  // both layers as one op (on CUDA the GELU's gradient rides in a GEMM epilogue)
+    return ops::dropout(nn::Conv1D::mlp_gelu_tanh(*c_fc_, *c_proj_, x), training() ? c_.resid_pdrop : 0.0, training());
   const Tensor h = act == "gelu"  ? c_fc_->forward_gelu(x, ops::GeluApprox::None)
                    : tanh_gelu    ? c_fc_->forward_gelu(x, ops::GeluApprox::Tanh)
                                   : activation(c_fc_->forward(x), act);

@@ -1,4 +1,5 @@
-// Harness entries: matmul (batched, broadcast, vector rules), linear and linear_gelu_tanh.
+// Harness entries: matmul (batched, broadcast, vector rules), linear, linear_gelu_tanh and
+// mlp_gelu_tanh.
 #include "engine/ops/ops.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
@@ -125,6 +126,49 @@ void add_matmul_cases(std::vector<OpCase>& cases) {
       for (size_t i = 0; i < v.size(); ++i)
         v[i] = kernels::ref::unary(kernels::UnaryOp::GeluTanh, v[i] + (b.empty() ? 0.0 : b[i % b.size()]), 0.0);
       return from_values(v, y.shape());
+    };
+    cases.push_back(c);
+  }
+  // mlp_gelu_tanh: on CUDA one node whose backward takes the GELU's gradient inside the hidden
+  // GEMM's epilogue (DGELU_BGRAD); H a multiple of 8 (cuBLASLt's aux rule) or not (the fallback
+  // passes), weights as given or as GPT-2's transposed Conv1D views, a frozen first layer (its
+  // input gradient and bias gradient still go through the epilogue).
+  const struct {
+    const char* name;
+    Shape x;
+    int64_t hidden, out;
+    bool transposed, frozen_fc;
+  } mlps[] = {
+      {"odd-rows", {3, 5, 8}, 16, 6, false, false},
+      {"h-not-multiple-of-8", {7, 9}, 12, 5, false, false},
+      {"conv1d-weight-views", {2, 4, 7}, 24, 7, true, false},
+      {"frozen-fc-weight", {4, 6}, 16, 6, false, true},
+  };
+  for (const auto& m : mlps) {
+    const int64_t C = m.x.back(), H = m.hidden, N = m.out;
+    const bool tw = m.transposed;
+    OpCase c;
+    c.name = std::string("mlp_gelu_tanh/") + m.name;
+    const Shape w1 = tw ? Shape{C, H} : Shape{H, C}, w2 = tw ? Shape{H, N} : Shape{N, H};
+    c.inputs = {InputSpec::floats(m.x), m.frozen_fc ? InputSpec::constant(w1) : InputSpec::floats(w1),
+                InputSpec::floats({H}), InputSpec::floats(w2), InputSpec::floats({N})};
+    c.forward = [tw](const std::vector<Tensor>& in) {
+      auto w = [tw](const Tensor& t) { return tw ? t.transpose(0, 1) : t; };
+      return ops::mlp_gelu_tanh(in[0], w(in[1]), in[2], w(in[3]), in[4]);
+    };
+    c.reference = [tw](const std::vector<Tensor>& in) {
+      auto wt = [tw](const Tensor& t) { return tw ? t.contiguous() : t.transpose(0, 1).contiguous(); };  // [in, out]
+      auto add_bias = [](const Tensor& y, const Tensor& bias, bool gelu) {
+        std::vector<double> v = values(y);
+        const std::vector<double> b = values(bias);
+        for (size_t i = 0; i < v.size(); ++i) {
+          v[i] += b[i % b.size()];
+          if (gelu) v[i] = kernels::ref::unary(kernels::UnaryOp::GeluTanh, v[i], 0.0);
+        }
+        return from_values(v, y.shape());
+      };
+      const Tensor h = add_bias(matmul_ref(in[0], wt(in[1])), in[2], true);
+      return add_bias(matmul_ref(h, wt(in[3])), in[4], false);
     };
     cases.push_back(c);
   }
