@@ -131,7 +131,9 @@ __global__ void layernorm_backward_fused_kernel(int64_t rows, int64_t cols, int6
 // Rows per block of the fused backward: at least 16 (a block's reductions and partials pay for
 // themselves), and at most ~2048 blocks (the partials' scratch stays small).
 int64_t fused_rows_per_block(int64_t rows) { return std::max<int64_t>(16, (rows + 2047) / 2048); }
-constexpr size_t kMaxFusedShared = 48 * 1024;  // the default dynamic shared memory limit
+// A block's shared memory without opting in is 48 KB, static (the reduction scratch) and dynamic
+// together: the partials get what the scratch leaves, with room to spare.
+constexpr size_t kMaxFusedShared = 47 * 1024;
 
 // Partial sums of gy * xhat and gy over the rows of one chunk, for one tile of columns.
 template <class T, class G, class A>
