@@ -156,8 +156,8 @@ template <class T, class I>
 void index_select_forward(int64_t outer, int64_t N, int64_t inner, const T* x, int64_t n, const I* idx,
                           T* out, cudaStream_t stream);
 template <class T, class I>
-void index_add(int64_t outer, int64_t N, int64_t inner, int64_t n, const I* idx, const T* g, T* gx,
-               cudaStream_t stream);
+void index_add(int64_t outer, int64_t N, int64_t inner, int64_t n, const I* idx, const T* g, T* gx, cudaStream_t stream,
+               bool accumulate = false);  // accumulate: as kernels/indexing.h
 template <class T, class I>
 void gather_forward(int ndim, const int64_t* x_shape, const int64_t* idx_shape, int dim, const T* x,
                     const I* idx, T* out, cudaStream_t stream);
@@ -170,8 +170,8 @@ template <class T, class I>
 void embedding_forward(int64_t n, int64_t V, int64_t C, const I* ids, const T* weight, T* out,
                        cudaStream_t stream);
 template <class T, class I>
-void embedding_backward(int64_t n, int64_t V, int64_t C, const I* ids, const T* gout, T* gweight,
-                        cudaStream_t stream);
+void embedding_backward(int64_t n, int64_t V, int64_t C, const I* ids, const T* gout, T* gweight, cudaStream_t stream,
+                        bool accumulate = false);
 
 // ---- dropout (dropout.cu) -----------------------------------------------------------------------------------
 // The same mask as kernels::dropout_apply on the CPU for the same (seed, offset): bit for bit.

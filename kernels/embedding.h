@@ -13,9 +13,11 @@ template <class T, class I>
 void embedding_forward(int64_t n, int64_t C, const I* ids, const T* weight, T* out);
 
 // gweight [V, C] is fully written: gweight[v] = sum of gout[t] over the tokens t with ids[t] == v,
-// in ascending t (deterministic for any thread count), rows no token uses are zero.
+// in ascending t (deterministic for any thread count), rows no token uses are zero. accumulate:
+// gweight already holds a gradient (a tied LM head's), and the used rows get their sums added.
 template <class T, class I>
-void embedding_backward(int64_t n, int64_t V, int64_t C, const I* ids, const T* gout, T* gweight);
+void embedding_backward(int64_t n, int64_t V, int64_t C, const I* ids, const T* gout, T* gweight,
+                        bool accumulate = false);
 
 }  // namespace hone::kernels
 

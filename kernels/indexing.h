@@ -23,8 +23,11 @@ void index_select_forward(int64_t outer, int64_t N, int64_t inner, const T* x, i
 // The backward of index_select: gx[o, v, :] = sum over j with idx[j] == v of g[o, j, :], in
 // ascending j; gx ([outer, N, inner]) is fully written (rows no index points at get zeros).
 // Sums run in acc_t<T>, so bf16/f16 gradients are rounded once, not once per token.
+// accumulate: gx already holds a gradient; each row an index points at gets its sum (rounded to
+// T) added, the others are left alone (the values of writing gx fresh and adding it after).
 template <class T, class I>
-void index_add(int64_t outer, int64_t N, int64_t inner, int64_t n, const I* idx, const T* g, T* gx);
+void index_add(int64_t outer, int64_t N, int64_t inner, int64_t n, const I* idx, const T* g, T* gx,
+               bool accumulate = false);
 
 // torch.gather along `dim`: x has shape x_shape, idx and out have shape idx_shape (same ndim,
 // idx_shape[d] <= x_shape[d] for d != dim). out[p] = x[p with p[dim] replaced by idx[p]].

@@ -115,6 +115,7 @@ void accumulate_leaf(TensorImpl* leaf, Tensor g) {
 struct RunningNode {
   Node* node = nullptr;
   std::unordered_map<Node*, Tensor>* waiting = nullptr;
+  std::vector<char>* leaf_taken = nullptr;  // per input: its leaf's .grad was handed over
 };
 thread_local RunningNode t_running;
 
@@ -122,7 +123,18 @@ thread_local RunningNode t_running;
 
 Tensor take_pending_grad(size_t input) {
   const RunningNode& r = t_running;
-  if (!r.node || input >= r.node->next.size() || !r.node->next[input].fn) return Tensor();
+  if (!r.node || input >= r.node->next.size()) return Tensor();
+  if (const std::shared_ptr<TensorImpl>& leaf = r.node->next[input].leaf) {
+    // The leaf's gradient so far; the engine makes what the backward returns the new one.
+    if (!leaf->grad || leaf->grad.use_count() != 1) return Tensor();
+    Tensor g(leaf->grad);
+    if (g.storage().use_count() != 1 || !g.is_contiguous() || g.offset() != 0 || g.storage()->nbytes() != g.nbytes())
+      return Tensor();
+    (*r.leaf_taken)[input] = 1;
+    g.bump_version();
+    return g;
+  }
+  if (!r.node->next[input].fn) return Tensor();
   auto it = r.waiting->find(r.node->next[input].fn.get());
   if (it == r.waiting->end() || !sole_dense_owner(it->second)) return Tensor();
   Tensor g = std::move(it->second);
@@ -196,10 +208,11 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
           "'s saved tensors were freed by the first backward); pass retain_graph=true to the "
           "first backward if you need to run it twice");
     std::vector<Tensor> input_grads;
+    std::vector<char> leaf_taken(n->next.size(), 0);
     {
       // take_pending_grad's view of this node; restored after (a backward may itself run a backward).
       const RunningNode outer = t_running;
-      t_running = {n, &grad_of};
+      t_running = {n, &grad_of, &leaf_taken};
       try {
         input_grads = n->backward(g);
       } catch (...) {
@@ -218,7 +231,12 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     }
     for (size_t i = 0; i < n->next.size(); ++i) {
       const Edge& e = n->next[i];
-      if (e.leaf && input_grads[i].defined()) accumulate_leaf(e.leaf.get(), std::move(input_grads[i]));
+      if (e.leaf && input_grads[i].defined()) {
+        if (leaf_taken[i])
+          e.leaf->grad = input_grads[i].impl_ptr();  // the backward added into the leaf's own gradient
+        else
+          accumulate_leaf(e.leaf.get(), std::move(input_grads[i]));
+      }
       const Tensor& gi = input_grads[i];
       if (!e.fn) continue;
       if (gi.defined()) add_grad(e.fn.get(), gi);

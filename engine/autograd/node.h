@@ -57,11 +57,12 @@ bool needs_grad(const std::vector<Tensor>& inputs);
 void record(const std::string& name, Tensor& output, const std::vector<Tensor>& inputs,
             BackwardFn backward);
 
-// For a backward function while it runs: the gradient already waiting for input `input`'s node
-// (other consumers of that input ran first), handed over when nothing else holds it and it is
-// dense. The caller then owns it and must return, as input `input`'s gradient, that tensor with
-// its own gradient added in place (a fused kernel does the add while it writes: no separate
-// accumulation pass). Undefined when there is none, it is shared, or the input is a leaf.
+// For a backward function while it runs: the gradient input `input` already has, handed over when
+// nothing else holds it and it is dense: the one waiting for the input's node (other consumers of
+// that input ran first), or for a leaf its .grad so far (a tied weight's other use). The caller
+// must return, as input `input`'s gradient, that tensor with its own gradient added in place (a
+// fused kernel does the add while it writes: no separate accumulation pass). Undefined when there
+// is none or it is shared.
 Tensor take_pending_grad(size_t input);
 
 // Runs backward from `roots` with upstream gradients `grads` (same length).

@@ -42,7 +42,14 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
     record("EmbeddingBackward", out, {weight}, [=](const Tensor& g_in) -> std::vector<Tensor> {
       const Tensor idv = ids_saved.unpack("EmbeddingBackward");
       const Tensor g = g_in.contiguous();
-      Tensor gw = Tensor::empty({V, C}, g.dtype(), g.device());
+      // A tied weight (GPT-2's wte, also the LM head) usually has its head gradient already: the
+      // scatter adds into it, touching only the rows the batch used, instead of writing a mostly
+      // zero [V, C] gradient for the autograd to add over the whole table.
+      Tensor gw = take_pending_grad(0);
+      const bool accumulate =
+          gw.defined() && gw.dtype() == g.dtype() && gw.shape() == Shape{V, C} && gw.device() == g.device();
+      const Tensor prior = accumulate ? Tensor() : gw;  // (another dtype: added after, as the autograd would)
+      if (!accumulate) gw = Tensor::empty({V, C}, g.dtype(), g.device());
       HONE_DISPATCH_FLOATING(g.dtype(), "embedding backward", [&] {
         detail::dispatch_index(idv, [&](auto tag) {
           using I = decltype(tag);
@@ -50,14 +57,14 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
           const auto* pg = static_cast<const scalar_t*>(g.data_ptr());
           auto* pgw = static_cast<scalar_t*>(gw.data_ptr());
           if (detail::on_cuda(g)) {
-            HONE_CUDA_ONLY("embedding", kernels::cuda::embedding_backward<scalar_t, I>(n, V, C, pi, pg, pgw,
-                                                                                       cuda::stream(g.device())));
+            HONE_CUDA_ONLY("embedding", kernels::cuda::embedding_backward<scalar_t, I>(
+                                            n, V, C, pi, pg, pgw, cuda::stream(g.device()), accumulate));
           } else {
-            kernels::embedding_backward<scalar_t, I>(n, V, C, pi, pg, pgw);
+            kernels::embedding_backward<scalar_t, I>(n, V, C, pi, pg, pgw, accumulate);
           }
         });
       });
-      return {gw};
+      return {prior.defined() ? ops::add(prior, gw) : gw};
     });
   }
   return out;

@@ -13,13 +13,13 @@ void embedding_forward(int64_t n, int64_t C, const I* ids, const T* weight, T* o
 }
 
 template <class T, class I>
-void embedding_backward(int64_t n, int64_t V, int64_t C, const I* ids, const T* gout, T* gweight) {
-  index_add<T, I>(1, V, C, n, ids, gout, gweight);
+void embedding_backward(int64_t n, int64_t V, int64_t C, const I* ids, const T* gout, T* gweight, bool accumulate) {
+  index_add<T, I>(1, V, C, n, ids, gout, gweight, accumulate);
 }
 
-#define HONE_INSTANTIATE(T, I)                                                               \
-  template void embedding_forward<T, I>(int64_t, int64_t, const I*, const T*, T*);          \
-  template void embedding_backward<T, I>(int64_t, int64_t, int64_t, const I*, const T*, T*);
+#define HONE_INSTANTIATE(T, I)                                                     \
+  template void embedding_forward<T, I>(int64_t, int64_t, const I*, const T*, T*); \
+  template void embedding_backward<T, I>(int64_t, int64_t, int64_t, const I*, const T*, T*, bool);
 HONE_INSTANTIATE(float, int32_t) HONE_INSTANTIATE(float, int64_t)
 HONE_INSTANTIATE(double, int32_t) HONE_INSTANTIATE(double, int64_t)
 HONE_INSTANTIATE(bf16, int32_t) HONE_INSTANTIATE(bf16, int64_t)

@@ -91,7 +91,7 @@ void index_select_forward(int64_t outer, int64_t N, int64_t inner, const T* x, i
 }
 
 template <class T, class I>
-void index_add(int64_t outer, int64_t N, int64_t inner, int64_t n, const I* idx, const T* g, T* gx) {
+void index_add(int64_t outer, int64_t N, int64_t inner, int64_t n, const I* idx, const T* g, T* gx, bool accumulate) {
   using A = acc_t<T>;
   std::vector<int64_t> starts, order;
   bucket_by_id(n, idx, N, starts, order);
@@ -106,7 +106,10 @@ void index_add(int64_t outer, int64_t N, int64_t inner, int64_t n, const I* idx,
         for (int64_t i = 0; i < inner; ++i) acc[i] += A(src[i]);
       }
       T* dst = gx + r * inner;
-      for (int64_t i = 0; i < inner; ++i) dst[i] = T(acc[i]);
+      if (!accumulate)
+        for (int64_t i = 0; i < inner; ++i) dst[i] = T(acc[i]);
+      else if (starts[v + 1] > starts[v])
+        for (int64_t i = 0; i < inner; ++i) dst[i] = T(A(dst[i]) + A(T(acc[i])));
     }
   });
 }
@@ -156,8 +159,8 @@ template int64_t first_out_of_range<int64_t>(int64_t, const int64_t*, int64_t);
 #define HONE_INSTANTIATE_FORWARD(T, I)                                                                 \
   template void index_select_forward<T, I>(int64_t, int64_t, int64_t, const T*, int64_t, const I*, T*); \
   template void gather_forward<T, I>(int, const int64_t*, const int64_t*, int, const T*, const I*, T*);
-#define HONE_INSTANTIATE_BACKWARD(T, I)                                                                \
-  template void index_add<T, I>(int64_t, int64_t, int64_t, int64_t, const I*, const T*, T*);          \
+#define HONE_INSTANTIATE_BACKWARD(T, I)                                                            \
+  template void index_add<T, I>(int64_t, int64_t, int64_t, int64_t, const I*, const T*, T*, bool); \
   template void gather_backward<T, I>(int, const int64_t*, const int64_t*, int, const T*, const I*, T*);
 #define HONE_INSTANTIATE_ALL(I)                                                                        \
   HONE_INSTANTIATE_FORWARD(float, I) HONE_INSTANTIATE_FORWARD(double, I)                               \

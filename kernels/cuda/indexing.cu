@@ -64,15 +64,17 @@ __device__ __forceinline__ int64_t lower_bound(const uint32_t* keys, int64_t n, 
 
 template <class T>
 __global__ void index_add_kernel(int64_t outer, int64_t N, int64_t inner, int64_t n, const uint32_t* keys,
-                                 const int32_t* order, const T* g, T* gx) {
+                                 const int32_t* order, const T* g, T* gx, bool accumulate) {
   using A = dacc_t<T>;
   for (int64_t row = blockIdx.x; row < outer * N; row += gridDim.x) {
     const int64_t o = row / N, v = row % N;
     const int64_t lo = lower_bound(keys, n, uint32_t(v)), hi = lower_bound(keys, n, uint32_t(v + 1));
+    if (accumulate && lo == hi) continue;  // no index points here: the gradient there stays
     for (int64_t i = threadIdx.x; i < inner; i += blockDim.x) {
       A acc = 0;
       for (int64_t k = lo; k < hi; ++k) acc += load(g[(o * n + order[k]) * inner + i]);
-      gx[row * inner + i] = store<T>(acc);
+      const T sum = store<T>(acc);
+      gx[row * inner + i] = accumulate ? store<T>(load(gx[row * inner + i]) + load(sum)) : sum;
     }
   }
 }
@@ -158,8 +160,8 @@ void index_select_forward(int64_t outer, int64_t N, int64_t inner, const T* x, i
 }
 
 template <class T, class I>
-void index_add(int64_t outer, int64_t N, int64_t inner, int64_t n, const I* idx, const T* g, T* gx,
-               cudaStream_t stream) {
+void index_add(int64_t outer, int64_t N, int64_t inner, int64_t n, const I* idx, const T* g, T* gx, cudaStream_t stream,
+               bool accumulate) {
   if (outer * N * inner == 0) return;
   if (n > INT32_MAX || N >= INT32_MAX) throw std::invalid_argument("cuda index_add: more than 2^31 indices or rows");
   Scratch keys_in(n * sizeof(uint32_t), stream), keys_out(n * sizeof(uint32_t), stream);
@@ -181,7 +183,7 @@ void index_add(int64_t outer, int64_t N, int64_t inner, int64_t n, const I* idx,
   }
   const int threads = inner >= 256 ? 256 : (inner >= 64 ? 64 : 32);
   index_add_kernel<<<row_blocks(outer * N), threads, 0, stream>>>(outer, N, inner, n, keys_out.as<uint32_t>(),
-                                                                  pos_out.as<int32_t>(), dptr(g), dptr(gx));
+                                                                  pos_out.as<int32_t>(), dptr(g), dptr(gx), accumulate);
   check_launch("index_add");
 }
 
@@ -211,9 +213,9 @@ void embedding_forward(int64_t n, int64_t V, int64_t C, const I* ids, const T* w
 }
 
 template <class T, class I>
-void embedding_backward(int64_t n, int64_t V, int64_t C, const I* ids, const T* gout, T* gweight,
-                        cudaStream_t stream) {
-  index_add<T, I>(1, V, C, n, ids, gout, gweight, stream);
+void embedding_backward(int64_t n, int64_t V, int64_t C, const I* ids, const T* gout, T* gweight, cudaStream_t stream,
+                        bool accumulate) {
+  index_add<T, I>(1, V, C, n, ids, gout, gweight, stream, accumulate);
 }
 
 template void check_indices<int32_t>(int64_t, const int32_t*, int64_t, int64_t, int32_t, IndexError*, cudaStream_t);
@@ -223,12 +225,11 @@ template void check_indices<int64_t>(int64_t, const int64_t*, int64_t, int64_t, 
   template void index_select_forward<T, I>(int64_t, int64_t, int64_t, const T*, int64_t, const I*, T*,       \
                                            cudaStream_t);                                                    \
   template void gather_forward<T, I>(int, const int64_t*, const int64_t*, int, const T*, const I*, T*, cudaStream_t);
-#define HONE_INSTANTIATE_BACKWARD(T, I)                                                                      \
-  template void index_add<T, I>(int64_t, int64_t, int64_t, int64_t, const I*, const T*, T*, cudaStream_t);   \
-  template void gather_backward<T, I>(int, const int64_t*, const int64_t*, int, const T*, const I*, T*,      \
-                                      cudaStream_t);                                                         \
-  template void embedding_forward<T, I>(int64_t, int64_t, int64_t, const I*, const T*, T*, cudaStream_t);    \
-  template void embedding_backward<T, I>(int64_t, int64_t, int64_t, const I*, const T*, T*, cudaStream_t);
+#define HONE_INSTANTIATE_BACKWARD(T, I)                                                                                \
+  template void index_add<T, I>(int64_t, int64_t, int64_t, int64_t, const I*, const T*, T*, cudaStream_t, bool);       \
+  template void gather_backward<T, I>(int, const int64_t*, const int64_t*, int, const T*, const I*, T*, cudaStream_t); \
+  template void embedding_forward<T, I>(int64_t, int64_t, int64_t, const I*, const T*, T*, cudaStream_t);              \
+  template void embedding_backward<T, I>(int64_t, int64_t, int64_t, const I*, const T*, T*, cudaStream_t, bool);
 #define HONE_INSTANTIATE_ALL(I)                                                                              \
   HONE_INSTANTIATE_FORWARD(float, I) HONE_INSTANTIATE_FORWARD(double, I)                                     \
   HONE_INSTANTIATE_FORWARD(bf16, I) HONE_INSTANTIATE_FORWARD(f16, I)                                         \

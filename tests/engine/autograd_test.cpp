@@ -130,6 +130,28 @@ TEST(Autograd, ABackwardCanAccumulateIntoTheWaitingGradient) {
   EXPECT_FALSE(take_pending_grad(0).defined()) << "outside a backward there is nothing to take";
 }
 
+// A tied weight (an embedding table that is also the output head): the embedding's backward adds
+// its scatter into the gradient the head already gave the leaf (take_pending_grad on a leaf); the
+// result is the sum of the two uses' gradients, as with two separate copies of the weight.
+TEST(Autograd, TiedEmbeddingAddsIntoTheHeadsGradient) {
+  const Tensor ids = Tensor::from_vector(std::vector<int64_t>{3, 1, 3, 0}, {4});
+  const Tensor init = Tensor::randn({5, 3}, 11, DType::F64);
+  auto loss = [&](const Tensor& table, const Tensor& head) {
+    const Tensor h = ops::embedding(table, ids);  // [4, 3]
+    return ops::sum(ops::mul(ops::matmul(h, head.transpose(0, 1)), ops::matmul(h, head.transpose(0, 1))));
+  };
+  Tensor tied = init.clone().requires_grad_(true);
+  loss(tied, tied).backward();
+  Tensor a = init.clone().requires_grad_(true), b = init.clone().requires_grad_(true);
+  loss(a, b).backward();
+  const std::vector<double> got = tied.grad().to_vector<double>(), ga = a.grad().to_vector<double>(),
+                            gb = b.grad().to_vector<double>();
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], ga[i] + gb[i], 1e-12) << "element " << i;
+  EXPECT_NE(ga, std::vector<double>(ga.size(), 0.0));
+  // The rows no id uses (2 and 4) keep the head's gradient alone.
+  for (int64_t c = 0; c < 3; ++c) EXPECT_EQ(got[size_t(2 * 3 + c)], gb[size_t(2 * 3 + c)]);
+}
+
 TEST(Autograd, NoGradScopeRecordsNothing) {
   Tensor x = scalar64(1.0);
   Tensor y;

@@ -392,6 +392,18 @@ inline std::string check_attention_and_embedding() {
   const auto got = dgw.get();
   if (std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) != 0)
     return compare(got, want, 0, "embedding backward (bit-exact with the CPU)") + " [or a bitwise difference]";
+  // accumulate: added into a gradient already there (a tied LM head's), used rows only; bit for bit
+  // the CPU's accumulate, which is the fresh gradient added after.
+  const auto prior = random_floats(V * C, 42);
+  std::vector<float> want_acc = prior;
+  kernels::embedding_backward<float, int64_t>(n, V, C, ids.data(), g.data(), want_acc.data(), true);
+  for (size_t i = 0; i < want_acc.size(); ++i)
+    if (want_acc[i] != prior[i] + want[i]) return "CPU embedding backward (accumulate) is not prior + fresh gradient";
+  DeviceVec<float> dacc(prior);
+  kc::embedding_backward<float, int64_t>(n, V, C, dids.p, dg.p, dacc.p, nullptr, true);
+  const auto got_acc = dacc.get();
+  if (std::memcmp(got_acc.data(), want_acc.data(), want_acc.size() * sizeof(float)) != 0)
+    return compare(got_acc, want_acc, 0, "embedding backward, accumulated (bit-exact with the CPU)");
   return "";
 }
 
