@@ -235,6 +235,26 @@ inline std::string check_elementwise() {
   const auto got16 = d16.get();
   for (size_t i = 0; i < got16.size(); ++i)
     if (got16[i].bits != want16[i].bits) return "copy_strided f32 -> bf16 (transposed) differs at " + std::to_string(i);
+  // Dense runs (the flat vector kernel when both ends are aligned, else the strided one): f32 -> bf16
+  // and back, 100003 elements (a tail past the last 8), from an aligned start and from one element in.
+  const int64_t dense_n = 100003;
+  const auto big = random_floats(dense_n + 1, 3, -100.f, 100.f);
+  DeviceVec<float> dbig(big);
+  DeviceVec<bf16> dlow(dense_n + 1);
+  DeviceVec<float> dback(dense_n + 1);
+  for (int64_t start : {0, 1}) {
+    const int64_t len = dense_n - start, one = 1;
+    kc::copy_strided(0, 2, 1, &len, dbig.p + start, &one, dlow.p + start, &one, nullptr);
+    kc::copy_strided(2, 0, 1, &len, dlow.p + start, &one, dback.p + start, &one, nullptr);
+    const auto low = dlow.get();
+    const auto back = dback.get();
+    for (int64_t i = start; i < dense_n; ++i) {
+      if (low[size_t(i)].bits != bf16(big[size_t(i)]).bits)
+        return "flat copy f32 -> bf16 differs at " + std::to_string(i) + " (start " + std::to_string(start) + ")";
+      if (back[size_t(i)] != float(low[size_t(i)]))
+        return "flat copy bf16 -> f32 differs at " + std::to_string(i) + " (start " + std::to_string(start) + ")";
+    }
+  }
   return "";
 }
 
