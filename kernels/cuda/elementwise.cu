@@ -228,12 +228,13 @@ void copy_strided(int src_type, int dst_type, int ndim, const int64_t* shape, co
     with_type(dst_type, [&](auto d) {
       using D = decltype(d);
       const auto aligned = [](const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; };
-      if (flat && aligned(src, alignof(Vec8<S>)) && aligned(dst, alignof(Vec8<D>)))
-        copy_flat_kernel<S, D>
-            <<<grid_for(n / 8 + 1), kThreads, 0, stream>>>(n, static_cast<const S*>(src), static_cast<D*>(dst));
-      else
-        copy_kernel<S, D>
-            <<<grid_for(n), kThreads, 0, stream>>>(sp, n, static_cast<const S*>(src), static_cast<D*>(dst));
+      const S* in = static_cast<const S*>(src);
+      D* out = static_cast<D*>(dst);
+      if (flat && aligned(src, alignof(Vec8<S>)) && aligned(dst, alignof(Vec8<D>))) {
+        copy_flat_kernel<S, D><<<grid_for(n / 8 + 1), kThreads, 0, stream>>>(n, in, out);
+      } else {
+        copy_kernel<S, D><<<grid_for(n), kThreads, 0, stream>>>(sp, n, in, out);
+      }
     });
   });
   check_launch("copy_strided");

@@ -16,6 +16,7 @@ namespace hone::kernels::cuda {
 namespace {
 
 constexpr int64_t kChunk = 1 << 14;
+static_assert(kChunk % 4 == 0, "adamw_kernel's vectors of 4 start at chunk starts");
 constexpr int kBlock = 256;
 
 struct ChunkRef {
@@ -36,15 +37,38 @@ __global__ void adamw_kernel(const AdamWTensor* tensors, const ChunkRef* chunks,
   const AdamWTensor t = tensors[c.tensor];
   const int64_t end = min(t.n, c.start + kChunk);
   const float decay = 1.0f - lr * t.weight_decay;
-  for (int64_t i = c.start + threadIdx.x; i < end; i += blockDim.x) {
-    // The same float arithmetic, in the same order, as kernels/cpu/optim.cpp.
-    const float g = t.grad[i];
-    const float mi = beta1 * t.m[i] + (1.0f - beta1) * g;
-    const float vi = beta2 * t.v[i] + (1.0f - beta2) * g * g;
-    t.m[i] = mi;
-    t.v[i] = vi;
-    const float denom = sqrtf(vi) * inv_sqrt_bc2 + eps;
-    t.param[i] = t.param[i] * decay - step_size * mi / denom;
+  // One element: the same float arithmetic, in the same order, as kernels/cpu/optim.cpp.
+  auto update = [&](float& p, float g, float& m, float& v) {
+    m = beta1 * m + (1.0f - beta1) * g;
+    v = beta2 * v + (1.0f - beta2) * g * g;
+    const float denom = sqrtf(v) * inv_sqrt_bc2 + eps;
+    p = p * decay - step_size * m / denom;
+  };
+  // 16-byte vectors of 4 when all four arrays are aligned (chunks start at multiples of kChunk): one
+  // load and one store instruction per array per 4 elements; the chunk's tail element by element.
+  int64_t i = c.start;
+  if (aligned16(t.param) && aligned16(t.grad) && aligned16(t.m) && aligned16(t.v)) {
+    const int64_t units = (end - c.start) / 4;
+    for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
+      const int64_t at = (c.start >> 2) + u;
+      Pack16<float> p = reinterpret_cast<const Pack16<float>*>(t.param)[at];
+      const Pack16<float> g = reinterpret_cast<const Pack16<float>*>(t.grad)[at];
+      Pack16<float> m = reinterpret_cast<const Pack16<float>*>(t.m)[at];
+      Pack16<float> v = reinterpret_cast<const Pack16<float>*>(t.v)[at];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) update(p.v[j], g.v[j], m.v[j], v.v[j]);
+      reinterpret_cast<Pack16<float>*>(t.param)[at] = p;
+      reinterpret_cast<Pack16<float>*>(t.m)[at] = m;
+      reinterpret_cast<Pack16<float>*>(t.v)[at] = v;
+    }
+    i += units * 4;
+  }
+  for (i += threadIdx.x; i < end; i += blockDim.x) {
+    float p = t.param[i], m = t.m[i], v = t.v[i];
+    update(p, t.grad[i], m, v);
+    t.m[i] = m;
+    t.v[i] = v;
+    t.param[i] = p;
   }
 }
 
