@@ -17,8 +17,11 @@ import sys
 
 
 def kernel_start(src, end):
-    """Start of the kernel expression that ends at src[end] (exclusive): name, ::, <template args>."""
+    """Start of the kernel expression that ends at src[end] (exclusive): name, ::, <template args>.
+    Whitespace may stand between it and <<< (clang-format breaks long launches there)."""
     i = end
+    while i > 0 and src[i - 1].isspace():
+        i -= 1
     while True:
         if i > 0 and src[i - 1] == ">":  # template arguments: walk back to the matching '<'
             depth = 0
