@@ -194,11 +194,13 @@ void record_add_layer_norm(AddLayerNormResult& res, const Tensor& x_in, const Te
   if (needs_grad({&x_in, &residual_in})) {
     const bool want_x = x_in.requires_grad(), want_r = residual_in.requires_grad();
     const DType x_dtype = x_in.dtype(), r_dtype = residual_in.dtype();
+    const Shape x_shape = x_in.shape();
     record("AddLayerNormSumBackward", res.sum, {x_in, residual_in}, [=](const Tensor& g) -> std::vector<Tensor> {
       Tensor gx;
       if (want_x) {
         const bool twin_ok = twin && twin->value.defined() && twin->value.dtype() == x_dtype &&
-                             twin->of.lock() == g.impl_ptr() && g.storage()->version() == twin->version;
+                             twin->value.shape() == x_shape && twin->of.lock() == g.impl_ptr() &&
+                             g.storage()->version() == twin->version;
         gx = twin_ok ? twin->value : g.to(x_dtype);
         if (twin) twin->value = Tensor();  // used once; the memory goes back
       }
