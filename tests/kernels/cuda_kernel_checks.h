@@ -427,6 +427,13 @@ inline std::string check_attention_and_embedding() {
   return "";
 }
 
+// bf16 values widened for compare().
+inline std::vector<double> widen_bf16(const std::vector<bf16>& v) {
+  std::vector<double> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = double(float(v[i]));
+  return out;
+}
+
 // Fused kernels against the CPU: bias_gelu (both forms) forward, dx and dbias, each gradient alone
 // and the bias gradient bit-identical from run to run; add_layernorm sum (bit for bit), normed and
 // statistics; then both in bfloat16.
@@ -496,6 +503,42 @@ inline std::string check_fused() {
   if (dsum_l.get() != dsum_f.get() || dm_l.get() != dm_f.get() || drs_l.get() != drs_f.get() ||
       std::memcmp(y_lowp.data(), y_rounded.data(), n * sizeof(bf16)) != 0)
     return "add_layernorm_forward_lowp differs from the float32 kernel with x cast up and normed cast down";
+  // Rows of a multiple of 4 (the 4-wide vector kernel): float32 against the CPU (the sum bit for bit),
+  // and the bf16-input form against the CPU's, with and without weight and bias.
+  {
+    const int64_t vr = 9, vc = 768, vn = vr * vc;
+    const auto vx = random_floats(vn, 71), vres = random_floats(vn, 72), vw = random_floats(vc, 73),
+               vb = random_floats(vc, 74);
+    const std::vector<bf16> vxh(vx.begin(), vx.end());
+    DeviceVec<float> dvx(vx), dvr(vres), dvw(vw), dvb(vb), dvs(vn), dvy(vn), dvm(vr), dvrs(vr);
+    DeviceVec<bf16> dvxh(vxh), dvyh(vn);
+    for (bool affine : {true, false}) {
+      const float* hw = affine ? vw.data() : nullptr;
+      const float* hb = affine ? vb.data() : nullptr;
+      const float* dw2 = affine ? dvw.p : nullptr;
+      const float* db2 = affine ? dvb.p : nullptr;
+      std::vector<float> s_cpu(vn), y_cpu(vn), m_cpu(vr), rs_cpu(vr);
+      kernels::add_layernorm_forward<float>(vr, vc, vx.data(), vres.data(), hw, hb, 1e-5, s_cpu.data(), y_cpu.data(),
+                                            m_cpu.data(), rs_cpu.data());
+      kc::add_layernorm_forward<float>(vr, vc, dvx.p, dvr.p, dw2, db2, 1e-5, dvs.p, dvy.p, dvm.p, dvrs.p, nullptr);
+      for (auto [got, want, what, tol] : {std::tuple{dvs.get(), s_cpu, "add_layernorm sum (vec4)", 0.0},
+                                          std::tuple{dvy.get(), y_cpu, "add_layernorm normed (vec4)", 2e-5},
+                                          std::tuple{dvm.get(), m_cpu, "add_layernorm mean (vec4)", 2e-5},
+                                          std::tuple{dvrs.get(), rs_cpu, "add_layernorm rstd (vec4)", 2e-5}}) {
+        const std::string e = compare(got, want, tol, what);
+        if (!e.empty()) return e;
+      }
+      std::vector<bf16> yh_cpu(vn);
+      kernels::add_layernorm_forward_lowp<float, bf16>(vr, vc, vxh.data(), vres.data(), hw, hb, 1e-5, s_cpu.data(),
+                                                       yh_cpu.data(), m_cpu.data(), rs_cpu.data());
+      kc::add_layernorm_forward_lowp<float, bf16>(vr, vc, dvxh.p, dvr.p, dw2, db2, 1e-5, dvs.p, dvyh.p, dvm.p, dvrs.p,
+                                                  nullptr);
+      const std::string e =
+          compare(widen_bf16(dvyh.get()), widen_bf16(yh_cpu), 1e-2, "add_layernorm_lowp normed (vec4)");
+      if (!e.empty()) return e;
+      if (dvs.get() != s_cpu) return "add_layernorm_lowp sum (vec4) differs from the CPU";
+    }
+  }
   return "";
 }
 
