@@ -87,12 +87,14 @@ void record(const std::string& name, Tensor& output, const std::vector<Tensor>& 
 
 namespace {
 
+// True when g's storage is held by g's impl alone and holds exactly g's elements, densely.
+bool owns_dense_storage(const Tensor& g) {
+  return g.storage().use_count() == 1 && g.is_contiguous() && g.offset() == 0 && g.storage()->nbytes() == g.nbytes();
+}
+
 // True when `g` is the only way to its memory and that memory is exactly g's elements: a gradient
 // a backward function just computed, which the leaf may then keep as its .grad without a copy.
-bool sole_dense_owner(const Tensor& g) {
-  return g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous() && g.offset() == 0 &&
-         g.storage()->nbytes() == g.nbytes();
-}
+bool sole_dense_owner(const Tensor& g) { return g.impl_ptr().use_count() == 1 && owns_dense_storage(g); }
 
 void accumulate_leaf(TensorImpl* leaf, Tensor g) {
   if (!leaf->grad) {
@@ -126,10 +128,9 @@ Tensor take_pending_grad(size_t input) {
   if (!r.node || input >= r.node->next.size()) return Tensor();
   if (const std::shared_ptr<TensorImpl>& leaf = r.node->next[input].leaf) {
     // The leaf's gradient so far; the engine makes what the backward returns the new one.
-    if (!leaf->grad || leaf->grad.use_count() != 1) return Tensor();
+    if (!leaf->grad || leaf->grad.use_count() != 1) return Tensor();  // (checked before g adds a holder)
     Tensor g(leaf->grad);
-    if (g.storage().use_count() != 1 || !g.is_contiguous() || g.offset() != 0 || g.storage()->nbytes() != g.nbytes())
-      return Tensor();
+    if (!owns_dense_storage(g)) return Tensor();
     (*r.leaf_taken)[input] = 1;
     g.bump_version();
     return g;

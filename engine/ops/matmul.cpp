@@ -210,12 +210,24 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
 #if defined(HONE_WITH_CUDA)
 namespace {
 
+// A weight [N, in] and bias [N] (N, in > 0) in x's dtype, on x's device: a fused CUDA linear's.
+bool fused_cuda_weights(const Tensor& x, int64_t in, const Tensor& w, const Tensor& b) {
+  return b.defined() && w.dim() == 2 && w.numel() > 0 && b.dim() == 1 && w.dtype() == x.dtype() &&
+         b.dtype() == x.dtype() && w.device() == x.device() && b.device() == x.device() && in == w.shape()[1] &&
+         b.shape()[0] == w.shape()[0];
+}
+
 // The fused CUDA linear applies to x [..., K] @ weight [N, K]^T + bias [N] (N, K > 0), all of one
 // floating dtype on one CUDA device; anything else (and every error message) is the composed path's.
 bool fused_cuda_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
-  return b.defined() && detail::on_cuda(x) && x.dim() >= 1 && w.dim() == 2 && w.numel() > 0 && b.dim() == 1 &&
-         is_floating(x.dtype()) && w.dtype() == x.dtype() && b.dtype() == x.dtype() && w.device() == x.device() &&
-         b.device() == x.device() && x.shape().back() == w.shape()[1] && b.shape()[0] == w.shape()[0];
+  return detail::on_cuda(x) && x.dim() >= 1 && is_floating(x.dtype()) && fused_cuda_weights(x, x.shape().back(), w, b);
+}
+
+// The gradient of a GEMM output [..., N] as [R, N] rows for the backward GEMMs: padded rows (an
+// empty_gemm_output layout) are read as they are; only a non-unit column stride needs a copy.
+Tensor gemm_rows(const Tensor& g, int64_t N) {
+  const Tensor g2 = g.reshape({-1, N});
+  return g2.strides()[1] != 1 && N > 1 ? g2.contiguous() : g2;
 }
 
 template <class T> const T* cptr(const MatrixOperand& m) { return static_cast<const T*>(m.t.data_ptr()); }
@@ -256,19 +268,20 @@ std::vector<Tensor> linear_grads_cuda(const Tensor& g2, const Tensor& x, const T
     if (want_b) db = Tensor::empty({N}, g2.dtype(), g2.device());
     // dW in the weight's own layout: a transposed weight (GPT-2's Conv1D keeps W [K, N] and passes
     // W^T) gets dW^T [K, N] = x2^T g2, whose bias gradient is then the column sums of B = g2.
-    const bool transposed = weight_transposed;
-    const MatrixOperand m1 = transposed ? matrix_operand(x2.transpose(0, 1), 1) : matrix_operand(g2.transpose(0, 1), 1);
-    const MatrixOperand m2 = transposed ? matrix_operand(g2, 1) : matrix_operand(x2, 1);
-    const int64_t rows = transposed ? K : N, cols = transposed ? N : K;
+    const MatrixOperand m1 =
+        weight_transposed ? matrix_operand(x2.transpose(0, 1), 1) : matrix_operand(g2.transpose(0, 1), 1);
+    const MatrixOperand m2 = weight_transposed ? matrix_operand(g2, 1) : matrix_operand(x2, 1);
+    const int64_t rows = weight_transposed ? K : N, cols = weight_transposed ? N : K;
     Tensor dw_stored = Tensor::empty({rows, cols}, g2.dtype(), g2.device());
     HONE_DISPATCH_FLOATING(g2.dtype(), "LinearBackward", [&] {
       using T = scalar_t;
-      const kernels::EpilogueKind bgrad = transposed ? kernels::EpilogueKind::BgradB : kernels::EpilogueKind::BgradA;
+      const kernels::EpilogueKind bgrad =
+          weight_transposed ? kernels::EpilogueKind::BgradB : kernels::EpilogueKind::BgradA;
       const kernels::cuda::Epilogue<T> ep{want_b ? bgrad : kernels::EpilogueKind::None, mptr<T>(db)};
       kernels::cuda::gemm_epilogue<T>(cuda::blas(dev), m1.trans, m2.trans, rows, cols, R, cptr<T>(m1), m1.ld,
                                       cptr<T>(m2), m2.ld, mptr<T>(dw_stored), cols, ep, cuda::stream(dev));
     });
-    dw = transposed ? dw_stored.transpose(0, 1) : dw_stored;
+    dw = weight_transposed ? dw_stored.transpose(0, 1) : dw_stored;
   } else if (want_b) {
     db = sum_to_shape(g2, {N});
   }
@@ -299,9 +312,7 @@ Tensor linear_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
     const bool w_transposed = is_transposed_matrix(weight);
     const char* node = gelu ? "LinearGeluTanhBackward" : "LinearBackward";
     record(node, out, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
-      // [R, N]; rows may be padded (an output of empty_gemm_output's layout): the GEMMs read them so.
-      Tensor g2 = g.reshape({-1, N});
-      if (g2.strides()[1] != 1 && N > 1) g2 = g2.contiguous();
+      Tensor g2 = gemm_rows(g, N);  // [R, N]
       if (gelu) {
         g2 = g2.contiguous();  // the GELU-gradient pass reads and writes dense rows
         const Tensor p = pre_saved.unpack(node);
@@ -349,8 +360,7 @@ Tensor mlp_gelu_tanh_cuda(const Tensor& x, const Tensor& w_fc, const Tensor& b_f
   const bool w1_transposed = is_transposed_matrix(w_fc), w2_transposed = is_transposed_matrix(w_proj);
   record("MlpGeluTanhBackward", out, {x, w_fc, b_fc, w_proj, b_proj}, [=](const Tensor& g) -> std::vector<Tensor> {
     const char* node = "MlpGeluTanhBackward";
-    Tensor g2 = g.reshape({-1, N});  // [R, N]; padded rows are read as they are
-    if (g2.strides()[1] != 1 && N > 1) g2 = g2.contiguous();
+    const Tensor g2 = gemm_rows(g, N);  // [R, N]
     const int64_t R = g2.shape()[0];
     const std::vector<Tensor> proj =
         linear_grads_cuda(g2, h_saved.unpack(node), Tensor(), w2_transposed, {R, H}, false, want_w2, want_b2);
@@ -379,10 +389,7 @@ Tensor mlp_gelu_tanh_cuda(const Tensor& x, const Tensor& w_fc, const Tensor& b_f
 // The fused CUDA MLP applies when both layers qualify for the fused linear and their shapes chain.
 bool fused_cuda_mlp(const Tensor& x, const Tensor& w_fc, const Tensor& b_fc, const Tensor& w_proj,
                     const Tensor& b_proj) {
-  return fused_cuda_linear(x, w_fc, b_fc) && w_proj.dim() == 2 && w_proj.numel() > 0 && b_proj.defined() &&
-         b_proj.dim() == 1 && w_proj.dtype() == x.dtype() && b_proj.dtype() == x.dtype() &&
-         w_proj.device() == x.device() && b_proj.device() == x.device() && w_proj.shape()[1] == w_fc.shape()[0] &&
-         b_proj.shape()[0] == w_proj.shape()[0];
+  return fused_cuda_linear(x, w_fc, b_fc) && fused_cuda_weights(x, w_fc.shape()[0], w_proj, b_proj);
 }
 
 }  // namespace

@@ -177,13 +177,22 @@ template <class A> __device__ A block_max(A v, A* scratch) {
 // the tail past the last whole 16 bytes, elements go one at a time.
 __device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
-// 16 bytes of T, loaded and stored as one (llm.c's Packed128): an aggregate of T, so reading T memory
+// N consecutive elements of T, loaded and stored as one unit (aligned to its size, at most 16 bytes:
+// one or more 16-byte vector instructions). An aggregate of T (llm.c's Packed128), so reading T memory
 // through it is well-defined C++ (a uint4 reinterpreted as T is not, and GCC drops such loads).
-template <class T>
-struct alignas(16) Pack16 {
-  static constexpr int kSize = 16 / int(sizeof(T));
-  T v[kSize];
+template <class T, int N>
+struct Vec {
+  static constexpr int kSize = N;
+  alignas(N * sizeof(T) < 16 ? N * sizeof(T) : 16) T v[N];
 };
+// 16 bytes of T.
+template <class T>
+using Pack16 = Vec<T, 16 / int(sizeof(T))>;
+// True when p may be read or written as V units (host or device code).
+template <class V>
+__host__ __device__ __forceinline__ bool aligned_for(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % alignof(V) == 0;
+}
 
 // f(i, x[i]) for the elements of x[0, n) that thread t of `threads` owns: 16-byte chunks t, t + threads, ...
 // (then the tail) when x is aligned, else elements t, t + threads, ...

@@ -99,26 +99,19 @@ __global__ void copy_kernel(Strided<2> sp, int64_t n, const S* src, D* dst) {
   }
 }
 
-// Eight elements of T as one aligned unit (16 bytes of a 2-byte type; two 16-byte vectors of a
-// 4-byte one): the flat copy moves these, converting element by element in between.
-template <class T>
-struct Vec8 {
-  alignas(8 * sizeof(T) < 16 ? 8 * sizeof(T) : 16) T v[8];
-};
-
 // The copy of copy_strided when both sides are one dense run in the same order (a cast of a
 // contiguous or same-layout tensor: autocast's weights, their gradients back): vector loads and
 // stores in place of the strided kernel's element-wise index arithmetic. Needs both pointers
-// aligned to Vec8's alignment; the tail past the last whole 8 goes element by element.
+// aligned for Vec<., 8>; the tail past the last whole 8 goes element by element.
 template <class S, class D>
 __global__ void copy_flat_kernel(int64_t n, const S* src, D* dst) {
   const int64_t units = n / 8;
   HONE_GRID_STRIDE(u, units) {
-    const Vec8<S> in = reinterpret_cast<const Vec8<S>*>(src)[u];
-    Vec8<D> out;
+    const Vec<S, 8> in = reinterpret_cast<const Vec<S, 8>*>(src)[u];
+    Vec<D, 8> out;
 #pragma unroll
     for (int j = 0; j < 8; ++j) out.v[j] = convert<D>(in.v[j]);
-    reinterpret_cast<Vec8<D>*>(dst)[u] = out;
+    reinterpret_cast<Vec<D, 8>*>(dst)[u] = out;
   }
   HONE_GRID_STRIDE(t, n - units * 8) dst[units * 8 + t] = convert<D>(src[units * 8 + t]);
 }
@@ -227,10 +220,9 @@ void copy_strided(int src_type, int dst_type, int ndim, const int64_t* shape, co
     using S = decltype(s);
     with_type(dst_type, [&](auto d) {
       using D = decltype(d);
-      const auto aligned = [](const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; };
       const S* in = static_cast<const S*>(src);
       D* out = static_cast<D*>(dst);
-      if (flat && aligned(src, alignof(Vec8<S>)) && aligned(dst, alignof(Vec8<D>))) {
+      if (flat && aligned_for<Vec<S, 8>>(src) && aligned_for<Vec<D, 8>>(dst)) {
         copy_flat_kernel<S, D><<<grid_for(n / 8 + 1), kThreads, 0, stream>>>(n, in, out);
       } else {
         copy_kernel<S, D><<<grid_for(n), kThreads, 0, stream>>>(sp, n, in, out);

@@ -84,30 +84,25 @@ __global__ void add_layernorm_forward_kernel(int64_t rows, int64_t cols, const X
   }
 }
 
-// Four consecutive elements of T as one aligned unit (8 bytes of a 2-byte type, 16 of float).
-template <class T>
-struct Vec4 {
-  alignas(4 * sizeof(T) < 16 ? 4 * sizeof(T) : 16) T v[4];
-};
-
-// add_layernorm_forward_kernel for rows of a multiple of 4 elements with every array aligned to
-// its Vec4: each thread moves 4 elements per load and store (the same arithmetic per element; the
-// statistics' sums group the elements differently, so they may differ in the last bits).
+// add_layernorm_forward_kernel for rows of a multiple of 4 elements with every array aligned for
+// 4-element units (Vec<., 4>): each thread moves 4 elements per load and store (the same arithmetic
+// per element; the statistics' sums group the elements differently, so they may differ in the last
+// bits).
 template <class T, class X, class Y, class A>
 __global__ void add_layernorm_forward_vec4_kernel(int64_t rows, int64_t cols, const X* x, const T* res, const T* w,
                                                   const T* b, A eps, T* sum, Y* y, A* mean_out, A* rstd_out) {
   __shared__ A scratch[32];
   const int64_t quads = cols / 4;
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-    const auto* xr = reinterpret_cast<const Vec4<X>*>(x + r * cols);
-    const auto* rr = reinterpret_cast<const Vec4<T>*>(res + r * cols);
-    auto* sr = reinterpret_cast<Vec4<T>*>(sum + r * cols);
-    auto* yr = reinterpret_cast<Vec4<Y>*>(y + r * cols);
+    const auto* xr = reinterpret_cast<const Vec<X, 4>*>(x + r * cols);
+    const auto* rr = reinterpret_cast<const Vec<T, 4>*>(res + r * cols);
+    auto* sr = reinterpret_cast<Vec<T, 4>*>(sum + r * cols);
+    auto* yr = reinterpret_cast<Vec<Y, 4>*>(y + r * cols);
     A acc = 0;
     for (int64_t q = threadIdx.x; q < quads; q += blockDim.x) {
-      const Vec4<X> xv = xr[q];
-      const Vec4<T> rv = rr[q];
-      Vec4<T> s;
+      const Vec<X, 4> xv = xr[q];
+      const Vec<T, 4> rv = rr[q];
+      Vec<T, 4> s;
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         s.v[j] = store<T>(load(xv.v[j]) + load(rv.v[j]));
@@ -118,7 +113,7 @@ __global__ void add_layernorm_forward_vec4_kernel(int64_t rows, int64_t cols, co
     const A mu = block_sum(acc, scratch) / A(cols);
     acc = 0;
     for (int64_t q = threadIdx.x; q < quads; q += blockDim.x) {
-      const Vec4<T> s = sr[q];
+      const Vec<T, 4> s = sr[q];
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         const A d = load(s.v[j]) - mu;
@@ -127,10 +122,10 @@ __global__ void add_layernorm_forward_vec4_kernel(int64_t rows, int64_t cols, co
     }
     const A rs = A(1) / sqrt(block_sum(acc, scratch) / A(cols) + eps);
     for (int64_t q = threadIdx.x; q < quads; q += blockDim.x) {
-      const Vec4<T> s = sr[q];
-      const Vec4<T> wv = w ? reinterpret_cast<const Vec4<T>*>(w)[q] : Vec4<T>{};
-      const Vec4<T> bv = b ? reinterpret_cast<const Vec4<T>*>(b)[q] : Vec4<T>{};
-      Vec4<Y> out;
+      const Vec<T, 4> s = sr[q];
+      const Vec<T, 4> wv = w ? reinterpret_cast<const Vec<T, 4>*>(w)[q] : Vec<T, 4>{};
+      const Vec<T, 4> bv = b ? reinterpret_cast<const Vec<T, 4>*>(b)[q] : Vec<T, 4>{};
+      Vec<Y, 4> out;
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         const A wi = w ? load(wv.v[j]) : A(1), bi = b ? load(bv.v[j]) : A(0);
@@ -192,8 +187,7 @@ void launch_add_layernorm(int64_t rows, int64_t cols, const X* x, const T* resid
   using A = acc_t<T>;
   const unsigned blocks = static_cast<unsigned>(rows < 65535 * 16 ? rows : 65535 * 16);
   const auto ok = [](const auto* p) {
-    using E = std::remove_cv_t<std::remove_pointer_t<decltype(p)>>;
-    return reinterpret_cast<uintptr_t>(p) % alignof(Vec4<E>) == 0;
+    return aligned_for<Vec<std::remove_cv_t<std::remove_pointer_t<decltype(p)>>, 4>>(p);
   };
   const auto xd = dptr(x);
   const auto rd = dptr(residual), wd = dptr(weight), bd = dptr(bias);

@@ -50,81 +50,60 @@ __global__ void layernorm_forward_kernel(int64_t rows, int64_t cols, const T* x,
   }
 }
 
-// dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = gy * w and xhat = (x - mean) rstd.
-// G: gy's type (T, or 16 bits for layernorm_backward_lowp_gy).
-template <class T, class G, class A>
-__global__ void layernorm_dx_kernel(int64_t rows, int64_t cols, const T* x, const T* w, const A* mean, const A* rstd,
-                                    const G* gy, T* gx, bool accumulate, G* gx_lowp) {
-  __shared__ A scratch[32];
-  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-    const T* xr = x + r * cols;
-    const G* gr = gy + r * cols;
-    const A mu = mean[r], rs = rstd[r];
-    A sg = 0, sgx = 0;
-    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
-      const A g = w ? load(gr[i]) * load(w[i]) : load(gr[i]);
-      sg += g;
-      sgx += g * (load(xr[i]) - mu) * rs;
-    }
-    const A g_mean = block_sum(sg, scratch) / A(cols);
-    const A gx_mean = block_sum(sgx, scratch) / A(cols);
-    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
-      const A g = w ? load(gr[i]) * load(w[i]) : load(gr[i]);
-      const A xhat = (load(xr[i]) - mu) * rs;
-      const T dx = store<T>(rs * (g - g_mean - xhat * gx_mean));
-      const T out = accumulate ? store<T>(load(gx[r * cols + i]) + load(dx)) : dx;
-      gx[r * cols + i] = out;
-      if (gx_lowp) gx_lowp[r * cols + i] = store<G>(load(out));
-    }
-  }
-}
-
-// dx and the dweight/dbias partial sums in one pass over x and gy (the two-kernel path below reads
-// both twice): block b takes rows [b * rows_per_block, ...) in order, and thread t owns columns t,
-// t + blockDim.x, ..., whose partial sums it alone keeps in shared memory (2 * cols of A): no
-// atomics, a fixed order, one partial per block for layernorm_dwdb_total_kernel.
+// dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = gy * w and xhat = (x - mean) rstd (G: gy's type,
+// T or 16 bits for layernorm_backward_lowp_gy), and, when part_w or part_b is given, the dweight/dbias
+// partial sums, in one pass over x and gy. Block b takes row group b (rows_per_block rows, in order;
+// blocks stride over the groups), and thread t owns columns t, t + blockDim.x, ..., whose partial sums
+// it alone keeps in shared memory (2 * cols of A): no atomics, a fixed order, one partial per group
+// for layernorm_dwdb_total_kernel. Without partials it is the dx kernel (no shared memory needed).
 template <class T, class G, class A>
 __global__ void layernorm_backward_fused_kernel(int64_t rows, int64_t cols, int64_t rows_per_block, const T* x,
                                                 const T* w, const A* mean, const A* rstd, const G* gy, T* gx,
                                                 bool accumulate, G* gx_lowp, A* part_w, A* part_b) {
   __shared__ A scratch[32];
   extern __shared__ unsigned char smem_raw[];
-  A* acc_w = reinterpret_cast<A*>(smem_raw);
-  A* acc_b = acc_w + cols;
-  for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) acc_w[i] = A(0), acc_b[i] = A(0);
-  const int64_t r_begin = int64_t(blockIdx.x) * rows_per_block, r_end = min(rows, r_begin + rows_per_block);
-  for (int64_t r = r_begin; r < r_end; ++r) {
-    const T* xr = x + r * cols;
-    const G* gr = gy + r * cols;
-    const A mu = mean[r], rs = rstd[r];
-    A g_mean = 0, gx_mean = 0;
-    if (gx) {
-      A sg = 0, sgx = 0;
-      for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
-        const A g = w ? load(gr[i]) * load(w[i]) : load(gr[i]);
-        sg += g;
-        sgx += g * (load(xr[i]) - mu) * rs;
-      }
-      g_mean = block_sum(sg, scratch) / A(cols);
-      gx_mean = block_sum(sgx, scratch) / A(cols);
-    }
-    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
-      const A gyv = load(gr[i]);
-      const A xhat = (load(xr[i]) - mu) * rs;
+  A* acc_w = part_w || part_b ? reinterpret_cast<A*>(smem_raw) : nullptr;
+  A* acc_b = acc_w ? acc_w + cols : nullptr;
+  const int64_t groups = (rows + rows_per_block - 1) / rows_per_block;
+  for (int64_t group = blockIdx.x; group < groups; group += gridDim.x) {
+    if (acc_w)
+      for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) acc_w[i] = A(0), acc_b[i] = A(0);
+    const int64_t r_begin = group * rows_per_block, r_end = min(rows, r_begin + rows_per_block);
+    for (int64_t r = r_begin; r < r_end; ++r) {
+      const T* xr = x + r * cols;
+      const G* gr = gy + r * cols;
+      const A mu = mean[r], rs = rstd[r];
+      A g_mean = 0, gx_mean = 0;
       if (gx) {
-        const A g = w ? gyv * load(w[i]) : gyv;
-        const T dx = store<T>(rs * (g - g_mean - xhat * gx_mean));
-        const T out = accumulate ? store<T>(load(gx[r * cols + i]) + load(dx)) : dx;
-        gx[r * cols + i] = out;
-        if (gx_lowp) gx_lowp[r * cols + i] = store<G>(load(out));
+        A sg = 0, sgx = 0;
+        for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+          const A g = w ? load(gr[i]) * load(w[i]) : load(gr[i]);
+          sg += g;
+          sgx += g * (load(xr[i]) - mu) * rs;
+        }
+        g_mean = block_sum(sg, scratch) / A(cols);
+        gx_mean = block_sum(sgx, scratch) / A(cols);
       }
-      acc_w[i] += gyv * xhat;
-      acc_b[i] += gyv;
+      for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+        const A gyv = load(gr[i]);
+        const A xhat = (load(xr[i]) - mu) * rs;
+        if (gx) {
+          const A g = w ? gyv * load(w[i]) : gyv;
+          const T dx = store<T>(rs * (g - g_mean - xhat * gx_mean));
+          const T out = accumulate ? store<T>(load(gx[r * cols + i]) + load(dx)) : dx;
+          gx[r * cols + i] = out;
+          if (gx_lowp) gx_lowp[r * cols + i] = store<G>(load(out));
+        }
+        if (acc_w) {
+          acc_w[i] += gyv * xhat;
+          acc_b[i] += gyv;
+        }
+      }
     }
-  }
-  for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
-    if (part_w) part_w[blockIdx.x * cols + i] = acc_w[i];
-    if (part_b) part_b[blockIdx.x * cols + i] = acc_b[i];
+    for (int64_t i = threadIdx.x; acc_w && i < cols; i += blockDim.x) {
+      if (part_w) part_w[group * cols + i] = acc_w[i];
+      if (part_b) part_b[group * cols + i] = acc_b[i];
+    }
   }
 }
 
@@ -205,8 +184,9 @@ void launch_layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* 
   }
   // Wide rows (or no parameter gradients): dx one block per row, then the partials in a second pass.
   if (gx && rows > 0) {
-    layernorm_dx_kernel<<<row_blocks(rows), kBlock, 0, stream>>>(rows, cols, dptr(x), dptr(weight), mean, rstd,
-                                                                 dptr(gy), dptr(gx), accumulate_gx, dptr(gx_lowp));
+    layernorm_backward_fused_kernel<<<row_blocks(rows), kBlock, 0, stream>>>(
+        rows, cols, 1, dptr(x), dptr(weight), mean, rstd, dptr(gy), dptr(gx), accumulate_gx, dptr(gx_lowp),
+        static_cast<A*>(nullptr), static_cast<A*>(nullptr));
     check_launch("layernorm_backward (dx)");
   }
   if (!gweight && !gbias) return;

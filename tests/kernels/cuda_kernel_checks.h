@@ -427,10 +427,11 @@ inline std::string check_attention_and_embedding() {
   return "";
 }
 
-// bf16 values widened for compare().
-inline std::vector<double> widen_bf16(const std::vector<bf16>& v) {
+// Values of any floating storage type (bf16, f16, float) as doubles, for compare().
+template <class T>
+std::vector<double> widened(const std::vector<T>& v) {
   std::vector<double> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = double(float(v[i]));
+  for (size_t i = 0; i < v.size(); ++i) out[i] = double(static_cast<float>(v[i]));
   return out;
 }
 
@@ -533,8 +534,7 @@ inline std::string check_fused() {
                                                        yh_cpu.data(), m_cpu.data(), rs_cpu.data());
       kc::add_layernorm_forward_lowp<float, bf16>(vr, vc, dvxh.p, dvr.p, dw2, db2, 1e-5, dvs.p, dvyh.p, dvm.p, dvrs.p,
                                                   nullptr);
-      const std::string e =
-          compare(widen_bf16(dvyh.get()), widen_bf16(yh_cpu), 1e-2, "add_layernorm_lowp normed (vec4)");
+      const std::string e = compare(widened(dvyh.get()), widened(yh_cpu), 1e-2, "add_layernorm_lowp normed (vec4)");
       if (!e.empty()) return e;
       if (dvs.get() != s_cpu) return "add_layernorm_lowp sum (vec4) differs from the CPU";
     }
@@ -554,12 +554,6 @@ namespace epi {
 template <class T>
 std::vector<T> rounded(const std::vector<float>& v) {
   return std::vector<T>(v.begin(), v.end());
-}
-template <class T>
-std::vector<double> widened(const std::vector<T>& v) {
-  std::vector<double> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = double(static_cast<float>(v[i]));
-  return out;
 }
 
 // "" when |got[i] - want[i]| <= tol * scale[i] for every i (NaN in got fails).
