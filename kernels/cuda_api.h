@@ -199,6 +199,10 @@ struct AdamWTensor {
   float* v;
   int64_t n;
   float weight_decay;  // per tensor: biases and LayerNorm weights usually get 0
+  // The parameter's autocast copy (engine/ops/autocast_copy.h), written with the new values when
+  // set (at most one of the two).
+  bf16* copy_bf16 = nullptr;
+  f16* copy_f16 = nullptr;
 };
 // AdamW over every tensor in one launch; p.weight_decay is ignored (each tensor has its own).
 // Same arithmetic as kernels::adamw_update on the CPU.

@@ -197,6 +197,8 @@ void Tensor::set_data_(const Tensor& src) {
   if (!is_leaf()) throw std::invalid_argument("set_data_: only leaf tensors can change their data, got " + str());
   if (src.dtype() != dtype() && requires_grad() && !is_floating(src.dtype()))
     throw std::invalid_argument("set_data_: a tensor that requires grad must stay floating, got " + src.str());
+  // A parameter stays one: its new storage is marked too (autocast keeps its copy there).
+  if (impl_->storage && impl_->storage->is_parameter()) src.impl_->storage->mark_parameter();
   impl_->storage = src.impl_->storage;
   impl_->offset = src.impl_->offset;
   impl_->shape = src.impl_->shape;

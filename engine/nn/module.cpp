@@ -8,6 +8,7 @@ namespace hone::nn {
 
 Tensor Module::register_parameter(const std::string& name, Tensor value) {
   if (value.defined() && !value.requires_grad()) value.requires_grad_(true);
+  if (value.defined()) value.storage()->mark_parameter();  // autocast may keep its 16-bit copy
   params_.emplace_back(name, value);
   return value;
 }

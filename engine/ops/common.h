@@ -7,6 +7,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/autograd/node.h"
 #include "engine/core/tensor.h"
+#include "engine/ops/autocast_copy.h"
 #include "engine/ops/ops.h"
 
 #if defined(HONE_WITH_CUDA)
@@ -121,8 +122,14 @@ inline bool autocast_to_lower(std::initializer_list<const Tensor*> inputs) {
 }
 inline Tensor autocast_lower(const Tensor& t) {
   if (!t.defined() || t.dtype() == DType::F64 || !is_floating(t.dtype())) return t;
+  // A parameter (or a view of one) reads its kept 16-bit copy (engine/ops/autocast_copy.h).
+  if (ops::casts_through_autocast_copy(t)) return ops::cast_through_autocast_copy(t, autocast_dtype());
   return ops::cast_keep_layout(t, autocast_dtype());  // a transposed weight stays transposed
 }
+
+// Records x -> out (out: x cast to out's dtype, already written) as a cast for autograd: the
+// gradient goes back to x's dtype, in out's layout when keep_layout (ops::cast_keep_layout).
+void record_cast_backward(Tensor& out, const Tensor& x, bool keep_layout);
 
 // True when autocast is on and one of `inputs` is 16-bit: a float32 op then re-enters itself
 // with autocast_fp32() inputs.

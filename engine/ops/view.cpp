@@ -6,6 +6,7 @@
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/autograd/node.h"
+#include "engine/ops/common.h"
 #include "engine/ops/ops.h"
 
 namespace hone {
@@ -255,20 +256,22 @@ Tensor cast_into(Tensor out, const Tensor& x, bool keep_layout) {
     NoGradGuard no_grad;
     out.copy_(x);
   }
-  if (needs_grad({&x})) {
-    const DType dtype = out.dtype();
-    if (!is_floating(dtype))
-      throw std::invalid_argument("cast: a tensor that requires grad cannot be cast to " +
-                                  std::string(dtype_name(dtype)) + " while grad mode is on");
-    const DType from = x.dtype();
-    record("CastBackward", out, {x}, [from, keep_layout](const Tensor& g) -> std::vector<Tensor> {
-      return {keep_layout ? cast_keep_layout(g, from) : g.to(from)};
-    });
-  }
+  if (needs_grad({&x})) detail::record_cast_backward(out, x, keep_layout);
   return out;
 }
 
 }  // namespace
+
+void detail::record_cast_backward(Tensor& out, const Tensor& x, bool keep_layout) {
+  const DType dtype = out.dtype();
+  if (!is_floating(dtype))
+    throw std::invalid_argument("cast: a tensor that requires grad cannot be cast to " +
+                                std::string(dtype_name(dtype)) + " while grad mode is on");
+  const DType from = x.dtype();
+  record("CastBackward", out, {x}, [from, keep_layout](const Tensor& g) -> std::vector<Tensor> {
+    return {keep_layout ? cast_keep_layout(g, from) : g.to(from)};
+  });
+}
 
 Tensor cast(const Tensor& x, DType dtype) { return cast_into(Tensor::empty(x.shape(), dtype, x.device()), x, false); }
 

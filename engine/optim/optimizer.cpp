@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/ops/autocast_copy.h"
 #include "engine/ops/ops.h"
 #include "kernels/optim.h"
 
@@ -31,13 +32,17 @@ class AdamWOptimizer : public Optimizer {
       const int64_t t = steps.data<int64_t>()[0] + 1;
       steps.data<int64_t>()[0] = t;
       const Tensor gc = g.contiguous();
-      kernels::AdamWParams hp{float(lr * s.lr_scale), float(c_.beta1), float(c_.beta2), float(c_.eps),
-                              float(s.weight_decay), t};
-      s.param.bump_version();
+      kernels::AdamWParams hp{float(lr * s.lr_scale), float(c_.beta1),       float(c_.beta2),
+                              float(c_.eps),          float(s.weight_decay), t};
       if (s.param.device().is_cuda()) {
-        device_updates.push_back({i, gc, hp});
+        // A current autocast copy is rewritten by the same pass (read before the bump below).
+        Pending u{i, gc, hp};
+        u.copy = ops::current_autocast_copy(s.param, &u.copy_dtype);
+        device_updates.push_back(u);
+        s.param.bump_version();
         continue;
       }
+      s.param.bump_version();  // the CPU's autocast copy goes stale: the next forward casts again
       kernels::adamw_update(s.param.numel(), s.param.data<float>(), gc.data<float>(), m.data<float>(), v.data<float>(), hp);
     }
     if (!device_updates.empty()) step_on_device(device_updates);
@@ -48,6 +53,8 @@ class AdamWOptimizer : public Optimizer {
     size_t index;
     Tensor grad;  // contiguous; kept alive until the launch is queued
     kernels::AdamWParams hp;
+    void* copy = nullptr;  // the parameter's current autocast copy (engine/ops/autocast_copy.h)
+    DType copy_dtype = DType::F32;
   };
 
   // All of a step's device parameters in as few launches as possible: one multi-tensor launch
@@ -63,13 +70,21 @@ class AdamWOptimizer : public Optimizer {
         if (done[b] || updates[b].hp.lr != updates[a].hp.lr || updates[b].hp.step != updates[a].hp.step) continue;
         done[b] = true;
         const size_t i = updates[b].index;
-        batch.push_back({params_[i].param.data<float>(), updates[b].grad.data<float>(),
-                         slot("exp_avg", i, false).data<float>(), slot("exp_avg_sq", i, false).data<float>(),
-                         params_[i].param.numel(), updates[b].hp.weight_decay});
+        kernels::cuda::AdamWTensor t{params_[i].param.data<float>(),
+                                     updates[b].grad.data<float>(),
+                                     slot("exp_avg", i, false).data<float>(),
+                                     slot("exp_avg_sq", i, false).data<float>(),
+                                     params_[i].param.numel(),
+                                     updates[b].hp.weight_decay};
+        if (updates[b].copy_dtype == DType::BF16) t.copy_bf16 = static_cast<bf16*>(updates[b].copy);
+        if (updates[b].copy_dtype == DType::F16) t.copy_f16 = static_cast<f16*>(updates[b].copy);
+        batch.push_back(t);
       }
       kernels::cuda::adamw_multi(batch.data(), int(batch.size()), updates[a].hp,
                                  cuda::stream(params_[updates[a].index].param.device()));
     }
+    for (const Pending& u : updates)
+      if (u.copy) ops::mark_autocast_copy_written(params_[u.index].param);
 #else
     (void)updates;
     throw std::logic_error("optimizer: a CUDA parameter in a build without CUDA");

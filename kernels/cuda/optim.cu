@@ -44,6 +44,12 @@ __global__ void adamw_kernel(const AdamWTensor* tensors, const ChunkRef* chunks,
     const float denom = sqrtf(v) * inv_sqrt_bc2 + eps;
     p = p * decay - step_size * m / denom;
   };
+  // The autocast copy of element i (what casting the new weight would write).
+  auto write_copy = [&](int64_t i, float p) {
+    if (t.copy_bf16) reinterpret_cast<__nv_bfloat16*>(t.copy_bf16)[i] = store<__nv_bfloat16>(p);
+    if (t.copy_f16) reinterpret_cast<__half*>(t.copy_f16)[i] = store<__half>(p);
+  };
+  const bool has_copy = t.copy_bf16 || t.copy_f16;
   // 16-byte vectors of 4 when all four arrays are aligned (chunks start at multiples of kChunk): one
   // load and one store instruction per array per 4 elements; the chunk's tail element by element.
   int64_t i = c.start;
@@ -56,7 +62,10 @@ __global__ void adamw_kernel(const AdamWTensor* tensors, const ChunkRef* chunks,
       Pack16<float> m = reinterpret_cast<const Pack16<float>*>(t.m)[at];
       Pack16<float> v = reinterpret_cast<const Pack16<float>*>(t.v)[at];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) update(p.v[j], g.v[j], m.v[j], v.v[j]);
+      for (int j = 0; j < 4; ++j) {
+        update(p.v[j], g.v[j], m.v[j], v.v[j]);
+        if (has_copy) write_copy(at * 4 + j, p.v[j]);
+      }
       reinterpret_cast<Pack16<float>*>(t.param)[at] = p;
       reinterpret_cast<Pack16<float>*>(t.m)[at] = m;
       reinterpret_cast<Pack16<float>*>(t.v)[at] = v;
@@ -69,6 +78,7 @@ __global__ void adamw_kernel(const AdamWTensor* tensors, const ChunkRef* chunks,
     t.m[i] = m;
     t.v[i] = v;
     t.param[i] = p;
+    if (has_copy) write_copy(i, p);
   }
 }
 

@@ -455,6 +455,47 @@ TEST(Trainer, CudaStepGemmsAreAlignedForTensorCores) {
 #endif
 }
 
+// Under bf16/f16 autocast each weight is cast once (engine/ops/autocast_copy.h) and AdamW writes
+// its new 16-bit copy in the pass that writes the new weights: after the first step a step casts
+// no weight. The copy each forward reads is then the one AdamW wrote (not a new cast), and it holds
+// exactly the new weights in 16 bits.
+TEST(Trainer, CudaAdamWWritesTheWeightsAutocastCopies) {
+#if !defined(HONE_CUDA_EMULATED)
+  GTEST_SKIP() << "the CUDA training step runs on the CUDA emulator here (build-emu)";
+#else
+  for (const std::string precision : {"bf16", "fp16"}) {
+    const DType dt = precision == "bf16" ? DType::BF16 : DType::F16;
+    const TinyCudaRun run(precision);
+    Trainer& tr = *run.trainer;
+    tr.train_step(0);
+    std::vector<std::pair<std::string, const Storage*> > copies;
+    for (const auto& [n, p] : run.model->named_parameters()) {
+      const AutocastCopy& c = p.storage()->autocast_copy();
+      if (c.data) copies.emplace_back(n, c.data.get());
+    }
+    // Every matmul weight and bias (the tied wte through the head's transposed view); the norms
+    // and wpe run in float32.
+    EXPECT_EQ(copies.size(), size_t(2 * 8 + 1)) << precision;
+    tr.train_step(1);
+    for (const auto& [n, p] : run.model->named_parameters()) {
+      const AutocastCopy& c = p.storage()->autocast_copy();
+      if (!c.data) continue;
+      bool kept = false;
+      for (const auto& [cn, cs] : copies) kept |= cn == n && cs == c.data.get();
+      EXPECT_TRUE(kept) << precision << ": " << n << " was cast again instead of reading AdamW's copy";
+      EXPECT_EQ(c.version, p.storage()->version()) << precision << ": " << n << "'s copy is current";
+      const Tensor copy = Tensor::make_view(c.data, p.offset(), p.shape(), p.strides(), dt);
+      EXPECT_EQ(copy.to(DType::F32).to_vector<float>(), p.to(dt).to(DType::F32).to_vector<float>())
+          << precision << ": " << n << "'s copy holds the new weights";
+    }
+  }
+  const TinyCudaRun fp32("fp32");
+  fp32.trainer->train_step(0);
+  for (const auto& [n, p] : fp32.model->named_parameters())
+    EXPECT_FALSE(p.storage()->autocast_copy().data) << n << ": float32 training keeps no 16-bit copy";
+#endif
+}
+
 TEST(Trainer, RejectsAnUnknownPrecision) {
   models::Gpt2 m(tiny_config(0.0), 3);
   SyntheticTask t(m, 2, 8, 1);

@@ -1,0 +1,131 @@
+// Autocast's kept copies of parameters (engine/ops/autocast_copy.h): a parameter is cast once and
+// its copy reused while the parameter is unchanged; any change (an optimizer step, copy_, a new
+// storage) makes the next forward cast again; results and gradients are those of a plain cast.
+#include "engine/ops/autocast_copy.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/autograd/autocast_mode.h"
+#include "engine/autograd/grad_mode.h"
+#include "engine/nn/layers.h"
+#include "engine/ops/ops.h"
+
+namespace hone {
+namespace {
+
+const Storage* copy_of(const Tensor& p) { return p.storage()->autocast_copy().data.get(); }
+
+std::vector<float> values(const Tensor& t) { return t.to(DType::F32).to_vector<float>(); }
+
+Tensor param_of(const nn::Module& m, const std::string& name) {
+  for (const auto& [n, p] : m.named_parameters())
+    if (n == name) return p;
+  ADD_FAILURE() << "no parameter " << name;
+  return Tensor();
+}
+
+TEST(AutocastCopy, AParameterIsCastOnceAndReusedUntilItChanges) {
+  nn::Linear lin(8, 6, true, 0.5, 3);
+  Tensor w = param_of(lin, "weight"), b = param_of(lin, "bias");
+  const Tensor x = Tensor::rand({4, 8}, 9, -1, 1);
+  AutocastGuard ac(DType::BF16);
+  const Tensor y1 = lin.forward(x);
+  const Storage* first = copy_of(w);
+  ASSERT_NE(first, nullptr) << "the first forward keeps the weight's bf16 copy";
+  ASSERT_NE(copy_of(b), nullptr) << "and the bias's";
+  const Tensor y2 = lin.forward(x);
+  EXPECT_EQ(copy_of(w), first) << "an unchanged weight is not cast again";
+  EXPECT_EQ(values(y1), values(y2));
+
+  {
+    NoGradGuard no_grad;
+    ops::mul_(w, 0.5);  // an in-place write (as an optimizer's) bumps the version
+  }
+  const Tensor y3 = lin.forward(x);
+  EXPECT_NE(copy_of(w), first) << "a changed weight is cast again";
+  const Tensor plain_w = w.detach().clone(), plain_b = b.detach().clone();  // not parameters: plain casts
+  EXPECT_EQ(copy_of(plain_w), nullptr);
+  const Tensor expect = ops::linear(x, plain_w, plain_b);
+  EXPECT_EQ(copy_of(plain_w), nullptr) << "a tensor that is not a parameter keeps no copy";
+  EXPECT_EQ(values(y3), values(expect)) << "the new copy holds the new weights";
+  EXPECT_NE(values(y3), values(y1));
+
+  // Another 16-bit dtype makes its own copy.
+  AutocastGuard half(DType::F16);
+  const Tensor y4 = lin.forward(x);
+  EXPECT_EQ(y4.dtype(), DType::F16);
+  EXPECT_EQ(w.storage()->autocast_copy().dtype, DType::F16);
+  EXPECT_EQ(values(y4), values(ops::linear(x, plain_w, plain_b)));
+}
+
+// GPT-2's Conv1D reads its weight through a transposed view: the view reads the same view of the
+// copy, and the gradients (float32, in the weight's layout) equal a plain cast's, bit for bit.
+TEST(AutocastCopy, ViewsOfAParameterGiveThePlainCastsGradients) {
+  nn::Conv1D conv(8, 6, 0.5, 4);
+  Tensor w = param_of(conv, "weight"), b = param_of(conv, "bias");
+  Tensor plain_w = w.detach().clone(), plain_b = b.detach().clone();
+  plain_w.requires_grad_(), plain_b.requires_grad_();
+  const Tensor x = Tensor::rand({2, 3, 8}, 10, -1, 1);
+  for (int pass = 0; pass < 2; ++pass) {  // the second reuses the copy
+    w.zero_grad(), b.zero_grad(), plain_w.zero_grad(), plain_b.zero_grad();
+    Tensor y, expect;
+    {
+      AutocastGuard ac(DType::BF16);
+      y = conv.forward(x);
+      expect = ops::linear(x, plain_w.transpose(0, 1), plain_b);
+    }
+    EXPECT_EQ(values(y), values(expect));
+    ops::sum(ops::mul(y, y)).backward();
+    ops::sum(ops::mul(expect, expect)).backward();
+    ASSERT_TRUE(w.grad().defined());
+    EXPECT_EQ(w.grad().dtype(), DType::F32);
+    EXPECT_EQ(values(w.grad()), values(plain_w.grad())) << "pass " << pass;
+    EXPECT_EQ(values(b.grad()), values(plain_b.grad())) << "pass " << pass;
+  }
+}
+
+// Module::to and checkpoint loading swap a parameter's storage (set_data_): the new storage is
+// still a parameter's, and the next forward casts it, never the old storage's copy.
+TEST(AutocastCopy, ANewStorageIsCastAfresh) {
+  nn::Linear lin(8, 6, false, 0.5, 5);
+  Tensor w = param_of(lin, "weight");
+  const Tensor x = Tensor::rand({3, 8}, 11, -1, 1);
+  AutocastGuard ac(DType::BF16);
+  (void)lin.forward(x);
+  const Tensor fresh = Tensor::rand({6, 8}, 12, -1, 1);
+  w.set_data_(fresh);
+  EXPECT_TRUE(w.storage()->is_parameter()) << "set_data_ keeps the parameter mark";
+  EXPECT_EQ(copy_of(w), nullptr);
+  const Tensor y = lin.forward(x);
+  EXPECT_NE(copy_of(w), nullptr);
+  EXPECT_EQ(values(y), values(ops::matmul(x, fresh.transpose(0, 1))));
+}
+
+// The optimizer-side API: a copy is current only at the version it was made (or written) at.
+TEST(AutocastCopy, CurrentOnlyAtItsVersion) {
+  nn::Linear lin(4, 4, false, 0.5, 6);
+  const Tensor w = param_of(lin, "weight");
+  DType dt = DType::F32;
+  EXPECT_EQ(ops::current_autocast_copy(w, &dt), nullptr) << "none made yet";
+  {
+    AutocastGuard ac(DType::BF16);
+    (void)lin.forward(Tensor::ones({1, 4}));
+  }
+  void* p = ops::current_autocast_copy(w, &dt);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(dt, DType::BF16);
+  EXPECT_EQ(p, w.storage()->autocast_copy().data->data());
+  w.bump_version();
+  EXPECT_EQ(ops::current_autocast_copy(w, &dt), nullptr) << "stale after a write";
+  const uint64_t copy_version = w.storage()->autocast_copy().data->version();
+  ops::mark_autocast_copy_written(w);
+  EXPECT_NE(ops::current_autocast_copy(w, &dt), nullptr) << "current again once written";
+  EXPECT_GT(w.storage()->autocast_copy().data->version(), copy_version)
+      << "the copy's own version moves (graphs that saved it notice)";
+}
+
+}  // namespace
+}  // namespace hone
