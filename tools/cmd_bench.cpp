@@ -4,6 +4,8 @@
 // TFLOP/s, MFU against the card's datasheet peak ("unknown" for a card not in
 // engine/core/device_peaks.cpp) and peak device memory. Ends with one machine-readable line:
 // median_ms_per_step=<number> tokens_per_s=<number> [mfu=<fraction>]
+// `--profile` (CUDA): then traces 2 more steps with CUPTI and prints where the GPU's time went
+// (busy vs waiting for the host, by kind of work, top kernels; engine/core/kernel_profile.h).
 // `hone bench resnet [--batch B] [--steps N] [--device D] [--precision P]`: ResNet-18 with the
 // CIFAR 3x3 stem on 32x32 images (forward, backward, SGD with momentum). Ends with
 // median_ms_per_step=<n> images_per_s=<n>.
@@ -16,6 +18,7 @@
 #include "engine/autograd/autocast_mode.h"
 #include "engine/core/allocator.h"
 #include "engine/core/device_peaks.h"
+#include "engine/core/gpu_trace.h"
 #include "engine/core/random.h"
 #include "engine/ops/ops.h"
 #include "engine/optim/optimizer.h"
@@ -35,7 +38,27 @@ struct BenchSetup {
   Device device;
   DType autocast = DType::F32;
   int64_t steps = 5, warmup = 1;
+  int64_t profile_steps = 0;  // traced after the timed ones (--profile)
 };
+
+// Traces s.profile_steps more steps and prints the kernel profile (engine/core/kernel_profile.h).
+// A tracer failure is reported, not fatal: the timings above stand.
+void profile_steps(const BenchSetup& s, const std::function<Tensor()>& step) {
+  if (s.profile_steps == 0) return;
+  try {
+    GpuTrace trace;
+    trace.start();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < s.profile_steps; ++i) (void)step().item();
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const std::vector<GpuActivity> activity = trace.stop();
+    std::printf(
+        "%s", format_kernel_profile(summarize_gpu_activity(activity), s.profile_steps, ms / double(s.profile_steps), 25)
+                  .c_str());
+  } catch (const std::exception& e) {
+    std::printf("[profile] failed: %s\n", e.what());
+  }
+}
 
 // Runs warmup + steps training steps; `step` returns the loss tensor after backward and the
 // optimizer step. Reading the loss synchronises with the device, so each time is a whole step.
@@ -71,6 +94,12 @@ BenchSetup setup_from(const Args& a) {
   s.warmup = a.integer("warmup", s.device.is_cuda() ? 3 : 1);
   if (s.steps < 1 || s.warmup < 0) throw std::invalid_argument("--steps must be >= 1 and --warmup >= 0");
   if (a.has("tf32")) set_allow_tf32(true);
+  if (a.has("profile")) {
+    if (!s.device.is_cuda()) throw std::invalid_argument("--profile traces GPU kernels: use it with --device cuda");
+    if (const std::string why = GpuTrace::unavailable_reason(); !why.empty())
+      throw std::invalid_argument("--profile: GPU tracing is unavailable: " + why);
+    s.profile_steps = 2;
+  }
   if (s.device.is_cuda()) {
     std::printf("device: %s (%s), precision %s%s\n", s.device.str().c_str(), device_name(s.device).c_str(),
                 precision_name(s.autocast), allow_tf32() ? ", tf32 on" : "");
@@ -100,25 +129,24 @@ int bench_resnet(const Args& a) {
   const Tensor labels = Tensor::from_vector(y, {B}).to(s.device);
   std::printf("ResNet-18 (CIFAR stem) %.1fM parameters, batch %ld of 3x32x32, %ld timed steps after %ld warm-up\n",
               double(model.parameter_count()) / 1e6, long(B), long(s.steps), long(s.warmup));
-  const auto ms = time_steps(
-      s,
-      [&] {
-        opt->zero_grad();
-        Tensor loss;
-        {
-          AutocastGuard autocast(s.autocast);
-          loss = ops::cross_entropy(model.forward(x), labels);
-        }
-        loss.backward();
-        opt->step(0.1);
-        return loss;
-      },
-      [&](int64_t i, double dt, double loss) {
-        std::printf("step %ld%s: %.1f ms, loss %.4f, %.0f images/s\n", long(i + 1), i < s.warmup ? " (warm-up)" : "",
-                    dt, loss, double(B) / dt * 1e3);
-      });
+  const std::function<Tensor()> step = [&] {
+    opt->zero_grad();
+    Tensor loss;
+    {
+      AutocastGuard autocast(s.autocast);
+      loss = ops::cross_entropy(model.forward(x), labels);
+    }
+    loss.backward();
+    opt->step(0.1);
+    return loss;
+  };
+  const auto ms = time_steps(s, step, [&](int64_t i, double dt, double loss) {
+    std::printf("step %ld%s: %.1f ms, loss %.4f, %.0f images/s\n", long(i + 1), i < s.warmup ? " (warm-up)" : "", dt,
+                loss, double(B) / dt * 1e3);
+  });
   const double median = ms[ms.size() / 2];
   print_device_memory(s.device);
+  profile_steps(s, step);
   std::printf("median_ms_per_step=%.3f images_per_s=%.1f\n", median, double(B) / median * 1e3);
   return 0;
 }
@@ -151,20 +179,19 @@ int bench_gpt2(const Args& a) {
   const double flops = double(B * T) * (6.0 * n_params + 12.0 * double(c.n_layer * c.n_embd * T));
   std::printf("GPT-2 %.1fM parameters, batch %ld x seq %ld, %ld timed steps after %ld warm-up\n", n_params / 1e6,
               long(B), long(T), long(s.steps), long(s.warmup));
-  const auto ms = time_steps(
-      s,
-      [&] {
-        opt->zero_grad();
-        Tensor loss;
-        {
-          AutocastGuard autocast(s.autocast);
-          loss = model.loss(ids, targets);
-        }
-        loss.backward();
-        opt->step(6e-4);
-        return loss;
-      },
-      [&](int64_t i, double dt, double loss) {
+  const std::function<Tensor()> step = [&] {
+    opt->zero_grad();
+    Tensor loss;
+    {
+      AutocastGuard autocast(s.autocast);
+      loss = model.loss(ids, targets);
+    }
+    loss.backward();
+    opt->step(6e-4);
+    return loss;
+  };
+  const auto ms =
+      time_steps(s, step, [&](int64_t i, double dt, double loss) {
         std::printf("step %ld%s: %.1f ms, loss %.4f, %.0f tokens/s, %.1f GFLOP/s\n", long(i + 1),
                     i < s.warmup ? " (warm-up)" : "", dt, loss, double(B * T) / dt * 1e3, flops / dt / 1e6);
       });
@@ -191,6 +218,7 @@ int bench_gpt2(const Args& a) {
     }
     print_device_memory(s.device);
   }
+  profile_steps(s, step);
   std::printf("median_ms_per_step=%.3f tokens_per_s=%.1f%s\n", median, double(B * T) / median * 1e3, mfu_field.c_str());
   return 0;
 }
@@ -198,8 +226,8 @@ int bench_gpt2(const Args& a) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  const Args a =
-      parse("bench", argc, argv, {"batch", "seq", "steps", "warmup", "layers", "device", "precision"}, {"tf32"});
+  const Args a = parse("bench", argc, argv, {"batch", "seq", "steps", "warmup", "layers", "device", "precision"},
+                       {"tf32", "profile"});
   if (a.positional.size() == 1 && a.positional[0] == "resnet") return bench_resnet(a);
   if (a.positional.size() == 1 && a.positional[0] == "gpt2") return bench_gpt2(a);
   throw std::invalid_argument("expected a model to benchmark: gpt2 or resnet");

@@ -20,7 +20,8 @@
 #   gtest      from the carried programs: the CUDA kernel tests, the op harness's CUDA suites
 #              (forward, backward vs the CPU backward, bf16), GPT-2 parity on the GPU (fp32,
 #              bf16, fp16), the Trainer on CUDA vs the CPU, and `hone finetune device=cuda`.
-#   bench      `hone bench gpt2 --device cuda` (tokens/s, MFU, peak memory) in bf16 and fp32,
+#   bench      `hone bench gpt2 --device cuda` (tokens/s, MFU, peak memory; bf16 with --profile: GPU
+#              busy time, time by kind of work and the top kernels, traced with CUPTI) in bf16 and fp32,
 #              `hone bench resnet --device cuda`, and the per-kernel GPU benchmarks (GEMM
 #              cuBLASLt vs cuBLAS, fused vs composed, attention).
 # Exit status: 0 when every step that ran passed.
@@ -188,6 +189,8 @@ run_bench() {
   if (( $(elapsed) > BUDGET )); then note "bench $name: skipped (past the ${BUDGET}s budget)"; return; fi
   if timeout "$limit" "$@" >"$OUT/bench-$name.log" 2>&1; then
     note "bench $name: $(grep -E 'MFU|median|peak device|\[hone\] attention:' "$OUT/bench-$name.log" | tr '\n' ' ') [$(elapsed)s]"
+    # The kernel profile (--profile): where the GPU's time went, kept line by line.
+    grep -E '^\[profile\]' "$OUT/bench-$name.log" | sed 's/^/  /' >>"$SUMMARY"
   else
     note "bench $name: failed or timed out: $(tail -2 "$OUT/bench-$name.log" | tr '\n' ' ') [$(elapsed)s]"
   fi
@@ -206,10 +209,10 @@ if [[ -n "$CARRIED" ]]; then
   fi
   TORCH_STEP=(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" "$PY" bench/gpt2_torch_step.py --device cuda --batch 16
               --seq 1024 --precision bf16 --steps 10 --warmup 3)
-  run_bench gpt2-bf16 150 "$H" bench gpt2 --device cuda --precision bf16
+  run_bench gpt2-bf16 150 "$H" bench gpt2 --device cuda --precision bf16 --profile
   (( TORCH_OK )) && run_bench torch-gpt2-bf16 150 "${TORCH_STEP[@]}"
   run_bench gpt2-fp32-tf32 120 "$H" bench gpt2 --device cuda --precision fp32 --tf32 --steps 5
-  run_bench resnet-bf16 90 "$H" bench resnet --device cuda --precision bf16
+  run_bench resnet-bf16 90 "$H" bench resnet --device cuda --precision bf16 --profile
   for b in gemm_cuda_bench fused_bench attention_bench conv_bench; do
     if (( $(elapsed) > BUDGET )); then note "bench $b: skipped (past the ${BUDGET}s budget)"; continue; fi
     if [[ -x "$CARRIED/bench/$b" ]]; then

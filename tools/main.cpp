@@ -39,13 +39,15 @@ const Command kCommands[] = {
     {"grads", hone::cli::cmd_grads,
      "grads --model M --input X.npy --targets T.npy --out G.safetensors [DEV]   parameter gradients\n"
      "           named as in the checkpoint (classifiers: --targets are labels [B])"},
-    {"sweep", hone::cli::cmd_sweep, "sweep SWEEP.yaml   hyperparameter search: grid/random, successive halving, resumable"},
+    {"sweep", hone::cli::cmd_sweep,
+     "sweep SWEEP.yaml   hyperparameter search: grid/random, successive halving, resumable"},
     {"plot", hone::cli::cmd_plot, "plot RUN... [--out STEM]                 loss and metric curves as PNG and SVG"},
     {"export", hone::cli::cmd_export, "export RUN --out DIR                     a Hugging Face folder"},
     {"bench", hone::cli::cmd_bench,
-     "bench gpt2 [--batch B] [--seq T] [--steps N] [--warmup W] [DEV] [--tf32]   time GPT-2 124M training\n"
-     "           steps (tokens/s; on CUDA also MFU and peak device memory)\n"
-     "  bench resnet [--batch B] [--steps N] [DEV]   time ResNet-18 (CIFAR stem) training steps"},
+     "bench gpt2 [--batch B] [--seq T] [--steps N] [--warmup W] [DEV] [--tf32] [--profile]   time GPT-2 124M\n"
+     "           training steps (tokens/s; on CUDA also MFU and peak device memory; --profile: where the GPU's\n"
+     "           time goes, traced with CUPTI: busy vs waiting for the host, kinds of work, top kernels)\n"
+     "  bench resnet [--batch B] [--steps N] [DEV] [--profile]   time ResNet-18 (CIFAR stem) training steps"},
     {"demo", hone::cli::cmd_demo, "demo [--steps N] [--batch B] [--lr LR] [--seed S]   a small GPT on generated data"},
     {"version", hone::cli::cmd_version, "version                                  build facts"},
 };

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "activity.h"
 #include "cuda_emu/counters.h"
 #include "cuda_emu/device.h"
 
@@ -244,6 +245,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t desc, const
                &dl = *layout_of(d_layout);
   if (const cublasStatus_t st = validate(d, a, b, c, dl); st != CUBLAS_STATUS_SUCCESS) return st;
   record_call(d, a, b, dl, int64_t(d.trans_a == CUBLAS_OP_N ? a.cols : a.rows), A, B, D);
+  // For a CUPTI client (tests/cuda_emu/cupti.cpp): one "kernel" per matmul, named as cuBLASLt's are.
+  const hone::emu::KernelActivity activity("sm90_emulated_cublasLt_gemm");
   const bool f64 = d.scale == CUDA_R_64F;
   const double al = f64 ? *static_cast<const double*>(alpha) : *static_cast<const float*>(alpha);
   const double be = f64 ? *static_cast<const double*>(beta) : *static_cast<const float*>(beta);

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "activity.h"
 #include "cuda_emu/device.h"
 
 namespace {
@@ -331,6 +332,7 @@ cudnnStatus_t cudnnBackendExecute(cudnnHandle_t, cudnnBackendDescriptor_t plan, 
     if (uids.size() != ptrs.size()) return fail(CUDNN_STATUS_BAD_PARAM, "variant pack: as many pointers as uids");
     std::map<int64_t, void*> pointers;
     for (size_t i = 0; i < uids.size(); ++i) pointers[uids[i]] = ptrs[i];
+    const hone::emu::KernelActivity activity("cudnn_emulated_graph_sdpa");  // for a CUPTI client
     const std::string err = hone::emu::cudnn::graph_execute(*graph, pointers);
     return err.empty() ? CUDNN_STATUS_SUCCESS : fail(CUDNN_STATUS_EXECUTION_FAILED, err);
   } catch (const std::exception& e) {

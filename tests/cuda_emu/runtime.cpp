@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "activity.h"
 #include "cuda_emu/counters.h"
 #include "cuda_emu/device.h"
 
@@ -174,7 +175,16 @@ cudaError_t copy(void* dst, const void* src, size_t n, cudaMemcpyKind kind, cons
   }
   if (src_dev && !dst_dev) ++g_device_to_host;
   if (dst_dev && !src_dev) ++(in_pinned_memory(src, n) ? g_host_to_device_pinned : g_host_to_device);
+  const uint64_t start = recording_copies() ? activity_clock_ns() : 0;
   std::memmove(dst, src, n);
+  if (start) {
+    const cudaMemcpyKind k = kind != cudaMemcpyDefault ? kind
+                             : src_dev && dst_dev      ? cudaMemcpyDeviceToDevice
+                             : src_dev                 ? cudaMemcpyDeviceToHost
+                             : dst_dev                 ? cudaMemcpyHostToDevice
+                                                       : cudaMemcpyHostToHost;
+    record_copy(k, n, start, activity_clock_ns());
+  }
   return cudaSuccess;
 }
 
@@ -183,7 +193,9 @@ cudaError_t set(void* dst, int value, size_t n, const char* api) {
   const DeviceAccess access;
   if (!in_device_memory(dst, n))
     misuse(std::string(api) + ": " + std::to_string(n) + " bytes are not inside one device allocation");
+  const uint64_t start = recording_copies() ? activity_clock_ns() : 0;
   std::memset(dst, value, n);
+  if (start) record_memset(value, n, start, activity_clock_ns());
   return cudaSuccess;
 }
 
@@ -527,12 +539,14 @@ void run_grid(const char* kernel, const LaunchConfig& cfg, void (*body)(void*), 
     explicit Running(Block* block) { t_block = block; }
     ~Running() { t_block = nullptr; }
   } running(&b);
+  const uint64_t start = recording_kernels() ? activity_clock_ns() : 0;
   for (unsigned z = 0; z < g.z; ++z)
     for (unsigned y = 0; y < g.y; ++y)
       for (unsigned x = 0; x < g.x; ++x) {
         blockIdx = uint3{x, y, z};
         run_block(b, int(threads), bl);
       }
+  if (start) record_kernel(kernel, start, activity_clock_ns());
 }
 
 }  // namespace hone::emu

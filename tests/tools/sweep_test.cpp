@@ -15,27 +15,17 @@
 #include <set>
 #include <sstream>
 
+#include "tests/tools/cli_run.h"
+
 namespace fs = std::filesystem;
 
 namespace hone {
 namespace {
 
-fs::path hone_binary() {
-  return fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "tools" / "hone";
-}
+using testing_cli::hone_binary;
+using testing_cli::run;
 
 fs::path sentiment_data() { return fs::path(HONE_SOURCE_DIR) / "data" / "sentiment-sample"; }
-
-int run(const std::string& cmd, std::string* output = nullptr) {
-  const std::string log = (fs::temp_directory_path() / ("hone-sweep-" + std::to_string(::getpid()) + ".log")).string();
-  const int rc = std::system((cmd + " > " + log + " 2>&1").c_str());
-  std::ifstream f(log);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  if (output) *output = ss.str();
-  fs::remove(log);
-  return WEXITSTATUS(rc);
-}
 
 std::string read_text(const fs::path& p) {
   std::ifstream f(p);
