@@ -192,7 +192,10 @@ run_bench() {
     # The kernel profile (--profile): where the GPU's time went, kept line by line.
     grep -E '^\[profile\]' "$OUT/bench-$name.log" | sed 's/^/  /' >>"$SUMMARY"
   else
-    note "bench $name: failed or timed out: $(tail -2 "$OUT/bench-$name.log" | tr '\n' ' ') [$(elapsed)s]"
+    # hone's own error line (before its usage text) when there is one, else where it stopped.
+    local why
+    why=$(grep -m1 -E '^hone [a-z]+: ' "$OUT/bench-$name.log" || tail -2 "$OUT/bench-$name.log")
+    note "bench $name: failed or timed out: $(echo "$why" | tr '\n' ' ') [$(elapsed)s]"
   fi
 }
 if [[ -n "$CARRIED" ]]; then
