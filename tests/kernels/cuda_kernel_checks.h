@@ -171,8 +171,27 @@ inline std::string check_adamw_and_norm() {
     dv.push_back(std::make_unique<DeviceVec<float>>(v[t]));
     tensors.push_back({dp[t]->p, dg[t]->p, dm[t]->p, dv[t]->p, sizes[t], t % 2 ? 0.f : 0.1f});
   }
+  // Autocast copies written with the new weights: bf16 for the large tensor (vector path), f16 for
+  // the 7-element one (the element-wise tail).
+  DeviceVec<bf16> copy_bf16{size_t(sizes[2])};
+  DeviceVec<f16> copy_f16{size_t(sizes[4])};
+  tensors[2].copy_bf16 = copy_bf16.p;
+  tensors[4].copy_f16 = copy_f16.p;
   kernels::AdamWParams hp{1e-3f, 0.9f, 0.999f, 1e-8f, 0.f, 7};
   kc::adamw_multi(tensors.data(), int(tensors.size()), hp, nullptr);
+  {
+    const std::vector<float> p2 = dp[2]->get(), p4 = dp[4]->get();
+    const std::vector<bf16> c2 = copy_bf16.get();
+    const std::vector<f16> c4 = copy_f16.get();
+    for (size_t i = 0; i < p2.size(); ++i)
+      if (float(c2[i]) != float(bf16(p2[i])))
+        return "adamw bf16 copy element " + std::to_string(i) + ": " + std::to_string(float(c2[i])) + " for weight " +
+               std::to_string(p2[i]);
+    for (size_t i = 0; i < p4.size(); ++i)
+      if (float(c4[i]) != float(f16(p4[i])))
+        return "adamw f16 copy element " + std::to_string(i) + ": " + std::to_string(float(c4[i])) + " for weight " +
+               std::to_string(p4[i]);
+  }
   double sq = 0;
   for (size_t t = 0; t < sizes.size(); ++t) {
     kernels::AdamWParams ht = hp;
