@@ -20,6 +20,8 @@
 #   gtest      from the carried programs: the CUDA kernel tests, the op harness's CUDA suites
 #              (forward, backward vs the CPU backward, bf16), GPT-2 parity on the GPU (fp32,
 #              bf16, fp16), the Trainer on CUDA vs the CPU, and `hone finetune device=cuda`.
+#   parity124m GPT-2 124M (full size, random init) against transformers on the GPU, fp32 and bf16
+#              (tools/gpt2_124m_parity.py; needs the machine's torch + transformers).
 #   bench      `hone bench gpt2 --device cuda` (tokens/s, MFU, peak memory; bf16 with --profile: GPU
 #              busy time, time by kind of work and the top kernels, traced with CUPTI) in bf16 and fp32,
 #              `hone bench resnet --device cuda`, and the per-kernel GPU benchmarks (GEMM
@@ -179,6 +181,33 @@ else
   note "gtest: not run (carry build-device/ made by 'tools/device-check.sh --prepare' to run them)"
 fi
 
+# The machine's Python with a CUDA torch (and transformers) is the peer: for the GPT-2 124M parity
+# below and the PyTorch GPT-2 step in the benches. It runs with the machine's own library path.
+PY=$(command -v python3 || true)
+TORCH_OK=0
+if [[ -n "$PY" ]] && LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" timeout 60 "$PY" -c \
+     "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" >/dev/null 2>&1; then
+  TORCH_OK=1
+else
+  note "torch peer: none (no Python with a CUDA torch): the 124M parity and the PyTorch bench are skipped"
+fi
+
+# GPT-2 124M parity at full size against transformers on this GPU (fp32 and bf16; the committed
+# fixtures, checked by the gtest step, are small models).
+if [[ -n "$CARRIED" ]] && (( TORCH_OK )); then
+  if LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" HF_HUB_OFFLINE=1 timeout 240 "$PY" tools/gpt2_124m_parity.py \
+       --hone "$CARRIED/tools/hone" --device cuda --work "$OUT/parity124m" --hone-ld-path "$LD_LIBRARY_PATH" \
+       >"$OUT/parity124m.log" 2>&1; then
+    note "parity124m: PASS [$(elapsed)s]"
+  else
+    STATUS=1
+    note "parity124m: FAIL or error (see parity124m.log) [$(elapsed)s]"
+    tail -3 "$OUT/parity124m.log" | sed 's/^/  /' >>"$SUMMARY"
+  fi
+  grep -E '^\[parity124m\]' "$OUT/parity124m.log" | sed 's/^/  /' >>"$SUMMARY"
+  rm -f "$OUT"/parity124m/*.npy "$OUT"/parity124m/*.safetensors  # hundreds of MB: not worth bringing back
+fi
+
 # bench ------------------------------------------------------------------------------------------------------
 # run_bench NAME TIMEOUT COMMAND...: the last lines of its output go into the summary.
 # Past BUDGET seconds the remaining benches are skipped (the run must stay under ~8 minutes).
@@ -200,16 +229,6 @@ run_bench() {
 }
 if [[ -n "$CARRIED" ]]; then
   H="$CARRIED/tools/hone"
-  # The PyTorch peer of the GPT-2 step (bench/gpt2_torch_step.py) runs in the same session when the
-  # machine's Python has a CUDA torch, with the machine's own library search path.
-  PY=$(command -v python3 || true)
-  TORCH_OK=0
-  if [[ -n "$PY" ]] && LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" timeout 60 "$PY" -c \
-       "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" >/dev/null 2>&1; then
-    TORCH_OK=1
-  else
-    note "bench torch-gpt2: skipped (no Python with a CUDA torch)"
-  fi
   TORCH_STEP=(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" "$PY" bench/gpt2_torch_step.py --device cuda --batch 16
               --seq 1024 --precision bf16 --steps 10 --warmup 3)
   run_bench gpt2-bf16 150 "$H" bench gpt2 --device cuda --precision bf16 --profile
