@@ -158,6 +158,12 @@ Tensor matmul_forward(const Tensor& a_in, const Tensor& b_in) {
   return out;
 }
 
+#if defined(HONE_WITH_CUDA)
+bool grad_goes_to_f32(const Tensor& t);  // below, with the CUDA linear
+std::vector<Tensor> linear_grads_cuda(const Tensor& g2, const Tensor& x, const Tensor& weight, bool weight_transposed,
+                                      const Shape& x_shape, bool want_x, bool want_w, bool want_b, bool f32_grads);
+#endif
+
 }  // namespace
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
@@ -182,6 +188,12 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     SavedTensor a_saved(gb ? a_in : Tensor()), b_saved(ga ? b_in : Tensor());
     const Shape sa = a_in.shape(), sb = b_in.shape();
     const bool b_transposed = sb.size() == 2 && is_transposed_matrix(b_in);
+#if defined(HONE_WITH_CUDA)
+    // An autocast weight (the tied head's wte^T): its gradient leaves the GEMM in float32.
+    const bool f32_b = gb && sb.size() == 2 && detail::on_cuda(b_in) && grad_goes_to_f32(b_in);
+#else
+    const bool f32_b = false;
+#endif
     record("MatmulBackward", out, {a_in, b_in}, [=](const Tensor& g) -> std::vector<Tensor> {
       Tensor da, db;
       if (ga) {
@@ -196,7 +208,13 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
           // gradient is then dense [V, C] with C, not V, as leading dimension, and needs no copy).
           const int64_t K = sa.back(), N = sb.back();
           const Tensor a2 = av.reshape({-1, K}), g2 = g.reshape({-1, N});
-          db = b_transposed ? matmul(g2.transpose(0, 1), a2).transpose(0, 1) : matmul(a2.transpose(0, 1), g2);
+#if defined(HONE_WITH_CUDA)
+          if (f32_b)  // as the linear y = a W^T with W = b^T [N, K]: dW in W's layout, transposed back
+            db = linear_grads_cuda(g2, a2, Tensor(), !b_transposed, a2.shape(), false, true, false, true)[1].transpose(
+                0, 1);
+#endif
+          if (!db.defined())
+            db = b_transposed ? matmul(g2.transpose(0, 1), a2).transpose(0, 1) : matmul(a2.transpose(0, 1), g2);
         } else {
           db = sum_to_shape(matmul(av.transpose(-1, -2), g), sb);
         }
@@ -209,6 +227,16 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
 
 #if defined(HONE_WITH_CUDA)
 namespace {
+
+// True when `t` is a 16-bit cast of a float32 tensor (autocast's copy of a parameter, or a cast):
+// its gradient is cast back to float32 by the cast's backward, so a GEMM may as well write it in
+// float32 (kernels::cuda::gemm_f32_out: no rounding to 16 bits, no cast pass; the cast's backward
+// then passes it through).
+bool grad_goes_to_f32(const Tensor& t) {
+  if (!t.defined() || !detail::is_16bit(t.dtype()) || !t.grad_fn() || t.grad_fn()->name != "CastBackward") return false;
+  const Edge& source = t.grad_fn()->next.at(0);
+  return source.leaf ? source.leaf->dtype == DType::F32 : source.fn && source.fn->output_dtype == DType::F32;
+}
 
 // A weight [N, in] and bias [N] (N, in > 0) in x's dtype, on x's device: a fused CUDA linear's.
 bool fused_cuda_weights(const Tensor& x, int64_t in, const Tensor& w, const Tensor& b) {
@@ -255,9 +283,11 @@ Tensor linear_forward_cuda(const Tensor& x2, const Tensor& weight, const Tensor&
 
 // The gradients of y = x weight^T + bias from g2 = dL/dy [R, N] (x and weight as saved; either may
 // be undefined when its gradient is not wanted): dx = g2 weight; dW = g2^T x2, whose GEMM also sums
-// g2^T [N, R] over R, which is the bias gradient (BgradA): no separate reduction.
+// g2^T [N, R] over R, which is the bias gradient (BgradA): no separate reduction. With `f32_grads`
+// (16-bit g2 whose weight and bias are autocast casts of float32: grad_goes_to_f32), dW and the bias
+// gradient come out of the GEMM in float32.
 std::vector<Tensor> linear_grads_cuda(const Tensor& g2, const Tensor& x, const Tensor& weight, bool weight_transposed,
-                                      const Shape& x_shape, bool want_x, bool want_w, bool want_b) {
+                                      const Shape& x_shape, bool want_x, bool want_w, bool want_b, bool f32_grads) {
   const int64_t N = g2.shape()[1], K = x_shape.back();
   const int dev = g2.device().index;
   Tensor dx, dw, db;
@@ -265,22 +295,36 @@ std::vector<Tensor> linear_grads_cuda(const Tensor& g2, const Tensor& x, const T
   if (want_w) {
     const Tensor x2 = x.reshape({-1, K});
     const int64_t R = x2.shape()[0];
-    if (want_b) db = Tensor::empty({N}, g2.dtype(), g2.device());
     // dW in the weight's own layout: a transposed weight (GPT-2's Conv1D keeps W [K, N] and passes
     // W^T) gets dW^T [K, N] = x2^T g2, whose bias gradient is then the column sums of B = g2.
     const MatrixOperand m1 =
         weight_transposed ? matrix_operand(x2.transpose(0, 1), 1) : matrix_operand(g2.transpose(0, 1), 1);
     const MatrixOperand m2 = weight_transposed ? matrix_operand(g2, 1) : matrix_operand(x2, 1);
     const int64_t rows = weight_transposed ? K : N, cols = weight_transposed ? N : K;
-    Tensor dw_stored = Tensor::empty({rows, cols}, g2.dtype(), g2.device());
-    HONE_DISPATCH_FLOATING(g2.dtype(), "LinearBackward", [&] {
-      using T = scalar_t;
-      const kernels::EpilogueKind bgrad =
-          weight_transposed ? kernels::EpilogueKind::BgradB : kernels::EpilogueKind::BgradA;
-      const kernels::cuda::Epilogue<T> ep{want_b ? bgrad : kernels::EpilogueKind::None, mptr<T>(db)};
-      kernels::cuda::gemm_epilogue<T>(cuda::blas(dev), m1.trans, m2.trans, rows, cols, R, cptr<T>(m1), m1.ld,
-                                      cptr<T>(m2), m2.ld, mptr<T>(dw_stored), cols, ep, cuda::stream(dev));
-    });
+    const kernels::EpilogueKind bgrad = !want_b             ? kernels::EpilogueKind::None
+                                        : weight_transposed ? kernels::EpilogueKind::BgradB
+                                                            : kernels::EpilogueKind::BgradA;
+    Tensor dw_stored;
+    if (f32_grads && detail::is_16bit(g2.dtype())) {
+      Tensor dw32 = Tensor::empty({rows, cols}, DType::F32, g2.device());
+      Tensor db32 = want_b ? Tensor::empty({N}, DType::F32, g2.device()) : Tensor();
+      detail::dispatch_16bit(g2.dtype(), [&]<class T>() {
+        if (kernels::cuda::gemm_f32_out<T>(cuda::blas(dev), m1.trans, m2.trans, rows, cols, R, cptr<T>(m1), m1.ld,
+                                           cptr<T>(m2), m2.ld, mptr<float>(dw32), cols, bgrad, mptr<float>(db32),
+                                           cuda::stream(dev)))
+          dw_stored = dw32, db = db32;
+      });
+    }
+    if (!dw_stored.defined()) {  // the 16-bit (or one-type) GEMM; the casts' backward casts to float32
+      if (want_b) db = Tensor::empty({N}, g2.dtype(), g2.device());
+      dw_stored = Tensor::empty({rows, cols}, g2.dtype(), g2.device());
+      HONE_DISPATCH_FLOATING(g2.dtype(), "LinearBackward", [&] {
+        using T = scalar_t;
+        const kernels::cuda::Epilogue<T> ep{bgrad, mptr<T>(db)};
+        kernels::cuda::gemm_epilogue<T>(cuda::blas(dev), m1.trans, m2.trans, rows, cols, R, cptr<T>(m1), m1.ld,
+                                        cptr<T>(m2), m2.ld, mptr<T>(dw_stored), cols, ep, cuda::stream(dev));
+      });
+    }
     dw = weight_transposed ? dw_stored.transpose(0, 1) : dw_stored;
   } else if (want_b) {
     db = sum_to_shape(g2, {N});
@@ -307,6 +351,7 @@ Tensor linear_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
   }
   if (grad) {
     const bool want_x = x.requires_grad(), want_w = weight.requires_grad(), want_b = bias.requires_grad();
+    const bool f32_grads = grad_goes_to_f32(weight) && (!want_b || grad_goes_to_f32(bias));
     SavedTensor x_saved(want_w ? x : Tensor()), w_saved(want_x ? weight : Tensor()), pre_saved(pre);
     const Shape x_shape = x.shape();
     const bool w_transposed = is_transposed_matrix(weight);
@@ -325,7 +370,7 @@ Tensor linear_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
         g2 = dpre;
       }
       return linear_grads_cuda(g2, x_saved.unpack(node), w_saved.unpack(node), w_transposed, x_shape, want_x, want_w,
-                               want_b);
+                               want_b, f32_grads);
     });
   }
   return out;
@@ -358,12 +403,15 @@ Tensor mlp_gelu_tanh_cuda(const Tensor& x, const Tensor& w_fc, const Tensor& b_f
       pre_saved(want_hidden ? pre : Tensor());
   const Shape x_shape = x.shape();
   const bool w1_transposed = is_transposed_matrix(w_fc), w2_transposed = is_transposed_matrix(w_proj);
+  // c_fc's bias gradient comes from the hidden-gradient GEMM's epilogue, in its 16-bit output's type.
+  const bool f32_w1 = grad_goes_to_f32(w_fc),
+             f32_proj = grad_goes_to_f32(w_proj) && (!want_b2 || grad_goes_to_f32(b_proj));
   record("MlpGeluTanhBackward", out, {x, w_fc, b_fc, w_proj, b_proj}, [=](const Tensor& g) -> std::vector<Tensor> {
     const char* node = "MlpGeluTanhBackward";
     const Tensor g2 = gemm_rows(g, N);  // [R, N]
     const int64_t R = g2.shape()[0];
     const std::vector<Tensor> proj =
-        linear_grads_cuda(g2, h_saved.unpack(node), Tensor(), w2_transposed, {R, H}, false, want_w2, want_b2);
+        linear_grads_cuda(g2, h_saved.unpack(node), Tensor(), w2_transposed, {R, H}, false, want_w2, want_b2, f32_proj);
     Tensor dx, dw1, db1;
     if (want_hidden) {
       const Tensor p = pre_saved.unpack(node), w2 = w2_saved.unpack(node);
@@ -378,7 +426,7 @@ Tensor mlp_gelu_tanh_cuda(const Tensor& x, const Tensor& w_fc, const Tensor& b_f
                                         mw.ld, mptr<T>(dpre), H, ep, cuda::stream(dev));
       });
       const std::vector<Tensor> fc = linear_grads_cuda(dpre, x_saved.unpack(node), w1_saved.unpack(node), w1_transposed,
-                                                       x_shape, want_x, want_w1, false);
+                                                       x_shape, want_x, want_w1, false, f32_w1);
       dx = fc[0], dw1 = fc[1];
     }
     return {dx, dw1, want_b1 ? db1 : Tensor(), proj[1], proj[2]};

@@ -96,9 +96,9 @@ struct LtCall {
 // anything is enqueued): the caller then runs the fallback instead.
 bool unsupported(cublasStatus_t st) { return st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE; }
 
-// Builds the call; false when the heuristic has no algorithm for it (only where `may_fail`, else that
-// throws, naming the shape).
-template <class T>
+// Builds the call (operands T, output TC); false when the heuristic has no algorithm for it (only where
+// `may_fail`, else that throws, naming the shape).
+template <class T, class TC = T>
 bool prepare(LtCall& call, const BlasContext& ctx, const LtGemmPlan& p, int64_t batch, int64_t stride_first,
              int64_t stride_second, int64_t stride_d, const void* first, const void* second, const void* d,
              const void* bias, const void* aux, bool may_fail) {
@@ -126,7 +126,7 @@ bool prepare(LtCall& call, const BlasContext& ctx, const LtGemmPlan& p, int64_t 
   }
   make_layout(call.first, type, p.first, batch, stride_first);
   make_layout(call.second, type, p.second, batch, stride_second);
-  make_layout(call.d, type, p.d, batch, stride_d);
+  make_layout(call.d, data_type<TC>(), p.d, batch, stride_d);
 
   check_blas(cublasLtMatmulPreferenceCreate(&call.pref.p), "MatmulPreferenceCreate");
   auto pref = [&](cublasLtMatmulPreferenceAttributes_t attr, const void* value, size_t size, const char* what) {
@@ -271,6 +271,54 @@ bool gemm_epilogue(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M
   gemm_then_epilogue<T>(ctx, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, ep, stream);
   return false;
 }
+
+template <class T>
+bool gemm_f32_out(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A,
+                  int64_t lda, const T* B, int64_t ldb, float* C, int64_t ldc, EpilogueKind kind, float* bias,
+                  cudaStream_t stream) {
+  if (kind != EpilogueKind::None && kind != EpilogueKind::BgradA && kind != EpilogueKind::BgradB)
+    throw std::invalid_argument("cuda::gemm_f32_out: only the bias-gradient epilogues (BgradA, BgradB)");
+  check_epilogue_args(kind, N, bias, nullptr, 0, "cuda::gemm_f32_out");
+  require_lt(ctx, "cuda::gemm_f32_out");
+  if (M == 0 || N == 0 || K == 0) return false;  // nothing a cuBLASLt call would do: the caller's path
+  EpilogueKey key;
+  check(cudaGetDevice(&key.device), "cudaGetDevice (gemm_f32_out)");
+  key.dtype = 16 + dtype_code<T>();  // 16-bit operands, float32 output: apart from the one-type GEMMs
+  key.kind = kind;
+  key.trans_a = trans_a, key.trans_b = trans_b;
+  key.M = M, key.N = N, key.K = K, key.lda = lda, key.ldb = ldb, key.ldc = ldc;
+  key.align_a = pointer_alignment(A), key.align_b = pointer_alignment(B), key.align_c = pointer_alignment(C);
+  key.align_bias = pointer_alignment(bias);
+  auto try_call = [&](EpilogueKind k) {  // one cuBLASLt call with epilogue k; false when it has none
+    EpilogueKey kk = key;
+    kk.kind = k;
+    if (g_memo.unsupported(kk)) return false;
+    const LtGemmPlan p = plan_lt_gemm(k, trans_a, trans_b, M, N, K, lda, ldb, ldc, false, 0);
+    LtCall call;
+    if (prepare<T, float>(call, ctx, p, 1, 0, 0, 0, B, A, C, bias, nullptr, true)) {
+      const cublasStatus_t st = launch<T>(call, ctx, 1.f, 0.f, B, A, C, stream);
+      if (st == CUBLAS_STATUS_SUCCESS) return true;
+      if (!unsupported(st)) check_blas(st, "Matmul (float32 output)");
+    }
+    g_memo.mark_unsupported(kk);
+    return false;
+  };
+  if (kind != EpilogueKind::None && gemm_epilogues_enabled() &&
+      !lt_epilogue_ineligibility(kind, M, N, K, bias, nullptr, 0) && try_call(kind))
+    return true;
+  if (!try_call(EpilogueKind::None)) return false;
+  // The bias gradient by our own pass, from the 16-bit operand, into float32.
+  const BiasGradSum s = fallback_bias_grad(kind, trans_a, trans_b, M, N, K, lda, ldb, ldc);
+  if (s.source == BiasGradSum::Source::None) return true;
+  strided_sum<T, float>(s.n_out, s.n_red, s.source == BiasGradSum::Source::A ? A : B, s.stride_out, s.stride_red, bias,
+                        stream);
+  return true;
+}
+
+template bool gemm_f32_out<bf16>(const BlasContext&, bool, bool, int64_t, int64_t, int64_t, const bf16*, int64_t,
+                                 const bf16*, int64_t, float*, int64_t, EpilogueKind, float*, cudaStream_t);
+template bool gemm_f32_out<f16>(const BlasContext&, bool, bool, int64_t, int64_t, int64_t, const f16*, int64_t,
+                                const f16*, int64_t, float*, int64_t, EpilogueKind, float*, cudaStream_t);
 
 #define HONE_INSTANTIATE(T)                                                                                 \
   template void gemm_strided_batched<T>(const BlasContext&, bool, bool, int64_t, int64_t, int64_t, float,  \

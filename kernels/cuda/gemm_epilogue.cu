@@ -63,8 +63,8 @@ void gemm_epilogue_apply(EpilogueKind kind, int64_t M, int64_t N, T* C, int64_t 
   check_launch("gemm_epilogue_apply");
 }
 
-template <class T>
-void strided_sum(int64_t n_out, int64_t n_red, const T* x, int64_t stride_out, int64_t stride_red, T* out,
+template <class T, class TOut>
+void strided_sum(int64_t n_out, int64_t n_red, const T* x, int64_t stride_out, int64_t stride_red, TOut* out,
                  cudaStream_t stream) {
   if (n_out == 0) return;
   const int64_t chunks = (n_red + kSumChunk - 1) / kSumChunk;
@@ -80,11 +80,14 @@ void strided_sum(int64_t n_out, int64_t n_red, const T* x, int64_t stride_out, i
   check_launch("strided_sum (totals)");
 }
 
-#define HONE_INSTANTIATE(T)                                                                                  \
-  template void gemm_epilogue_apply<T>(EpilogueKind, int64_t, int64_t, T*, int64_t, const T*, T*, int64_t,   \
-                                       cudaStream_t);                                                        \
-  template void strided_sum<T>(int64_t, int64_t, const T*, int64_t, int64_t, T*, cudaStream_t);
+#define HONE_INSTANTIATE(T)                                                                                \
+  template void gemm_epilogue_apply<T>(EpilogueKind, int64_t, int64_t, T*, int64_t, const T*, T*, int64_t, \
+                                       cudaStream_t);                                                      \
+  template void strided_sum<T, T>(int64_t, int64_t, const T*, int64_t, int64_t, T*, cudaStream_t);
 HONE_FUSED_FOR_EACH_TYPE(HONE_INSTANTIATE)
 #undef HONE_INSTANTIATE
+// 16-bit operands, float32 bias gradients (gemm_f32_out's fallback).
+template void strided_sum<bf16, float>(int64_t, int64_t, const bf16*, int64_t, int64_t, float*, cudaStream_t);
+template void strided_sum<f16, float>(int64_t, int64_t, const f16*, int64_t, int64_t, float*, cudaStream_t);
 
 }  // namespace hone::kernels::cuda

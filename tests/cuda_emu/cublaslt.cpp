@@ -98,7 +98,8 @@ std::vector<hone::emu::GemmCall> g_calls;  // every matmul that ran (gemm_calls(
 void record_call(const Desc& d, const Layout& a, const Layout& b, const Layout& dl, int64_t k, const void* A,
                  const void* B, const void* D) {
   hone::emu::GemmCall c;
-  c.elem_bytes = int(hone::emu::elem_bytes(elem_of(dl.type)));
+  c.elem_bytes = int(hone::emu::elem_bytes(elem_of(a.type)));
+  c.d_elem_bytes = int(hone::emu::elem_bytes(elem_of(dl.type)));
   c.m = int64_t(dl.rows), c.n = int64_t(dl.cols), c.k = k, c.batch = dl.batch;
   c.lda = a.ld, c.ldb = b.ld, c.ldd = dl.ld;
   c.stride_a = a.stride, c.stride_b = b.stride, c.stride_d = dl.stride;
@@ -304,26 +305,25 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t desc, const
 namespace hone::emu {
 
 std::string GemmCall::misaligned() const {
-  const auto bytes = [&](int64_t elems) { return elems * int64_t(elem_bytes); };
   const struct {
     const char* what;
     int64_t value;
-    bool in_bytes;  // value counts elements (else it is an address)
-  } checks[] = {{"A's address", int64_t(a), false},
-                {"B's address", int64_t(b), false},
-                {"D's address", int64_t(d), false},
-                {"the bias's address", int64_t(bias), false},
-                {"lda", lda, true},
-                {"ldb", ldb, true},
-                {"ldd", ldd, true},
-                {"A's batch stride", batch > 1 ? stride_a : 0, true},
-                {"B's batch stride", batch > 1 ? stride_b : 0, true},
-                {"D's batch stride", batch > 1 ? stride_d : 0, true}};
+    int elem;  // bytes per element the value counts (0: it is an address)
+  } checks[] = {{"A's address", int64_t(a), 0},
+                {"B's address", int64_t(b), 0},
+                {"D's address", int64_t(d), 0},
+                {"the bias's address", int64_t(bias), 0},
+                {"lda", lda, elem_bytes},
+                {"ldb", ldb, elem_bytes},
+                {"ldd", ldd, d_elem_bytes},
+                {"A's batch stride", batch > 1 ? stride_a : 0, elem_bytes},
+                {"B's batch stride", batch > 1 ? stride_b : 0, elem_bytes},
+                {"D's batch stride", batch > 1 ? stride_d : 0, d_elem_bytes}};
   for (const auto& c : checks) {
-    const int64_t b = c.in_bytes ? bytes(c.value) : c.value;
+    const int64_t b = c.elem ? c.value * c.elem : c.value;
     if (b % 16 != 0)
-      return std::string(c.what) + " " + std::to_string(c.value) + (c.in_bytes ? " elements" : "") + " (" +
-             std::to_string(elem_bytes) + "-byte elements)";
+      return std::string(c.what) + " " + std::to_string(c.value) + (c.elem ? " elements" : "") + " (" +
+             std::to_string(c.elem) + "-byte elements)";
   }
   return "";
 }

@@ -12,6 +12,11 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/nn/layers.h"
 #include "engine/ops/ops.h"
+#include "kernels/half.h"
+
+#if defined(HONE_CUDA_EMULATED)
+#include "cuda_emu/counters.h"
+#endif
 
 namespace hone {
 namespace {
@@ -85,6 +90,49 @@ TEST(AutocastCopy, ViewsOfAParameterGiveThePlainCastsGradients) {
     EXPECT_EQ(values(w.grad()), values(plain_w.grad())) << "pass " << pass;
     EXPECT_EQ(values(b.grad()), values(plain_b.grad())) << "pass " << pass;
   }
+}
+
+// On CUDA the weight and bias gradients of an autocast linear leave their GEMM in float32
+// (kernels::cuda::gemm_f32_out): never rounded to bf16 and never cast by a pass of their own.
+TEST(AutocastCopy, CudaWeightGradientsLeaveTheGemmInFloat32) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  const Device dev = Device::cuda(0);
+  nn::Conv1D conv(40, 24, 0.5, 7);  // GPT-2's layer: W [in, out] read through its transpose
+  conv.to(dev);
+  const Tensor w = param_of(conv, "weight"), b = param_of(conv, "bias");
+  const Tensor x = Tensor::rand({3, 5, 40}, 13, -1, 1), g = Tensor::rand({3, 5, 24}, 14, -1, 1).to(DType::BF16);
+  Tensor y;
+  {
+    AutocastGuard ac(DType::BF16);
+    y = conv.forward(x.to(dev));
+  }
+#if defined(HONE_CUDA_EMULATED)
+  const auto launches_before = emu::launches();
+#endif
+  y.backward(g.to(dev));
+#if defined(HONE_CUDA_EMULATED)
+  for (const auto& [kernel, n] : emu::launches())
+    if (kernel.find("copy") != std::string::npos)
+      EXPECT_EQ(n, launches_before.count(kernel) ? launches_before.at(kernel) : 0) << kernel << " ran in the backward";
+#endif
+  ASSERT_EQ(w.grad().dtype(), DType::F32);
+  ASSERT_EQ(b.grad().dtype(), DType::F32);
+  // dW [in, out] = x^T g and db = the column sums of g, in double from the bf16 values the GEMM read.
+  const std::vector<float> xs = x.to(DType::BF16).to(DType::F32).to_vector<float>(), gs = values(g);
+  std::vector<double> dw(40 * 24, 0.0), db(24, 0.0);
+  for (int64_t r = 0; r < 15; ++r)
+    for (int64_t o = 0; o < 24; ++o) {
+      db[o] += gs[r * 24 + o];
+      for (int64_t i = 0; i < 40; ++i) dw[i * 24 + o] += double(xs[r * 40 + i]) * gs[r * 24 + o];
+    }
+  const std::vector<float> gw = values(w.grad().to(Device::cpu())), gb = values(b.grad().to(Device::cpu()));
+  int not_bf16 = 0;
+  for (size_t i = 0; i < dw.size(); ++i) {
+    EXPECT_NEAR(gw[i], dw[i], 1e-5 * 4) << "dW element " << i;
+    not_bf16 += float(bf16(gw[i])) != gw[i];
+  }
+  for (size_t i = 0; i < db.size(); ++i) EXPECT_NEAR(gb[i], db[i], 1e-5 * 4) << "db element " << i;
+  EXPECT_GT(not_bf16, int(dw.size() / 2)) << "the gradient was rounded to bf16 on its way";
 }
 
 // Module::to and checkpoint loading swap a parameter's storage (set_data_): the new storage is

@@ -135,6 +135,62 @@ inline std::string check_gemm() {
   return "";
 }
 
+// Autocast's weight-gradient GEMM (gemm_f32_out): 16-bit operands, float32 C and bias gradient, with
+// cuBLASLt's epilogue and (epilogues off) the plain float32-output GEMM plus our own bias pass. Both
+// against the float reference on the rounded operands, tight (the result is never rounded to 16 bits).
+inline std::string check_gemm_f32_out() {
+  Blas blas;
+  const bool tf32 = kc::tf32_enabled(), epilogues = kc::gemm_epilogues_enabled();
+  kc::set_tf32(false);
+  const int64_t shapes[][3] = {{16, 24, 40}, {33, 17, 65}, {8, 56, 9}};
+  std::string err;
+  const size_t memo_before = kc::gemm_epilogue_fallback_count();
+  int with_epilogue = 0;  // bias-gradient calls while epilogues were on
+  for (int on = 1; on >= 0 && err.empty(); --on) {
+    kc::set_gemm_epilogues(on == 1);
+    for (auto& sh : shapes)
+      for (int ta = 0; ta < 2 && err.empty(); ++ta)
+        for (int kind = 0; kind < 3 && err.empty(); ++kind) {
+          const int64_t M = sh[0], N = sh[1], K = sh[2], tb = 1 - ta;
+          const int64_t lda = ta ? M : K, ldb = tb ? K : N, ldc = N;
+          const auto A = random_floats((ta ? K : M) * lda, 21), B = random_floats((tb ? N : K) * ldb, 22);
+          std::vector<bf16> Ah(A.begin(), A.end()), Bh(B.begin(), B.end());
+          std::vector<float> Ar(Ah.begin(), Ah.end()), Br(Bh.begin(), Bh.end()), want(M * N);
+          kernels::ref::gemm<float>(ta, tb, M, N, K, 1.f, Ar.data(), lda, Br.data(), ldb, 0.f, want.data(), ldc);
+          const kernels::EpilogueKind k = kind == 0   ? kernels::EpilogueKind::None
+                                          : kind == 1 ? kernels::EpilogueKind::BgradA
+                                                      : kernels::EpilogueKind::BgradB;
+          // BgradA: op(A) [M, K] summed over K; BgradB: op(B) [K, N] summed over K.
+          std::vector<double> bias_want(kind == 1 ? M : N, 0.0);
+          for (int64_t i = 0; i < M && kind == 1; ++i)
+            for (int64_t kk = 0; kk < K; ++kk) bias_want[i] += Ar[ta ? kk * lda + i : i * lda + kk];
+          for (int64_t j = 0; j < N && kind == 2; ++j)
+            for (int64_t kk = 0; kk < K; ++kk) bias_want[j] += Br[tb ? j * ldb + kk : kk * ldb + j];
+          DeviceVec<bf16> dA(Ah), dB(Bh);
+          DeviceVec<float> dC(size_t(M * N)), dbias(bias_want.size());
+          const bool ran = kc::gemm_f32_out<bf16>(blas.ctx, ta, tb, M, N, K, dA.p, lda, dB.p, ldb, dC.p, ldc, k,
+                                                  kind ? dbias.p : nullptr, nullptr);
+          with_epilogue += on && kind;
+          const std::string what = "gemm_f32_out M" + std::to_string(M) + " N" + std::to_string(N) + " K" +
+                                   std::to_string(K) + " ta" + std::to_string(ta) + " kind " + std::to_string(kind) +
+                                   (on ? "" : " (epilogues off)");
+          if (!ran) {
+            err = what + ": no float32-output GEMM ran";
+            break;
+          }
+          err = compare(dC.get(), want, 1e-5, what);
+          if (err.empty() && kind) err = compare(dbias.get(), bias_want, 1e-5, what + " bias gradient");
+        }
+  }
+  kc::set_tf32(tf32);
+  kc::set_gemm_epilogues(epilogues);
+  // Which path cuBLASLt took is worth knowing on a GPU: configurations it had no float32-output
+  // bias-gradient epilogue for are remembered (and ran the plain GEMM plus our bias pass).
+  std::printf("[gemm_epilogue] gemm_f32_out: %zu of %d bias-gradient configurations fell back to our bias pass\n",
+              kc::gemm_epilogue_fallback_count() - memo_before, with_epilogue);
+  return err;
+}
+
 // The dropout mask (and values) equal the CPU's bit for bit.
 inline std::string check_dropout() {
   const struct { int64_t n; double p; uint64_t seed, offset; } cases[] = {
@@ -779,6 +835,7 @@ inline std::vector<std::pair<std::string, std::function<std::string()>>> all_che
           {"attention_and_embedding", check_attention_and_embedding},
           {"fused", check_fused},
           {"gemm_epilogue", check_gemm_epilogue},
+          {"gemm_f32_out", check_gemm_f32_out},
           {"upload", check_upload}};
 }
 

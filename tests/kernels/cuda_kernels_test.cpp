@@ -28,6 +28,7 @@ TEST(CudaKernels, SoftmaxAndLayerNormMatchTheCpu) { run_check("rows"); }
 TEST(CudaKernels, AttentionAndEmbeddingBackward) { run_check("attention_and_embedding"); }
 TEST(CudaKernels, FusedBiasGeluAndAddLayerNormMatchTheCpu) { run_check("fused"); }
 TEST(CudaKernels, GemmEpiloguesMatchPlainGemmPlusHostEpilogue) { run_check("gemm_epilogue"); }
+TEST(CudaKernels, GemmFloat32OutputForAutocastWeightGradients) { run_check("gemm_f32_out"); }
 TEST(CudaKernels, UploadsThroughThePageLockedRingArriveInOrder) { run_check("upload"); }
 
 }  // namespace

@@ -33,7 +33,8 @@ std::map<std::string, uint64_t> launches();
 // kernels on sm80/sm90 (TMA on Hopper) need every matrix's base address and leading dimension
 // (and batch stride) to be multiples of 16 bytes; cuBLASLt runs anything else on slow kernels.
 struct GemmCall {
-  int elem_bytes = 0;                      // of A, B and D (hone uses one type per GEMM)
+  int elem_bytes = 0;                      // of A and B
+  int d_elem_bytes = 0;                    // of D (4 for autocast's float32 weight gradients)
   int64_t m = 0, n = 0, k = 0, batch = 1;  // column-major, as cuBLASLt sees them
   int64_t lda = 0, ldb = 0, ldd = 0;       // in elements
   int64_t stride_a = 0, stride_b = 0, stride_d = 0;
