@@ -47,6 +47,7 @@ class Storage {
   bool is_parameter() const { return is_parameter_; }
   void mark_parameter() { is_parameter_ = true; }
   AutocastCopy& autocast_copy() { return autocast_copy_; }
+  const AutocastCopy& autocast_copy() const { return autocast_copy_; }
 
  private:
   Storage() = default;

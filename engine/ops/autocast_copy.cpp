@@ -8,7 +8,7 @@ namespace hone::ops {
 namespace {
 
 bool current(const Storage& s, DType dtype) {
-  const AutocastCopy& c = const_cast<Storage&>(s).autocast_copy();
+  const AutocastCopy& c = s.autocast_copy();
   return c.data && c.dtype == dtype && c.version == s.version();
 }
 
@@ -38,7 +38,7 @@ Tensor cast_through_autocast_copy(const Tensor& t, DType dtype) {
 void* current_autocast_copy(const Tensor& p, DType* dtype) {
   const Storage& s = *p.storage();
   if (p.dtype() != DType::F32 || !s.is_parameter()) return nullptr;
-  const AutocastCopy& c = const_cast<Storage&>(s).autocast_copy();
+  const AutocastCopy& c = s.autocast_copy();
   if (!current(s, c.dtype) || !detail::is_16bit(c.dtype)) return nullptr;
   *dtype = c.dtype;
   return static_cast<char*>(c.data->data()) + p.offset() * dtype_size(c.dtype);
