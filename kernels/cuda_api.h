@@ -255,15 +255,16 @@ template <class T>
 bool gemm_epilogue(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A,
                    int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc, const Epilogue<T>& ep,
                    cudaStream_t stream);
-// Autocast's weight gradients: C [M, N] = op(A) op(B) from 16-bit operands (T: bf16, f16) written in float32,
-// with the bias gradient of A (BgradA) or B (BgradB) in float32 too when `kind` asks for it (None: no bias). The
+// Autocast's weight gradients: C [M, N] = op(A) op(B) + beta C from 16-bit operands (T: bf16, f16) in float32
+// (beta 1: added into a gradient being accumulated), with the bias gradient of A (BgradA) or B (BgradB) written
+// in float32 too when `kind` asks for it (None: no bias). The
 // float32 master weights take it as it is: no rounding to 16 bits, no cast pass. cuBLASLt's 16-bit-in,
 // float32-out GEMM (with the epilogue where it has one, else strided_sum from the operand). Returns false, having
 // written nothing, for an empty product or where cuBLASLt has no such GEMM: the caller then runs its 16-bit path.
 template <class T>
 bool gemm_f32_out(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A,
-                  int64_t lda, const T* B, int64_t ldb, float* C, int64_t ldc, EpilogueKind kind, float* bias,
-                  cudaStream_t stream);
+                  int64_t lda, const T* B, int64_t ldb, float* C, int64_t ldc, float beta, EpilogueKind kind,
+                  float* bias, cudaStream_t stream);
 // Fused epilogues on or off (default on; HONE_GEMM_EPILOGUE=0 in the environment switches them off at start).
 void set_gemm_epilogues(bool enabled);
 bool gemm_epilogues_enabled();

@@ -117,7 +117,9 @@ void accumulate_leaf(TensorImpl* leaf, Tensor g) {
 struct RunningNode {
   Node* node = nullptr;
   std::unordered_map<Node*, Tensor>* waiting = nullptr;
-  std::vector<char>* leaf_taken = nullptr;  // per input: its leaf's .grad was handed over
+  std::vector<char>* leaf_taken = nullptr;    // per input: its leaf's .grad was handed over
+  std::vector<char>* taken_behind = nullptr;  // per input: the .grad of the leaf behind it (take_leaf_grad_behind)
+  const std::unordered_map<Node*, int>* pending = nullptr;  // edges into each node
 };
 thread_local RunningNode t_running;
 
@@ -141,6 +143,26 @@ Tensor take_pending_grad(size_t input) {
   Tensor g = std::move(it->second);
   r.waiting->erase(it);
   g.bump_version();  // the taker writes into it: anything derived from its old values is stale
+  return g;
+}
+
+Tensor take_leaf_grad_behind(size_t input, const Shape& shape, DType dtype) {
+  const RunningNode& r = t_running;
+  if (!r.node || input >= r.node->next.size() || !r.node->next[input].fn) return Tensor();
+  std::shared_ptr<TensorImpl> leaf;
+  for (Node* n = r.node->next[input].fn.get(); n;) {
+    const auto it = r.pending->find(n);
+    if (!n->only_relays || n->next.size() != 1 || it == r.pending->end() || it->second != 1 || r.waiting->count(n))
+      return Tensor();
+    if (n->next[0].leaf) leaf = n->next[0].leaf;
+    n = n->next[0].fn.get();
+  }
+  if (!leaf || !leaf->grad || leaf->grad.use_count() != 1 || leaf->strides != contiguous_strides(leaf->shape))
+    return Tensor();
+  Tensor g(leaf->grad);
+  if (g.shape() != shape || g.dtype() != dtype || !owns_dense_storage(g)) return Tensor();
+  (*r.taken_behind)[input] = 1;
+  g.bump_version();
   return g;
 }
 
@@ -209,11 +231,11 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
           "'s saved tensors were freed by the first backward); pass retain_graph=true to the "
           "first backward if you need to run it twice");
     std::vector<Tensor> input_grads;
-    std::vector<char> leaf_taken(n->next.size(), 0);
+    std::vector<char> leaf_taken(n->next.size(), 0), taken_behind(n->next.size(), 0);
     {
       // take_pending_grad's view of this node; restored after (a backward may itself run a backward).
       const RunningNode outer = t_running;
-      t_running = {n, &grad_of, &leaf_taken};
+      t_running = {n, &grad_of, &leaf_taken, &taken_behind, &pending};
       try {
         input_grads = n->backward(g);
       } catch (...) {
@@ -232,6 +254,9 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     }
     for (size_t i = 0; i < n->next.size(); ++i) {
       const Edge& e = n->next[i];
+      // Added into the leaf behind the relaying nodes already: they get no gradient (and so pass
+      // none on) but still count down, so that the nodes below them run when due.
+      if (taken_behind[i]) input_grads[i] = Tensor();
       if (e.leaf && input_grads[i].defined()) {
         if (leaf_taken[i])
           e.leaf->grad = input_grads[i].impl_ptr();  // the backward added into the leaf's own gradient

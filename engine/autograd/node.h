@@ -45,6 +45,10 @@ struct Node {
   bool released = false;            // saved tensors freed by a backward without retain_graph
   Shape output_shape;               // to create a zero/ones upstream gradient
   DType output_dtype = DType::F32;
+  // Its backward only relays the gradient in another layout or dtype (a permute, a cast): a
+  // backward that writes its input's gradient straight into the leaf behind it may skip it
+  // (take_leaf_grad_behind).
+  bool only_relays = false;
 };
 
 // True when grad mode is on and any input requires grad: the op must record a Node.
@@ -64,6 +68,15 @@ void record(const std::string& name, Tensor& output, const std::vector<Tensor>& 
 // fused kernel does the add while it writes: no separate accumulation pass). Undefined when there
 // is none or it is shared.
 Tensor take_pending_grad(size_t input);
+
+// For a backward function while it runs: the .grad of the leaf behind input `input` when only
+// relaying nodes (Node::only_relays: permutes, casts) lie between, each consumed by this backward
+// alone, and that .grad is held by nothing else, dense with `shape` and `dtype`, and the leaf is
+// contiguous (so its .grad's layout is its storage's). The caller adds its gradient for the input
+// into it, in place, in the leaf's layout and dtype (a weight-gradient GEMM with beta = 1: gradient
+// accumulation without a pass of its own); the relaying nodes are then skipped and what the
+// backward returns for that input is ignored. Undefined (nothing taken) otherwise.
+Tensor take_leaf_grad_behind(size_t input, const Shape& shape, DType dtype);
 
 // Runs backward from `roots` with upstream gradients `grads` (same length).
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,

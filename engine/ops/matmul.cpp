@@ -161,7 +161,8 @@ Tensor matmul_forward(const Tensor& a_in, const Tensor& b_in) {
 #if defined(HONE_WITH_CUDA)
 bool grad_goes_to_f32(const Tensor& t);  // below, with the CUDA linear
 std::vector<Tensor> linear_grads_cuda(const Tensor& g2, const Tensor& x, const Tensor& weight, bool weight_transposed,
-                                      const Shape& x_shape, bool want_x, bool want_w, bool want_b, bool f32_grads);
+                                      const Shape& x_shape, bool want_x, bool want_w, bool want_b, bool f32_grads,
+                                      int weight_input);
 #endif
 
 }  // namespace
@@ -208,12 +209,15 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
           // gradient is then dense [V, C] with C, not V, as leading dimension, and needs no copy).
           const int64_t K = sa.back(), N = sb.back();
           const Tensor a2 = av.reshape({-1, K}), g2 = g.reshape({-1, N});
+          bool done = false;
 #if defined(HONE_WITH_CUDA)
-          if (f32_b)  // as the linear y = a W^T with W = b^T [N, K]: dW in W's layout, transposed back
-            db = linear_grads_cuda(g2, a2, Tensor(), !b_transposed, a2.shape(), false, true, false, true)[1].transpose(
-                0, 1);
+          if (f32_b) {  // as the linear y = a W^T with W = b^T [N, K]: dW in W's layout, transposed back
+            db = linear_grads_cuda(g2, a2, Tensor(), !b_transposed, a2.shape(), false, true, false, true, 1)[1];
+            if (db.defined()) db = db.transpose(0, 1);  // (undefined: added into the leaf's gradient)
+            done = true;
+          }
 #endif
-          if (!db.defined())
+          if (!done)
             db = b_transposed ? matmul(g2.transpose(0, 1), a2).transpose(0, 1) : matmul(a2.transpose(0, 1), g2);
         } else {
           db = sum_to_shape(matmul(av.transpose(-1, -2), g), sb);
@@ -285,9 +289,12 @@ Tensor linear_forward_cuda(const Tensor& x2, const Tensor& weight, const Tensor&
 // be undefined when its gradient is not wanted): dx = g2 weight; dW = g2^T x2, whose GEMM also sums
 // g2^T [N, R] over R, which is the bias gradient (BgradA): no separate reduction. With `f32_grads`
 // (16-bit g2 whose weight and bias are autocast casts of float32: grad_goes_to_f32), dW and the bias
-// gradient come out of the GEMM in float32.
+// gradient come out of the GEMM in float32, dW added straight into the float32 leaf's gradient when
+// one is being accumulated (take_leaf_grad_behind on the running node's input `weight_input`; dW is
+// then returned undefined).
 std::vector<Tensor> linear_grads_cuda(const Tensor& g2, const Tensor& x, const Tensor& weight, bool weight_transposed,
-                                      const Shape& x_shape, bool want_x, bool want_w, bool want_b, bool f32_grads) {
+                                      const Shape& x_shape, bool want_x, bool want_w, bool want_b, bool f32_grads,
+                                      int weight_input) {
   const int64_t N = g2.shape()[1], K = x_shape.back();
   const int dev = g2.device().index;
   Tensor dx, dw, db;
@@ -304,18 +311,25 @@ std::vector<Tensor> linear_grads_cuda(const Tensor& g2, const Tensor& x, const T
     const kernels::EpilogueKind bgrad = !want_b             ? kernels::EpilogueKind::None
                                         : weight_transposed ? kernels::EpilogueKind::BgradB
                                                             : kernels::EpilogueKind::BgradA;
-    Tensor dw_stored;
+    Tensor dw_stored, acc;  // acc: the leaf's float32 gradient being accumulated, which takes dW
+    bool added = false;     // dW is in acc
     if (f32_grads && detail::is_16bit(g2.dtype())) {
-      Tensor dw32 = Tensor::empty({rows, cols}, DType::F32, g2.device());
+      acc = take_leaf_grad_behind(size_t(weight_input), {rows, cols}, DType::F32);
+      Tensor dw32 = acc.defined() ? acc : Tensor::empty({rows, cols}, DType::F32, g2.device());
       Tensor db32 = want_b ? Tensor::empty({N}, DType::F32, g2.device()) : Tensor();
+      bool ran = false;
       detail::dispatch_16bit(g2.dtype(), [&]<class T>() {
-        if (kernels::cuda::gemm_f32_out<T>(cuda::blas(dev), m1.trans, m2.trans, rows, cols, R, cptr<T>(m1), m1.ld,
-                                           cptr<T>(m2), m2.ld, mptr<float>(dw32), cols, bgrad, mptr<float>(db32),
-                                           cuda::stream(dev)))
-          dw_stored = dw32, db = db32;
+        ran = kernels::cuda::gemm_f32_out<T>(cuda::blas(dev), m1.trans, m2.trans, rows, cols, R, cptr<T>(m1), m1.ld,
+                                             cptr<T>(m2), m2.ld, mptr<float>(dw32), cols, acc.defined() ? 1.f : 0.f,
+                                             bgrad, mptr<float>(db32), cuda::stream(dev));
       });
+      if (ran) {
+        db = db32;
+        added = acc.defined();
+        if (!added) dw_stored = dw32;
+      }
     }
-    if (!dw_stored.defined()) {  // the 16-bit (or one-type) GEMM; the casts' backward casts to float32
+    if (!added && !dw_stored.defined()) {  // the 16-bit (or one-type) GEMM; the casts' backward casts to float32
       if (want_b) db = Tensor::empty({N}, g2.dtype(), g2.device());
       dw_stored = Tensor::empty({rows, cols}, g2.dtype(), g2.device());
       HONE_DISPATCH_FLOATING(g2.dtype(), "LinearBackward", [&] {
@@ -324,8 +338,9 @@ std::vector<Tensor> linear_grads_cuda(const Tensor& g2, const Tensor& x, const T
         kernels::cuda::gemm_epilogue<T>(cuda::blas(dev), m1.trans, m2.trans, rows, cols, R, cptr<T>(m1), m1.ld,
                                         cptr<T>(m2), m2.ld, mptr<T>(dw_stored), cols, ep, cuda::stream(dev));
       });
+      if (acc.defined()) ops::add_(acc, dw_stored.to(DType::F32)), added = true;  // taken: must land in it
     }
-    dw = weight_transposed ? dw_stored.transpose(0, 1) : dw_stored;
+    if (!added) dw = weight_transposed ? dw_stored.transpose(0, 1) : dw_stored;
   } else if (want_b) {
     db = sum_to_shape(g2, {N});
   }
@@ -370,7 +385,7 @@ Tensor linear_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
         g2 = dpre;
       }
       return linear_grads_cuda(g2, x_saved.unpack(node), w_saved.unpack(node), w_transposed, x_shape, want_x, want_w,
-                               want_b, f32_grads);
+                               want_b, f32_grads, 1);
     });
   }
   return out;
@@ -410,8 +425,8 @@ Tensor mlp_gelu_tanh_cuda(const Tensor& x, const Tensor& w_fc, const Tensor& b_f
     const char* node = "MlpGeluTanhBackward";
     const Tensor g2 = gemm_rows(g, N);  // [R, N]
     const int64_t R = g2.shape()[0];
-    const std::vector<Tensor> proj =
-        linear_grads_cuda(g2, h_saved.unpack(node), Tensor(), w2_transposed, {R, H}, false, want_w2, want_b2, f32_proj);
+    const std::vector<Tensor> proj = linear_grads_cuda(g2, h_saved.unpack(node), Tensor(), w2_transposed, {R, H}, false,
+                                                       want_w2, want_b2, f32_proj, 3);
     Tensor dx, dw1, db1;
     if (want_hidden) {
       const Tensor p = pre_saved.unpack(node), w2 = w2_saved.unpack(node);
@@ -426,7 +441,7 @@ Tensor mlp_gelu_tanh_cuda(const Tensor& x, const Tensor& w_fc, const Tensor& b_f
                                         mw.ld, mptr<T>(dpre), H, ep, cuda::stream(dev));
       });
       const std::vector<Tensor> fc = linear_grads_cuda(dpre, x_saved.unpack(node), w1_saved.unpack(node), w1_transposed,
-                                                       x_shape, want_x, want_w1, false, f32_w1);
+                                                       x_shape, want_x, want_w1, false, f32_w1, 1);
       dx = fc[0], dw1 = fc[1];
     }
     return {dx, dw1, want_b1 ? db1 : Tensor(), proj[1], proj[2]};

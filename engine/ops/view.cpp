@@ -112,6 +112,7 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
   if (needs_grad({this})) {
     record("PermuteBackward", out, {*this},
            [inverse](const Tensor& g) -> std::vector<Tensor> { return {g.permute(inverse)}; });
+    out.grad_fn()->only_relays = true;
   }
   return out;
 }
@@ -271,6 +272,7 @@ void detail::record_cast_backward(Tensor& out, const Tensor& x, bool keep_layout
   record("CastBackward", out, {x}, [from, keep_layout](const Tensor& g) -> std::vector<Tensor> {
     return {keep_layout ? cast_keep_layout(g, from) : g.to(from)};
   });
+  out.grad_fn()->only_relays = true;
 }
 
 Tensor cast(const Tensor& x, DType dtype) { return cast_into(Tensor::empty(x.shape(), dtype, x.device()), x, false); }

@@ -274,8 +274,8 @@ bool gemm_epilogue(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M
 
 template <class T>
 bool gemm_f32_out(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A,
-                  int64_t lda, const T* B, int64_t ldb, float* C, int64_t ldc, EpilogueKind kind, float* bias,
-                  cudaStream_t stream) {
+                  int64_t lda, const T* B, int64_t ldb, float* C, int64_t ldc, float beta, EpilogueKind kind,
+                  float* bias, cudaStream_t stream) {
   if (kind != EpilogueKind::None && kind != EpilogueKind::BgradA && kind != EpilogueKind::BgradB)
     throw std::invalid_argument("cuda::gemm_f32_out: only the bias-gradient epilogues (BgradA, BgradB)");
   check_epilogue_args(kind, N, bias, nullptr, 0, "cuda::gemm_f32_out");
@@ -296,7 +296,7 @@ bool gemm_f32_out(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M,
     const LtGemmPlan p = plan_lt_gemm(k, trans_a, trans_b, M, N, K, lda, ldb, ldc, false, 0);
     LtCall call;
     if (prepare<T, float>(call, ctx, p, 1, 0, 0, 0, B, A, C, bias, nullptr, true)) {
-      const cublasStatus_t st = launch<T>(call, ctx, 1.f, 0.f, B, A, C, stream);
+      const cublasStatus_t st = launch<T>(call, ctx, 1.f, beta, B, A, C, stream);
       if (st == CUBLAS_STATUS_SUCCESS) return true;
       if (!unsupported(st)) check_blas(st, "Matmul (float32 output)");
     }
@@ -316,9 +316,9 @@ bool gemm_f32_out(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M,
 }
 
 template bool gemm_f32_out<bf16>(const BlasContext&, bool, bool, int64_t, int64_t, int64_t, const bf16*, int64_t,
-                                 const bf16*, int64_t, float*, int64_t, EpilogueKind, float*, cudaStream_t);
+                                 const bf16*, int64_t, float*, int64_t, float, EpilogueKind, float*, cudaStream_t);
 template bool gemm_f32_out<f16>(const BlasContext&, bool, bool, int64_t, int64_t, int64_t, const f16*, int64_t,
-                                const f16*, int64_t, float*, int64_t, EpilogueKind, float*, cudaStream_t);
+                                const f16*, int64_t, float*, int64_t, float, EpilogueKind, float*, cudaStream_t);
 
 #define HONE_INSTANTIATE(T)                                                                                 \
   template void gemm_strided_batched<T>(const BlasContext&, bool, bool, int64_t, int64_t, int64_t, float,  \

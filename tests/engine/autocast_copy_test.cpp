@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -133,6 +134,47 @@ TEST(AutocastCopy, CudaWeightGradientsLeaveTheGemmInFloat32) {
   }
   for (size_t i = 0; i < db.size(); ++i) EXPECT_NEAR(gb[i], db[i], 1e-5 * 4) << "db element " << i;
   EXPECT_GT(not_bf16, int(dw.size() / 2)) << "the gradient was rounded to bf16 on its way";
+}
+
+// Gradient accumulation on CUDA: the second backward's weight gradient is added by its GEMM straight
+// into the float32 gradient the first left (beta = 1; take_leaf_grad_behind), with no pass of its
+// own, and the sum equals two separate backwards' gradients added.
+TEST(AutocastCopy, CudaAccumulatedWeightGradientsAddInTheGemm) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  const Device dev = Device::cuda(0);
+  nn::Conv1D conv(40, 24, 0.5, 8);
+  conv.to(dev);
+  Tensor w = param_of(conv, "weight");
+  const Tensor x1 = Tensor::rand({2, 5, 40}, 15, -1, 1).to(dev), x2 = Tensor::rand({2, 5, 40}, 16, -1, 1).to(dev);
+  auto backward = [&](const Tensor& x) {
+    Tensor y;
+    {
+      AutocastGuard ac(DType::BF16);
+      y = conv.forward(x);
+    }
+    ops::sum(ops::mul(y, y)).backward();
+  };
+  backward(x1);
+  const std::vector<float> g1 = values(w.grad().to(Device::cpu()));
+  w.zero_grad();
+  backward(x2);
+  const std::vector<float> g2 = values(w.grad().to(Device::cpu()));
+  w.zero_grad();
+  backward(x1);
+  const void* first = w.grad().data_ptr();
+#if defined(HONE_CUDA_EMULATED)
+  const auto launches_before = emu::launches();
+#endif
+  backward(x2);
+#if defined(HONE_CUDA_EMULATED)
+  const auto after = emu::launches();
+  const uint64_t axpy = after.count("axpy_kernel") ? after.at("axpy_kernel") : 0;
+  const uint64_t axpy_before = launches_before.count("axpy_kernel") ? launches_before.at("axpy_kernel") : 0;
+  EXPECT_EQ(axpy - axpy_before, 1u) << "one add (the bias's); the weight's sum is the GEMM's";
+#endif
+  EXPECT_EQ(w.grad().data_ptr(), first) << "accumulated in place";
+  const std::vector<float> sum = values(w.grad().to(Device::cpu()));
+  for (size_t i = 0; i < sum.size(); ++i) EXPECT_NEAR(sum[i], g1[i] + g2[i], 1e-5 * (1 + std::abs(g1[i] + g2[i])));
 }
 
 // Module::to and checkpoint loading swap a parameter's storage (set_data_): the new storage is

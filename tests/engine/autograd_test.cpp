@@ -152,6 +152,50 @@ TEST(Autograd, TiedEmbeddingAddsIntoTheHeadsGradient) {
   for (int64_t c = 0; c < 3; ++c) EXPECT_EQ(got[size_t(2 * 3 + c)], gb[size_t(2 * 3 + c)]);
 }
 
+// take_leaf_grad_behind: a backward whose input is a cast of a transposed leaf (autocast's weight
+// copy read as W^T) adds its gradient into the leaf's own .grad, in the leaf's layout and dtype;
+// the cast and the transpose are skipped, and the result is what the plain path accumulates. Not
+// handed over: on the first backward (no .grad yet), a wrong shape or dtype, or a relaying node with
+// another consumer.
+TEST(Autograd, ABackwardCanAddIntoTheLeafBehindCastsAndTransposes) {
+  const Tensor init = Tensor::randn({4, 3}, 21);
+  auto run = [&](bool take, Shape want_shape, bool second_consumer) {
+    Tensor w = init.clone().requires_grad_(true);  // [4, 3], read as W^T [3, 4] in 16 bits
+    std::vector<bool> took;
+    for (int pass = 0; pass < 2; ++pass) {
+      const Tensor alias = ops::cast_keep_layout(w.transpose(0, 1), DType::BF16);
+      Tensor out = Tensor::from_vector(std::vector<float>{0}, {1});
+      record("Consumer", out, {alias}, [&, pass](const Tensor&) -> std::vector<Tensor> {
+        // d/dW^T of the op: (pass + 1) * (i + 10 j) at [i, j] of W^T, as float32 in W's layout
+        // when taken, else in W^T's shape and 16 bits (the cast's backward widens it).
+        std::vector<float> v(12);
+        for (int64_t i = 0; i < 3; ++i)
+          for (int64_t j = 0; j < 4; ++j) v[size_t(j * 3 + i)] = float((pass + 1) * (i + 10 * j));
+        const Tensor in_w_layout = Tensor::from_vector(v, {4, 3});
+        Tensor acc = take ? take_leaf_grad_behind(0, want_shape, DType::F32) : Tensor();
+        took.push_back(acc.defined());
+        if (!acc.defined()) return {in_w_layout.transpose(0, 1).to(DType::BF16)};
+        ops::add_(acc, in_w_layout);
+        return {in_w_layout.transpose(0, 1).to(DType::BF16)};  // ignored: it is in the leaf's .grad already
+      });
+      Tensor loss = ops::sum(out);
+      if (second_consumer) loss = ops::add(loss, ops::sum(ops::mul(alias, 0.0).to(DType::F32)));
+      loss.backward();
+    }
+    return std::pair{w.grad().to_vector<float>(), took};
+  };
+  const auto [plain, plain_took] = run(false, {4, 3}, false);
+  const auto [fused, fused_took] = run(true, {4, 3}, false);
+  EXPECT_EQ(fused_took, (std::vector<bool>{false, true})) << "taken on the second backward only";
+  EXPECT_EQ(fused, plain);
+  EXPECT_EQ(plain[size_t(1 * 3 + 2)], 3.0f * (2 + 10 * 1)) << "both backwards' gradients, W[1, 2] = W^T[2, 1]";
+  EXPECT_EQ(run(true, {3, 4}, false).second, (std::vector<bool>{false, false})) << "W^T's shape is not W's";
+  EXPECT_EQ(run(true, {4, 3}, true).second, (std::vector<bool>{false, false}))
+      << "the cast has another consumer: its gradient must flow";
+  EXPECT_EQ(run(true, {4, 3}, true).first, plain) << "(the other consumer adds zeros)";
+  EXPECT_FALSE(take_leaf_grad_behind(0, {4, 3}, DType::F32).defined()) << "outside a backward: nothing to take";
+}
+
 TEST(Autograd, NoGradScopeRecordsNothing) {
   Tensor x = scalar64(1.0);
   Tensor y;

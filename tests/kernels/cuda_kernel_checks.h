@@ -167,8 +167,13 @@ inline std::string check_gemm_f32_out() {
           for (int64_t j = 0; j < N && kind == 2; ++j)
             for (int64_t kk = 0; kk < K; ++kk) bias_want[j] += Br[tb ? j * ldb + kk : kk * ldb + j];
           DeviceVec<bf16> dA(Ah), dB(Bh);
-          DeviceVec<float> dC(size_t(M * N)), dbias(bias_want.size());
-          const bool ran = kc::gemm_f32_out<bf16>(blas.ctx, ta, tb, M, N, K, dA.p, lda, dB.p, ldb, dC.p, ldc, k,
+          // beta = 1 onto C's earlier values (gradient accumulation) for the bias-gradient kinds.
+          const float beta = kind ? 1.f : 0.f;
+          const auto c0 = random_floats(size_t(M * N), 23);
+          if (kind)
+            for (size_t i = 0; i < want.size(); ++i) want[i] += c0[i];
+          DeviceVec<float> dC(kind ? c0 : std::vector<float>(size_t(M * N), std::nanf(""))), dbias(bias_want.size());
+          const bool ran = kc::gemm_f32_out<bf16>(blas.ctx, ta, tb, M, N, K, dA.p, lda, dB.p, ldb, dC.p, ldc, beta, k,
                                                   kind ? dbias.p : nullptr, nullptr);
           with_epilogue += on && kind;
           const std::string what = "gemm_f32_out M" + std::to_string(M) + " N" + std::to_string(N) + " K" +
