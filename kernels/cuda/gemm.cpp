@@ -15,6 +15,9 @@
 // call, the rules of when cuBLASLt may be asked, and the memo of configurations it has no algorithm
 // for live in kernels/gemm_epilogue.{h,cpp} (host-only, tested without a GPU). Where it cannot fuse,
 // the plain GEMM runs and kernels/cuda/gemm_epilogue.cu's passes finish the job.
+//
+// gemm_f32_out is autocast's weight-gradient GEMM: 16-bit operands, a float32 output (and bias
+// gradient), optionally accumulating (beta 1), for float32 master weights.
 #include <cublasLt.h>
 
 #include <atomic>
