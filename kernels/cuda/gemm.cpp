@@ -286,7 +286,9 @@ bool gemm_f32_out(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M,
   if (M == 0 || N == 0 || K == 0) return false;  // nothing a cuBLASLt call would do: the caller's path
   EpilogueKey key;
   check(cudaGetDevice(&key.device), "cudaGetDevice (gemm_f32_out)");
-  key.dtype = 16 + dtype_code<T>();  // 16-bit operands, float32 output: apart from the one-type GEMMs
+  // 16-bit operands, float32 output: apart from the one-type GEMMs; accumulating (beta != 0) apart too,
+  // so that a configuration cuBLASLt refuses with beta = 1 still fuses with beta = 0.
+  key.dtype = 16 + dtype_code<T>() + (beta != 0.f ? 32 : 0);
   key.kind = kind;
   key.trans_a = trans_a, key.trans_b = trans_b;
   key.M = M, key.N = N, key.K = K, key.lda = lda, key.ldb = ldb, key.ldc = ldc;
