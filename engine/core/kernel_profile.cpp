@@ -67,7 +67,10 @@ std::string kernel_category(const std::string& name) {
   if (contains(n, "sdpa") || contains(n, "fmha") || contains(n, "flash") || contains(n, "attention") ||
       contains(n, "attn"))
     return "attention";
-  if ((contains(n, "conv") && !contains(n, "convert")) || contains(n, "wgrad") || contains(n, "dgrad"))
+  // cuDNN's convolution kernels: "..._implicit_gemm_..." / "...fprop...", "dgrad", "wgrad" (after the
+  // attention names: its flash kernels are "..._fprop_..." too).
+  if ((contains(n, "conv") && !contains(n, "convert")) || contains(n, "wgrad") || contains(n, "dgrad") ||
+      contains(n, "implicit_gemm") || contains(n, "fprop"))
     return "convolution";
   if (contains(n, "gemm") || contains(n, "xmma") || contains(n, "cutlass") || contains(n, "cublas") ||
       contains(n, "nvjet") || contains(n, "splitkreduce"))

@@ -80,7 +80,8 @@ class Tensor {
   std::string str() const;  // "float32[2, 3] cpu"
   bool same(const Tensor& o) const { return impl_ == o.impl_; }
 
-  // Raw pointer to element 0 of this view.
+  // Raw pointer to element 0 of this view. A write through it must be followed by bump_version():
+  // autograd's saved-tensor check and autocast's kept parameter copies rely on the version.
   void* data_ptr() const;
   template <class T> T* data() const;
 

@@ -37,6 +37,9 @@ TEST(KernelProfile, CategoriesOfTheKernelsAStepRuns) {
   EXPECT_EQ(kernel_category("ce_forward_kernel<__nv_bfloat16>"), "softmax/loss");
   EXPECT_EQ(kernel_category("reduce_cols_kernel<float>"), "elementwise/other") << "not the loss's ce_ kernels";
   EXPECT_EQ(kernel_category("conv_forward_kernel<float>"), "convolution");
+  EXPECT_EQ(kernel_category("sm90_xmma_fprop_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc"), "convolution")
+      << "cuDNN's convolutions are implicit GEMMs, not GEMMs";
+  EXPECT_EQ(kernel_category("sm80_xmma_wgrad_implicit_gemm_indexed_bf16"), "convolution");
   EXPECT_EQ(kernel_category("dropout_kernel<__nv_bfloat16>"), "dropout");
   EXPECT_EQ(kernel_category("index_add_kernel<float>"), "embedding");
   EXPECT_EQ(kernel_category("memcpy device->host"), "copy/cast");
