@@ -39,7 +39,7 @@ void* current_autocast_copy(const Tensor& p, DType* dtype) {
   const Storage& s = *p.storage();
   if (p.dtype() != DType::F32 || !s.is_parameter()) return nullptr;
   const AutocastCopy& c = s.autocast_copy();
-  if (!current(s, c.dtype) || !detail::is_16bit(c.dtype)) return nullptr;
+  if (!detail::is_16bit(c.dtype) || !current(s, c.dtype)) return nullptr;  // (F32: none made yet)
   *dtype = c.dtype;
   return static_cast<char*>(c.data->data()) + p.offset() * dtype_size(c.dtype);
 }

@@ -312,24 +312,18 @@ std::vector<Tensor> linear_grads_cuda(const Tensor& g2, const Tensor& x, const T
                                         : weight_transposed ? kernels::EpilogueKind::BgradB
                                                             : kernels::EpilogueKind::BgradA;
     Tensor dw_stored, acc;  // acc: the leaf's float32 gradient being accumulated, which takes dW
-    bool added = false;     // dW is in acc
+    bool ran_f32 = false;   // dW (and db) came out of gemm_f32_out: in dw_stored, or added into acc
     if (f32_grads && detail::is_16bit(g2.dtype())) {
       acc = take_leaf_grad_behind(size_t(weight_input), {rows, cols}, DType::F32);
-      Tensor dw32 = acc.defined() ? acc : Tensor::empty({rows, cols}, DType::F32, g2.device());
-      Tensor db32 = want_b ? Tensor::empty({N}, DType::F32, g2.device()) : Tensor();
-      bool ran = false;
+      dw_stored = acc.defined() ? acc : Tensor::empty({rows, cols}, DType::F32, g2.device());
+      if (want_b) db = Tensor::empty({N}, DType::F32, g2.device());
       detail::dispatch_16bit(g2.dtype(), [&]<class T>() {
-        ran = kernels::cuda::gemm_f32_out<T>(cuda::blas(dev), m1.trans, m2.trans, rows, cols, R, cptr<T>(m1), m1.ld,
-                                             cptr<T>(m2), m2.ld, mptr<float>(dw32), cols, acc.defined() ? 1.f : 0.f,
-                                             bgrad, mptr<float>(db32), cuda::stream(dev));
+        ran_f32 = kernels::cuda::gemm_f32_out<T>(cuda::blas(dev), m1.trans, m2.trans, rows, cols, R, cptr<T>(m1), m1.ld,
+                                                 cptr<T>(m2), m2.ld, mptr<float>(dw_stored), cols,
+                                                 acc.defined() ? 1.f : 0.f, bgrad, mptr<float>(db), cuda::stream(dev));
       });
-      if (ran) {
-        db = db32;
-        added = acc.defined();
-        if (!added) dw_stored = dw32;
-      }
     }
-    if (!added && !dw_stored.defined()) {  // the 16-bit (or one-type) GEMM; the casts' backward casts to float32
+    if (!ran_f32) {  // the 16-bit (or one-type) GEMM; the casts' backward casts to float32
       if (want_b) db = Tensor::empty({N}, g2.dtype(), g2.device());
       dw_stored = Tensor::empty({rows, cols}, g2.dtype(), g2.device());
       HONE_DISPATCH_FLOATING(g2.dtype(), "LinearBackward", [&] {
@@ -338,9 +332,9 @@ std::vector<Tensor> linear_grads_cuda(const Tensor& g2, const Tensor& x, const T
         kernels::cuda::gemm_epilogue<T>(cuda::blas(dev), m1.trans, m2.trans, rows, cols, R, cptr<T>(m1), m1.ld,
                                         cptr<T>(m2), m2.ld, mptr<T>(dw_stored), cols, ep, cuda::stream(dev));
       });
-      if (acc.defined()) ops::add_(acc, dw_stored.to(DType::F32)), added = true;  // taken: must land in it
+      if (acc.defined()) ops::add_(acc, dw_stored.to(DType::F32));  // taken: it must land in it
     }
-    if (!added) dw = weight_transposed ? dw_stored.transpose(0, 1) : dw_stored;
+    if (!acc.defined()) dw = weight_transposed ? dw_stored.transpose(0, 1) : dw_stored;
   } else if (want_b) {
     db = sum_to_shape(g2, {N});
   }

@@ -186,6 +186,41 @@ template <> int dtype_code<double>() { return 1; }
 template <> int dtype_code<bf16>() { return 2; }
 template <> int dtype_code<f16>() { return 3; }
 
+// The memo's key of one configuration: everything cuBLASLt's choice of an algorithm depends on.
+// `dtype`: the engine's DType code of the operands (gemm_f32_out adds 16, and 32 more when accumulating).
+EpilogueKey memo_key(int dtype, bool tf32, EpilogueKind kind, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                     int64_t K, int64_t lda, int64_t ldb, int64_t ldc, const void* A, const void* B, const void* C,
+                     const void* bias, const void* aux, int64_t aux_ld) {
+  EpilogueKey key;
+  check(cudaGetDevice(&key.device), "cudaGetDevice (cuBLASLt epilogue)");
+  key.dtype = dtype;
+  key.tf32 = tf32;
+  key.kind = kind;
+  key.trans_a = trans_a, key.trans_b = trans_b, key.has_aux = aux != nullptr;
+  key.M = M, key.N = N, key.K = K, key.lda = lda, key.ldb = ldb, key.ldc = ldc, key.aux_ld = aux ? aux_ld : 0;
+  key.align_a = pointer_alignment(A), key.align_b = pointer_alignment(B), key.align_c = pointer_alignment(C);
+  key.align_bias = pointer_alignment(bias), key.align_aux = aux ? pointer_alignment(aux) : 0;
+  return key;
+}
+
+// One cuBLASLt call of the configuration `key` (operands T, output TC; alpha 1): true when it ran;
+// false, remembered in the memo, when cuBLASLt has no algorithm for it (then nothing was enqueued).
+template <class T, class TC>
+bool try_lt_call(const BlasContext& ctx, const EpilogueKey& key, float beta, const T* A, const T* B, TC* C,
+                 const void* bias, const void* aux, cudaStream_t stream) {
+  if (g_memo.unsupported(key)) return false;
+  const LtGemmPlan p = plan_lt_gemm(key.kind, key.trans_a, key.trans_b, key.M, key.N, key.K, key.lda, key.ldb, key.ldc,
+                                    key.has_aux, key.aux_ld);
+  LtCall call;
+  if (prepare<T, TC>(call, ctx, p, 1, 0, 0, 0, B, A, C, bias, aux, true)) {
+    const cublasStatus_t st = launch<T>(call, ctx, 1.f, beta, B, A, C, stream);
+    if (st == CUBLAS_STATUS_SUCCESS) return true;
+    if (!unsupported(st)) check_blas(st, "Matmul (epilogue)");
+  }
+  g_memo.mark_unsupported(key);
+  return false;
+}
+
 // The plain GEMM and our own kernels: what gemm_epilogue does when cuBLASLt cannot fuse the epilogue.
 template <class T>
 void gemm_then_epilogue(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
@@ -252,25 +287,9 @@ bool gemm_epilogue(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M
     gemm_then_epilogue<T>(ctx, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, ep, stream);
     return ep.kind == EpilogueKind::None;
   }
-  EpilogueKey key;
-  check(cudaGetDevice(&key.device), "cudaGetDevice (gemm_epilogue)");
-  key.dtype = dtype_code<T>();
-  key.tf32 = std::is_same_v<T, float> && g_tf32;
-  key.kind = ep.kind;
-  key.trans_a = trans_a, key.trans_b = trans_b, key.has_aux = ep.aux != nullptr;
-  key.M = M, key.N = N, key.K = K, key.lda = lda, key.ldb = ldb, key.ldc = ldc, key.aux_ld = ep.aux ? ep.aux_ld : 0;
-  key.align_a = pointer_alignment(A), key.align_b = pointer_alignment(B), key.align_c = pointer_alignment(C);
-  key.align_bias = pointer_alignment(ep.bias), key.align_aux = ep.aux ? pointer_alignment(ep.aux) : 0;
-  if (!g_memo.unsupported(key)) {
-    const LtGemmPlan p = plan_lt_gemm(ep.kind, trans_a, trans_b, M, N, K, lda, ldb, ldc, ep.aux != nullptr, ep.aux_ld);
-    LtCall call;
-    if (prepare<T>(call, ctx, p, 1, 0, 0, 0, B, A, C, ep.bias, ep.aux, true)) {
-      const cublasStatus_t st = launch<T>(call, ctx, 1.f, 0.f, B, A, C, stream);
-      if (st == CUBLAS_STATUS_SUCCESS) return true;
-      if (!unsupported(st)) check_blas(st, "Matmul (epilogue)");
-    }
-    g_memo.mark_unsupported(key);
-  }
+  const EpilogueKey key = memo_key(dtype_code<T>(), std::is_same_v<T, float> && g_tf32, ep.kind, trans_a, trans_b, M, N,
+                                   K, lda, ldb, ldc, A, B, C, ep.bias, ep.aux, ep.aux_ld);
+  if (try_lt_call<T, T>(ctx, key, 0.f, A, B, C, ep.bias, ep.aux, stream)) return true;
   gemm_then_epilogue<T>(ctx, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, ep, stream);
   return false;
 }
@@ -284,29 +303,13 @@ bool gemm_f32_out(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M,
   check_epilogue_args(kind, N, bias, nullptr, 0, "cuda::gemm_f32_out");
   require_lt(ctx, "cuda::gemm_f32_out");
   if (M == 0 || N == 0 || K == 0) return false;  // nothing a cuBLASLt call would do: the caller's path
-  EpilogueKey key;
-  check(cudaGetDevice(&key.device), "cudaGetDevice (gemm_f32_out)");
-  // 16-bit operands, float32 output: apart from the one-type GEMMs; accumulating (beta != 0) apart too,
-  // so that a configuration cuBLASLt refuses with beta = 1 still fuses with beta = 0.
-  key.dtype = 16 + dtype_code<T>() + (beta != 0.f ? 32 : 0);
-  key.kind = kind;
-  key.trans_a = trans_a, key.trans_b = trans_b;
-  key.M = M, key.N = N, key.K = K, key.lda = lda, key.ldb = ldb, key.ldc = ldc;
-  key.align_a = pointer_alignment(A), key.align_b = pointer_alignment(B), key.align_c = pointer_alignment(C);
-  key.align_bias = pointer_alignment(bias);
-  auto try_call = [&](EpilogueKind k) {  // one cuBLASLt call with epilogue k; false when it has none
-    EpilogueKey kk = key;
-    kk.kind = k;
-    if (g_memo.unsupported(kk)) return false;
-    const LtGemmPlan p = plan_lt_gemm(k, trans_a, trans_b, M, N, K, lda, ldb, ldc, false, 0);
-    LtCall call;
-    if (prepare<T, float>(call, ctx, p, 1, 0, 0, 0, B, A, C, bias, nullptr, true)) {
-      const cublasStatus_t st = launch<T>(call, ctx, 1.f, beta, B, A, C, stream);
-      if (st == CUBLAS_STATUS_SUCCESS) return true;
-      if (!unsupported(st)) check_blas(st, "Matmul (float32 output)");
-    }
-    g_memo.mark_unsupported(kk);
-    return false;
+  // 16-bit operands, float32 output: apart from the one-type GEMMs in the memo; accumulating (beta != 0)
+  // apart too, so that a configuration cuBLASLt refuses with beta = 1 still fuses with beta = 0.
+  const int dtype = 16 + dtype_code<T>() + (beta != 0.f ? 32 : 0);
+  auto try_call = [&](EpilogueKind k) {
+    const EpilogueKey key =
+        memo_key(dtype, false, k, trans_a, trans_b, M, N, K, lda, ldb, ldc, A, B, C, bias, nullptr, 0);
+    return try_lt_call<T, float>(ctx, key, beta, A, B, C, bias, nullptr, stream);
   };
   if (kind != EpilogueKind::None && gemm_epilogues_enabled() &&
       !lt_epilogue_ineligibility(kind, M, N, K, bias, nullptr, 0) && try_call(kind))
