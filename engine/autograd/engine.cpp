@@ -123,20 +123,25 @@ struct RunningNode {
 };
 thread_local RunningNode t_running;
 
+// A leaf's .grad handed to a backward that adds into it, when nothing else holds it and it is dense;
+// marks `taken`. Its version moves: anything derived from its old values is stale.
+Tensor hand_over_leaf_grad(const TensorImpl& leaf, char& taken) {
+  if (!leaf.grad || leaf.grad.use_count() != 1) return Tensor();  // (checked before g adds a holder)
+  Tensor g(leaf.grad);
+  if (!owns_dense_storage(g)) return Tensor();
+  taken = 1;
+  g.bump_version();
+  return g;
+}
+
 }  // namespace
 
 Tensor take_pending_grad(size_t input) {
   const RunningNode& r = t_running;
   if (!r.node || input >= r.node->next.size()) return Tensor();
-  if (const std::shared_ptr<TensorImpl>& leaf = r.node->next[input].leaf) {
-    // The leaf's gradient so far; the engine makes what the backward returns the new one.
-    if (!leaf->grad || leaf->grad.use_count() != 1) return Tensor();  // (checked before g adds a holder)
-    Tensor g(leaf->grad);
-    if (!owns_dense_storage(g)) return Tensor();
-    (*r.leaf_taken)[input] = 1;
-    g.bump_version();
-    return g;
-  }
+  // A leaf's gradient so far; the engine makes what the backward returns the new one.
+  if (const std::shared_ptr<TensorImpl>& leaf = r.node->next[input].leaf)
+    return hand_over_leaf_grad(*leaf, (*r.leaf_taken)[input]);
   if (!r.node->next[input].fn) return Tensor();
   auto it = r.waiting->find(r.node->next[input].fn.get());
   if (it == r.waiting->end() || !sole_dense_owner(it->second)) return Tensor();
@@ -157,13 +162,10 @@ Tensor take_leaf_grad_behind(size_t input, const Shape& shape, DType dtype) {
     if (n->next[0].leaf) leaf = n->next[0].leaf;
     n = n->next[0].fn.get();
   }
-  if (!leaf || !leaf->grad || leaf->grad.use_count() != 1 || leaf->strides != contiguous_strides(leaf->shape))
+  if (!leaf || !leaf->grad || leaf->strides != contiguous_strides(leaf->shape) || leaf->grad->shape != shape ||
+      leaf->grad->dtype != dtype)
     return Tensor();
-  Tensor g(leaf->grad);
-  if (g.shape() != shape || g.dtype() != dtype || !owns_dense_storage(g)) return Tensor();
-  (*r.taken_behind)[input] = 1;
-  g.bump_version();
-  return g;
+  return hand_over_leaf_grad(*leaf, (*r.taken_behind)[input]);
 }
 
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,

@@ -539,14 +539,13 @@ void run_grid(const char* kernel, const LaunchConfig& cfg, void (*body)(void*), 
     explicit Running(Block* block) { t_block = block; }
     ~Running() { t_block = nullptr; }
   } running(&b);
-  const uint64_t start = recording_kernels() ? activity_clock_ns() : 0;
+  const KernelActivity activity(kernel);  // for a CUPTI client (cupti.cpp)
   for (unsigned z = 0; z < g.z; ++z)
     for (unsigned y = 0; y < g.y; ++y)
       for (unsigned x = 0; x < g.x; ++x) {
         blockIdx = uint3{x, y, z};
         run_block(b, int(threads), bl);
       }
-  if (start) record_kernel(kernel, start, activity_clock_ns());
 }
 
 }  // namespace hone::emu
