@@ -379,6 +379,9 @@ void attention_padding_bias(int64_t batch, int64_t rows, int64_t kv_len, const u
 template <class T>
 void attention_dropout_mask(const AttentionShape& s, float p, uint64_t seed, uint64_t offset, T* mask,
                             cudaStream_t stream);
+// dst[i] = factor * src[i] for i < n (cuDNN's dropout backward reads O * (1 - p)).
+template <class T>
+void attention_scale_copy(int64_t n, float factor, const T* src, T* dst, cudaStream_t stream);
 // dst = src with the rows [b, h, i, :] of queries that see no key (padding everywhere they look) set to 0; dst may
 // be src.
 template <class T>

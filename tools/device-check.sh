@@ -105,7 +105,8 @@ note "cudnn: ${CUDNN_DIR:-not found (own conv/attention kernels will run)}"
 export LD_LIBRARY_PATH="$CUDA_HOME/lib64:$CUDA_HOME/lib:${CUBLAS_DIR:-}:${CUDNN_DIR:-}:${LD_LIBRARY_PATH:-}"
 
 # selftest: kernels from sources -------------------------------------------------------------------
-ST="$OUT/selftest-build"
+# The objects stay out of $OUT: the run tool brings back a limited number of files.
+ST="$REPO/build-device/selftest-build"
 mkdir -p "$ST"
 build_selftest() {
   local inc="-I$REPO -I$REPO/tests -I$CUDA_HOME/include"
@@ -170,9 +171,10 @@ run_gtest() {
 }
 
 if [[ -n "$CARRIED" ]]; then
-  run_gtest kernels hone_kernel_tests 'CudaKernels*:*Cuda*-CudaAttentionCudnn*' 120
-  # cuDNN attention: each shape builds its graphs on first use, so a longer limit.
-  run_gtest sdpa hone_kernel_tests 'CudaAttentionCudnn*' 300
+  run_gtest kernels hone_kernel_tests 'CudaKernels*:*Cuda*-*CudaAttentionCudnn*' 120
+  # cuDNN attention (the parameterised cases are named Sdpa/CudaAttentionCudnn.*): each shape builds its
+  # graphs on first use, so a longer limit.
+  run_gtest sdpa hone_kernel_tests '*CudaAttentionCudnn*' 300
   # Op harness on CUDA (forward, backward vs CPU backward, bf16) and the engine's other CUDA cases.
   run_gtest engine hone_engine_tests '*Cuda*:*cuda*' 240
   run_gtest models hone_model_tests '*Cuda*:Gpt2Parity.*:Gpt2Generate.*:Trainer.*' 180
@@ -196,7 +198,7 @@ fi
 # fixtures, checked by the gtest step, are small models).
 if [[ -n "$CARRIED" ]] && (( TORCH_OK )); then
   if LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" HF_HUB_OFFLINE=1 timeout 240 "$PY" tools/gpt2_124m_parity.py \
-       --hone "$CARRIED/tools/hone" --device cuda --work "$OUT/parity124m" --hone-ld-path "$LD_LIBRARY_PATH" \
+       --hone "$CARRIED/tools/hone" --device cuda --work "$REPO/build-device/parity124m" --hone-ld-path "$LD_LIBRARY_PATH" \
        >"$OUT/parity124m.log" 2>&1; then
     note "parity124m: PASS [$(elapsed)s]"
   else
@@ -205,7 +207,7 @@ if [[ -n "$CARRIED" ]] && (( TORCH_OK )); then
     tail -3 "$OUT/parity124m.log" | sed 's/^/  /' >>"$SUMMARY"
   fi
   grep -E '^\[parity124m\]' "$OUT/parity124m.log" | sed 's/^/  /' >>"$SUMMARY"
-  rm -f "$OUT"/parity124m/*.npy "$OUT"/parity124m/*.safetensors  # hundreds of MB: not worth bringing back
+  rm -rf "$REPO/build-device/parity124m"  # hundreds of MB of weights and outputs, kept out of $OUT
 fi
 
 # bench ------------------------------------------------------------------------------------------------------
@@ -247,4 +249,7 @@ if [[ -n "$CARRIED" ]]; then
 fi
 
 note "total: $(elapsed)s, status $STATUS"
+# The run tool brings back at most 8 files from $OUT: every log goes into one archive beside the summary.
+(cd "$OUT" && find . -type f ! -name summary.txt ! -name logs.tar.gz | sort | tar -czf logs.tar.gz -T - &&
+  find . -type f ! -name summary.txt ! -name logs.tar.gz -delete && find . -mindepth 1 -type d -empty -delete)
 exit $STATUS

@@ -10,8 +10,10 @@ logits, the loss and every parameter's gradient in float32 (TF32 off); `hone log
   fp32: logits within 1e-4 of max(1, max|logit|), loss within 1e-4, every gradient within 1e-4
         of its tensor's max|gradient| (the limits of tests/models/gpt2_parity_test.cpp, loss
         widened from 1e-5 for a 50257-way mean at this size);
-  bf16: the bf16 limits of that test (3e-2, 7e-3, 7.5e-2); PyTorch's own bf16 autocast error
-        against the same reference is printed beside hone's.
+  bf16: each error within the bf16 limit of that test (3e-2, 7e-3, 7.5e-2) or within 1.5x PyTorch's
+        own bf16 autocast error against the same reference, whichever is larger (at full size bf16
+        rounding alone can pass the small models' limits: PyTorch's worst gradient on an H200 was
+        7.64e-2); PyTorch's errors are printed beside hone's.
 
 tools/device-check.sh runs it on the GPU machine (which has torch and transformers):
   python3 tools/gpt2_124m_parity.py --hone build-device/run/tools/hone --device cuda
@@ -33,6 +35,7 @@ from safetensors.numpy import load_file
 from transformers import GPT2Config, GPT2LMHeadModel
 
 LIMITS = {"fp32": (1e-4, 1e-4, 1e-4), "bf16": (3e-2, 7e-3, 7.5e-2)}  # logits, loss, gradients
+PEER_FACTOR = 1.5  # bf16: within this factor of PyTorch's own bf16 autocast error also passes
 
 
 def build_model(work, seed):
@@ -141,13 +144,14 @@ def main():
             print(f"[parity124m] {precision} {args.device}: FAIL: {e}", flush=True)
             failed += 1
             continue
-        limits = LIMITS[precision]
-        ok = errs[0] <= limits[0] and errs[1] <= limits[1] and errs[2] <= limits[2]
-        failed += not ok
+        limits = list(LIMITS[precision])
         peer = ""
         if precision == "bf16":  # how far PyTorch's own bf16 autocast lands from the same reference
             t = compare(*reference(model, ids, targets, args.device, autocast=True), ref)
             peer = f"; PyTorch bf16 autocast: logits {t[0]:.2e}, loss {t[1]:.2e}, worst gradient {t[2]:.2e}"
+            limits = [max(limit, PEER_FACTOR * e) for limit, e in zip(limits, t[:3])]
+        ok = errs[0] <= limits[0] and errs[1] <= limits[1] and errs[2] <= limits[2]
+        failed += not ok
         print(f"[parity124m] {precision} {args.device}: logits {errs[0]:.2e}, loss {errs[1]:.2e}, "
               f"worst gradient {errs[2]:.2e} ({errs[3]}) against limits {limits[0]:g}/{limits[1]:g}/{limits[2]:g}: "
               f"{'PASS' if ok else 'FAIL'}{peer}", flush=True)

@@ -397,6 +397,12 @@ __global__ void dropout_mask_kernel(int64_t n, float p, uint64_t seed, uint64_t 
   }
 }
 
+template <class D>
+__global__ void scale_copy_kernel(int64_t n, float factor, const D* src, D* dst) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    dst[i] = store<D>(factor * load(src[i]));
+}
+
 // One block per batch element: the first valid key f; the queries that see no key are then a prefix of the rows
 // (with the causal diagonal at shift = Tk - Tq, row i sees keys j <= i + shift), zeroed in every head.
 template <class D>
@@ -457,10 +463,18 @@ void attention_zero_unseeing_rows(const AttentionShape& s, bool causal, const ui
   check_launch("attention_zero_unseeing_rows");
 }
 
-#define HONE_INSTANTIATE(T)                                                                                   \
-  template void attention_padding_bias<T>(int64_t, int64_t, int64_t, const uint8_t*, T*, cudaStream_t);      \
+template <class T>
+void attention_scale_copy(int64_t n, float factor, const T* src, T* dst, cudaStream_t stream) {
+  if (n <= 0) return;
+  scale_copy_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, factor, dptr(src), dptr(dst));
+  check_launch("attention_scale_copy");
+}
+
+#define HONE_INSTANTIATE(T)                                                                                    \
+  template void attention_scale_copy<T>(int64_t, float, const T*, T*, cudaStream_t);                           \
+  template void attention_padding_bias<T>(int64_t, int64_t, int64_t, const uint8_t*, T*, cudaStream_t);        \
   template void attention_dropout_mask<T>(const AttentionShape&, float, uint64_t, uint64_t, T*, cudaStream_t); \
-  template void attention_zero_unseeing_rows<T>(const AttentionShape&, bool, const uint8_t*, const T*, T*,   \
+  template void attention_zero_unseeing_rows<T>(const AttentionShape&, bool, const uint8_t*, const T*, T*,     \
                                                 cudaStream_t);
 HONE_INSTANTIATE(bf16)
 HONE_INSTANTIATE(f16)

@@ -16,15 +16,15 @@
 //    bottom-right one (ours is bottom-right aligned; cuDNN takes that only without a bias and with
 //    Tq <= Tk, which cudnn_sdpa_unsupported in kernels/attention.h checks first).
 //  - Padding mask: an additive bias of 0 / kSdpaPaddingBias built from key_valid for each call,
-//    [B, 1, 1, Tk] broadcast over heads and queries, or, when cuDNN builds no plan for that (or
-//    HONE_CUDNN_ATTENTION_BIAS=full is set, a diagnostic switch), [B, 1, Tq, Tk]. A query whose
-//    keys are all padding sees a finite uniform softmax in cuDNN and nothing in our kernel: its
-//    output row is zeroed after the forward, and its dout row before the backward, which makes its
-//    dq row and its share of dk, dv exactly 0, as ours.
+//    one [B, Tk] row per batch given as [B, 1, Tq, Tk] with stride 0 over queries (bias_dims), or, when cuDNN builds no
+//    plan for that (or HONE_CUDNN_ATTENTION_BIAS=full is set, a diagnostic switch), [B, 1, Tq, Tk]. A query whose keys
+//    are all padding sees a finite uniform softmax in cuDNN and nothing in our kernel: its output row is zeroed after
+//    the forward, and its dout row before the backward, which makes its dq row and its share of dk, dv exactly 0, as
+//    ours.
 //  - Dropout: cuDNN's custom-mask form (the frontend's set_dropout(mask, scale)): a 0/1 mask
 //    [B, H, Tq, Tk] in the io dtype that attention_dropout_mask draws from our Philox stream, and
-//    the constant 1/(1-p) (the backward also takes 1-p, which undoes the scale in its
-//    sum(dO * O) term). cuDNN's own RNG is never used: its mask would differ from the CPU's. The
+//    the constant 1/(1-p); the backward reads O * (1-p), which its sum(dO * O) term needs (see
+//    backward_graph). cuDNN's own RNG is never used: its mask would differ from the CPU's. The
 //    mask is made for the call and released after it; the backward draws it again.
 //  - The backward asks for cuDNN's deterministic algorithm first (no atomics, as every hone
 //    kernel); the non-deterministic one is taken only when that is all cuDNN can build.
@@ -151,8 +151,14 @@ GraphPtr new_graph(const Spec& p) {
 }
 
 std::vector<int64_t> stats_dims(const AttentionShape& s) { return {s.batch, s.heads, s.q_len, 1}; }
-std::vector<int64_t> bias_dims(const Spec& p) {
-  return {p.s.batch, 1, p.bias_per_query ? p.s.q_len : 1, p.s.kv_len};
+// The bias as a [B, 1, Tq, Tk] tensor: one row per batch broadcast over the queries with stride 0, or
+// (bias_per_query) a row per query. The query dimension is always Tq long, as PyTorch hands cuDNN an
+// expanded mask: cuDNN 9's backward misreads a bias whose query dimension is 1 (its dQ, dK, dV came out
+// wrong on an H200 while the forward was right), and a stride of 0 is the layout it is tested with.
+std::vector<int64_t> bias_dims(const Spec& p) { return {p.s.batch, 1, p.s.q_len, p.s.kv_len}; }
+std::vector<int64_t> bias_strides(const Spec& p) {
+  const int64_t rows = p.bias_per_query ? p.s.q_len : 1;
+  return {rows * p.s.kv_len, rows * p.s.kv_len, p.bias_per_query ? p.s.kv_len : 0, 1};
 }
 
 std::vector<int64_t> dropout_mask_dims(const AttentionShape& s) { return {s.batch, s.heads, s.q_len, s.kv_len}; }
@@ -173,7 +179,7 @@ void set_masks(const GraphPtr& g, const Spec& p, Attributes& a) {
     else
       a.set_causal_mask_bottom_right(true);
   }
-  if (p.mask) a.set_bias(input(g, "bias", kBias, bias_dims(p)));
+  if (p.mask) a.set_bias(input(g, "bias", kBias, bias_dims(p), fe::DataType_t::NOT_SET, bias_strides(p)));
 }
 
 // The forward graph of p, not built yet (the frontend reports some errors by throwing).
@@ -215,8 +221,11 @@ GraphPtr backward_graph(const Spec& p, bool deterministic) {
                    .set_attn_scale(p.scale)
                    .set_deterministic_algorithm(deterministic);
   set_masks(g, p, attrs);
-  if (p.dropout_p > 0.f)
-    attrs.set_dropout(dropout_mask_input(g, p), constant(keep_scale(p)), constant(1.f - p.dropout_p));
+  // The third constant, the frontend's "scale_inv", should turn sum(dO * O) into sum(dO * O) * (1 - p);
+  // cuDNN 9's backward leaves that sum unscaled whatever is passed (its dQ on an H200 matched
+  // s * P * (dP - sum(dO * O)) exactly, with s = 1/(1-p)). So the backward is given O * (1 - p) (see
+  // cudnn_sdpa_backward) and 1 here: right whether or not a cuDNN honours the constant.
+  if (p.dropout_p > 0.f) attrs.set_dropout(dropout_mask_input(g, p), constant(keep_scale(p)), constant(1.f));
   auto [dQ, dK, dV] = g->sdpa_backward(Q, K, V, O, dO, Stats, attrs);
   output(dQ, kDQ, qdims, qst);
   output(dK, kDK, kdims, kst);
@@ -456,10 +465,25 @@ std::string cudnn_sdpa_backward(const ConvContext& ctx, const CudnnSdpaArgs& a, 
     d = dout_masked.as<T>();
   }
   const DropoutMask<T> mask(ctx, a, stream);
+  // With dropout, O * (1 - p) in O's layout (backward_graph says why).
+  const T* o = out;
+  cudnn::Workspace out_scaled(ctx, a.dropout_p > 0.f ? size_t(s.batch * s.heads * s.q_len * s.head_dim) * sizeof(T) : 0,
+                              stream);
+  if (a.dropout_p > 0.f) {
+    attention_scale_copy<T>(s.batch * s.heads * s.q_len * s.head_dim, 1.f - a.dropout_p, out, out_scaled.as<T>(),
+                            stream);
+    o = out_scaled.as<T>();
+  }
   cudnn::Workspace ws(ctx, size_t(e->bwd_workspace), stream);
-  std::unordered_map<int64_t, void*> pack{
-      {kQ, const_cast<T*>(q)}, {kK, const_cast<T*>(k)}, {kV, const_cast<T*>(v)},     {kO, const_cast<T*>(out)},
-      {kDO, const_cast<T*>(d)}, {kStats, const_cast<float*>(stats)}, {kDQ, dq}, {kDK, dk}, {kDV, dv}};
+  std::unordered_map<int64_t, void*> pack{{kQ, const_cast<T*>(q)},
+                                          {kK, const_cast<T*>(k)},
+                                          {kV, const_cast<T*>(v)},
+                                          {kO, const_cast<T*>(o)},
+                                          {kDO, const_cast<T*>(d)},
+                                          {kStats, const_cast<float*>(stats)},
+                                          {kDQ, dq},
+                                          {kDK, dk},
+                                          {kDV, dv}};
   if (a.key_valid) pack[kBias] = bias.get();
   if (mask.get()) pack[kDropoutMask] = mask.get();
   return execute(key, e->bwd, h, pack, ws.get(), "backward");
