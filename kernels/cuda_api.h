@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kernels/attention.h"
 #include "kernels/batchnorm.h"
@@ -242,8 +243,9 @@ bool tf32_enabled();
 template <class T>
 struct Epilogue {
   EpilogueKind kind = EpilogueKind::None;
-  T* bias = nullptr;   // Bias, BiasGeluTanh: read, [N]; DGeluBgrad, BgradB: written, [N]; BgradA: written, [M]
-  T* aux = nullptr;    // BiasGeluTanh: written, [M, aux_ld] (null: not kept); DGeluBgrad: read
+  T* bias = nullptr;   // Bias, BiasGeluTanh: read, [N]; DGeluBgrad, BgradB: written, [N]; BgradA: written, [M];
+                       // DGelu: unused
+  T* aux = nullptr;    // BiasGeluTanh: written, [M, aux_ld] (null: not kept); DGeluBgrad, DGelu: read
   int64_t aux_ld = 0;  // leading dimension of aux (>= N; cuBLASLt needs a multiple of 8)
 };
 // One cuBLASLt call with the epilogue when cuBLASLt can do it; otherwise the plain GEMM followed by
@@ -274,7 +276,7 @@ void clear_gemm_epilogue_fallbacks();
 
 // The epilogue as a pass of its own over C [M, N] (leading dimension ldc) holding the plain product: Bias adds
 // bias[j]; BiasGeluTanh adds bias[j], keeps the sum in aux (when not null) and writes its GELU; DGeluBgrad
-// multiplies by gelu_tanh'(aux); the other kinds leave C alone. One thread per element, in acc_t<T>.
+// and DGelu multiply by gelu_tanh'(aux); the other kinds leave C alone. One thread per element, in acc_t<T>.
 template <class T>
 void gemm_epilogue_apply(EpilogueKind kind, int64_t M, int64_t N, T* C, int64_t ldc, const T* bias, T* aux,
                          int64_t aux_ld, cudaStream_t stream);
@@ -314,6 +316,9 @@ template <class T>
 void conv2d_backward_bias(const Conv2dGeometry& g, const T* gy, T* gb, cudaStream_t stream);
 // True when this build calls cuDNN for convolutions.
 bool conv2d_uses_cudnn();
+// The cuDNN algorithm chosen for each convolution run so far (pass, dtype, geometry: algorithm, measured time or
+// "from the heuristics", workspace; or hone's direct kernels): `hone bench resnet` prints them. Empty without cuDNN.
+std::vector<std::string> cudnn_conv_choices();
 
 // ---- attention through cuDNN's fused SDPA (attention_cudnn.cpp) ---------------------------------------------------
 // Built with cuDNN and the cuDNN frontend headers (HONE_HAVE_CUDNN_SDPA; tools/fetch-cudnn-frontend.sh): bf16/f16

@@ -10,6 +10,7 @@
 //   BiasGeluTanh  gelu_tanh(op(A) op(B) + b[j])  in:  [N]                    out: the pre-activation
 //                                                                             [M, N] (null: not kept)
 //   DGeluBgrad    op(A) op(B) * gelu_tanh'(aux)  out: [N], column sums of C  in:  the pre-activation
+//   DGelu         op(A) op(B) * gelu_tanh'(aux)  -                           in:  the pre-activation
 //   BgradA        op(A) op(B)                    out: [M], sum of op(A)      -
 //                                                     [M, K] over K
 //   BgradB        op(A) op(B)                    out: [N], sum of op(B)      -
@@ -20,7 +21,9 @@
 // In a linear layer y = x W^T + b (x [R, K], W [N, K]): the forward is Bias (or BiasGeluTanh);
 // the weight gradient dW = g^T x is the product with A = g (trans_a), and BgradA gives the bias
 // gradient (the sum of g over the rows) with it; DGeluBgrad belongs to the data-gradient GEMM of
-// the layer after a GELU (dH = dOut W2, then dPre = dH * gelu'(pre) and its column sums).
+// the layer after a GELU (dH = dOut W2, then dPre = dH * gelu'(pre) and its column sums); DGelu is
+// the same without the sums (on an H200 cuBLASLt's DGELU_BGRAD summed GPT-2's [16384, 3072] in a
+// separate 320 us kernel, where the next layer's weight-gradient GEMM sums dPre in its BGRAD epilogue).
 #pragma once
 #include <cstdint>
 #include <mutex>
@@ -31,7 +34,7 @@
 
 namespace hone::kernels {
 
-enum class EpilogueKind : int32_t { None, Bias, BiasGeluTanh, DGeluBgrad, BgradA, BgradB };
+enum class EpilogueKind : int32_t { None, Bias, BiasGeluTanh, DGeluBgrad, BgradA, BgradB, DGelu };
 
 inline const char* epilogue_kind_name(EpilogueKind kind) {
   switch (kind) {
@@ -41,6 +44,8 @@ inline const char* epilogue_kind_name(EpilogueKind kind) {
     case EpilogueKind::DGeluBgrad: return "dgelu_bgrad";
     case EpilogueKind::BgradA: return "bgrad_a";
     case EpilogueKind::BgradB: return "bgrad_b";
+    case EpilogueKind::DGelu:
+      return "dgelu";
   }
   return "?";
 }
@@ -51,6 +56,7 @@ enum class LtEpilogue : uint32_t {
   Bias = 4,
   GeluBias = 36,
   GeluAuxBias = 164,
+  DGelu = 192,
   DGeluBgrad = 208,
   BgradA = 256,
   BgradB = 512,
@@ -78,7 +84,7 @@ struct LtGemmPlan {
   int64_t aux_ld = 0;                 // 0: no aux matrix
   bool aux_is_output = false;
 };
-// has_aux matters for BiasGeluTanh only (without aux: GELU_BIAS); DGeluBgrad always reads aux.
+// has_aux matters for BiasGeluTanh only (without aux: GELU_BIAS); DGeluBgrad and DGelu always read aux.
 inline LtGemmPlan plan_lt_gemm(EpilogueKind kind, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                                int64_t lda, int64_t ldb, int64_t ldc, bool has_aux, int64_t aux_ld) {
   LtGemmPlan p;
@@ -112,6 +118,10 @@ inline LtGemmPlan plan_lt_gemm(EpilogueKind kind, bool trans_a, bool trans_b, in
       p.bias_is_output = true;
       p.aux_ld = aux_ld;
       break;
+    case EpilogueKind::DGelu:
+      p.epilogue = LtEpilogue::DGelu;
+      p.aux_ld = aux_ld;
+      break;
     case EpilogueKind::BgradA:
       // A reduction of our A = cuBLASLt's B over k: one value per column of D (our row).
       p.epilogue = LtEpilogue::BgradB;
@@ -127,10 +137,13 @@ inline LtGemmPlan plan_lt_gemm(EpilogueKind kind, bool trans_a, bool trans_b, in
   return p;
 }
 
-// DGeluBgrad reads aux; BiasGeluTanh writes it when given one.
+// DGeluBgrad and DGelu read aux; BiasGeluTanh writes it when given one.
 inline bool epilogue_uses_aux(EpilogueKind kind, const void* aux) {
-  return kind == EpilogueKind::DGeluBgrad || (kind == EpilogueKind::BiasGeluTanh && aux != nullptr);
+  return kind == EpilogueKind::DGeluBgrad || kind == EpilogueKind::DGelu ||
+         (kind == EpilogueKind::BiasGeluTanh && aux != nullptr);
 }
+// Every kind but None and DGelu reads or writes the bias vector.
+inline bool epilogue_uses_bias(EpilogueKind kind) { return kind != EpilogueKind::None && kind != EpilogueKind::DGelu; }
 
 // Largest power of two (at most 256) that divides the address: what cuBLASLt's heuristic is told
 // about an operand's alignment, and part of the memo's key.
@@ -149,7 +162,7 @@ inline const char* lt_epilogue_ineligibility(EpilogueKind kind, int64_t M, int64
                                              const void* aux, int64_t aux_ld) {
   if (M == 0 || N == 0 || K == 0) return "an empty product";
   if (kind == EpilogueKind::None) return nullptr;
-  if (pointer_alignment(bias) < 16) return "the bias vector is not 16-byte aligned";
+  if (epilogue_uses_bias(kind) && pointer_alignment(bias) < 16) return "the bias vector is not 16-byte aligned";
   if (epilogue_uses_aux(kind, aux)) {
     if (pointer_alignment(aux) < 16) return "the aux matrix is not 16-byte aligned";
     if (aux_ld % 8 != 0) return "the aux leading dimension is not a multiple of 8";
@@ -163,8 +176,9 @@ inline const char* lt_epilogue_ineligibility(EpilogueKind kind, int64_t M, int64
 inline void check_epilogue_args(EpilogueKind kind, int64_t N, const void* bias, const void* aux, int64_t aux_ld,
                                 const char* what) {
   const std::string name = std::string(what) + " (" + epilogue_kind_name(kind) + "): ";
-  if (kind != EpilogueKind::None && !bias) throw std::invalid_argument(name + "the bias vector is null");
-  if (kind == EpilogueKind::DGeluBgrad && !aux) throw std::invalid_argument(name + "the aux matrix is null");
+  if (epilogue_uses_bias(kind) && !bias) throw std::invalid_argument(name + "the bias vector is null");
+  if ((kind == EpilogueKind::DGeluBgrad || kind == EpilogueKind::DGelu) && !aux)
+    throw std::invalid_argument(name + "the aux matrix is null");
   if (epilogue_uses_aux(kind, aux) && aux_ld < N)
     throw std::invalid_argument(name + "aux_ld " + std::to_string(aux_ld) + " is smaller than N = " +
                                 std::to_string(N));

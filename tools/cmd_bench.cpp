@@ -146,6 +146,7 @@ int bench_resnet(const Args& a) {
   });
   const double median = ms[ms.size() / 2];
   print_device_memory(s.device);
+  for (const std::string& line : ops::cuda_conv_algorithms()) std::printf("[cudnn] %s\n", line.c_str());
   profile_steps(s, step);
   std::printf("median_ms_per_step=%.3f images_per_s=%.1f\n", median, double(B) / median * 1e3);
   return 0;

@@ -26,6 +26,8 @@
 #              busy time, time by kind of work and the top kernels, traced with CUPTI) in bf16 and fp32,
 #              `hone bench resnet --device cuda`, and the per-kernel GPU benchmarks (GEMM
 #              cuBLASLt vs cuBLAS, fused vs composed, attention).
+# ONLY=step,step,... runs a subset (steps: selftest, gtest, parity124m, bench, kernelbench, torch), for a
+# short rerun when little device time is left, e.g. ONLY=gtest,parity124m,bench.
 # Exit status: 0 when every step that ran passed.
 set -u
 
@@ -76,6 +78,7 @@ START=$(date +%s)
 ORIG_LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}  # PyTorch (the peer) runs with the machine's own search path
 STATUS=0
 note() { echo "$*" | tee -a "$SUMMARY"; }
+wanted() { [[ -z "${ONLY:-}" || ",$ONLY," == *",$1,"* ]]; }  # is step $1 to run
 elapsed() { echo $(( $(date +%s) - START )); }
 
 note "hone device check, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -127,7 +130,7 @@ build_selftest() {
   g++ -fopenmp "$ST"/*.o -L"$CUDA_HOME/lib64" -L"$CUDA_HOME/lib" ${CUBLAS_DIR:+-L$CUBLAS_DIR} \
     -lcublasLt -lcublas -lcudart -o "$ST/hone_cuda_selftest"
 }
-if [[ -n "${SKIP_SELFTEST:-}" ]]; then
+if [[ -n "${SKIP_SELFTEST:-}" ]] || ! wanted selftest; then
   note "selftest: skipped (SKIP_SELFTEST set: a dry run of the script)"
 elif timeout 300 bash -c "$(declare -f build_selftest); REPO=$REPO ST=$ST CUDA_HOME=$CUDA_HOME CUBLAS_DIR=${CUBLAS_DIR:-} build_selftest" \
      >"$OUT/selftest-build.log" 2>&1; then
@@ -170,7 +173,7 @@ run_gtest() {
   grep -E '^\[(cuda|gemm_epilogue)\]|^\[parity\].* cuda:|^\[hone\] attention:' "$log" | sort -u | sed 's/^/  /' >>"$SUMMARY"
 }
 
-if [[ -n "$CARRIED" ]]; then
+if [[ -n "$CARRIED" ]] && wanted gtest; then
   run_gtest kernels hone_kernel_tests 'CudaKernels*:*Cuda*-*CudaAttentionCudnn*' 120
   # cuDNN attention (the parameterised cases are named Sdpa/CudaAttentionCudnn.*): each shape builds its
   # graphs on first use, so a longer limit.
@@ -179,7 +182,7 @@ if [[ -n "$CARRIED" ]]; then
   run_gtest engine hone_engine_tests '*Cuda*:*cuda*' 240
   run_gtest models hone_model_tests '*Cuda*:Gpt2Parity.*:Gpt2Generate.*:Trainer.*' 180
   run_gtest tools hone_tool_tests 'FinetuneCli.Cuda*' 120
-else
+elif [[ -z "$CARRIED" ]]; then
   note "gtest: not run (carry build-device/ made by 'tools/device-check.sh --prepare' to run them)"
 fi
 
@@ -196,7 +199,7 @@ fi
 
 # GPT-2 124M parity at full size against transformers on this GPU (fp32 and bf16; the committed
 # fixtures, checked by the gtest step, are small models).
-if [[ -n "$CARRIED" ]] && (( TORCH_OK )); then
+if [[ -n "$CARRIED" ]] && (( TORCH_OK )) && wanted parity124m; then
   if LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" HF_HUB_OFFLINE=1 timeout 240 "$PY" tools/gpt2_124m_parity.py \
        --hone "$CARRIED/tools/hone" --device cuda --work "$REPO/build-device/parity124m" --hone-ld-path "$LD_LIBRARY_PATH" \
        >"$OUT/parity124m.log" 2>&1; then
@@ -220,8 +223,8 @@ run_bench() {
   if (( $(elapsed) > BUDGET )); then note "bench $name: skipped (past the ${BUDGET}s budget)"; return; fi
   if timeout "$limit" "$@" >"$OUT/bench-$name.log" 2>&1; then
     note "bench $name: $(grep -E 'MFU|median|peak device|\[hone\] attention:' "$OUT/bench-$name.log" | tr '\n' ' ') [$(elapsed)s]"
-    # The kernel profile (--profile): where the GPU's time went, kept line by line.
-    grep -E '^\[profile\]' "$OUT/bench-$name.log" | sed 's/^/  /' >>"$SUMMARY"
+    # The kernel profile (--profile): where the GPU's time went, kept line by line; and cuDNN's convolution choices.
+    grep -E '^\[(profile|cudnn)\]' "$OUT/bench-$name.log" | sed 's/^/  /' >>"$SUMMARY"
   else
     # hone's own error line (before its usage text) when there is one, else where it stopped.
     local why
@@ -233,11 +236,12 @@ if [[ -n "$CARRIED" ]]; then
   H="$CARRIED/tools/hone"
   TORCH_STEP=(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" "$PY" bench/gpt2_torch_step.py --device cuda --batch 16
               --seq 1024 --precision bf16 --steps 10 --warmup 3)
-  run_bench gpt2-bf16 150 "$H" bench gpt2 --device cuda --precision bf16 --profile
-  (( TORCH_OK )) && run_bench torch-gpt2-bf16 150 "${TORCH_STEP[@]}"
-  run_bench gpt2-fp32-tf32 120 "$H" bench gpt2 --device cuda --precision fp32 --tf32 --steps 5
-  run_bench resnet-bf16 90 "$H" bench resnet --device cuda --precision bf16 --profile
+  wanted bench && run_bench gpt2-bf16 150 "$H" bench gpt2 --device cuda --precision bf16 --profile
+  (( TORCH_OK )) && wanted torch && run_bench torch-gpt2-bf16 150 "${TORCH_STEP[@]}"
+  wanted bench && run_bench gpt2-fp32-tf32 120 "$H" bench gpt2 --device cuda --precision fp32 --tf32 --steps 5
+  wanted bench && run_bench resnet-bf16 90 "$H" bench resnet --device cuda --precision bf16 --profile
   for b in gemm_cuda_bench fused_bench attention_bench conv_bench; do
+    wanted kernelbench || continue
     if (( $(elapsed) > BUDGET )); then note "bench $b: skipped (past the ${BUDGET}s budget)"; continue; fi
     if [[ -x "$CARRIED/bench/$b" ]]; then
       timeout 90 "$CARRIED/bench/$b" --benchmark_filter='[Cc]uda|CUDA|GPU|Gpu' --benchmark_min_time=0.2 \
@@ -245,7 +249,7 @@ if [[ -n "$CARRIED" ]]; then
       note "bench $b: rc $?, $(grep -c -E '^[A-Za-z].*(ns|us|ms) ' "$OUT/$b.log") GPU cases (see $b.log) [$(elapsed)s]"
     fi
   done
-  (( TORCH_OK )) && run_bench torch-gpt2-bf16-compile 240 "${TORCH_STEP[@]}" --compile
+  (( TORCH_OK )) && wanted torch && run_bench torch-gpt2-bf16-compile 240 "${TORCH_STEP[@]}" --compile
 fi
 
 note "total: $(elapsed)s, status $STATUS"

@@ -187,4 +187,12 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
   return out;
 }
 
+std::vector<std::string> cuda_conv_algorithms() {
+#if defined(HONE_WITH_CUDA)
+  return kernels::cuda::cudnn_conv_choices();
+#else
+  return {};
+#endif
+}
+
 }  // namespace hone::ops

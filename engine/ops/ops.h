@@ -72,8 +72,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 Tensor linear_gelu_tanh(const Tensor& x, const Tensor& weight, const Tensor& bias);
 // A transformer MLP: linear(linear_gelu_tanh(x, w_fc, b_fc), w_proj, b_proj) (w_fc [H, C], w_proj
 // [C_out, H], linear's layout). On CUDA one autograd node, whose backward forms the GELU gradient
-// inside the GEMM that gives the hidden activation's gradient (cuBLASLt's DGELU_BGRAD epilogue, with
-// w_fc's bias gradient) instead of a pass of its own over [rows, H]; elsewhere the two ops.
+// inside the GEMM that gives the hidden activation's gradient (cuBLASLt's DGELU epilogue) instead of a
+// pass of its own over [rows, H], and w_fc's bias gradient in w_fc's weight-gradient GEMM (BGRAD);
+// elsewhere the two ops.
 Tensor mlp_gelu_tanh(const Tensor& x, const Tensor& w_fc, const Tensor& b_fc, const Tensor& w_proj,
                      const Tensor& b_proj);
 
@@ -143,6 +144,9 @@ struct Conv2dArgs {
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1, groups = 1;
 };
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv2dArgs& args = {});
+// On CUDA with cuDNN: the algorithm chosen for each convolution shape and pass so far (measured on its first
+// call, kernels/cuda/conv_cudnn.cpp), one line each, for `hone bench resnet`; empty elsewhere.
+std::vector<std::string> cuda_conv_algorithms();
 // torch.nn.functional.max_pool2d / avg_pool2d (count_include_pad = true, floor mode).
 struct Pool2dArgs {
   int64_t kernel_h = 2, kernel_w = 2, stride_h = 2, stride_w = 2, pad_h = 0, pad_w = 0;

@@ -11,11 +11,14 @@
 //    convolutions) stay 16-bit in memory and compute in float on tensor cores (cuDNN's
 //    "pseudo-half" configurations: 16-bit descriptors, a float convolution descriptor, float
 //    alpha/beta).
-//  - The algorithm of each (device, pass, dtype, math, geometry) is chosen once from cuDNN's
-//    heuristics (cudnnGet*Algorithm_v7) and cached with its workspace size. Only algorithms that
-//    report CUDNN_DETERMINISTIC are taken; for the data and filter gradients ALGO_1 is preferred
-//    (cuDNN's ALGO_0 variants of those passes accumulate with atomics). When nothing qualifies,
-//    or cuDNN rejects the descriptors, the shape is marked and conv.cu runs its direct kernels.
+//  - The algorithm of each (device, pass, dtype, math, geometry) is chosen once and cached with its
+//    workspace size: measured on the first call's own operands (cudnnFind*AlgorithmEx, the fastest
+//    that qualifies, as PyTorch's cudnn.benchmark), or, with HONE_CUDNN_BENCHMARK=0 or when that
+//    finds nothing, from cuDNN's heuristics (cudnnGet*Algorithm_v7). The heuristics alone chose
+//    badly on an H200: bf16 ResNet-18 spent 78% of its step in one data-gradient kernel. Only
+//    algorithms that report CUDNN_DETERMINISTIC are taken (cuDNN's ALGO_0 variants of the gradient
+//    passes accumulate with atomics). When nothing qualifies, or cuDNN rejects the descriptors, the
+//    shape is marked and conv.cu runs its direct kernels. cudnn_conv_choices() lists the choices.
 #if defined(HONE_HAVE_CUDNN)
 #include <cudnn.h>
 
@@ -102,7 +105,21 @@ struct Choice {
   bool usable = false;  // false: run the direct kernels
   int algo = 0;
   size_t workspace = 0;
+  bool measured = false;  // by cudnnFind*AlgorithmEx (else cuDNN's heuristics)
+  float ms = 0.f;         // the measured time
 };
+
+// The workspace cudnnFind*AlgorithmEx may hand the algorithms it times: the fastest ones often want
+// some, and the caching allocator keeps the block for the calls that follow.
+constexpr size_t kFindWorkspace = size_t(256) << 20;
+
+bool benchmark_enabled() {
+  static const bool on = [] {
+    const char* env = std::getenv("HONE_CUDNN_BENCHMARK");
+    return !(env && std::string(env) == "0");
+  }();
+  return on;
+}
 
 std::mutex& cache_mutex() {
   static std::mutex mu;
@@ -142,6 +159,19 @@ Choice pick(const Perf* perf, int count, cudnnMathType_t math, int preferred, Ws
   for (int k = 0; k < count; ++k)
     if (usable(perf[k], bytes)) return {true, static_cast<int>(perf[k].algo), bytes};
   return c;
+}
+
+// The fastest usable result of a cudnnFind*AlgorithmEx (its list is sorted by time): deterministic,
+// in the wanted math, within the workspace it was given.
+template <class Perf>
+Choice pick_measured(const Perf* perf, int count, cudnnMathType_t math, size_t workspace) {
+  for (int k = 0; k < count; ++k) {
+    const Perf& p = perf[k];
+    if (p.status == CUDNN_STATUS_SUCCESS && p.determinism == CUDNN_DETERMINISTIC && math_ok(math, p.mathType) &&
+        p.memory <= workspace)
+      return {true, static_cast<int>(p.algo), p.memory, true, p.time};
+  }
+  return {};
 }
 
 Choice choose(cudnnHandle_t h, Pass pass, cudnnMathType_t math, const Descs& d) {
@@ -208,8 +238,11 @@ template <class T> constexpr cudnnDataType_t compute_type() {
   return std::is_same_v<T, double> ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;  // 16-bit: float accumulation
 }
 
-template <class T>
-bool prepare(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, cudaStream_t stream, Prepared& p) {
+// measure(h, math, descs, workspace, bytes) runs cudnnFind*AlgorithmEx on the call's operands and
+// picks from it (pick_measured); it runs once per key, on the first call.
+template <class T, class Measure>
+bool prepare(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, cudaStream_t stream, Prepared& p,
+             Measure&& measure) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, bf16> ||
                     std::is_same_v<T, f16>,
                 "cuDNN convolutions take float, double, bf16 or f16");
@@ -231,7 +264,19 @@ bool prepare(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, cudaStr
   cudnn::check(cudnnSetStream(p.h, stream), "cudnnSetStream");
   std::lock_guard<std::mutex> lock(cache_mutex());
   auto it = cache().find(p.key);
-  if (it == cache().end()) it = cache().emplace(p.key, choose(p.h, pass, math, p.d)).first;
+  if (it == cache().end()) {
+    Choice c;
+    if (benchmark_enabled()) {
+      try {
+        Workspace ws(ctx, kFindWorkspace, stream);
+        c = measure(p.h, math, p.d, ws.get(), kFindWorkspace);
+      } catch (const std::exception&) {
+        c = Choice{};  // no room for the measuring workspace, or cuDNN refused: the heuristics decide
+      }
+    }
+    if (!c.usable) c = choose(p.h, pass, math, p.d);
+    it = cache().emplace(p.key, c).first;
+  }
   p.choice = it->second;
   return p.choice.usable;
 }
@@ -254,11 +299,11 @@ template <class T> struct Scalars {
 
 // Prepares `pass` of g and runs call(p, workspace, &one, &zero), a cuDNN convolution call; false
 // when cuDNN does not take the shape (the caller then runs the direct kernels).
-template <class T, class Call>
+template <class T, class Measure, class Call>
 bool run(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, cudaStream_t stream, const char* what,
-         Call&& call) {
+         Measure&& measure, Call&& call) {
   Prepared p;
-  if (!prepare<T>(ctx, pass, g, stream, p)) return false;
+  if (!prepare<T>(ctx, pass, g, stream, p, measure)) return false;
   Workspace ws(ctx, p.choice.workspace, stream);
   const Scalars<T> s;
   return finish(call(p, ws.get(), &s.one, &s.zero), p.key, what);
@@ -269,7 +314,15 @@ bool run(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, cudaStream_
 template <class T>
 bool cudnn_forward(const ConvContext& ctx, const Conv2dGeometry& g, const T* x, const T* w, T* y,
                    cudaStream_t stream) {
-  return run<T>(ctx, kForward, g, stream, "cudnnConvolutionForward",
+  auto measure = [&](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, void* ws, size_t bytes) {
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int count = 0;
+    if (cudnnFindConvolutionForwardAlgorithmEx(h, d.x, x, d.w, w, d.conv, d.y, y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                               &count, perf, ws, bytes) != CUDNN_STATUS_SUCCESS)
+      return Choice{};
+    return pick_measured(perf, count, math, bytes);
+  };
+  return run<T>(ctx, kForward, g, stream, "cudnnConvolutionForward", measure,
                 [&](const Prepared& p, void* ws, const void* one, const void* zero) {
                   return cudnnConvolutionForward(p.h, one, p.d.x, x, p.d.w, w, p.d.conv,
                                                  static_cast<cudnnConvolutionFwdAlgo_t>(p.choice.algo), ws,
@@ -280,7 +333,16 @@ bool cudnn_forward(const ConvContext& ctx, const Conv2dGeometry& g, const T* x, 
 template <class T>
 bool cudnn_backward_data(const ConvContext& ctx, const Conv2dGeometry& g, const T* gy, const T* w, T* gx,
                          cudaStream_t stream) {
-  return run<T>(ctx, kData, g, stream, "cudnnConvolutionBackwardData",
+  auto measure = [&](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, void* ws, size_t bytes) {
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    int count = 0;
+    if (cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w, w, d.y, gy, d.conv, d.x, gx,
+                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf, ws,
+                                                    bytes) != CUDNN_STATUS_SUCCESS)
+      return Choice{};
+    return pick_measured(perf, count, math, bytes);
+  };
+  return run<T>(ctx, kData, g, stream, "cudnnConvolutionBackwardData", measure,
                 [&](const Prepared& p, void* ws, const void* one, const void* zero) {
                   return cudnnConvolutionBackwardData(p.h, one, p.d.w, w, p.d.y, gy, p.d.conv,
                                                       static_cast<cudnnConvolutionBwdDataAlgo_t>(p.choice.algo), ws,
@@ -291,7 +353,16 @@ bool cudnn_backward_data(const ConvContext& ctx, const Conv2dGeometry& g, const 
 template <class T>
 bool cudnn_backward_filter(const ConvContext& ctx, const Conv2dGeometry& g, const T* x, const T* gy, T* gw,
                            cudaStream_t stream) {
-  return run<T>(ctx, kFilter, g, stream, "cudnnConvolutionBackwardFilter",
+  auto measure = [&](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, void* ws, size_t bytes) {
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    int count = 0;
+    if (cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x, x, d.y, gy, d.conv, d.w, gw,
+                                                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf, ws,
+                                                      bytes) != CUDNN_STATUS_SUCCESS)
+      return Choice{};
+    return pick_measured(perf, count, math, bytes);
+  };
+  return run<T>(ctx, kFilter, g, stream, "cudnnConvolutionBackwardFilter", measure,
                 [&](const Prepared& p, void* ws, const void* one, const void* zero) {
                   return cudnnConvolutionBackwardFilter(p.h, one, p.d.x, x, p.d.y, gy, p.d.conv,
                                                         static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.choice.algo),
@@ -313,5 +384,61 @@ HONE_INSTANTIATE(f16)
 #undef HONE_INSTANTIATE
 
 }  // namespace hone::kernels::cuda::conv_detail
+
+namespace hone::kernels::cuda {
+
+std::vector<std::string> cudnn_conv_choices() {
+  using namespace conv_detail;
+  static const char* const kPassNames[] = {"forward", "data gradient", "filter gradient"};
+  auto type_name = [](int64_t dt) {
+    switch (dt) {
+      case CUDNN_DATA_FLOAT:
+        return "f32";
+      case CUDNN_DATA_DOUBLE:
+        return "f64";
+      case CUDNN_DATA_BFLOAT16:
+        return "bf16";
+      case CUDNN_DATA_HALF:
+        return "f16";
+      default:
+        return "?";
+    }
+  };
+  std::vector<std::string> lines;
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  for (const auto& [k, c] : cache()) {
+    // Key: device, pass, dtype, math, batch, C_in, H, W, C_out, kH, kW, stride h/w, pad h/w, dilation h/w, groups.
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "%s %s x[%lld,%lld,%lld,%lld] w[%lld,%lld,%lldx%lld] stride %lld pad %lld groups %lld: ",
+                  kPassNames[k[1]], type_name(k[2]), (long long)k[4], (long long)k[5], (long long)k[6], (long long)k[7],
+                  (long long)k[8], (long long)(k[5] / k[17]), (long long)k[9], (long long)k[10], (long long)k[11],
+                  (long long)k[13], (long long)k[17]);
+    std::string line = buf;
+    if (!c.usable) {
+      line += "hone's direct kernels";
+    } else {
+      std::snprintf(buf, sizeof buf, "algo %d, %s, workspace %.1f MiB", c.algo,
+                    c.measured ? ("measured " + std::to_string(c.ms) + " ms").c_str() : "from the heuristics",
+                    double(c.workspace) / (1 << 20));
+      line += buf;
+    }
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+}  // namespace hone::kernels::cuda
+
+#else  // no cuDNN
+
+#include <string>
+#include <vector>
+
+#include "kernels/cuda_api.h"
+
+namespace hone::kernels::cuda {
+std::vector<std::string> cudnn_conv_choices() { return {}; }
+}  // namespace hone::kernels::cuda
 
 #endif  // HONE_HAVE_CUDNN

@@ -27,6 +27,7 @@
 #include <type_traits>
 
 #include "kernels/cuda_api.h"
+#include "kernels/gemm_split.h"
 
 namespace hone::kernels::cuda {
 
@@ -44,6 +45,7 @@ static_assert(uint32_t(LtEpilogue::Default) == CUBLASLT_EPILOGUE_DEFAULT);
 static_assert(uint32_t(LtEpilogue::Bias) == CUBLASLT_EPILOGUE_BIAS);
 static_assert(uint32_t(LtEpilogue::GeluBias) == CUBLASLT_EPILOGUE_GELU_BIAS);
 static_assert(uint32_t(LtEpilogue::GeluAuxBias) == CUBLASLT_EPILOGUE_GELU_AUX_BIAS);
+static_assert(uint32_t(LtEpilogue::DGelu) == CUBLASLT_EPILOGUE_DGELU);
 static_assert(uint32_t(LtEpilogue::DGeluBgrad) == CUBLASLT_EPILOGUE_DGELU_BGRAD);
 static_assert(uint32_t(LtEpilogue::BgradA) == CUBLASLT_EPILOGUE_BGRADA);
 static_assert(uint32_t(LtEpilogue::BgradB) == CUBLASLT_EPILOGUE_BGRADB);
@@ -120,7 +122,8 @@ bool prepare(LtCall& call, const BlasContext& ctx, const LtGemmPlan& p, int64_t 
     set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue), "MatmulDescSetAttribute(EPILOGUE)");
     // The bias (gradient) vector is in the output's type: cuBLASLt's default for non-8-bit outputs,
     // so CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE stays unset. The heuristic reads the pointers' alignment.
-    set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias), "MatmulDescSetAttribute(BIAS_POINTER)");
+    if (p.bias_length > 0)
+      set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias), "MatmulDescSetAttribute(BIAS_POINTER)");
     if (p.aux_ld > 0) {
       set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof(aux), "MatmulDescSetAttribute(EPILOGUE_AUX_POINTER)");
       const int64_t aux_ld = p.aux_ld;
@@ -268,11 +271,17 @@ void gemm_strided_batched(const BlasContext& ctx, bool trans_a, bool trans_b, in
   if (M == 0 || N == 0 || batch == 0) return;
   require_lt(ctx, "cuda gemm");
   if (batch > INT32_MAX) throw std::invalid_argument("cuda gemm: batch too large");
-  // Column-major view (kernels/gemm_epilogue.h): C^T [N, M] = op(B)^T [N, K] x op(A)^T [K, M].
-  const LtGemmPlan p = plan_lt_gemm(EpilogueKind::None, trans_a, trans_b, M, N, K, lda, ldb, ldc, false, 0);
-  LtCall call;
-  prepare<T>(call, ctx, p, batch, stride_b, stride_a, stride_c, B, A, C, nullptr, nullptr, false);
-  check_blas(launch<T>(call, ctx, alpha, beta, B, A, C, stream), "Matmul");
+  // An odd large extent (GPT-2's vocabulary) runs as aligned parts (kernels/gemm_split.h).
+  for (const GemmPart& part : gemm_aligned_parts(trans_a, trans_b, M, N, K, lda, ldb, ldc, int64_t(sizeof(T)))) {
+    // Column-major view (kernels/gemm_epilogue.h): C^T [N, M] = op(B)^T [N, K] x op(A)^T [K, M].
+    const LtGemmPlan p =
+        plan_lt_gemm(EpilogueKind::None, trans_a, trans_b, part.M, part.N, part.K, lda, ldb, ldc, false, 0);
+    const T *a = A + part.a_offset, *b = B + part.b_offset;
+    T* c = C + part.c_offset;
+    LtCall call;
+    prepare<T>(call, ctx, p, batch, stride_b, stride_a, stride_c, b, a, c, nullptr, nullptr, false);
+    check_blas(launch<T>(call, ctx, alpha, part.accumulate ? 1.f : beta, b, a, c, stream), "Matmul");
+  }
 }
 
 template <class T>
@@ -314,7 +323,27 @@ bool gemm_f32_out(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M,
   if (kind != EpilogueKind::None && gemm_epilogues_enabled() &&
       !lt_epilogue_ineligibility(kind, M, N, K, bias, nullptr, 0) && try_call(kind))
     return true;
-  if (!try_call(EpilogueKind::None)) return false;
+  // Without an epilogue, an odd large extent (the tied head's weight gradient, [50257, 768]) runs as
+  // aligned parts (kernels/gemm_split.h). The first part's refusal leaves nothing enqueued; a later
+  // one's (never seen: the parts differ only in extents) could not be undone, so it throws.
+  const std::vector<GemmPart> parts = gemm_aligned_parts(trans_a, trans_b, M, N, K, lda, ldb, ldc, int64_t(sizeof(T)));
+  if (parts.size() > 1) {
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const GemmPart& part = parts[i];
+      const float part_beta = part.accumulate ? 1.f : beta;
+      const EpilogueKey key = memo_key(16 + dtype_code<T>() + (part_beta != 0.f ? 32 : 0), false, EpilogueKind::None,
+                                       trans_a, trans_b, part.M, part.N, part.K, lda, ldb, ldc, A + part.a_offset,
+                                       B + part.b_offset, C + part.c_offset, nullptr, nullptr, 0);
+      if (try_lt_call<T, float>(ctx, key, part_beta, A + part.a_offset, B + part.b_offset, C + part.c_offset, nullptr,
+                                nullptr, stream))
+        continue;
+      if (i == 0) return false;
+      throw std::runtime_error("cuda::gemm_f32_out: cuBLASLt refused one part of a split " + std::to_string(M) + "x" +
+                               std::to_string(N) + "x" + std::to_string(K) + " GEMM after running another");
+    }
+  } else if (!try_call(EpilogueKind::None)) {
+    return false;
+  }
   // The bias gradient by our own pass, from the 16-bit operand, into float32.
   const BiasGradSum s = fallback_bias_grad(kind, trans_a, trans_b, M, N, K, lda, ldb, ldc);
   if (s.source == BiasGradSum::Source::None) return true;

@@ -23,7 +23,7 @@ __global__ void epilogue_apply_kernel(EpilogueKind kind, int64_t M, int64_t N, T
   HONE_GRID_STRIDE(idx, M * N) {
     const int64_t i = idx / N, j = idx - i * N;
     A v = load(c[i * ldc + j]);
-    if (kind == EpilogueKind::DGeluBgrad) {
+    if (kind == EpilogueKind::DGeluBgrad || kind == EpilogueKind::DGelu) {
       v *= gelu_slope(true, load(aux[i * aux_ld + j]));
     } else {
       v += load(bias[j]);
@@ -55,7 +55,9 @@ __global__ void strided_sum_partial_kernel(int64_t n_out, int64_t n_red, const T
 template <class T>
 void gemm_epilogue_apply(EpilogueKind kind, int64_t M, int64_t N, T* C, int64_t ldc, const T* bias, T* aux,
                          int64_t aux_ld, cudaStream_t stream) {
-  if (kind != EpilogueKind::Bias && kind != EpilogueKind::BiasGeluTanh && kind != EpilogueKind::DGeluBgrad) return;
+  if (kind != EpilogueKind::Bias && kind != EpilogueKind::BiasGeluTanh && kind != EpilogueKind::DGeluBgrad &&
+      kind != EpilogueKind::DGelu)
+    return;
   const int64_t n = M * N;
   if (n == 0) return;
   epilogue_apply_kernel<<<grid_for(n), kThreads, 0, stream>>>(kind, M, N, dptr(C), ldc, dptr(bias), dptr(aux),

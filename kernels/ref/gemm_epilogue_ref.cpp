@@ -28,6 +28,9 @@ void gemm_epilogue(EpilogueKind kind, bool trans_a, bool trans_b, int64_t M, int
           acc *= unary_grad(UnaryOp::GeluTanh, double(aux[i * aux_ld + j]), 0.0);
           column_sums[j] += acc;
           break;
+        case EpilogueKind::DGelu:
+          acc *= unary_grad(UnaryOp::GeluTanh, double(aux[i * aux_ld + j]), 0.0);
+          break;
         default: break;
       }
       C[i * ldc + j] = T(acc);

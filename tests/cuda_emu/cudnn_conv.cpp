@@ -203,6 +203,55 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t, const
   return CUDNN_STATUS_SUCCESS;
 }
 
+// cudnnFind*AlgorithmEx: the same algorithms, "timed" without running them, sorted by time; the gradient
+// passes' ALGO_0 (atomics on a GPU) comes first and NON_DETERMINISTIC, as a real measurement can rank it,
+// so that a caller's determinism filter is exercised. Each wants the kilobyte of workspace below, and is
+// left out when the caller offers less.
+template <class Perf>
+void mark_find_results(Perf* perf, int* returned, size_t workspace, bool first_is_atomic) {
+  int kept = 0;
+  for (int k = 0; k < *returned; ++k) {
+    perf[k].memory = 1024;
+    perf[k].time = 0.5f + float(k);
+    if (k == 0 && first_is_atomic) perf[k].determinism = CUDNN_NON_DETERMINISTIC;
+    if (perf[k].memory <= workspace) perf[kept++] = perf[k];
+  }
+  *returned = kept;
+}
+cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(cudnnHandle_t h, const cudnnTensorDescriptor_t x, const void*,
+                                                     const cudnnFilterDescriptor_t w, const void*,
+                                                     const cudnnConvolutionDescriptor_t conv,
+                                                     const cudnnTensorDescriptor_t y, void*, int requested,
+                                                     int* returned, cudnnConvolutionFwdAlgoPerf_t* perf,
+                                                     void* workspace, size_t workspace_bytes) {
+  if (workspace_bytes > 0 && !workspace) return CUDNN_STATUS_BAD_PARAM;
+  const cudnnStatus_t st = cudnnGetConvolutionForwardAlgorithm_v7(h, x, w, conv, y, requested, returned, perf);
+  if (st == CUDNN_STATUS_SUCCESS) mark_find_results(perf, returned, workspace_bytes, false);
+  return st;
+}
+cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(cudnnHandle_t h, const cudnnFilterDescriptor_t w, const void*,
+                                                          const cudnnTensorDescriptor_t dy, const void*,
+                                                          const cudnnConvolutionDescriptor_t conv,
+                                                          const cudnnTensorDescriptor_t dx, void*, int requested,
+                                                          int* returned, cudnnConvolutionBwdDataAlgoPerf_t* perf,
+                                                          void* workspace, size_t workspace_bytes) {
+  if (workspace_bytes > 0 && !workspace) return CUDNN_STATUS_BAD_PARAM;
+  const cudnnStatus_t st = cudnnGetConvolutionBackwardDataAlgorithm_v7(h, w, dy, conv, dx, requested, returned, perf);
+  if (st == CUDNN_STATUS_SUCCESS) mark_find_results(perf, returned, workspace_bytes, true);
+  return st;
+}
+cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnnHandle_t h, const cudnnTensorDescriptor_t x,
+                                                            const void*, const cudnnTensorDescriptor_t dy, const void*,
+                                                            const cudnnConvolutionDescriptor_t conv,
+                                                            const cudnnFilterDescriptor_t dw, void*, int requested,
+                                                            int* returned, cudnnConvolutionBwdFilterAlgoPerf_t* perf,
+                                                            void* workspace, size_t workspace_bytes) {
+  if (workspace_bytes > 0 && !workspace) return CUDNN_STATUS_BAD_PARAM;
+  const cudnnStatus_t st = cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, x, dy, conv, dw, requested, returned, perf);
+  if (st == CUDNN_STATUS_SUCCESS) mark_find_results(perf, returned, workspace_bytes, false);
+  return st;
+}
+
 // One kilobyte of workspace for every algorithm: the caller must allocate and pass it.
 cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t, const cudnnTensorDescriptor_t,
                                                       const cudnnFilterDescriptor_t, const cudnnConvolutionDescriptor_t,

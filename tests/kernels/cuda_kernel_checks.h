@@ -135,6 +135,61 @@ inline std::string check_gemm() {
   return "";
 }
 
+// GEMMs with a large odd extent, which kernels/gemm_split.h cuts into aligned parts (M, N and K each,
+// with two at once): f32 and bf16 through gemm_strided_batched with beta 0 and 0.5 (the K remainder
+// runs first with the caller's beta), and bf16 -> float32 through gemm_f32_out with beta 0 and 1.
+inline std::string check_gemm_split() {
+  Blas blas;
+  const bool tf32 = kc::tf32_enabled();
+  kc::set_tf32(false);
+  const int64_t shapes[][3] = {{515, 9, 12}, {7, 521, 16}, {5, 12, 1027}, {519, 13, 515}, {9, 515, 517}};
+  auto padded = [](int64_t n) { return (n + 7) / 8 * 8 + 8; };  // whole 16-byte vectors for bf16 and f32
+  std::string err;
+  uint64_t seed = 900;
+  for (auto& sh : shapes)
+    for (int ta = 0; ta < 2 && err.empty(); ++ta)
+      for (int tb = 0; tb < 2 && err.empty(); ++tb)
+        for (float beta : {0.f, 0.5f}) {
+          const int64_t M = sh[0], N = sh[1], K = sh[2];
+          const int64_t lda = padded(ta ? M : K), ldb = padded(tb ? K : N), ldc = padded(N);
+          const auto A = random_floats((ta ? K : M) * lda, ++seed), B = random_floats((tb ? N : K) * ldb, ++seed);
+          const auto C0 = random_floats(M * ldc, ++seed);
+          const std::string what = "gemm_split M" + std::to_string(M) + " N" + std::to_string(N) + " K" +
+                                   std::to_string(K) + " ta" + std::to_string(ta) + " tb" + std::to_string(tb) +
+                                   " beta" + std::to_string(beta);
+          std::vector<float> want = C0;
+          kernels::ref::gemm<float>(ta, tb, M, N, K, 1.f, A.data(), lda, B.data(), ldb, beta, want.data(), ldc);
+          DeviceVec<float> dA(A), dB(B), dC(C0);
+          kc::gemm_strided_batched<float>(blas.ctx, ta, tb, M, N, K, 1.f, dA.p, lda, 0, dB.p, ldb, 0, beta, dC.p, ldc,
+                                          0, 1, nullptr);
+          if (!(err = compare(dC.get(), want, 1e-4, what + " f32")).empty()) break;
+          // bf16 operands and C: the reference on the rounded values.
+          std::vector<bf16> Ah(A.begin(), A.end()), Bh(B.begin(), B.end()), Ch(C0.begin(), C0.end());
+          std::vector<float> Ar(Ah.begin(), Ah.end()), Br(Bh.begin(), Bh.end()), Cr(Ch.begin(), Ch.end());
+          want = Cr;
+          kernels::ref::gemm<float>(ta, tb, M, N, K, 1.f, Ar.data(), lda, Br.data(), ldb, beta, want.data(), ldc);
+          DeviceVec<bf16> hA(Ah), hB(Bh), hC(Ch);
+          kc::gemm_strided_batched<bf16>(blas.ctx, ta, tb, M, N, K, 1.f, hA.p, lda, 0, hB.p, ldb, 0, beta, hC.p, ldc, 0,
+                                         1, nullptr);
+          const auto got16 = hC.get();
+          if (!(err = compare(std::vector<float>(got16.begin(), got16.end()), want, 2e-2, what + " bf16")).empty())
+            break;
+          // bf16 operands, float32 C (beta 0 or 1, as the weight gradients use it).
+          const float beta32 = beta == 0.f ? 0.f : 1.f;
+          want = C0;
+          kernels::ref::gemm<float>(ta, tb, M, N, K, 1.f, Ar.data(), lda, Br.data(), ldb, beta32, want.data(), ldc);
+          DeviceVec<float> fC(C0);
+          if (!kc::gemm_f32_out<bf16>(blas.ctx, ta, tb, M, N, K, hA.p, lda, hB.p, ldb, fC.p, ldc, beta32,
+                                      kernels::EpilogueKind::None, nullptr, nullptr))
+            err = what + " gemm_f32_out: cuBLASLt has no float32-output GEMM for it";
+          else
+            err = compare(fC.get(), want, 1e-4, what + " gemm_f32_out");
+          if (!err.empty()) break;
+        }
+  kc::set_tf32(tf32);
+  return err;
+}
+
 // Autocast's weight-gradient GEMM (gemm_f32_out): 16-bit operands, float32 C and bias gradient, with
 // cuBLASLt's epilogue and (epilogues off) the plain float32-output GEMM plus our own bias pass. Both
 // against the float reference on the rounded operands, tight (the result is never rounded to 16 bits).
@@ -679,10 +734,16 @@ std::string check_type(const Blas& blas, const char* tname, double tol, int& fus
               EpilogueKind kind;
               int64_t aux_ld;  // 0: no aux
             };
-            const Variant variants[] = {{EpilogueKind::Bias, 0},         {EpilogueKind::BiasGeluTanh, aux_ld8},
-                                        {EpilogueKind::BiasGeluTanh, N}, {EpilogueKind::BiasGeluTanh, 0},
-                                        {EpilogueKind::DGeluBgrad, aux_ld8}, {EpilogueKind::DGeluBgrad, N},
-                                        {EpilogueKind::BgradA, 0},       {EpilogueKind::BgradB, 0}};
+            const Variant variants[] = {{EpilogueKind::Bias, 0},
+                                        {EpilogueKind::BiasGeluTanh, aux_ld8},
+                                        {EpilogueKind::BiasGeluTanh, N},
+                                        {EpilogueKind::BiasGeluTanh, 0},
+                                        {EpilogueKind::DGeluBgrad, aux_ld8},
+                                        {EpilogueKind::DGeluBgrad, N},
+                                        {EpilogueKind::DGelu, aux_ld8},
+                                        {EpilogueKind::DGelu, N},
+                                        {EpilogueKind::BgradA, 0},
+                                        {EpilogueKind::BgradB, 0}};
             for (const Variant& v : variants)
               for (bool enabled : {true, false}) {
                 const std::string what = std::string("gemm_epilogue ") + tname + " " +
@@ -691,7 +752,8 @@ std::string check_type(const Blas& blas, const char* tname, double tol, int& fus
                                          " tb" + std::to_string(tb) + " aux_ld" + std::to_string(v.aux_ld) +
                                          (enabled ? " (cuBLASLt epilogues on)" : " (fallback)");
                 const bool reads_bias = v.kind == EpilogueKind::Bias || v.kind == EpilogueKind::BiasGeluTanh;
-                const bool dgelu = v.kind == EpilogueKind::DGeluBgrad;
+                const bool dgelu = v.kind == EpilogueKind::DGeluBgrad || v.kind == EpilogueKind::DGelu;
+                const bool sums_c = v.kind == EpilogueKind::DGeluBgrad;  // the column sums of C: its bias output
                 // cuBLASLt may evaluate tanh with a hardware approximation (about 2^-11 relative), and for
                 // 16-bit outputs its GELU runs in half precision: on an H200 an f16 BiasGeluTanh element came
                 // out 5 ulps (4.8e-3) from the exact value. 8 f16 ulps; bf16's tolerance is coarser already.
@@ -724,7 +786,7 @@ std::string check_type(const Blas& blas, const char* tname, double tol, int& fus
                 if (!enabled && was_fused) return what + ": reported fused with epilogues switched off";
                 // The host's expectation from the plain product.
                 std::vector<double> want_c(M * N), scale_c(M * N), want_aux, want_bias, scale_bias;
-                if (dgelu) want_bias.assign(N, 0.0), scale_bias.assign(N, 0.0);
+                if (sums_c) want_bias.assign(N, 0.0), scale_bias.assign(N, 0.0);
                 if (v.kind == EpilogueKind::BiasGeluTanh && v.aux_ld) want_aux.resize(M * N);
                 for (int64_t i = 0; i < M; ++i)
                   for (int64_t j = 0; j < N; ++j) {
@@ -734,8 +796,8 @@ std::string check_type(const Blas& blas, const char* tname, double tol, int& fus
                       if (v.aux_ld) want_aux[i * N + j] = c;
                       c = kernels::ref::unary(kernels::UnaryOp::GeluTanh, c, 0.0);
                     }
-                    if (dgelu) {
-                      c *= kernels::ref::unary_grad(kernels::UnaryOp::GeluTanh, aux_in[i * v.aux_ld + j], 0.0);
+                    if (dgelu) c *= kernels::ref::unary_grad(kernels::UnaryOp::GeluTanh, aux_in[i * v.aux_ld + j], 0.0);
+                    if (sums_c) {
                       want_bias[j] += c;
                       scale_bias[j] += std::fabs(c);
                     }
@@ -844,6 +906,7 @@ inline std::vector<std::pair<std::string, std::function<std::string()>>> all_che
           {"fused", check_fused},
           {"gemm_epilogue", check_gemm_epilogue},
           {"gemm_f32_out", check_gemm_f32_out},
+          {"gemm_split", check_gemm_split},
           {"upload", check_upload}};
 }
 

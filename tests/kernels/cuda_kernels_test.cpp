@@ -29,6 +29,7 @@ TEST(CudaKernels, AttentionAndEmbeddingBackward) { run_check("attention_and_embe
 TEST(CudaKernels, FusedBiasGeluAndAddLayerNormMatchTheCpu) { run_check("fused"); }
 TEST(CudaKernels, GemmEpiloguesMatchPlainGemmPlusHostEpilogue) { run_check("gemm_epilogue"); }
 TEST(CudaKernels, GemmFloat32OutputForAutocastWeightGradients) { run_check("gemm_f32_out"); }
+TEST(CudaKernels, GemmWithOddLargeExtentsRunsAsAlignedParts) { run_check("gemm_split"); }
 TEST(CudaKernels, UploadsThroughThePageLockedRingArriveInOrder) { run_check("upload"); }
 
 }  // namespace

@@ -22,7 +22,8 @@ namespace hone::kernels {
 namespace {
 
 constexpr EpilogueKind kKinds[] = {EpilogueKind::None,       EpilogueKind::Bias,   EpilogueKind::BiasGeluTanh,
-                                   EpilogueKind::DGeluBgrad, EpilogueKind::BgradA, EpilogueKind::BgradB};
+                                   EpilogueKind::DGeluBgrad, EpilogueKind::BgradA, EpilogueKind::BgradB,
+                                   EpilogueKind::DGelu};
 
 // Counter-based values in [lo, hi): value i of stream `seed`.
 std::vector<double> random_values(size_t n, uint64_t seed, double lo = -1.0, double hi = 1.0) {
@@ -61,6 +62,9 @@ void cublaslt_model(const LtGemmPlan& p, const double* first, const double* seco
         case LtEpilogue::DGeluBgrad:
           acc *= gelu_grad(aux[r + c * p.aux_ld]);
           row_sums[r] += acc;
+          break;
+        case LtEpilogue::DGelu:
+          acc *= gelu_grad(aux[r + c * p.aux_ld]);
           break;
         default: break;
       }
@@ -134,7 +138,7 @@ TEST(GemmEpiloguePlan, ColumnMajorModelOfThePlanEqualsTheRowMajorReference) {
             expect_near_all(aux_lt, aux_ref, what + " aux");
             expect_near_all(bias_lt, bias_ref, what + " bias");
             // Epilogue vectors: which length, read or written.
-            const int64_t want_len = kind == EpilogueKind::None ? 0 : kind == EpilogueKind::BgradA ? M : N;
+            const int64_t want_len = !epilogue_uses_bias(kind) ? 0 : kind == EpilogueKind::BgradA ? M : N;
             EXPECT_EQ(p.bias_length, want_len) << what;
             EXPECT_EQ(p.bias_is_output, kind == EpilogueKind::DGeluBgrad || kind == EpilogueKind::BgradA ||
                                             kind == EpilogueKind::BgradB)
@@ -151,6 +155,7 @@ TEST(GemmEpiloguePlan, KindsMapToTheSwappedCublasLtEpilogues) {
   EXPECT_EQ(epi(EpilogueKind::BiasGeluTanh, true), LtEpilogue::GeluAuxBias);
   EXPECT_EQ(epi(EpilogueKind::BiasGeluTanh, false), LtEpilogue::GeluBias);
   EXPECT_EQ(epi(EpilogueKind::DGeluBgrad, true), LtEpilogue::DGeluBgrad);
+  EXPECT_EQ(epi(EpilogueKind::DGelu, true), LtEpilogue::DGelu);
   // Our A is cuBLASLt's B and the other way round.
   EXPECT_EQ(epi(EpilogueKind::BgradA, false), LtEpilogue::BgradB);
   EXPECT_EQ(epi(EpilogueKind::BgradB, false), LtEpilogue::BgradA);
@@ -240,7 +245,7 @@ TEST(GemmEpilogueRules, AlignmentAndAuxLeadingDimension) {
 }
 
 TEST(GemmEpilogueRules, ArgumentChecksNameTheProblem) {
-  float v[64] = {};
+  alignas(16) float v[64] = {};
   using K = EpilogueKind;
   EXPECT_NO_THROW(check_epilogue_args(K::None, 5, nullptr, nullptr, 0, "t"));
   EXPECT_THROW(check_epilogue_args(K::Bias, 5, nullptr, nullptr, 0, "t"), std::invalid_argument);
@@ -249,6 +254,10 @@ TEST(GemmEpilogueRules, ArgumentChecksNameTheProblem) {
   EXPECT_THROW(check_epilogue_args(K::BiasGeluTanh, 5, v, v, 4, "t"), std::invalid_argument);
   EXPECT_NO_THROW(check_epilogue_args(K::BiasGeluTanh, 5, v, nullptr, 0, "t"));
   EXPECT_NO_THROW(check_epilogue_args(K::DGeluBgrad, 5, v, v, 5, "t"));
+  // DGelu reads the pre-activation and has no bias vector.
+  EXPECT_NO_THROW(check_epilogue_args(K::DGelu, 5, nullptr, v, 8, "t"));
+  EXPECT_THROW(check_epilogue_args(K::DGelu, 5, nullptr, nullptr, 8, "t"), std::invalid_argument);
+  EXPECT_EQ(lt_epilogue_ineligibility(K::DGelu, 4, 5, 6, nullptr, v, 8), nullptr);
   try {
     check_epilogue_args(K::DGeluBgrad, 9, v, v, 8, "cuda::gemm_epilogue");
     FAIL() << "no throw";

@@ -33,6 +33,9 @@
 #include "engine/io/checkpoint.h"
 #include "engine/ops/ops.h"
 #include "engine/optim/optimizer.h"
+#if defined(HONE_WITH_CUDA)
+#include "kernels/cuda_api.h"
+#endif
 #include "models/resnet/resnet.h"
 #include "models/resnet/resnet_loader.h"
 #include "parity_util.h"
@@ -292,6 +295,21 @@ TEST(ResNetParity, Resnet20RandomPthOnCuda) {
   const auto loaded = models::load_resnet((dir / "model.pth").string(), models::ResNetConfig::from_name("resnet20", 10), 0);
   loaded.model->to(Device::cuda(0));
   check_model(*loaded.model, formula_input(meta).to(Device::cuda(0)), dir, 6);
+#if defined(HONE_WITH_CUDA)
+  // cuDNN's algorithms were measured on the first calls (cudnnFind*AlgorithmEx), and only deterministic
+  // ones taken: the emulator ranks the gradient passes' atomic ALGO_0 fastest and flags it.
+  if (hone::kernels::cuda::conv2d_uses_cudnn() && !std::getenv("HONE_CUDNN_BENCHMARK")) {
+    const std::vector<std::string> choices = hone::kernels::cuda::cudnn_conv_choices();
+    ASSERT_FALSE(choices.empty());
+    std::set<std::string> passes;
+    for (const std::string& line : choices) {
+      EXPECT_NE(line.find("measured"), std::string::npos) << line;
+      if (line.rfind("data gradient", 0) == 0) EXPECT_EQ(line.find("algo 0"), std::string::npos) << line;
+      passes.insert(line.substr(0, line.find(' ')));
+    }
+    EXPECT_EQ(passes, (std::set<std::string>{"forward", "data", "filter"}));
+  }
+#endif
 }
 
 TEST(ResNetParity, Resnet20SgdCurve) {
