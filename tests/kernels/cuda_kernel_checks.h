@@ -427,9 +427,9 @@ inline std::string check_rows() {
   }
   const auto w1 = dgw.get(), w2 = dgw2.get();
   if (std::memcmp(w1.data(), w2.data(), cols * sizeof(float)) != 0) return "layernorm dweight is not deterministic";
-  {
-    // Rows too wide for the fused backward's shared memory (2 * 7000 floats): the two-pass path.
-    const int64_t wr = 5, wc = 7000;
+  // 777 columns took the warp-per-rows backward (up to 1024); 1500 take the block-per-row-group fused
+  // one, and 7000, too wide for its shared memory (2 * 7000 floats), the two-pass path.
+  for (auto [wr, wc] : {std::pair<int64_t, int64_t>{19, 1500}, std::pair<int64_t, int64_t>{5, 7000}}) {
     const auto wx = random_floats(wr * wc, 26, -3.f, 3.f), wgy = random_floats(wr * wc, 27), ww = random_floats(wc, 28);
     std::vector<float> wy(wr * wc), wm(wr), wrs(wr), wgx(wr * wc), wgw(wc), wgb(wc);
     kernels::layernorm_forward<float>(wr, wc, wx.data(), ww.data(), nullptr, 1e-5, wy.data(), wm.data(), wrs.data());
