@@ -22,9 +22,12 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/cuda_api.h"
 #include "kernels/gemm_split.h"
@@ -101,6 +104,17 @@ struct LtCall {
 // anything is enqueued): the caller then runs the fallback instead.
 bool unsupported(cublasStatus_t st) { return st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE; }
 
+// The epilogue's vectors of one call: the bias (gradient) and the aux matrix, where the plan has them.
+void set_epilogue_pointers(LtCall& call, const LtGemmPlan& p, const void* bias, const void* aux) {
+  if (p.bias_length > 0)
+    check_blas(cublasLtMatmulDescSetAttribute(call.desc.d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)),
+               "MatmulDescSetAttribute(BIAS_POINTER)");
+  if (p.aux_ld > 0)
+    check_blas(
+        cublasLtMatmulDescSetAttribute(call.desc.d, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof(aux)),
+        "MatmulDescSetAttribute(EPILOGUE_AUX_POINTER)");
+}
+
 // Builds the call (operands T, output TC); false when the heuristic has no algorithm for it (only where
 // `may_fail`, else that throws, naming the shape).
 template <class T, class TC = T>
@@ -122,10 +136,8 @@ bool prepare(LtCall& call, const BlasContext& ctx, const LtGemmPlan& p, int64_t 
     set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue), "MatmulDescSetAttribute(EPILOGUE)");
     // The bias (gradient) vector is in the output's type: cuBLASLt's default for non-8-bit outputs,
     // so CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE stays unset. The heuristic reads the pointers' alignment.
-    if (p.bias_length > 0)
-      set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias), "MatmulDescSetAttribute(BIAS_POINTER)");
+    set_epilogue_pointers(call, p, bias, aux);
     if (p.aux_ld > 0) {
-      set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof(aux), "MatmulDescSetAttribute(EPILOGUE_AUX_POINTER)");
       const int64_t aux_ld = p.aux_ld;
       set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof(aux_ld), "MatmulDescSetAttribute(EPILOGUE_AUX_LD)");
     }
@@ -175,6 +187,55 @@ cublasStatus_t launch(const LtCall& call, const BlasContext& ctx, float alpha, f
                         ctx.workspace_bytes, stream);
 }
 
+// The prepared call of a configuration, built (descriptors, layouts, the heuristic's algorithm) on its
+// first use and kept: a GPT-2 training step makes ~230 GEMM calls of a few dozen configurations, and
+// asking cuBLASLt's heuristic each time costs host time the GPU may wait for. Per thread (descriptors
+// are not shared); the epilogue's pointers are set on each use. Null where the heuristic has no algorithm
+// (only with may_fail; that answer is kept too).
+template <class T, class TC = T>
+LtCall* cached_call(const BlasContext& ctx, const LtGemmPlan& p, int64_t batch, int64_t stride_first,
+                    int64_t stride_second, int64_t stride_d, const void* first, const void* second, const void* d,
+                    const void* bias, const void* aux, bool may_fail) {
+  thread_local std::map<std::vector<int64_t>, std::unique_ptr<LtCall>> calls;
+  const std::vector<int64_t> key{reinterpret_cast<int64_t>(ctx.lt),
+                                 int64_t(ctx.workspace_bytes),
+                                 data_type<T>(),
+                                 data_type<TC>(),
+                                 compute_type<T>(),
+                                 p.trans_first,
+                                 p.trans_second,
+                                 p.m,
+                                 p.n,
+                                 p.k,
+                                 p.first.ld,
+                                 p.second.ld,
+                                 p.d.ld,
+                                 int64_t(p.epilogue),
+                                 p.bias_length,
+                                 p.aux_ld,
+                                 batch,
+                                 stride_first,
+                                 stride_second,
+                                 stride_d,
+                                 pointer_alignment(first),
+                                 pointer_alignment(second),
+                                 pointer_alignment(d),
+                                 p.bias_length > 0 ? pointer_alignment(bias) : 0,
+                                 p.aux_ld > 0 ? pointer_alignment(aux) : 0,
+                                 may_fail};
+  auto it = calls.find(key);
+  if (it == calls.end()) {
+    if (calls.size() >= 4096) calls.clear();  // a bound for programs that sweep shapes
+    auto call = std::make_unique<LtCall>();
+    const bool found = prepare<T, TC>(*call, ctx, p, batch, stride_first, stride_second, stride_d, first, second, d,
+                                      bias, aux, may_fail);
+    it = calls.emplace(key, found ? std::move(call) : nullptr).first;
+    return it->second.get();
+  }
+  if (it->second) set_epilogue_pointers(*it->second, p, bias, aux);
+  return it->second.get();
+}
+
 void require_lt(const BlasContext& ctx, const char* what) {
   if (!ctx.lt) throw std::runtime_error(std::string(what) + ": no cuBLASLt handle in the BlasContext");
 }
@@ -214,9 +275,8 @@ bool try_lt_call(const BlasContext& ctx, const EpilogueKey& key, float beta, con
   if (g_memo.unsupported(key)) return false;
   const LtGemmPlan p = plan_lt_gemm(key.kind, key.trans_a, key.trans_b, key.M, key.N, key.K, key.lda, key.ldb, key.ldc,
                                     key.has_aux, key.aux_ld);
-  LtCall call;
-  if (prepare<T, TC>(call, ctx, p, 1, 0, 0, 0, B, A, C, bias, aux, true)) {
-    const cublasStatus_t st = launch<T>(call, ctx, 1.f, beta, B, A, C, stream);
+  if (LtCall* call = cached_call<T, TC>(ctx, p, 1, 0, 0, 0, B, A, C, bias, aux, true)) {
+    const cublasStatus_t st = launch<T>(*call, ctx, 1.f, beta, B, A, C, stream);
     if (st == CUBLAS_STATUS_SUCCESS) return true;
     if (!unsupported(st)) check_blas(st, "Matmul (epilogue)");
   }
@@ -278,9 +338,8 @@ void gemm_strided_batched(const BlasContext& ctx, bool trans_a, bool trans_b, in
         plan_lt_gemm(EpilogueKind::None, trans_a, trans_b, part.M, part.N, part.K, lda, ldb, ldc, false, 0);
     const T *a = A + part.a_offset, *b = B + part.b_offset;
     T* c = C + part.c_offset;
-    LtCall call;
-    prepare<T>(call, ctx, p, batch, stride_b, stride_a, stride_c, b, a, c, nullptr, nullptr, false);
-    check_blas(launch<T>(call, ctx, alpha, part.accumulate ? 1.f : beta, b, a, c, stream), "Matmul");
+    LtCall* call = cached_call<T>(ctx, p, batch, stride_b, stride_a, stride_c, b, a, c, nullptr, nullptr, false);
+    check_blas(launch<T>(*call, ctx, alpha, part.accumulate ? 1.f : beta, b, a, c, stream), "Matmul");
   }
 }
 

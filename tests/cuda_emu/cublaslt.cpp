@@ -14,6 +14,7 @@
 // answer NOT_SUPPORTED (hone then takes its fallback path, which the tests thereby also run).
 #include <cublasLt.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -94,6 +95,7 @@ bool has(uint32_t epilogue, uint32_t bits) { return (epilogue & bits) == bits; }
 
 std::mutex g_calls_mu;
 std::vector<hone::emu::GemmCall> g_calls;  // every matmul that ran (gemm_calls())
+std::atomic<uint64_t> g_heuristic_queries{0};
 
 void record_call(const Desc& d, const Layout& a, const Layout& b, const Layout& dl, int64_t k, const void* A,
                  const void* B, const void* D) {
@@ -224,6 +226,7 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
                                               cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c,
                                               cublasLtMatrixLayout_t d, cublasLtMatmulPreference_t, int requested,
                                               cublasLtMatmulHeuristicResult_t* results, int* found) {
+  g_heuristic_queries.fetch_add(1);
   *found = 0;
   if (requested < 1) return CUBLAS_STATUS_INVALID_VALUE;
   const cublasStatus_t st = validate(*desc_of(desc), *layout_of(a), *layout_of(b), *layout_of(c), *layout_of(d));
@@ -332,5 +335,6 @@ std::vector<GemmCall> gemm_calls() {
   std::lock_guard<std::mutex> lock(g_calls_mu);
   return g_calls;
 }
+uint64_t heuristic_queries() { return g_heuristic_queries.load(); }
 
 }  // namespace hone::emu

@@ -455,6 +455,25 @@ TEST(Trainer, CudaStepGemmsAreAlignedForTensorCores) {
 #endif
 }
 
+// cuBLASLt's heuristic is asked once per GEMM configuration (kernels/cuda/gemm.cpp keeps the prepared
+// calls): a second step, with the same shapes, asks it nothing.
+TEST(Trainer, CudaStepAsksCublasLtsHeuristicOnlyOnItsFirstStep) {
+#if !defined(HONE_CUDA_EMULATED)
+  GTEST_SKIP() << "counting cuBLASLt's heuristic queries needs the CUDA emulator (build-emu)";
+#else
+  for (const std::string precision : {"fp32", "bf16"}) {
+    const TinyCudaRun run(precision);
+    Trainer& tr = *run.trainer;
+    tr.train_step(0);  // asks for the configurations no earlier test in this process used
+    const uint64_t after_first = emu::heuristic_queries();
+    const size_t calls_before = emu::gemm_calls().size();
+    tr.train_step(1);
+    EXPECT_GT(emu::gemm_calls().size(), calls_before + 8) << precision << ": the second step ran no GEMMs";
+    EXPECT_EQ(emu::heuristic_queries(), after_first) << precision << ": the second step asked cuBLASLt's heuristic";
+  }
+#endif
+}
+
 // Under bf16/f16 autocast each weight is cast once (engine/ops/autocast_copy.h) and AdamW writes
 // its new 16-bit copy in the pass that writes the new weights: after the first step a step casts
 // no weight. The copy each forward reads is then the one AdamW wrote (not a new cast), and it holds

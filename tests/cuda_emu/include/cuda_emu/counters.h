@@ -44,5 +44,8 @@ struct GemmCall {
   std::string misaligned() const;
 };
 std::vector<GemmCall> gemm_calls();
+// cublasLtMatmulAlgoGetHeuristic calls since the process started: host time a program should spend once
+// per GEMM configuration, not once per call.
+uint64_t heuristic_queries();
 
 }  // namespace hone::emu
