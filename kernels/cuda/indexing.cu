@@ -53,28 +53,26 @@ __global__ void make_keys_kernel(int64_t n, const I* idx, int64_t N, uint32_t* k
   }
 }
 
-__device__ __forceinline__ int64_t lower_bound(const uint32_t* keys, int64_t n, uint32_t key) {
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    const int64_t mid = (lo + hi) / 2;
-    if (keys[mid] < key) lo = mid + 1; else hi = mid;
-  }
-  return lo;
-}
-
+// One block per sorted index position (and outer slice); the block at the head of each run of equal
+// keys sums the gradient rows of its run in sorted order (a fixed order: deterministic, no atomics) and
+// adds them into its row of gx. Blocks of positions inside a run, and of out-of-range keys (N), do
+// nothing. (One block per row of gx, each binary-searching its run, took 391 us for GPT-2's 50257 x 768
+// table on an H200: 28 dependent loads a block, over 50257 blocks.)
 template <class T>
 __global__ void index_add_kernel(int64_t outer, int64_t N, int64_t inner, int64_t n, const uint32_t* keys,
-                                 const int32_t* order, const T* g, T* gx, bool accumulate) {
+                                 const int32_t* order, const T* g, T* gx) {
   using A = dacc_t<T>;
-  for (int64_t row = blockIdx.x; row < outer * N; row += gridDim.x) {
-    const int64_t o = row / N, v = row % N;
-    const int64_t lo = lower_bound(keys, n, uint32_t(v)), hi = lower_bound(keys, n, uint32_t(v + 1));
-    if (accumulate && lo == hi) continue;  // no index points here: the gradient there stays
+  for (int64_t b = blockIdx.x; b < outer * n; b += gridDim.x) {
+    const int64_t o = b / n, k = b % n;
+    const uint32_t key = keys[k];
+    if (key >= uint64_t(N) || (k > 0 && keys[k - 1] == key)) continue;
+    int64_t end = k + 1;
+    while (end < n && keys[end] == key) ++end;
+    T* row = gx + (o * N + int64_t(key)) * inner;
     for (int64_t i = threadIdx.x; i < inner; i += blockDim.x) {
       A acc = 0;
-      for (int64_t k = lo; k < hi; ++k) acc += load(g[(o * n + order[k]) * inner + i]);
-      const T sum = store<T>(acc);
-      gx[row * inner + i] = accumulate ? store<T>(load(gx[row * inner + i]) + load(sum)) : sum;
+      for (int64_t j = k; j < end; ++j) acc += load(g[(o * n + order[j]) * inner + i]);
+      row[i] = store<T>(load(row[i]) + load(store<T>(acc)));
     }
   }
 }
@@ -181,9 +179,13 @@ void index_add(int64_t outer, int64_t N, int64_t inner, int64_t n, const I* idx,
                                           int(n), 0, end_bit, stream),
           "cub::DeviceRadixSort");
   }
+  // Rows no index points at are 0 unless accumulating; the kernel adds into the rows that are.
+  if (!accumulate)
+    check(cudaMemsetAsync(gx, 0, size_t(outer * N * inner) * sizeof(T), stream), "cudaMemsetAsync (index_add)");
+  if (n == 0) return;
   const int threads = inner >= 256 ? 256 : (inner >= 64 ? 64 : 32);
-  index_add_kernel<<<row_blocks(outer * N), threads, 0, stream>>>(outer, N, inner, n, keys_out.as<uint32_t>(),
-                                                                  pos_out.as<int32_t>(), dptr(g), dptr(gx), accumulate);
+  index_add_kernel<<<row_blocks(outer * n), threads, 0, stream>>>(outer, N, inner, n, keys_out.as<uint32_t>(),
+                                                                  pos_out.as<int32_t>(), dptr(g), dptr(gx));
   check_launch("index_add");
 }
 
