@@ -26,7 +26,8 @@
 #              busy time, time by kind of work and the top kernels, traced with CUPTI) in bf16 and fp32,
 #              `hone bench resnet --device cuda`, and the per-kernel GPU benchmarks (GEMM
 #              cuBLASLt vs cuBLAS, fused vs composed, attention).
-# ONLY=step,step,... runs a subset (steps: selftest, gtest, parity124m, bench, kernelbench, torch), for a
+# ONLY=step,step,... runs a subset (steps: selftest, gtest, parity124m, bench, kernelbench, torch (eager),
+# torchcompile), for a
 # short rerun when little device time is left, e.g. ONLY=gtest,parity124m,bench.
 # Exit status: 0 when every step that ran passed.
 set -u
@@ -131,7 +132,7 @@ build_selftest() {
     -lcublasLt -lcublas -lcudart -o "$ST/hone_cuda_selftest"
 }
 if [[ -n "${SKIP_SELFTEST:-}" ]] || ! wanted selftest; then
-  note "selftest: skipped (SKIP_SELFTEST set: a dry run of the script)"
+  note "selftest: skipped (SKIP_SELFTEST set, or not in ONLY)"
 elif timeout 300 bash -c "$(declare -f build_selftest); REPO=$REPO ST=$ST CUDA_HOME=$CUDA_HOME CUBLAS_DIR=${CUBLAS_DIR:-} build_selftest" \
      >"$OUT/selftest-build.log" 2>&1; then
   if timeout 120 "$ST/hone_cuda_selftest" >"$OUT/selftest.log" 2>&1; then
@@ -249,7 +250,7 @@ if [[ -n "$CARRIED" ]]; then
       note "bench $b: rc $?, $(grep -c -E '^[A-Za-z].*(ns|us|ms) ' "$OUT/$b.log") GPU cases (see $b.log) [$(elapsed)s]"
     fi
   done
-  (( TORCH_OK )) && wanted torch && run_bench torch-gpt2-bf16-compile 240 "${TORCH_STEP[@]}" --compile
+  (( TORCH_OK )) && wanted torchcompile && run_bench torch-gpt2-bf16-compile 240 "${TORCH_STEP[@]}" --compile
 fi
 
 note "total: $(elapsed)s, status $STATUS"
