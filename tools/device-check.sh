@@ -26,7 +26,7 @@
 #              busy time, time by kind of work and the top kernels, traced with CUPTI) in bf16 and fp32,
 #              `hone bench resnet --device cuda`, and the per-kernel GPU benchmarks (GEMM
 #              cuBLASLt vs cuBLAS, fused vs composed, attention).
-# ONLY=step,step,... runs a subset (steps: selftest, gtest, parity124m, bench, kernelbench, torch (eager),
+# ONLY=step,step,... runs a subset (steps: selftest, gtest, parity124m, bench, fp32bench, kernelbench, torch (eager),
 # torchcompile), for a
 # short rerun when little device time is left, e.g. ONLY=gtest,parity124m,bench.
 # Exit status: 0 when every step that ran passed.
@@ -239,7 +239,7 @@ if [[ -n "$CARRIED" ]]; then
               --seq 1024 --precision bf16 --steps 10 --warmup 3)
   wanted bench && run_bench gpt2-bf16 150 "$H" bench gpt2 --device cuda --precision bf16 --profile
   (( TORCH_OK )) && wanted torch && run_bench torch-gpt2-bf16 150 "${TORCH_STEP[@]}"
-  wanted bench && run_bench gpt2-fp32-tf32 120 "$H" bench gpt2 --device cuda --precision fp32 --tf32 --steps 5
+  wanted fp32bench && run_bench gpt2-fp32-tf32 120 "$H" bench gpt2 --device cuda --precision fp32 --tf32 --steps 5
   wanted bench && run_bench resnet-bf16 90 "$H" bench resnet --device cuda --precision bf16 --profile
   for b in gemm_cuda_bench fused_bench attention_bench conv_bench; do
     wanted kernelbench || continue
