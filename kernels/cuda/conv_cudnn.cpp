@@ -6,7 +6,11 @@
 //    allocator, or cudaMallocAsync; HONE_CUDNN=0 or a cudnnCreate failure sends every convolution
 //    to the direct kernels).
 //  - NCHW tensors, [C_out, C_in / groups, kH, kW] filters, cross-correlation, group count set on
-//    the convolution descriptor. float32 computes in float32, float64 in float64. float32 uses
+//    the convolution descriptor. bf16/f16 convolutions whose channel counts are multiples of 8 (and
+//    no groups) run in NHWC: cuDNN's tensor-core kernels want channels last, and in NCHW it converted
+//    the tensors to float32 and took float kernels (on an H200 the bf16 ResNet-18 step spent 101 of
+//    142 ms in NCHW data-gradient kernels); the operands are transposed into workspaces around each
+//    call (Nhwc below; HONE_CUDNN_NHWC=0 keeps NCHW). float32 computes in float32, float64 in float64. float32 uses
 //    CUDNN_FMA_MATH (no TF32, matching the CPU) unless set_tf32(true). bf16 and f16 (autocast's
 //    convolutions) stay 16-bit in memory and compute in float on tensor cores (cuDNN's
 //    "pseudo-half" configurations: 16-bit descriptors, a float convolution descriptor, float
@@ -65,7 +69,8 @@ bool fits_int(int64_t v) { return v >= 1 && v <= INT_MAX; }
 
 // Fills d for g; false when cuDNN cannot describe the shape (sizes beyond int, zero sizes,
 // rejected parameters, or an output size that differs from ours).
-bool make_descs(const Conv2dGeometry& g, cudnnDataType_t dt, cudnnDataType_t compute, cudnnMathType_t math, Descs& d) {
+bool make_descs(const Conv2dGeometry& g, cudnnDataType_t dt, cudnnDataType_t compute, cudnnMathType_t math, bool nhwc,
+                Descs& d) {
   const int64_t Ho = g.out_h(), Wo = g.out_w();
   for (int64_t v : {g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h, g.kernel_w, g.stride_h,
                     g.stride_w, g.dilation_h, g.dilation_w, g.groups, Ho, Wo, g.in_channels / g.groups})
@@ -79,14 +84,14 @@ bool make_descs(const Conv2dGeometry& g, cudnnDataType_t dt, cudnnDataType_t com
       cudnnCreateConvolutionDescriptor(&d.conv) != CUDNN_STATUS_SUCCESS)
     return false;
   auto i = [](int64_t v) { return static_cast<int>(v); };
-  if (cudnnSetTensor4dDescriptor(d.x, CUDNN_TENSOR_NCHW, dt, i(g.batch), i(g.in_channels), i(g.in_h), i(g.in_w)) !=
+  const cudnnTensorFormat_t format = nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+  if (cudnnSetTensor4dDescriptor(d.x, format, dt, i(g.batch), i(g.in_channels), i(g.in_h), i(g.in_w)) !=
       CUDNN_STATUS_SUCCESS)
     return false;
-  if (cudnnSetTensor4dDescriptor(d.y, CUDNN_TENSOR_NCHW, dt, i(g.batch), i(g.out_channels), i(Ho), i(Wo)) !=
-      CUDNN_STATUS_SUCCESS)
+  if (cudnnSetTensor4dDescriptor(d.y, format, dt, i(g.batch), i(g.out_channels), i(Ho), i(Wo)) != CUDNN_STATUS_SUCCESS)
     return false;
-  if (cudnnSetFilter4dDescriptor(d.w, dt, CUDNN_TENSOR_NCHW, i(g.out_channels), i(g.in_channels / g.groups),
-                                 i(g.kernel_h), i(g.kernel_w)) != CUDNN_STATUS_SUCCESS)
+  if (cudnnSetFilter4dDescriptor(d.w, dt, format, i(g.out_channels), i(g.in_channels / g.groups), i(g.kernel_h),
+                                 i(g.kernel_w)) != CUDNN_STATUS_SUCCESS)
     return false;
   if (cudnnSetConvolution2dDescriptor(d.conv, i(g.pad_h), i(g.pad_w), i(g.stride_h), i(g.stride_w), i(g.dilation_h),
                                       i(g.dilation_w), CUDNN_CROSS_CORRELATION, compute) != CUDNN_STATUS_SUCCESS)
@@ -99,7 +104,7 @@ bool make_descs(const Conv2dGeometry& g, cudnnDataType_t dt, cudnnDataType_t com
 }
 
 // ---- algorithm cache ----------------------------------------------------------------------------
-using Key = std::array<int64_t, 18>;
+using Key = std::array<int64_t, 19>;
 
 struct Choice {
   bool usable = false;  // false: run the direct kernels
@@ -130,10 +135,10 @@ std::map<Key, Choice>& cache() {
   return *m;
 }
 
-Key make_key(int device, Pass pass, cudnnDataType_t dt, cudnnMathType_t math, const Conv2dGeometry& g) {
-  return {device,     pass,       dt,         math,       g.batch,    g.in_channels, g.in_h,     g.in_w,
-          g.out_channels, g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_h,    g.pad_w,   g.dilation_h,
-          g.dilation_w, g.groups};
+Key make_key(int device, Pass pass, cudnnDataType_t dt, cudnnMathType_t math, const Conv2dGeometry& g, bool nhwc) {
+  return {device,  pass,           dt,           math,       g.batch,    g.in_channels, g.in_h,
+          g.in_w,  g.out_channels, g.kernel_h,   g.kernel_w, g.stride_h, g.stride_w,    g.pad_h,
+          g.pad_w, g.dilation_h,   g.dilation_w, g.groups,   nhwc};
 }
 
 bool math_ok(cudnnMathType_t wanted, cudnnMathType_t got) {
@@ -238,26 +243,90 @@ template <class T> constexpr cudnnDataType_t compute_type() {
   return std::is_same_v<T, double> ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;  // 16-bit: float accumulation
 }
 
+// Whether g runs in NHWC (see the top of this file): 16-bit, channel counts multiples of 8, no groups.
+template <class T>
+bool nhwc_layout(const Conv2dGeometry& g) {
+  static const bool allowed = [] {
+    const char* env = std::getenv("HONE_CUDNN_NHWC");
+    return !(env && std::string(env) == "0");
+  }();
+  return allowed && (std::is_same_v<T, bf16> || std::is_same_v<T, f16>)&&g.groups == 1 && g.in_channels % 8 == 0 &&
+         g.out_channels % 8 == 0;
+}
+
+// The layouts to try for g, in order.
+template <class T>
+std::vector<bool> layouts_to_try(const Conv2dGeometry& g) {
+  return nhwc_layout<T>(g) ? std::vector<bool>{true, false} : std::vector<bool>{false};
+}
+
+// A 4-d NCHW operand [n, c, h, w] as cuDNN reads or writes it: the tensor itself, or with `nhwc` a
+// channels-last copy in a workspace (filled from the tensor for an input; for an output, written back
+// by to_nchw() once cuDNN is done). The transposes are the engine's strided copy.
+template <class T>
+class Nhwc {
+ public:
+  Nhwc(const ConvContext& ctx, bool nhwc, const T* nchw, int64_t n, int64_t c, int64_t h, int64_t w, bool input,
+       cudaStream_t stream)
+      : nchw_(const_cast<T*>(nchw)),
+        shape_{n, c, h, w},
+        stream_(stream),
+        buf_(ctx, nhwc ? size_t(n * c * h * w) * sizeof(T) : 0, stream) {
+    if (nhwc && input) copy(nchw_, nchw_strides(), buf_.get(), nhwc_strides());
+  }
+  T* get() const { return buf_.get() ? buf_.as<T>() : nchw_; }
+  void to_nchw() const {
+    if (buf_.get()) copy(buf_.get(), nhwc_strides(), nchw_, nchw_strides());
+  }
+
+ private:
+  std::array<int64_t, 4> nchw_strides() const {
+    return {shape_[1] * shape_[2] * shape_[3], shape_[2] * shape_[3], shape_[3], 1};
+  }
+  std::array<int64_t, 4> nhwc_strides() const {
+    return {shape_[2] * shape_[3] * shape_[1], 1, shape_[3] * shape_[1], shape_[1]};
+  }
+  void copy(const void* src, const std::array<int64_t, 4>& src_strides, void* dst,
+            const std::array<int64_t, 4>& dst_strides) const {
+    const int type = std::is_same_v<T, bf16> ? 2 : 3;  // the engine's DType codes (kernels/elementwise.h)
+    copy_strided(type, type, 4, shape_.data(), src, src_strides.data(), dst, dst_strides.data(), stream_);
+  }
+  T* nchw_;
+  std::array<int64_t, 4> shape_;
+  cudaStream_t stream_;
+  Workspace buf_;
+};
+
+// float32: plain FMA unless TF32 is on; 16-bit: tensor cores (the default math allows them).
+template <class T>
+cudnnMathType_t math_of() {
+  return std::is_same_v<T, float> && !tf32_enabled() ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+}
+
+// True when cuDNN already turned this pass of g down (in this layout): checked before staging NHWC copies.
+template <class T>
+bool marked_unusable(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, bool nhwc) {
+  const Key key = make_key(ctx.device, pass, data_type<T>(), math_of<T>(), g, nhwc);
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  auto it = cache().find(key);
+  return it != cache().end() && !it->second.usable;
+}
+
 // measure(h, math, descs, workspace, bytes) runs cudnnFind*AlgorithmEx on the call's operands and
 // picks from it (pick_measured); it runs once per key, on the first call.
 template <class T, class Measure>
-bool prepare(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, cudaStream_t stream, Prepared& p,
+bool prepare(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, bool nhwc, cudaStream_t stream, Prepared& p,
              Measure&& measure) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, bf16> ||
                     std::is_same_v<T, f16>,
                 "cuDNN convolutions take float, double, bf16 or f16");
   const cudnnDataType_t dt = data_type<T>();
-  // float32: plain FMA unless TF32 is on; 16-bit: tensor cores (the default math allows them).
-  const cudnnMathType_t math = std::is_same_v<T, float> && !tf32_enabled() ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
-  p.key = make_key(ctx.device, pass, dt, math, g);
-  {
-    std::lock_guard<std::mutex> lock(cache_mutex());
-    auto it = cache().find(p.key);
-    if (it != cache().end() && !it->second.usable) return false;
-  }
+  const cudnnMathType_t math = math_of<T>();
+  p.key = make_key(ctx.device, pass, dt, math, g, nhwc);
+  if (marked_unusable<T>(ctx, pass, g, nhwc)) return false;
   p.h = cudnn::handle(ctx.device);
   if (!p.h) return false;
-  if (!make_descs(g, dt, compute_type<T>(), math, p.d)) {
+  if (!make_descs(g, dt, compute_type<T>(), math, nhwc, p.d)) {
     forget(p.key);
     return false;
   }
@@ -300,74 +369,134 @@ template <class T> struct Scalars {
 // Prepares `pass` of g and runs call(p, workspace, &one, &zero), a cuDNN convolution call; false
 // when cuDNN does not take the shape (the caller then runs the direct kernels).
 template <class T, class Measure, class Call>
-bool run(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, cudaStream_t stream, const char* what,
+bool run(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, bool nhwc, cudaStream_t stream, const char* what,
          Measure&& measure, Call&& call) {
   Prepared p;
-  if (!prepare<T>(ctx, pass, g, stream, p, measure)) return false;
+  if (!prepare<T>(ctx, pass, g, nhwc, stream, p, measure)) return false;
   Workspace ws(ctx, p.choice.workspace, stream);
   const Scalars<T> s;
   return finish(call(p, ws.get(), &s.one, &s.zero), p.key, what);
 }
 
+// The three operands of g as cuDNN sees them (Nhwc): the input x [N, C_in, H, W], the weight [C_out,
+// C_in, kH, kW] and the output [N, C_out, H_out, W_out]; `input` says whether the tensor is read (a
+// gradient being computed is only written).
+template <class T>
+Nhwc<T> input_of(const ConvContext& ctx, bool nhwc, const Conv2dGeometry& g, const T* p, cudaStream_t s,
+                 bool input = true) {
+  return Nhwc<T>(ctx, nhwc, p, g.batch, g.in_channels, g.in_h, g.in_w, input, s);
+}
+template <class T>
+Nhwc<T> weight_of(const ConvContext& ctx, bool nhwc, const Conv2dGeometry& g, const T* p, cudaStream_t s,
+                  bool input = true) {
+  return Nhwc<T>(ctx, nhwc, p, g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w, input, s);
+}
+template <class T>
+Nhwc<T> output_of(const ConvContext& ctx, bool nhwc, const Conv2dGeometry& g, const T* p, cudaStream_t s,
+                  bool input = false) {
+  return Nhwc<T>(ctx, nhwc, p, g.batch, g.out_channels, g.out_h(), g.out_w(), input, s);
+}
+
 }  // namespace
 
 template <class T>
-bool cudnn_forward(const ConvContext& ctx, const Conv2dGeometry& g, const T* x, const T* w, T* y,
+bool cudnn_forward(const ConvContext& ctx, const Conv2dGeometry& g, const T* x_in, const T* w_in, T* y_out,
                    cudaStream_t stream) {
-  auto measure = [&](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, void* ws, size_t bytes) {
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int count = 0;
-    if (cudnnFindConvolutionForwardAlgorithmEx(h, d.x, x, d.w, w, d.conv, d.y, y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-                                               &count, perf, ws, bytes) != CUDNN_STATUS_SUCCESS)
-      return Choice{};
-    return pick_measured(perf, count, math, bytes);
-  };
-  return run<T>(ctx, kForward, g, stream, "cudnnConvolutionForward", measure,
-                [&](const Prepared& p, void* ws, const void* one, const void* zero) {
-                  return cudnnConvolutionForward(p.h, one, p.d.x, x, p.d.w, w, p.d.conv,
-                                                 static_cast<cudnnConvolutionFwdAlgo_t>(p.choice.algo), ws,
-                                                 p.choice.workspace, zero, p.d.y, y);
-                });
+  // NHWC first where it applies, then NCHW should cuDNN take the shape only that way.
+  for (const bool nhwc : layouts_to_try<T>(g)) {
+    if (nhwc && marked_unusable<T>(ctx, kForward, g, true)) continue;
+    const Nhwc<T> xs = input_of(ctx, nhwc, g, x_in, stream), ws_ = weight_of(ctx, nhwc, g, w_in, stream);
+    const Nhwc<T> ys = output_of(ctx, nhwc, g, y_out, stream);
+    const T *x = xs.get(), *w = ws_.get();
+    T* y = ys.get();
+    auto measure = [&](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, void* ws, size_t bytes) {
+      cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+      int count = 0;
+      if (cudnnFindConvolutionForwardAlgorithmEx(h, d.x, x, d.w, w, d.conv, d.y, y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                 &count, perf, ws, bytes) != CUDNN_STATUS_SUCCESS)
+        return Choice{};
+      return pick_measured(perf, count, math, bytes);
+    };
+    const bool ran = run<T>(ctx, kForward, g, nhwc, stream, "cudnnConvolutionForward", measure,
+                            [&](const Prepared& p, void* ws, const void* one, const void* zero) {
+                              return cudnnConvolutionForward(p.h, one, p.d.x, x, p.d.w, w, p.d.conv,
+                                                             static_cast<cudnnConvolutionFwdAlgo_t>(p.choice.algo), ws,
+                                                             p.choice.workspace, zero, p.d.y, y);
+                            });
+    if (ran) {
+      ys.to_nchw();
+      return true;
+    }
+  }
+  return false;
 }
 
 template <class T>
-bool cudnn_backward_data(const ConvContext& ctx, const Conv2dGeometry& g, const T* gy, const T* w, T* gx,
+bool cudnn_backward_data(const ConvContext& ctx, const Conv2dGeometry& g, const T* gy_in, const T* w_in, T* gx_out,
                          cudaStream_t stream) {
-  auto measure = [&](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, void* ws, size_t bytes) {
-    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    int count = 0;
-    if (cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w, w, d.y, gy, d.conv, d.x, gx,
-                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf, ws,
-                                                    bytes) != CUDNN_STATUS_SUCCESS)
-      return Choice{};
-    return pick_measured(perf, count, math, bytes);
-  };
-  return run<T>(ctx, kData, g, stream, "cudnnConvolutionBackwardData", measure,
-                [&](const Prepared& p, void* ws, const void* one, const void* zero) {
-                  return cudnnConvolutionBackwardData(p.h, one, p.d.w, w, p.d.y, gy, p.d.conv,
-                                                      static_cast<cudnnConvolutionBwdDataAlgo_t>(p.choice.algo), ws,
-                                                      p.choice.workspace, zero, p.d.x, gx);
-                });
+  // NHWC first where it applies, then NCHW should cuDNN take the shape only that way.
+  for (const bool nhwc : layouts_to_try<T>(g)) {
+    if (nhwc && marked_unusable<T>(ctx, kData, g, true)) continue;
+    const Nhwc<T> gys = output_of(ctx, nhwc, g, gy_in, stream, true), ws_ = weight_of(ctx, nhwc, g, w_in, stream);
+    const Nhwc<T> gxs = input_of(ctx, nhwc, g, gx_out, stream, false);
+    const T *gy = gys.get(), *w = ws_.get();
+    T* gx = gxs.get();
+    auto measure = [&](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, void* ws, size_t bytes) {
+      cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+      int count = 0;
+      if (cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w, w, d.y, gy, d.conv, d.x, gx,
+                                                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf, ws,
+                                                      bytes) != CUDNN_STATUS_SUCCESS)
+        return Choice{};
+      return pick_measured(perf, count, math, bytes);
+    };
+    const bool ran =
+        run<T>(ctx, kData, g, nhwc, stream, "cudnnConvolutionBackwardData", measure,
+               [&](const Prepared& p, void* ws, const void* one, const void* zero) {
+                 return cudnnConvolutionBackwardData(p.h, one, p.d.w, w, p.d.y, gy, p.d.conv,
+                                                     static_cast<cudnnConvolutionBwdDataAlgo_t>(p.choice.algo), ws,
+                                                     p.choice.workspace, zero, p.d.x, gx);
+               });
+    if (ran) {
+      gxs.to_nchw();
+      return true;
+    }
+  }
+  return false;
 }
 
 template <class T>
-bool cudnn_backward_filter(const ConvContext& ctx, const Conv2dGeometry& g, const T* x, const T* gy, T* gw,
+bool cudnn_backward_filter(const ConvContext& ctx, const Conv2dGeometry& g, const T* x_in, const T* gy_in, T* gw_out,
                            cudaStream_t stream) {
-  auto measure = [&](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, void* ws, size_t bytes) {
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    int count = 0;
-    if (cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x, x, d.y, gy, d.conv, d.w, gw,
-                                                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf, ws,
-                                                      bytes) != CUDNN_STATUS_SUCCESS)
-      return Choice{};
-    return pick_measured(perf, count, math, bytes);
-  };
-  return run<T>(ctx, kFilter, g, stream, "cudnnConvolutionBackwardFilter", measure,
-                [&](const Prepared& p, void* ws, const void* one, const void* zero) {
-                  return cudnnConvolutionBackwardFilter(p.h, one, p.d.x, x, p.d.y, gy, p.d.conv,
-                                                        static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.choice.algo),
-                                                        ws, p.choice.workspace, zero, p.d.w, gw);
-                });
+  // NHWC first where it applies, then NCHW should cuDNN take the shape only that way.
+  for (const bool nhwc : layouts_to_try<T>(g)) {
+    if (nhwc && marked_unusable<T>(ctx, kFilter, g, true)) continue;
+    const Nhwc<T> xs = input_of(ctx, nhwc, g, x_in, stream), gys = output_of(ctx, nhwc, g, gy_in, stream, true);
+    const Nhwc<T> gws = weight_of(ctx, nhwc, g, gw_out, stream, false);
+    const T *x = xs.get(), *gy = gys.get();
+    T* gw = gws.get();
+    auto measure = [&](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, void* ws, size_t bytes) {
+      cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+      int count = 0;
+      if (cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x, x, d.y, gy, d.conv, d.w, gw,
+                                                        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf, ws,
+                                                        bytes) != CUDNN_STATUS_SUCCESS)
+        return Choice{};
+      return pick_measured(perf, count, math, bytes);
+    };
+    const bool ran =
+        run<T>(ctx, kFilter, g, nhwc, stream, "cudnnConvolutionBackwardFilter", measure,
+               [&](const Prepared& p, void* ws, const void* one, const void* zero) {
+                 return cudnnConvolutionBackwardFilter(p.h, one, p.d.x, x, p.d.y, gy, p.d.conv,
+                                                       static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.choice.algo), ws,
+                                                       p.choice.workspace, zero, p.d.w, gw);
+               });
+    if (ran) {
+      gws.to_nchw();
+      return true;
+    }
+  }
+  return false;
 }
 
 #define HONE_INSTANTIATE(T)                                                                                   \
@@ -415,6 +544,7 @@ std::vector<std::string> cudnn_conv_choices() {
                   (long long)k[8], (long long)(k[5] / k[17]), (long long)k[9], (long long)k[10], (long long)k[11],
                   (long long)k[13], (long long)k[17]);
     std::string line = buf;
+    line.insert(line.size() - 2, k[18] ? " NHWC" : "");
     if (!c.usable) {
       line += "hone's direct kernels";
     } else {

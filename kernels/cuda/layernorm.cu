@@ -2,14 +2,12 @@
 //
 // Forward: one block per row, two passes for the statistics (mean, then squared deviations: no
 // cancellation when |mean| >> std), as on the CPU.
-// Backward: deterministic without atomics. Rows of up to 1024 columns (float accumulation) take one
-// warp per 8 rows (layernorm_backward_warp_kernel); otherwise one kernel reads x and gy once for dx and for the
+// Backward: deterministic without atomics. One kernel reads x and gy once for dx and for the
 // dweight/dbias partial sums of its block's rows (kept in shared memory, one column per thread),
 // and a second kernel adds each column's partials in block order (in double). Rows too wide for
 // the shared memory take two passes: dx one block per row, then partials over fixed chunks of
 // kRowChunk rows per column tile.
 #include <algorithm>
-#include <type_traits>
 
 #include "kernels/cuda/common.cuh"
 
@@ -109,63 +107,8 @@ __global__ void layernorm_backward_fused_kernel(int64_t rows, int64_t cols, int6
   }
 }
 
-// The fused backward for rows of at most kWarpCols columns in float accumulation (GPT-2's and BERT's
-// 768): one warp per group of kWarpRows consecutive rows, lane l owning columns l, l + 32, ...; the row
-// sums are warp shuffles (no block barrier per row, which kept the block-per-row-group kernel at 86 us
-// a call on an H200 for GPT-2's 16384 x 768), and the warp's dweight/dbias partials stay in registers
-// until it writes them as one partial row of its group: deterministic, no atomics.
-constexpr int kWarpCols = 1024, kWarpPer = kWarpCols / 32, kWarpRows = 8, kWarpsPerBlock = 4;
-template <class T, class G>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    layernorm_backward_warp_kernel(int64_t rows, int64_t cols, const T* x, const T* w, const float* mean,
-                                   const float* rstd, const G* gy, T* gx, bool accumulate, G* gx_lowp, float* part_w,
-                                   float* part_b) {
-  const int lane = threadIdx.x % 32;
-  const int64_t group = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
-  const int64_t r_begin = group * kWarpRows, r_end = min(rows, r_begin + kWarpRows);
-  if (r_begin >= rows) return;
-  float acc_w[kWarpPer], acc_b[kWarpPer];
-#pragma unroll
-  for (int k = 0; k < kWarpPer; ++k) acc_w[k] = 0.f, acc_b[k] = 0.f;
-  for (int64_t r = r_begin; r < r_end; ++r) {
-    const T* xr = x + r * cols;
-    const G* gr = gy + r * cols;
-    const float mu = mean[r], rs = rstd[r];
-    float sg = 0, sgx = 0;
-#pragma unroll
-    for (int k = 0; k < kWarpPer; ++k) {
-      const int64_t i = lane + 32 * k;
-      if (i >= cols) break;
-      const float gyv = load(gr[i]), xhat = (load(xr[i]) - mu) * rs;
-      const float g = w ? gyv * load(w[i]) : gyv;
-      sg += g;
-      sgx += g * xhat;
-      acc_w[k] += gyv * xhat;
-      acc_b[k] += gyv;
-    }
-    if (!gx) continue;
-    const float g_mean = warp_sum(sg) / float(cols), gx_mean = warp_sum(sgx) / float(cols);
-#pragma unroll
-    for (int k = 0; k < kWarpPer; ++k) {
-      const int64_t i = lane + 32 * k;
-      if (i >= cols) break;
-      const float gyv = load(gr[i]), xhat = (load(xr[i]) - mu) * rs;  // again: an L1 hit
-      const float g = w ? gyv * load(w[i]) : gyv;
-      const T dx = store<T>(rs * (g - g_mean - xhat * gx_mean));
-      const T out = accumulate ? store<T>(load(gx[r * cols + i]) + load(dx)) : dx;
-      gx[r * cols + i] = out;
-      if (gx_lowp) gx_lowp[r * cols + i] = store<G>(load(out));
-    }
-  }
-#pragma unroll
-  for (int k = 0; k < kWarpPer; ++k) {
-    const int64_t i = lane + 32 * k;
-    if (i >= cols) break;
-    if (part_w) part_w[group * cols + i] = acc_w[k];
-    if (part_b) part_b[group * cols + i] = acc_b[k];
-  }
-}
-
+// (A warp-per-8-rows variant, row sums by shuffles and the partials in registers, measured 175 us a
+// call on an H200 for GPT-2's 16384 x 768 against this kernel's 86 us: it was taken out again.)
 // Rows per block of the fused backward: at least 16 (a block's reductions and partials pay for
 // themselves), and at most ~2048 blocks (the partials' scratch stays small).
 int64_t fused_rows_per_block(int64_t rows) { return std::max<int64_t>(16, (rows + 2047) / 2048); }
@@ -247,18 +190,6 @@ void launch_layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* 
                                const acc_t<T>* rstd, const G* gy, T* gx, T* gweight, T* gbias, cudaStream_t stream,
                                bool accumulate_gx, G* gx_lowp) {
   using A = acc_t<T>;
-  if constexpr (std::is_same_v<A, float>) {
-    if ((gweight || gbias) && rows > 0 && cols > 0 && cols <= kWarpCols) {
-      const int64_t groups = (rows + kWarpRows - 1) / kWarpRows;
-      Scratch sw(gweight ? groups * cols * sizeof(A) : 0, stream), sb(gbias ? groups * cols * sizeof(A) : 0, stream);
-      layernorm_backward_warp_kernel<<<unsigned((groups + kWarpsPerBlock - 1) / kWarpsPerBlock), kWarpsPerBlock * 32, 0,
-                                       stream>>>(rows, cols, dptr(x), dptr(weight), mean, rstd, dptr(gy), dptr(gx),
-                                                 accumulate_gx, dptr(gx_lowp), sw.as<A>(), sb.as<A>());
-      check_launch("layernorm_backward (warp per rows)");
-      launch_dwdb_total(groups, cols, sw.as<A>(), sb.as<A>(), dptr(gweight), dptr(gbias), stream);
-      return;
-    }
-  }
   const size_t fused_shared = 2 * size_t(cols) * sizeof(A);
   if ((gweight || gbias) && rows > 0 && cols > 0 && fused_shared <= kMaxFusedShared) {
     // One pass for dx and the parameter-gradient partials.

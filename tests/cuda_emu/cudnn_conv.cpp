@@ -21,6 +21,11 @@ namespace {
 struct TensorDesc {
   cudnnDataType_t type = CUDNN_DATA_FLOAT;
   int n = 0, c = 0, h = 0, w = 0;
+  bool nhwc = false;  // CUDNN_TENSOR_NHWC (for a filter: KRSC)
+  // The memory index of element (n, c, h, w) in this layout.
+  int64_t at(int64_t in, int64_t ic, int64_t ih, int64_t iw) const {
+    return nhwc ? ((in * h + ih) * w + iw) * c + ic : ((in * c + ic) * h + ih) * w + iw;
+  }
 };
 struct ConvDesc {
   int pad_h = 0, pad_w = 0, stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1, groups = 1;
@@ -47,6 +52,7 @@ int out_size(int in, int pad, int k, int dil, int stride) { return (in + 2 * pad
 // Everything a convolution of these descriptors needs to agree on.
 cudnnStatus_t validate(const TensorDesc& x, const TensorDesc& w, const ConvDesc& c, const TensorDesc& y) {
   if (!known(x.type) || x.type != w.type || x.type != y.type) return CUDNN_STATUS_BAD_PARAM;
+  if (x.nhwc != y.nhwc || x.nhwc != w.nhwc) return CUDNN_STATUS_NOT_SUPPORTED;  // one layout for all three
   if (c.mode != CUDNN_CROSS_CORRELATION) return CUDNN_STATUS_NOT_SUPPORTED;
   if (c.groups < 1 || x.c % c.groups != 0 || w.n % c.groups != 0 || w.c * c.groups != x.c) return CUDNN_STATUS_BAD_PARAM;
   if (y.n != x.n || y.c != w.n || y.h != out_size(x.h, c.pad_h, w.h, c.dil_h, c.stride_h) ||
@@ -63,7 +69,7 @@ void for_each_product(const TensorDesc& x, const TensorDesc& w, const ConvDesc& 
     for (int k = 0; k < y.c; ++k)
       for (int oh = 0; oh < y.h; ++oh)
         for (int ow = 0; ow < y.w; ++ow) {
-          const int64_t yi = ((int64_t(n) * y.c + k) * y.h + oh) * y.w + ow;
+          const int64_t yi = y.at(n, k, oh, ow);
           const int g = k / kg;
           for (int cc = 0; cc < cg; ++cc)
             for (int r = 0; r < w.h; ++r) {
@@ -72,8 +78,8 @@ void for_each_product(const TensorDesc& x, const TensorDesc& w, const ConvDesc& 
               for (int s = 0; s < w.w; ++s) {
                 const int iw = ow * c.stride_w - c.pad_w + s * c.dil_w;
                 if (iw < 0 || iw >= x.w) continue;
-                const int64_t xi = ((int64_t(n) * x.c + g * cg + cc) * x.h + ih) * x.w + iw;
-                const int64_t wi = ((int64_t(k) * cg + cc) * w.h + r) * w.w + s;
+                const int64_t xi = x.at(n, g * cg + cc, ih, iw);
+                const int64_t wi = w.at(k, cc, r, s);
                 f(xi, wi, yi);
               }
             }
@@ -118,10 +124,11 @@ cudnnStatus_t destroy(Handle h) {
   hone::emu::free_handle<Impl>(h);
   return CUDNN_STATUS_SUCCESS;
 }
-// A 4-d NCHW tensor or KCRS filter.
+// A 4-d tensor (NCHW or NHWC) or filter (KCRS or KRSC).
 cudnnStatus_t set_4d(TensorDesc* d, cudnnTensorFormat_t format, cudnnDataType_t type, int a, int b, int c, int e) {
-  if (format != CUDNN_TENSOR_NCHW || a < 1 || b < 1 || c < 1 || e < 1 || !known(type)) return CUDNN_STATUS_BAD_PARAM;
-  *d = {type, a, b, c, e};
+  if ((format != CUDNN_TENSOR_NCHW && format != CUDNN_TENSOR_NHWC) || a < 1 || b < 1 || c < 1 || e < 1 || !known(type))
+    return CUDNN_STATUS_BAD_PARAM;
+  *d = {type, a, b, c, e, format == CUDNN_TENSOR_NHWC};
   return CUDNN_STATUS_SUCCESS;
 }
 }  // namespace

@@ -70,24 +70,28 @@ void add_conv_cases(std::vector<OpCase>& cases) {
       {1, 1, 5, 5, 1, 3, 3, args(1, 1, 1, 1, 1, 1, 1), true},
       {2, 3, 7, 7, 5, 3, 3, args(1, 1, 1, 1, 1, 1, 1), true},
       {2, 3, 8, 8, 5, 3, 3, args(2, 2, 1, 1, 1, 1, 1), false},
-      {2, 3, 7, 8, 5, 3, 3, args(2, 1, 1, 0, 1, 1, 1), true},     // non-square stride and padding
-      {1, 3, 7, 8, 5, 5, 3, args(1, 1, 2, 1, 1, 1, 1), true},     // 5x3 kernel
-      {2, 3, 8, 7, 5, 3, 3, args(1, 1, 2, 2, 2, 2, 1), true},     // dilation 2
-      {2, 4, 7, 7, 4, 3, 3, args(1, 2, 1, 1, 1, 1, 2), true},     // groups 2
-      {2, 4, 8, 8, 6, 3, 3, args(2, 2, 2, 2, 2, 2, 2), false},    // groups 2, stride 2, dilation 2
-      {2, 4, 7, 7, 4, 3, 3, args(1, 1, 1, 1, 1, 1, 4), true},     // depthwise
-      {1, 3, 5, 5, 6, 3, 3, args(2, 2, 1, 1, 1, 1, 3), true},     // depthwise, multiplier 2
-      {2, 4, 5, 5, 5, 1, 1, args(1, 1, 0, 0, 1, 1, 1), true},     // 1x1 (2 images per chunk)
-      {1, 3, 5, 7, 5, 1, 1, args(1, 1, 0, 0, 1, 1, 1), false},    // 1x1 of one image: a plain GEMM
-      {2, 3, 16, 32, 4, 1, 1, args(1, 1, 0, 0, 1, 1, 1), true},   // 1x1 plain GEMM, 2 chunks
-      {2, 4, 8, 8, 5, 1, 1, args(2, 2, 0, 0, 1, 1, 1), false},    // 1x1 stride 2 (ResNet shortcut)
-      {2, 4, 8, 8, 5, 1, 1, args(1, 1, 1, 1, 1, 1, 1), true},     // 1x1 padded
-      {2, 3, 1, 1, 5, 1, 1, args(1, 1, 0, 0, 1, 1, 1), true},     // 1x1 image
-      {2, 3, 1, 1, 5, 3, 3, args(1, 1, 1, 1, 1, 1, 1), true},     // 3x3 on a 1x1 image
-      {1, 3, 8, 8, 4, 7, 7, args(2, 2, 3, 3, 1, 1, 1), false},    // ResNet stem, small
-      {9, 2, 8, 8, 3, 3, 3, args(1, 1, 1, 1, 1, 1, 1), true},     // several images per chunk, 2 chunks
-      {2, 2, 24, 24, 3, 3, 3, args(1, 1, 1, 1, 1, 1, 1), true},   // one image per chunk, 2 chunks
-      {2, 1, 5, 1, 1, 3, 1, args(1, 1, 1, 0, 1, 1, 1), true},     // W = 1
+      {2, 3, 7, 8, 5, 3, 3, args(2, 1, 1, 0, 1, 1, 1), true},    // non-square stride and padding
+      {1, 3, 7, 8, 5, 5, 3, args(1, 1, 2, 1, 1, 1, 1), true},    // 5x3 kernel
+      {2, 3, 8, 7, 5, 3, 3, args(1, 1, 2, 2, 2, 2, 1), true},    // dilation 2
+      {2, 4, 7, 7, 4, 3, 3, args(1, 2, 1, 1, 1, 1, 2), true},    // groups 2
+      {2, 4, 8, 8, 6, 3, 3, args(2, 2, 2, 2, 2, 2, 2), false},   // groups 2, stride 2, dilation 2
+      {2, 4, 7, 7, 4, 3, 3, args(1, 1, 1, 1, 1, 1, 4), true},    // depthwise
+      {1, 3, 5, 5, 6, 3, 3, args(2, 2, 1, 1, 1, 1, 3), true},    // depthwise, multiplier 2
+      {2, 4, 5, 5, 5, 1, 1, args(1, 1, 0, 0, 1, 1, 1), true},    // 1x1 (2 images per chunk)
+      {1, 3, 5, 7, 5, 1, 1, args(1, 1, 0, 0, 1, 1, 1), false},   // 1x1 of one image: a plain GEMM
+      {2, 3, 16, 32, 4, 1, 1, args(1, 1, 0, 0, 1, 1, 1), true},  // 1x1 plain GEMM, 2 chunks
+      {2, 4, 8, 8, 5, 1, 1, args(2, 2, 0, 0, 1, 1, 1), false},   // 1x1 stride 2 (ResNet shortcut)
+      {2, 4, 8, 8, 5, 1, 1, args(1, 1, 1, 1, 1, 1, 1), true},    // 1x1 padded
+      {2, 3, 1, 1, 5, 1, 1, args(1, 1, 0, 0, 1, 1, 1), true},    // 1x1 image
+      {2, 3, 1, 1, 5, 3, 3, args(1, 1, 1, 1, 1, 1, 1), true},    // 3x3 on a 1x1 image
+      {1, 3, 8, 8, 4, 7, 7, args(2, 2, 3, 3, 1, 1, 1), false},   // ResNet stem, small
+      {9, 2, 8, 8, 3, 3, 3, args(1, 1, 1, 1, 1, 1, 1), true},    // several images per chunk, 2 chunks
+      {2, 2, 24, 24, 3, 3, 3, args(1, 1, 1, 1, 1, 1, 1), true},  // one image per chunk, 2 chunks
+      {2, 1, 5, 1, 1, 3, 1, args(1, 1, 1, 0, 1, 1, 1), true},    // W = 1
+      // Channel counts multiples of 8: bf16/f16 convolutions take cuDNN's NHWC path (conv_cudnn.cpp).
+      {2, 8, 6, 5, 16, 3, 3, args(1, 1, 1, 1, 1, 1, 1), true},
+      {2, 16, 7, 7, 8, 3, 3, args(2, 2, 1, 1, 1, 1, 1), false},  // stride 2
+      {2, 8, 6, 6, 16, 1, 1, args(2, 2, 0, 0, 1, 1, 1), false},  // 1x1 stride 2 (ResNet shortcut)
   };
   for (const ConvSpec& s : specs) {
     const ops::Conv2dArgs& a = s.a;

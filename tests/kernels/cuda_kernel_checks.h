@@ -427,8 +427,8 @@ inline std::string check_rows() {
   }
   const auto w1 = dgw.get(), w2 = dgw2.get();
   if (std::memcmp(w1.data(), w2.data(), cols * sizeof(float)) != 0) return "layernorm dweight is not deterministic";
-  // 777 columns took the warp-per-rows backward (up to 1024); 1500 take the block-per-row-group fused
-  // one, and 7000, too wide for its shared memory (2 * 7000 floats), the two-pass path.
+  // 777 and 1500 columns take the fused backward (one block per row group), and 7000, too wide for
+  // its shared memory (2 * 7000 floats), the two-pass path.
   for (auto [wr, wc] : {std::pair<int64_t, int64_t>{19, 1500}, std::pair<int64_t, int64_t>{5, 7000}}) {
     const auto wx = random_floats(wr * wc, 26, -3.f, 3.f), wgy = random_floats(wr * wc, 27), ww = random_floats(wc, 28);
     std::vector<float> wy(wr * wc), wm(wr), wrs(wr), wgx(wr * wc), wgw(wc), wgb(wc);
