@@ -320,6 +320,21 @@ bool conv2d_uses_cudnn();
 // "from the heuristics", workspace; or hone's direct kernels): `hone bench resnet` prints them. Empty without cuDNN.
 std::vector<std::string> cudnn_conv_choices();
 
+// ---- float32 attention through cuBLAS GEMMs (attention_gemm.cu) ------------------------------------------------
+// The semantics of attention_forward/attention_backward (causal bottom-right, key padding, the same Philox dropout
+// mask, lse -inf and zero rows for a query that sees no key) with the score matrix materialised per call in
+// `scratch` (attention_gemm_scratch_elems floats, rows padded to 16 bytes; the backward takes two): every product a
+// strided-batched GEMM over the B*H heads (TF32 when set_tf32(true)). q, k, v, out, dout and the gradients contiguous
+// [B, H, T, D]; lse [B, H, Tq]. Every extent at least 1.
+int64_t attention_gemm_scratch_elems(const AttentionShape& s);
+void attention_gemm_forward(const BlasContext& blas, const AttentionShape& s, const AttentionOptions& o, const float* q,
+                            const float* k, const float* v, float* out, float* lse, float* scratch,
+                            cudaStream_t stream);
+void attention_gemm_backward(const BlasContext& blas, const AttentionShape& s, const AttentionOptions& o,
+                             const float* q, const float* k, const float* v, const float* out, const float* lse,
+                             const float* dout, float* dq, float* dk, float* dv, float* scratch, float* scratch2,
+                             cudaStream_t stream);
+
 // ---- attention through cuDNN's fused SDPA (attention_cudnn.cpp) ---------------------------------------------------
 // Built with cuDNN and the cuDNN frontend headers (HONE_HAVE_CUDNN_SDPA; tools/fetch-cudnn-frontend.sh): bf16/f16
 // attention as cuDNN's fused flash-attention graphs (the frontend's sdpa / sdpa_backward nodes), same semantics as

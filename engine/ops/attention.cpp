@@ -13,6 +13,7 @@
 #include "kernels/attention.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <utility>
@@ -279,21 +280,76 @@ AttentionResult cudnn_attention_qkv(const Tensor& qkv, const Prepared& p, bool g
 }
 #endif
 
+#if defined(HONE_WITH_CUDA)
+// float32 attention on CUDA goes through cuBLAS GEMMs (kernels/cuda/attention_gemm.cu) when its score
+// matrix, which that path materialises per call (twice in the backward), is at most 2 GiB;
+// HONE_ATTENTION_GEMM=0 keeps our kernel.
+bool gemm_attention_fits(DType compute, const Prepared& p) {
+  static const bool allowed = [] {
+    const char* env = std::getenv("HONE_ATTENTION_GEMM");
+    return !(env && std::string(env) == "0");
+  }();
+  const int64_t elems = kernels::cuda::attention_gemm_scratch_elems(p.shape);
+  return allowed && compute == DType::F32 && elems > 0 && p.shape.head_dim > 0 &&
+         elems * int64_t(sizeof(float)) <= (int64_t(2) << 30);
+}
+
+// The GEMM path of attend() for contiguous float32 q, k, v; gradients returned in dt.
+AttentionResult gemm_attend(const Tensor& q, const Tensor& k, const Tensor& v, const Prepared& p, bool grad, DType dt) {
+  const Device dev = q.device();
+  const int64_t elems = kernels::cuda::attention_gemm_scratch_elems(p.shape);
+  Tensor out = Tensor::empty(q.shape(), DType::F32, dev);
+  Tensor lse = Tensor::empty({p.shape.batch, p.shape.heads, p.shape.q_len}, DType::F32, dev);
+  {
+    Tensor scratch = Tensor::empty({elems}, DType::F32, dev);
+    kernels::cuda::attention_gemm_forward(cuda::blas(dev.index), p.shape, p.options, q.data<float>(), k.data<float>(),
+                                          v.data<float>(), out.data<float>(), lse.data<float>(), scratch.data<float>(),
+                                          cuda::stream(dev));
+  }
+  AttentionResult r;
+  r.out = out.to(dt);
+  if (!grad) return r;
+  SavedTensor sq(q), sk(k), sv(v), so(out), sl(lse);
+  r.backward = [=](const Tensor& g_in) -> std::vector<Tensor> {
+    const char* n = "AttentionBackward";
+    const Tensor qv = sq.unpack(n), kv = sk.unpack(n), vv = sv.unpack(n), ov = so.unpack(n), lv = sl.unpack(n);
+    const Tensor g = g_in.to(DType::F32).contiguous();
+    Tensor dq = Tensor::empty(qv.shape(), DType::F32, dev), dk = Tensor::empty(kv.shape(), DType::F32, dev),
+           dv = Tensor::empty(vv.shape(), DType::F32, dev);
+    {
+      Tensor s1 = Tensor::empty({elems}, DType::F32, dev), s2 = Tensor::empty({elems}, DType::F32, dev);
+      kernels::cuda::attention_gemm_backward(cuda::blas(dev.index), p.shape, p.options, qv.data<float>(),
+                                             kv.data<float>(), vv.data<float>(), ov.data<float>(), lv.data<float>(),
+                                             g.data<float>(), dq.data<float>(), dk.data<float>(), dv.data<float>(),
+                                             s1.data<float>(), s2.data<float>(), cuda::stream(dev));
+    }
+    return {dq.to(dt), dk.to(dt), dv.to(dt)};
+  };
+  return r;
+}
+#endif
+
 // Attention of detached q, k, v ([B, H, T, D], any strides) on cuDNN when it takes the call, else
-// on our kernels.
+// on cuBLAS GEMMs (float32 on CUDA, when the score matrix fits) or our kernels.
 AttentionResult attend(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Prepared& p, bool grad) {
+  std::string why;
   if (q_in.device().is_cuda()) {
 #if defined(HONE_WITH_CUDA)
-    std::string why;
     AttentionResult r = cudnn_attention(q_in, k_in, v_in, p, grad, why);
     if (r.out.defined()) return r;
-    kernels::note_attention_path("own kernel (" + why + ")");
 #endif
   }
   const DType dt = q_in.dtype();
   // 16-bit inputs compute in float32 (our kernels are templated on float and double).
   const DType compute = dt == DType::F64 ? DType::F64 : DType::F32;
   const Tensor q = q_in.to(compute).contiguous(), k = k_in.to(compute).contiguous(), v = v_in.to(compute).contiguous();
+#if defined(HONE_WITH_CUDA)
+  if (q.device().is_cuda()) {
+    const bool gemm = gemm_attention_fits(compute, p);
+    kernels::note_attention_path((gemm ? "cuBLAS GEMMs (" : "own kernel (") + why + ")");
+    if (gemm) return gemm_attend(q, k, v, p, grad, dt);
+  }
+#endif
   const auto [out, lse] = own_forward(q, k, v, p);
   AttentionResult r;
   r.out = out.to(dt);

@@ -125,8 +125,9 @@ struct AttentionArgs {
   bool fixed_rng = false;
   uint64_t seed = 0, offset = 0;
 };
-// q [B, H, Tq, D], k and v [B, H, Tk, D] -> [B, H, Tq, D]. Flash-style: never materialises the
-// full score matrix, in forward or backward.
+// q [B, H, Tq, D], k and v [B, H, Tk, D] -> [B, H, Tq, D]. bf16/f16 on CUDA: cuDNN's fused attention;
+// float32 on CUDA: cuBLAS GEMMs with the score matrix materialised per call (up to 2 GiB; kept only
+// for that call); elsewhere our flash-style kernels, which never materialise it.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const AttentionArgs& args = {});
 // Self-attention of a packed projection (GPT-2's c_attn output): qkv [B, T, 3C] holds q, k and v

@@ -94,7 +94,7 @@ TEST(CudaAttentionPath, Bf16AndF16TrainingRunCudnnAndMatchFloat32) {
 
       std::vector<Tensor> ref = as_f32(in);
       const Tensor ref_out = ops::scaled_dot_product_attention(ref[0], ref[1], ref[2], args);
-      EXPECT_EQ(kernels::last_attention_path(), "own kernel (float32 inputs)");
+      EXPECT_EQ(kernels::last_attention_path(), "cuBLAS GEMMs (float32 inputs)");
       ops::sum(ops::mul(ref_out, w)).backward();
 
       const double tol = dt == DType::BF16 ? 2e-2 : 5e-3;
@@ -135,7 +135,7 @@ TEST(CudaAttentionPath, PackedQkvRunsCudnnInPlaceAndMatchesFloat32) {
 
       const Tensor ref_in = qkv.detach().to(DType::F32).requires_grad_(true);
       const Tensor ref = ops::scaled_dot_product_attention_qkv(ref_in, H, args);
-      EXPECT_EQ(kernels::last_attention_path(), "own kernel (float32 inputs)");
+      EXPECT_EQ(kernels::last_attention_path(), "cuBLAS GEMMs (float32 inputs)");
       ops::sum(ops::mul(ref, w)).backward();
       const double tol = dt == DType::BF16 ? 2e-2 : 5e-3;
       const std::string tag = std::string(dtype_name(dt)) + (dropout > 0 ? " dropout" : "");
@@ -158,12 +158,12 @@ TEST(CudaAttentionPath, OurKernelRunsWhereCudnnDoesNotAndSaysWhy) {
     EXPECT_TRUE(out.device().is_cuda());
     return kernels::last_attention_path();
   };
-  EXPECT_EQ(run(qkv(2, 2, 16, 64, DType::F32, 1), causal), "own kernel (float32 inputs)");
+  EXPECT_EQ(run(qkv(2, 2, 16, 64, DType::F32, 1), causal), "cuBLAS GEMMs (float32 inputs)");
   const std::string d36 = run(qkv(2, 2, 16, 36, DType::BF16, 2), causal);
   if (kBuiltWithCudnnSdpa) {
-    EXPECT_EQ(d36, "own kernel (head dim 36 is not a multiple of 8)");
+    EXPECT_EQ(d36, "cuBLAS GEMMs (head dim 36 is not a multiple of 8)");
   } else {
-    EXPECT_TRUE(starts_with(d36, "own kernel (")) << d36;
+    EXPECT_TRUE(starts_with(d36, "cuBLAS GEMMs (")) << d36;
   }
   ops::AttentionArgs dropout = causal;
   dropout.dropout_p = 0.1;
@@ -174,12 +174,12 @@ TEST(CudaAttentionPath, OurKernelRunsWhereCudnnDoesNotAndSaysWhy) {
   EXPECT_TRUE(out.device().is_cuda());
   const std::string why = kernels::last_attention_path();
   if (kBuiltWithCudnnSdpa) {
-    EXPECT_TRUE(starts_with(why, "own kernel (causal with dropout and Tq != Tk")) << why;
+    EXPECT_TRUE(starts_with(why, "cuBLAS GEMMs (causal with dropout and Tq != Tk")) << why;
   }
   {
     ScopedEnv off("HONE_CUDNN_ATTENTION", "0");
     EXPECT_EQ(run(qkv(2, 2, 16, 64, DType::BF16, 4), causal),
-              "own kernel (turned off by HONE_CUDNN_ATTENTION=0 or HONE_CUDNN=0)");
+              "cuBLAS GEMMs (turned off by HONE_CUDNN_ATTENTION=0 or HONE_CUDNN=0)");
   }
   if (kBuiltWithCudnnSdpa) {
     // Autocast lowers float32 inputs to bf16, which cuDNN then takes.

@@ -523,6 +523,25 @@ std::string check_attention(const kernels::AttentionShape& s) {
       const std::string err = compare(got, want, std::is_same_v<T, double> ? 1e-9 : 1e-4, what + tag);
       if (!err.empty()) return err;
     }
+    if constexpr (std::is_same_v<T, float>) {
+      // The same through cuBLAS GEMMs (attention_gemm.cu, the float32 path of the engine), TF32 off.
+      Blas blas;
+      const bool tf32 = kc::tf32_enabled();
+      kc::set_tf32(false);
+      const int64_t elems = kc::attention_gemm_scratch_elems(s);
+      DeviceVec<float> gout(nq), glse(lse.size()), ggq(nq), ggk(nk), ggv(nk), s1(elems), s2(elems);
+      kc::attention_gemm_forward(blas.ctx, s, od, dq_.p, dk_.p, dv_.p, gout.p, glse.p, s1.p, nullptr);
+      kc::attention_gemm_backward(blas.ctx, s, od, dq_.p, dk_.p, dv_.p, gout.p, glse.p, ddo.p, ggq.p, ggk.p, ggv.p,
+                                  s1.p, s2.p, nullptr);
+      kc::set_tf32(tf32);
+      for (auto [got, want, what] :
+           {std::tuple{gout.get(), out, "attention out (GEMMs)"}, std::tuple{glse.get(), lse, "attention lse (GEMMs)"},
+            std::tuple{ggq.get(), dq, "attention dq (GEMMs)"}, std::tuple{ggk.get(), dk, "attention dk (GEMMs)"},
+            std::tuple{ggv.get(), dv, "attention dv (GEMMs)"}}) {
+        const std::string err = compare(got, want, 1e-4, what + tag);
+        if (!err.empty()) return err;
+      }
+    }
   }
   return "";
 }
