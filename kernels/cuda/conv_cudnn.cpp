@@ -378,125 +378,107 @@ bool run(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, bool nhwc, 
   return finish(call(p, ws.get(), &s.one, &s.zero), p.key, what);
 }
 
-// The three operands of g as cuDNN sees them (Nhwc): the input x [N, C_in, H, W], the weight [C_out,
-// C_in, kH, kW] and the output [N, C_out, H_out, W_out]; `input` says whether the tensor is read (a
-// gradient being computed is only written).
+// The operands of one pass as cuDNN gets them: x [N, C_in, H, W], w [C_out, C_in, kH, kW] and y [N, C_out,
+// H_out, W_out] (gradients in the backward passes), each itself or an NHWC copy (Nhwc).
 template <class T>
-Nhwc<T> input_of(const ConvContext& ctx, bool nhwc, const Conv2dGeometry& g, const T* p, cudaStream_t s,
-                 bool input = true) {
-  return Nhwc<T>(ctx, nhwc, p, g.batch, g.in_channels, g.in_h, g.in_w, input, s);
-}
-template <class T>
-Nhwc<T> weight_of(const ConvContext& ctx, bool nhwc, const Conv2dGeometry& g, const T* p, cudaStream_t s,
-                  bool input = true) {
-  return Nhwc<T>(ctx, nhwc, p, g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w, input, s);
-}
-template <class T>
-Nhwc<T> output_of(const ConvContext& ctx, bool nhwc, const Conv2dGeometry& g, const T* p, cudaStream_t s,
-                  bool input = false) {
-  return Nhwc<T>(ctx, nhwc, p, g.batch, g.out_channels, g.out_h(), g.out_w(), input, s);
+struct Operands {
+  T *x, *w, *y;
+};
+
+// Runs one pass of g in each layout of layouts_to_try until cuDNN takes it: the operands staged for the
+// layout (the one that `pass` writes, `out`, only written and then transposed back), then measure(h,
+// math, descs, operands, workspace, bytes) on a new key and call(prepared, operands, workspace, one,
+// zero). False when no layout ran (the caller then runs the direct kernels).
+enum class Written { X, W, Y };
+template <class T, class Measure, class Call>
+bool run_in_layouts(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, cudaStream_t stream, const char* what,
+                    Operands<T> in, Written out, Measure&& measure, Call&& call) {
+  for (const bool nhwc : layouts_to_try<T>(g)) {
+    if (nhwc && marked_unusable<T>(ctx, pass, g, true)) continue;
+    const Nhwc<T> xs(ctx, nhwc, in.x, g.batch, g.in_channels, g.in_h, g.in_w, out != Written::X, stream);
+    const Nhwc<T> ws(ctx, nhwc, in.w, g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w,
+                     out != Written::W, stream);
+    const Nhwc<T> ys(ctx, nhwc, in.y, g.batch, g.out_channels, g.out_h(), g.out_w(), out != Written::Y, stream);
+    const Operands<T> ops{xs.get(), ws.get(), ys.get()};
+    const bool ran = run<T>(
+        ctx, pass, g, nhwc, stream, what,
+        [&](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, void* work, size_t bytes) {
+          return measure(h, math, d, ops, work, bytes);
+        },
+        [&](const Prepared& p, void* work, const void* one, const void* zero) {
+          return call(p, ops, work, one, zero);
+        });
+    if (ran) {
+      (out == Written::X ? xs : out == Written::W ? ws : ys).to_nchw();
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
 
 template <class T>
-bool cudnn_forward(const ConvContext& ctx, const Conv2dGeometry& g, const T* x_in, const T* w_in, T* y_out,
-                   cudaStream_t stream) {
-  // NHWC first where it applies, then NCHW should cuDNN take the shape only that way.
-  for (const bool nhwc : layouts_to_try<T>(g)) {
-    if (nhwc && marked_unusable<T>(ctx, kForward, g, true)) continue;
-    const Nhwc<T> xs = input_of(ctx, nhwc, g, x_in, stream), ws_ = weight_of(ctx, nhwc, g, w_in, stream);
-    const Nhwc<T> ys = output_of(ctx, nhwc, g, y_out, stream);
-    const T *x = xs.get(), *w = ws_.get();
-    T* y = ys.get();
-    auto measure = [&](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, void* ws, size_t bytes) {
-      cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-      int count = 0;
-      if (cudnnFindConvolutionForwardAlgorithmEx(h, d.x, x, d.w, w, d.conv, d.y, y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-                                                 &count, perf, ws, bytes) != CUDNN_STATUS_SUCCESS)
-        return Choice{};
-      return pick_measured(perf, count, math, bytes);
-    };
-    const bool ran = run<T>(ctx, kForward, g, nhwc, stream, "cudnnConvolutionForward", measure,
-                            [&](const Prepared& p, void* ws, const void* one, const void* zero) {
-                              return cudnnConvolutionForward(p.h, one, p.d.x, x, p.d.w, w, p.d.conv,
-                                                             static_cast<cudnnConvolutionFwdAlgo_t>(p.choice.algo), ws,
-                                                             p.choice.workspace, zero, p.d.y, y);
-                            });
-    if (ran) {
-      ys.to_nchw();
-      return true;
-    }
-  }
-  return false;
+bool cudnn_forward(const ConvContext& ctx, const Conv2dGeometry& g, const T* x, const T* w, T* y, cudaStream_t stream) {
+  return run_in_layouts<T>(
+      ctx, kForward, g, stream, "cudnnConvolutionForward", {const_cast<T*>(x), const_cast<T*>(w), y}, Written::Y,
+      [](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, const Operands<T>& o, void* work, size_t bytes) {
+        cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+        int count = 0;
+        if (cudnnFindConvolutionForwardAlgorithmEx(h, d.x, o.x, d.w, o.w, d.conv, d.y, o.y,
+                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf, work,
+                                                   bytes) != CUDNN_STATUS_SUCCESS)
+          return Choice{};
+        return pick_measured(perf, count, math, bytes);
+      },
+      [](const Prepared& p, const Operands<T>& o, void* work, const void* one, const void* zero) {
+        return cudnnConvolutionForward(p.h, one, p.d.x, o.x, p.d.w, o.w, p.d.conv,
+                                       static_cast<cudnnConvolutionFwdAlgo_t>(p.choice.algo), work, p.choice.workspace,
+                                       zero, p.d.y, o.y);
+      });
 }
 
 template <class T>
-bool cudnn_backward_data(const ConvContext& ctx, const Conv2dGeometry& g, const T* gy_in, const T* w_in, T* gx_out,
+bool cudnn_backward_data(const ConvContext& ctx, const Conv2dGeometry& g, const T* gy, const T* w, T* gx,
                          cudaStream_t stream) {
-  // NHWC first where it applies, then NCHW should cuDNN take the shape only that way.
-  for (const bool nhwc : layouts_to_try<T>(g)) {
-    if (nhwc && marked_unusable<T>(ctx, kData, g, true)) continue;
-    const Nhwc<T> gys = output_of(ctx, nhwc, g, gy_in, stream, true), ws_ = weight_of(ctx, nhwc, g, w_in, stream);
-    const Nhwc<T> gxs = input_of(ctx, nhwc, g, gx_out, stream, false);
-    const T *gy = gys.get(), *w = ws_.get();
-    T* gx = gxs.get();
-    auto measure = [&](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, void* ws, size_t bytes) {
-      cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-      int count = 0;
-      if (cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w, w, d.y, gy, d.conv, d.x, gx,
-                                                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf, ws,
-                                                      bytes) != CUDNN_STATUS_SUCCESS)
-        return Choice{};
-      return pick_measured(perf, count, math, bytes);
-    };
-    const bool ran =
-        run<T>(ctx, kData, g, nhwc, stream, "cudnnConvolutionBackwardData", measure,
-               [&](const Prepared& p, void* ws, const void* one, const void* zero) {
-                 return cudnnConvolutionBackwardData(p.h, one, p.d.w, w, p.d.y, gy, p.d.conv,
-                                                     static_cast<cudnnConvolutionBwdDataAlgo_t>(p.choice.algo), ws,
-                                                     p.choice.workspace, zero, p.d.x, gx);
-               });
-    if (ran) {
-      gxs.to_nchw();
-      return true;
-    }
-  }
-  return false;
+  return run_in_layouts<T>(
+      ctx, kData, g, stream, "cudnnConvolutionBackwardData", {gx, const_cast<T*>(w), const_cast<T*>(gy)}, Written::X,
+      [](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, const Operands<T>& o, void* work, size_t bytes) {
+        cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+        int count = 0;
+        if (cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w, o.w, d.y, o.y, d.conv, d.x, o.x,
+                                                        CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf, work,
+                                                        bytes) != CUDNN_STATUS_SUCCESS)
+          return Choice{};
+        return pick_measured(perf, count, math, bytes);
+      },
+      [](const Prepared& p, const Operands<T>& o, void* work, const void* one, const void* zero) {
+        return cudnnConvolutionBackwardData(p.h, one, p.d.w, o.w, p.d.y, o.y, p.d.conv,
+                                            static_cast<cudnnConvolutionBwdDataAlgo_t>(p.choice.algo), work,
+                                            p.choice.workspace, zero, p.d.x, o.x);
+      });
 }
 
 template <class T>
-bool cudnn_backward_filter(const ConvContext& ctx, const Conv2dGeometry& g, const T* x_in, const T* gy_in, T* gw_out,
+bool cudnn_backward_filter(const ConvContext& ctx, const Conv2dGeometry& g, const T* x, const T* gy, T* gw,
                            cudaStream_t stream) {
-  // NHWC first where it applies, then NCHW should cuDNN take the shape only that way.
-  for (const bool nhwc : layouts_to_try<T>(g)) {
-    if (nhwc && marked_unusable<T>(ctx, kFilter, g, true)) continue;
-    const Nhwc<T> xs = input_of(ctx, nhwc, g, x_in, stream), gys = output_of(ctx, nhwc, g, gy_in, stream, true);
-    const Nhwc<T> gws = weight_of(ctx, nhwc, g, gw_out, stream, false);
-    const T *x = xs.get(), *gy = gys.get();
-    T* gw = gws.get();
-    auto measure = [&](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, void* ws, size_t bytes) {
-      cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-      int count = 0;
-      if (cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x, x, d.y, gy, d.conv, d.w, gw,
-                                                        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf, ws,
-                                                        bytes) != CUDNN_STATUS_SUCCESS)
-        return Choice{};
-      return pick_measured(perf, count, math, bytes);
-    };
-    const bool ran =
-        run<T>(ctx, kFilter, g, nhwc, stream, "cudnnConvolutionBackwardFilter", measure,
-               [&](const Prepared& p, void* ws, const void* one, const void* zero) {
-                 return cudnnConvolutionBackwardFilter(p.h, one, p.d.x, x, p.d.y, gy, p.d.conv,
-                                                       static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.choice.algo), ws,
-                                                       p.choice.workspace, zero, p.d.w, gw);
-               });
-    if (ran) {
-      gws.to_nchw();
-      return true;
-    }
-  }
-  return false;
+  return run_in_layouts<T>(
+      ctx, kFilter, g, stream, "cudnnConvolutionBackwardFilter", {const_cast<T*>(x), gw, const_cast<T*>(gy)},
+      Written::W,
+      [](cudnnHandle_t h, cudnnMathType_t math, const Descs& d, const Operands<T>& o, void* work, size_t bytes) {
+        cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+        int count = 0;
+        if (cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x, o.x, d.y, o.y, d.conv, d.w, o.w,
+                                                          CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf, work,
+                                                          bytes) != CUDNN_STATUS_SUCCESS)
+          return Choice{};
+        return pick_measured(perf, count, math, bytes);
+      },
+      [](const Prepared& p, const Operands<T>& o, void* work, const void* one, const void* zero) {
+        return cudnnConvolutionBackwardFilter(p.h, one, p.d.x, o.x, p.d.y, o.y, p.d.conv,
+                                              static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.choice.algo), work,
+                                              p.choice.workspace, zero, p.d.w, o.w);
+      });
 }
 
 #define HONE_INSTANTIATE(T)                                                                                   \
