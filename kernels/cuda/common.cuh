@@ -159,6 +159,19 @@ template <class A> __device__ A block_sum(A v, A* scratch) {
   __syncthreads();
   return r;
 }
+// Two block-wide sums for the barriers of one (`scratch` holds 64 values of A): a row kernel that needs
+// both saves a block_sum's two barriers per row.
+template <class A>
+__device__ void block_sum2(A& a, A& b, A* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  a = warp_sum(a);
+  b = warp_sum(b);
+  if (lane == 0) scratch[warp] = a, scratch[32 + warp] = b;
+  __syncthreads();
+  a = warp_sum(lane < warps ? scratch[lane] : A(0));
+  b = warp_sum(lane < warps ? scratch[32 + lane] : A(0));
+  __syncthreads();
+}
 template <class A> __device__ A block_max(A v, A* scratch) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   v = warp_max(v);

@@ -60,7 +60,7 @@ template <class T, class G, class A>
 __global__ void layernorm_backward_fused_kernel(int64_t rows, int64_t cols, int64_t rows_per_block, const T* x,
                                                 const T* w, const A* mean, const A* rstd, const G* gy, T* gx,
                                                 bool accumulate, G* gx_lowp, A* part_w, A* part_b) {
-  __shared__ A scratch[32];
+  __shared__ A scratch[64];
   extern __shared__ unsigned char smem_raw[];
   A* acc_w = part_w || part_b ? reinterpret_cast<A*>(smem_raw) : nullptr;
   A* acc_b = acc_w ? acc_w + cols : nullptr;
@@ -81,8 +81,9 @@ __global__ void layernorm_backward_fused_kernel(int64_t rows, int64_t cols, int6
           sg += g;
           sgx += g * (load(xr[i]) - mu) * rs;
         }
-        g_mean = block_sum(sg, scratch) / A(cols);
-        gx_mean = block_sum(sgx, scratch) / A(cols);
+        block_sum2(sg, sgx, scratch);
+        g_mean = sg / A(cols);
+        gx_mean = sgx / A(cols);
       }
       for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
         const A gyv = load(gr[i]);
