@@ -10,8 +10,9 @@
 #   2. On the GPU machine, from the repo root, with $OUT set (default ./device-check-out):
 #          OUT=/some/dir tools/device-check.sh
 #
-# What it does on the GPU machine (each step logged to $OUT/<step>.log, one line per step in
-# $OUT/summary.txt; the whole run stays under ~8 minutes, every step has its own timeout):
+# What it does on the GPU machine (each step logged to <step>.log, packed at the end into
+# $OUT/logs.tar.gz, as the run tool brings back only 8 files; one line per step, the failures and the
+# profiles in $OUT/summary.txt; the whole run stays under ~8 minutes, every step has its own timeout):
 #   env        nvidia-smi, nvcc --version, cmake/ninja, where gtest, cuBLASLt and cuDNN live.
 #   selftest   builds tests/cuda_selftest.cpp with the kernels straight from the sources (nvcc +
 #              g++, 16 parallel jobs; no CMake, so the engine's packages are not needed) and
