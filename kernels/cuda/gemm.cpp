@@ -7,8 +7,10 @@
 //
 // Compute types: float32 in full precision (CUBLAS_COMPUTE_32F) or TF32 tensor cores when
 // set_tf32(true); bf16/f16 operands with float32 accumulation and scale; float64 in float64.
-// The heuristic is asked for an algorithm on every call with the operands' real alignment (a
-// view into a fused qkv projection need not be 256-byte aligned, the heuristic's default).
+// The heuristic is asked for an algorithm once per configuration (cached_call: shape, types, leading
+// dimensions, epilogue and the operands' real alignment, as a view into a fused qkv projection need
+// not be 256-byte aligned, the heuristic's default); a large extent that is not whole 16-byte
+// vectors is cut into aligned parts first (kernels/gemm_split.h).
 //
 // gemm_epilogue adds cuBLASLt's epilogues (bias, tanh GELU with its aux matrix, GELU gradient with
 // the bias gradient, bias gradients of an operand) to one product. The mapping to the column-major
