@@ -9,7 +9,9 @@
 #include <cudnn.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -124,8 +126,11 @@ cudnnStatus_t destroy(Handle h) {
   hone::emu::free_handle<Impl>(h);
   return CUDNN_STATUS_SUCCESS;
 }
-// A 4-d tensor (NCHW or NHWC) or filter (KCRS or KRSC).
+// A 4-d tensor (NCHW or NHWC) or filter (KCRS or KRSC). HONE_EMU_CUDNN_NO_NHWC=1 makes NHWC unsupported, as
+// a cuDNN without such kernels answers, for tests of a caller's fallback.
 cudnnStatus_t set_4d(TensorDesc* d, cudnnTensorFormat_t format, cudnnDataType_t type, int a, int b, int c, int e) {
+  const char* no_nhwc = std::getenv("HONE_EMU_CUDNN_NO_NHWC");
+  if (format == CUDNN_TENSOR_NHWC && no_nhwc && std::string(no_nhwc) == "1") return CUDNN_STATUS_NOT_SUPPORTED;
   if ((format != CUDNN_TENSOR_NCHW && format != CUDNN_TENSOR_NHWC) || a < 1 || b < 1 || c < 1 || e < 1 || !known(type))
     return CUDNN_STATUS_BAD_PARAM;
   *d = {type, a, b, c, e, format == CUDNN_TENSOR_NHWC};

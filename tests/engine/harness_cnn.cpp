@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <string>
 
 #include "engine/ops/ops.h"
 #include "op_harness.h"
+#include "scoped_env.h"
 
 namespace hone::test {
 
@@ -455,6 +457,36 @@ TEST(CnnOps, MaxPoolTiesGoToTheFirstMaximum) {
   EXPECT_EQ(values(x.grad()), (std::vector<double>{0, 1, 0, 0}));
   const Tensor xn = Tensor::from_vector(std::vector<float>{1, NAN, 5, 2}, {1, 1, 2, 2});
   EXPECT_TRUE(std::isnan(ops::max_pool2d(xn, a).item()));
+}
+
+// A 16-bit convolution whose channels suit NHWC still runs on cuDNN, in NCHW, when cuDNN refuses the NHWC
+// descriptors (the emulator's HONE_EMU_CUDNN_NO_NHWC), with the CPU's result.
+TEST(CnnOps, CudaConvolutionFallsBackToNchwWhenCudnnRefusesNhwc) {
+#if !defined(HONE_CUDA_EMULATED)
+  GTEST_SKIP() << "refusing NHWC is a switch of the CUDA emulator's cuDNN (build-emu)";
+#else
+  if (const char* off = std::getenv("HONE_CUDNN"); off && std::string(off) == "0")
+    GTEST_SKIP() << "HONE_CUDNN=0 keeps convolutions off cuDNN in this run";
+  const ScopedEnv no_nhwc("HONE_EMU_CUDNN_NO_NHWC", "1");
+  const Tensor x = Tensor::rand({1, 8, 5, 7}, 41, -1, 1).to(DType::BF16);
+  const Tensor w = Tensor::rand({8, 8, 3, 3}, 42, -1, 1).to(DType::BF16);
+  ops::Conv2dArgs a;
+  a.pad_h = a.pad_w = 1;
+  const Tensor want = ops::conv2d(x.to(DType::F32), w.to(DType::F32), Tensor(), a);
+  const Tensor got = ops::conv2d(x.to(Device::cuda(0)), w.to(Device::cuda(0)), Tensor(), a).to(Device::cpu());
+  const std::vector<double> g = values(got.to(DType::F32)), e = values(want);
+  ASSERT_EQ(g.size(), e.size());
+  for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], e[i], 0.05 * std::max(1.0, std::fabs(e[i]))) << i;
+  bool nchw = false, nhwc_refused = false;
+  for (const std::string& line : ops::cuda_conv_algorithms()) {
+    if (line.rfind("forward bf16 x[1,8,5,7] w[8,8,3x3]", 0) != 0) continue;
+    if (line.find("NHWC") == std::string::npos)
+      nchw = line.find("algo") != std::string::npos;
+    else
+      nhwc_refused = line.find("direct kernels") != std::string::npos;
+  }
+  EXPECT_TRUE(nchw && nhwc_refused) << "the forward was not retried in NCHW after NHWC was refused";
+#endif
 }
 
 }  // namespace
