@@ -22,6 +22,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cuda/attention_geometry.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/philox.h"
 
@@ -34,31 +35,6 @@ constexpr int kTile = 32;  // rows of the walked side per step: one per lane
 constexpr int kPerLane = 8;
 constexpr int kMaxD = 32 * kPerLane;
 constexpr int kMaxTiledD = 128;  // float tiles of K and V (or Q and dout): 2 x 32 x 129 x 4 B = 33 KB
-
-struct Geometry {
-  int64_t B, H, Tq, Tk, D, shift;  // shift = Tk - Tq: the causal diagonal is bottom-right aligned
-  bool causal;
-  const uint8_t* key_valid;
-  float drop_p;
-  uint64_t seed, offset;
-};
-
-__device__ __forceinline__ bool visible(const Geometry& g, int64_t b, int64_t i, int64_t j) {
-  return j < g.Tk && (!g.causal || j <= i + g.shift) && (!g.key_valid || g.key_valid[b * g.Tk + j]);
-}
-
-// The keys query row i may see are [0, key_end).
-__device__ __forceinline__ int64_t key_end_of(const Geometry& g, int64_t i) {
-  return g.causal ? min(g.Tk, max(int64_t(0), i + g.shift + 1)) : g.Tk;
-}
-
-// 1 / (1 - p) for a kept element, 0 for a dropped one, 1 without dropout.
-template <class A>
-__device__ __forceinline__ A dropout_factor(const Geometry& g, int64_t bh, int64_t i, int64_t j, A keep_scale) {
-  if (g.drop_p <= 0.f) return A(1);
-  const uint64_t idx = uint64_t((bh * g.Tq + i) * g.Tk + j);
-  return philox::uniform(g.seed, g.offset, idx) >= g.drop_p ? keep_scale : A(0);
-}
 
 template <class A, class T>
 __device__ __forceinline__ A dot_row(const A* smem_row, const T* row, int64_t D) {
@@ -111,8 +87,8 @@ size_t shared_bytes(int per_warp, int64_t D, bool tiled) {
 }
 
 template <class T, bool kTiled>
-__global__ void attention_forward_kernel(Geometry g, T scale, T keep_scale, const T* q, const T* k, const T* v, T* out,
-                                         T* lse) {
+__global__ void attention_forward_kernel(AttentionGeometry g, T scale, T keep_scale, const T* q, const T* k, const T* v,
+                                         T* out, T* lse) {
   using A = T;  // float or double
   extern __shared__ unsigned char smem_raw[];
   A* qs = reinterpret_cast<A*>(smem_raw) + (threadIdx.x / 32) * g.D;
@@ -184,7 +160,7 @@ __global__ void attention_rowdot_kernel(int64_t rows, int64_t D, const T* out, c
 
 // dq_i = scale * sum_j dS_ij k_j with dS = P (dP - D_i), dP = (dout_i . v_j) Z_ij.
 template <class T, bool kTiled>
-__global__ void attention_dq_kernel(Geometry g, T scale, T keep_scale, const T* q, const T* k, const T* v,
+__global__ void attention_dq_kernel(AttentionGeometry g, T scale, T keep_scale, const T* q, const T* k, const T* v,
                                     const T* lse, const T* di, const T* dout, T* dq) {
   using A = T;
   extern __shared__ unsigned char smem_raw[];
@@ -236,7 +212,7 @@ __global__ void attention_dq_kernel(Geometry g, T scale, T keep_scale, const T* 
 
 // dv_j = sum_i P_ij Z_ij dout_i, dk_j = scale * sum_i dS_ij q_i: one warp per key row.
 template <class T, bool kTiled>
-__global__ void attention_dkdv_kernel(Geometry g, T scale, T keep_scale, const T* q, const T* k, const T* v,
+__global__ void attention_dkdv_kernel(AttentionGeometry g, T scale, T keep_scale, const T* q, const T* k, const T* v,
                                       const T* lse, const T* di, const T* dout, T* dk, T* dv) {
   using A = T;
   extern __shared__ unsigned char smem_raw[];
@@ -302,16 +278,11 @@ __global__ void attention_dkdv_kernel(Geometry g, T scale, T keep_scale, const T
   }
 }
 
-Geometry geometry(const AttentionShape& s, const AttentionOptions& o) {
+AttentionGeometry geometry(const AttentionShape& s, const AttentionOptions& o) {
   if (s.head_dim > kMaxD)
     throw std::invalid_argument("cuda attention: head_dim " + std::to_string(s.head_dim) + " exceeds " +
                                 std::to_string(kMaxD) + " (the fallback kernel's limit)");
-  return {s.batch, s.heads, s.q_len, s.kv_len, s.head_dim, s.kv_len - s.q_len, o.causal, o.key_valid,
-          o.dropout_p, o.seed, o.offset};
-}
-
-template <class T> T keep_scale_of(const AttentionOptions& o) {
-  return o.dropout_p > 0.f ? T(1) / (T(1) - T(o.dropout_p)) : T(1);
+  return attention_geometry(s, o);
 }
 
 unsigned warp_blocks(int64_t rows) { return static_cast<unsigned>((rows + kWarps - 1) / kWarps); }
@@ -326,7 +297,7 @@ template <class T> bool tiled(const AttentionShape& s) { return std::is_same_v<T
 template <class T>
 void attention_forward(const AttentionShape& s, const AttentionOptions& o, const T* q, const T* k, const T* v, T* out,
                        T* lse, cudaStream_t stream) {
-  const Geometry g = geometry(s, o);
+  const AttentionGeometry g = geometry(s, o);
   const int64_t rows = s.batch * s.heads * s.q_len;
   if (rows == 0 || s.head_dim == 0) return;
   const bool t = tiled<T>(s);
@@ -344,7 +315,7 @@ void attention_forward(const AttentionShape& s, const AttentionOptions& o, const
 template <class T>
 void attention_backward(const AttentionShape& s, const AttentionOptions& o, const T* q, const T* k, const T* v,
                         const T* out, const T* lse, const T* dout, T* dq, T* dk, T* dv, cudaStream_t stream) {
-  const Geometry g = geometry(s, o);
+  const AttentionGeometry g = geometry(s, o);
   const int64_t qrows = s.batch * s.heads * s.q_len, krows = s.batch * s.heads * s.kv_len;
   if (s.head_dim == 0) return;
   Scratch di(qrows * sizeof(T), stream);

@@ -17,9 +17,9 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "kernels/cuda/attention_geometry.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda_api.h"
-#include "kernels/philox.h"
 
 namespace hone::kernels::cuda {
 
@@ -31,89 +31,74 @@ constexpr int kRowThreads = 256;
 // and read it run on the tensor-core kernels whatever Tk is.
 int64_t score_ld(int64_t Tk) { return (Tk + 3) / 4 * 4; }
 
-struct RowGeometry {
-  int64_t H, Tq, Tk, ld, shift;  // shift = Tk - Tq: the causal diagonal is bottom-right aligned
-  bool causal;
-  const uint8_t* key_valid;
-  float drop_p, keep_scale;
-  uint64_t seed, offset;
+// The rows of the score matrix [B*H*Tq, Tk] (ld floats apart; row = (b*H + h)*Tq + i) with the
+// attention they belong to: which keys a row sees and the dropout factor of each element are
+// attention_geometry.cuh's, as for our kernel.
+struct ScoreRows {
+  AttentionGeometry g;
+  int64_t ld;
+  float keep_scale;
+  __device__ bool visible_at(int64_t row, int64_t j) const { return visible(g, row / (g.H * g.Tq), row % g.Tq, j); }
+  __device__ float drop_at(int64_t row, int64_t j) const {
+    return dropout_factor(g, row / g.Tq, row % g.Tq, j, keep_scale);
+  }
 };
 
-__device__ __forceinline__ bool visible(const RowGeometry& g, int64_t row, int64_t j) {
-  const int64_t i = row % g.Tq, b = row / (g.H * g.Tq);
-  return (!g.causal || j <= i + g.shift) && (!g.key_valid || g.key_valid[b * g.Tk + j]);
-}
-
-// keep / (1 - p) for element (row, j) of the [B*H*Tq, Tk] probabilities (1 without dropout).
-__device__ __forceinline__ float drop_factor(const RowGeometry& g, int64_t row, int64_t j) {
-  if (g.drop_p <= 0.f) return 1.f;
-  return philox::uniform(g.seed, g.offset, uint64_t(row * g.Tk + j)) >= g.drop_p ? g.keep_scale : 0.f;
-}
-
 // One block per row of S (scores already scaled): the log-sum-exp over the visible keys into lse, and
-// the row replaced by P * drop_factor (P where `apply_dropout` is false).
-__global__ void softmax_rows_kernel(RowGeometry g, int64_t rows, float* s, float* lse, bool apply_dropout) {
+// the row replaced by P times its dropout factors (P where `apply_dropout` is false).
+__global__ void softmax_rows_kernel(ScoreRows r, int64_t rows, float* s, float* lse, bool apply_dropout) {
   __shared__ float scratch[32];
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-    float* sr = s + row * g.ld;
+    float* sr = s + row * r.ld;
     float m = -INFINITY;
-    for (int64_t j = threadIdx.x; j < g.Tk; j += blockDim.x)
-      if (visible(g, row, j)) m = fmaxf(m, sr[j]);
+    for (int64_t j = threadIdx.x; j < r.g.Tk; j += blockDim.x)
+      if (r.visible_at(row, j)) m = fmaxf(m, sr[j]);
     m = block_max(m, scratch);
     float l = 0.f;
     if (m != -INFINITY)
-      for (int64_t j = threadIdx.x; j < g.Tk; j += blockDim.x)
-        if (visible(g, row, j)) l += expf(sr[j] - m);
+      for (int64_t j = threadIdx.x; j < r.g.Tk; j += blockDim.x)
+        if (r.visible_at(row, j)) l += expf(sr[j] - m);
     l = block_sum(l, scratch);
     const float row_lse = m == -INFINITY ? -INFINITY : m + logf(l);
     if (threadIdx.x == 0) lse[row] = row_lse;
-    for (int64_t j = threadIdx.x; j < g.Tk; j += blockDim.x) {
-      const float p = row_lse != -INFINITY && visible(g, row, j) ? expf(sr[j] - row_lse) : 0.f;
-      sr[j] = apply_dropout ? p * drop_factor(g, row, j) : p;
+    for (int64_t j = threadIdx.x; j < r.g.Tk; j += blockDim.x) {
+      const float p = row_lse != -INFINITY && r.visible_at(row, j) ? expf(sr[j] - row_lse) : 0.f;
+      sr[j] = apply_dropout ? p * r.drop_at(row, j) : p;
     }
   }
 }
 
 // P of the backward from S (recomputed) and the forward's lse, in place; with dropout also P_drop into pd.
-__global__ void probs_from_lse_kernel(RowGeometry g, int64_t rows, float* s, const float* lse, float* pd) {
+__global__ void probs_from_lse_kernel(ScoreRows r, int64_t rows, float* s, const float* lse, float* pd) {
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const float l = lse[row];
-    float* sr = s + row * g.ld;
-    for (int64_t j = threadIdx.x; j < g.Tk; j += blockDim.x) {
-      const float p = l != -INFINITY && visible(g, row, j) ? expf(sr[j] - l) : 0.f;
+    float* sr = s + row * r.ld;
+    for (int64_t j = threadIdx.x; j < r.g.Tk; j += blockDim.x) {
+      const float p = l != -INFINITY && r.visible_at(row, j) ? expf(sr[j] - l) : 0.f;
       sr[j] = p;
-      if (pd) pd[row * g.ld + j] = p * drop_factor(g, row, j);
+      if (pd) pd[row * r.ld + j] = p * r.drop_at(row, j);
     }
   }
 }
 
-// dS = P * (dP_drop * drop_factor - D) in place of dP_drop, with D = dout_row . out_row (D wide).
-__global__ void dscores_kernel(RowGeometry g, int64_t rows, int64_t D, const float* p, const float* dout,
+// dS = P * (dP_drop * dropout factor - D) in place of dP_drop, with D = dout_row . out_row (D wide).
+__global__ void dscores_kernel(ScoreRows r, int64_t rows, int64_t D, const float* p, const float* dout,
                                const float* out, float* dp) {
   __shared__ float scratch[32];
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     float d = 0.f;
     for (int64_t c = threadIdx.x; c < D; c += blockDim.x) d += dout[row * D + c] * out[row * D + c];
     d = block_sum(d, scratch);
-    for (int64_t j = threadIdx.x; j < g.Tk; j += blockDim.x) {
-      const int64_t at = row * g.ld + j;
-      dp[at] = p[at] * (dp[at] * drop_factor(g, row, j) - d);
+    for (int64_t j = threadIdx.x; j < r.g.Tk; j += blockDim.x) {
+      const int64_t at = row * r.ld + j;
+      dp[at] = p[at] * (dp[at] * r.drop_at(row, j) - d);
     }
   }
 }
 
-RowGeometry row_geometry(const AttentionShape& s, const AttentionOptions& o) {
-  RowGeometry g;
-  g.H = s.heads, g.Tq = s.q_len, g.Tk = s.kv_len, g.ld = score_ld(s.kv_len), g.shift = s.kv_len - s.q_len;
-  g.causal = o.causal;
-  g.key_valid = o.key_valid;
-  g.drop_p = o.dropout_p;
-  g.keep_scale = o.dropout_p > 0.f ? 1.f / (1.f - o.dropout_p) : 1.f;
-  g.seed = o.seed, g.offset = o.offset;
-  return g;
+ScoreRows score_rows(const AttentionShape& s, const AttentionOptions& o) {
+  return {attention_geometry(s, o), score_ld(s.kv_len), keep_scale_of<float>(o)};
 }
-
-unsigned row_blocks(int64_t rows) { return static_cast<unsigned>(rows > 65535 * 16 ? 65535 * 16 : rows); }
 
 // S [BH, Tq, Tk] (rows ld apart) = scale q k^T over the heads.
 void scores(const BlasContext& blas, const AttentionShape& s, float scale, const float* q, const float* k, float* S,
@@ -135,7 +120,7 @@ void attention_gemm_forward(const BlasContext& blas, const AttentionShape& s, co
   const int64_t rows = s.batch * s.heads * s.q_len, Tq = s.q_len, Tk = s.kv_len, D = s.head_dim;
   if (rows == 0 || Tk == 0 || D == 0) throw std::invalid_argument("attention_gemm_forward: an empty shape");
   scores(blas, s, o.scale, q, k, scratch, stream);
-  softmax_rows_kernel<<<row_blocks(rows), kRowThreads, 0, stream>>>(row_geometry(s, o), rows, scratch, lse, true);
+  softmax_rows_kernel<<<row_blocks(rows), kRowThreads, 0, stream>>>(score_rows(s, o), rows, scratch, lse, true);
   check_launch("attention_gemm_forward (softmax)");
   const int64_t ld = score_ld(Tk);
   gemm_strided_batched<float>(blas, false, false, Tq, D, Tk, 1.f, scratch, ld, Tq * ld, v, D, Tk * D, 0.f, out, D,
@@ -148,13 +133,13 @@ void attention_gemm_backward(const BlasContext& blas, const AttentionShape& s, c
                              cudaStream_t stream) {
   const int64_t BH = s.batch * s.heads, rows = BH * s.q_len, Tq = s.q_len, Tk = s.kv_len, D = s.head_dim;
   if (rows == 0 || Tk == 0 || D == 0) throw std::invalid_argument("attention_gemm_backward: an empty shape");
-  const RowGeometry g = row_geometry(s, o);
-  const int64_t ld = g.ld;
+  const ScoreRows r = score_rows(s, o);
+  const int64_t ld = r.ld;
   const bool dropout = o.dropout_p > 0.f;
   float *P = scratch, *dS = scratch2;
   scores(blas, s, o.scale, q, k, P, stream);
   // P, and P_drop in the second buffer for dv (without dropout dv reads P itself).
-  probs_from_lse_kernel<<<row_blocks(rows), kRowThreads, 0, stream>>>(g, rows, P, lse, dropout ? dS : nullptr);
+  probs_from_lse_kernel<<<row_blocks(rows), kRowThreads, 0, stream>>>(r, rows, P, lse, dropout ? dS : nullptr);
   check_launch("attention_gemm_backward (probabilities)");
   // dv [Tk, D] = P_drop^T [Tk, Tq] dout [Tq, D].
   gemm_strided_batched<float>(blas, true, false, Tk, D, Tq, 1.f, dropout ? dS : P, ld, Tq * ld, dout, D, Tq * D, 0.f,
@@ -162,7 +147,7 @@ void attention_gemm_backward(const BlasContext& blas, const AttentionShape& s, c
   // dP_drop [Tq, Tk] = dout [Tq, D] v^T [D, Tk], then dS in place.
   gemm_strided_batched<float>(blas, false, true, Tq, Tk, D, 1.f, dout, D, Tq * D, v, D, Tk * D, 0.f, dS, ld, Tq * ld,
                               BH, stream);
-  dscores_kernel<<<row_blocks(rows), kRowThreads, 0, stream>>>(g, rows, D, P, dout, out, dS);
+  dscores_kernel<<<row_blocks(rows), kRowThreads, 0, stream>>>(r, rows, D, P, dout, out, dS);
   check_launch("attention_gemm_backward (score gradient)");
   // dq [Tq, D] = scale dS [Tq, Tk] k [Tk, D]; dk [Tk, D] = scale dS^T [Tk, Tq] q [Tq, D].
   gemm_strided_batched<float>(blas, false, false, Tq, D, Tk, o.scale, dS, ld, Tq * ld, k, D, Tk * D, 0.f, dq, D, Tq * D,

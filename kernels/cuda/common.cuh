@@ -125,6 +125,12 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
   return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 65535 * 8 ? 65535 * 8 : blocks));
 }
 
+// Blocks for a kernel with one block per row that walks the rows with a grid stride: a block a row, at
+// most 65535 * 16 (and at least one).
+inline unsigned row_blocks(int64_t rows) {
+  return static_cast<unsigned>(rows < 1 ? 1 : (rows > 65535 * 16 ? 65535 * 16 : rows));
+}
+
 #define HONE_GRID_STRIDE(i, n)                                                                  \
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);                     \
        i += int64_t(blockDim.x) * gridDim.x)

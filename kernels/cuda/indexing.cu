@@ -16,8 +16,6 @@ namespace hone::kernels::cuda {
 
 namespace {
 
-unsigned row_blocks(int64_t rows) { return static_cast<unsigned>(rows < 1 ? 1 : (rows > 65535 * 16 ? 65535 * 16 : rows)); }
-
 template <class I>
 __global__ void check_indices_kernel(int64_t n, const I* ids, int64_t limit, int64_t allowed, int32_t op,
                                      IndexError* record) {

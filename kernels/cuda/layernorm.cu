@@ -19,8 +19,6 @@ constexpr int kBlock = 256;
 constexpr int64_t kRowChunk = 64;
 constexpr int kColTile = 256;
 
-unsigned row_blocks(int64_t rows) { return static_cast<unsigned>(rows > 65535 * 16 ? 65535 * 16 : rows); }
-
 template <class T, class A>
 __global__ void layernorm_forward_kernel(int64_t rows, int64_t cols, const T* x, const T* w, const T* b, A eps,
                                          T* y, A* mean_out, A* rstd_out) {

@@ -21,8 +21,6 @@ CrossEntropyArgs with_row_stride(CrossEntropyArgs a) {
   return a;
 }
 
-unsigned row_blocks(int64_t rows) { return static_cast<unsigned>(rows > 65535 * 16 ? 65535 * 16 : rows); }
-
 template <class T, class I, class A>
 __global__ void ce_forward_kernel(CrossEntropyArgs a, const T* logits, const I* targets, A* lse, double* row_loss,
                                   uint8_t* counted, IndexError* record) {

@@ -10,8 +10,6 @@ namespace {
 
 constexpr int kBlock = 256;
 
-unsigned row_blocks(int64_t rows) { return static_cast<unsigned>(rows > 65535 * 16 ? 65535 * 16 : rows); }
-
 template <class T>
 __global__ void softmax_forward_kernel(int64_t rows, int64_t cols, const T* x, T* y, bool log) {
   using A = dacc_t<T>;
