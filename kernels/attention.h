@@ -10,9 +10,10 @@
 #pragma once
 #include <array>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <string>
+
+#include "kernels/env_switch.h"
 
 namespace hone::kernels {
 
@@ -102,13 +103,7 @@ inline std::string cudnn_sdpa_unsupported(const SdpaCall& c) {
 }
 
 // False when HONE_CUDNN_ATTENTION=0 (or HONE_CUDNN=0, which turns off every cuDNN path) is set.
-inline bool cudnn_attention_enabled() {
-  for (const char* name : {"HONE_CUDNN_ATTENTION", "HONE_CUDNN"}) {
-    const char* v = std::getenv(name);
-    if (v && std::string(v) == "0") return false;
-  }
-  return true;
-}
+inline bool cudnn_attention_enabled() { return !switched_off("HONE_CUDNN_ATTENTION") && !switched_off("HONE_CUDNN"); }
 
 // The key of one cached pair of cuDNN graphs (forward, and backward when training): everything a
 // graph depends on. Equal keys share graphs.

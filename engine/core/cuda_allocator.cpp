@@ -24,6 +24,8 @@
 #include <cuda_runtime_api.h>
 #endif
 
+#include "kernels/env_switch.h"
+
 namespace hone {
 
 #if defined(HONE_WITH_CUDA)
@@ -77,10 +79,7 @@ void release_cached(DeviceCache& dc, int device) {
 }
 
 bool caching_enabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("HONE_CUDA_CACHING");
-    return !(v && std::string(v) == "0");
-  }();
+  static const bool enabled = !kernels::switched_off("HONE_CUDA_CACHING");
   return enabled;
 }
 

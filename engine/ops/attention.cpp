@@ -13,7 +13,6 @@
 #include "kernels/attention.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <functional>
 #include <string>
 #include <utility>
@@ -285,10 +284,7 @@ AttentionResult cudnn_attention_qkv(const Tensor& qkv, const Prepared& p, bool g
 // matrix, which that path materialises per call (twice in the backward), is at most 2 GiB;
 // HONE_ATTENTION_GEMM=0 keeps our kernel.
 bool gemm_attention_fits(DType compute, const Prepared& p) {
-  static const bool allowed = [] {
-    const char* env = std::getenv("HONE_ATTENTION_GEMM");
-    return !(env && std::string(env) == "0");
-  }();
+  static const bool allowed = !kernels::switched_off("HONE_ATTENTION_GEMM");
   const int64_t elems = kernels::cuda::attention_gemm_scratch_elems(p.shape);
   return allowed && compute == DType::F32 && elems > 0 && p.shape.head_dim > 0 &&
          elems * int64_t(sizeof(float)) <= (int64_t(2) << 30);

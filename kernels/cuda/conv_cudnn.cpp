@@ -40,6 +40,7 @@
 
 #include "kernels/cuda/cudnn_common.h"
 #include "kernels/cuda_api.h"
+#include "kernels/env_switch.h"
 
 namespace hone::kernels::cuda::conv_detail {
 
@@ -119,10 +120,7 @@ struct Choice {
 constexpr size_t kFindWorkspace = size_t(256) << 20;
 
 bool benchmark_enabled() {
-  static const bool on = [] {
-    const char* env = std::getenv("HONE_CUDNN_BENCHMARK");
-    return !(env && std::string(env) == "0");
-  }();
+  static const bool on = !switched_off("HONE_CUDNN_BENCHMARK");
   return on;
 }
 
@@ -246,10 +244,7 @@ template <class T> constexpr cudnnDataType_t compute_type() {
 // Whether g runs in NHWC (see the top of this file): 16-bit, channel counts multiples of 8, no groups.
 template <class T>
 bool nhwc_layout(const Conv2dGeometry& g) {
-  static const bool allowed = [] {
-    const char* env = std::getenv("HONE_CUDNN_NHWC");
-    return !(env && std::string(env) == "0");
-  }();
+  static const bool allowed = !switched_off("HONE_CUDNN_NHWC");
   return allowed && (std::is_same_v<T, bf16> || std::is_same_v<T, f16>)&&g.groups == 1 && g.in_channels % 8 == 0 &&
          g.out_channels % 8 == 0;
 }

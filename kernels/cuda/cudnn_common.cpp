@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/env_switch.h"
+
 namespace hone::kernels::cuda::cudnn {
 
 void check(cudnnStatus_t st, const char* what) {
@@ -17,10 +19,7 @@ void check(cudnnStatus_t st, const char* what) {
   throw std::runtime_error(std::string("cuDNN ") + what + " failed: " + cudnnGetErrorString(st));
 }
 
-bool disabled_by_env() {
-  const char* v = std::getenv("HONE_CUDNN");
-  return v && std::string(v) == "0";
-}
+bool disabled_by_env() { return switched_off("HONE_CUDNN"); }
 
 cudnnHandle_t handle(int device) {
   struct Slot {

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "kernels/cuda_api.h"
+#include "kernels/env_switch.h"
 #include "kernels/gemm_split.h"
 
 namespace hone::kernels::cuda {
@@ -315,8 +316,7 @@ void set_gemm_epilogues(bool enabled) { g_epilogues = enabled ? 1 : 0; }
 bool gemm_epilogues_enabled() {
   int v = g_epilogues.load();
   if (v < 0) {
-    const char* env = std::getenv("HONE_GEMM_EPILOGUE");
-    const int from_env = env && std::string(env) == "0" ? 0 : 1;
+    const int from_env = switched_off("HONE_GEMM_EPILOGUE") ? 0 : 1;
     g_epilogues.compare_exchange_strong(v, from_env);
     v = g_epilogues.load();
   }

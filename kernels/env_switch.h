@@ -1,0 +1,15 @@
+// The environment switches that turn a fast path off (HONE_CUDNN=0, HONE_GEMM_EPILOGUE=0, ...): a path is
+// on unless its variable is exactly "0". Header-only, for the CPU and the CUDA libraries alike.
+#pragma once
+#include <cstdlib>
+#include <cstring>
+
+namespace hone::kernels {
+
+// True when the environment variable `name` is set to "0".
+inline bool switched_off(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::strcmp(v, "0") == 0;
+}
+
+}  // namespace hone::kernels
