@@ -298,7 +298,8 @@ cudnnMathType_t math_of() {
   return std::is_same_v<T, float> && !tf32_enabled() ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
 }
 
-// True when cuDNN already turned this pass of g down (in this layout): checked before staging NHWC copies.
+// True when cuDNN already turned this pass of g down in this layout: run_in_layouts checks it before it
+// stages any operand, so that prepare only sees keys that are new or usable.
 template <class T>
 bool marked_unusable(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, bool nhwc) {
   const Key key = make_key(ctx.device, pass, data_type<T>(), math_of<T>(), g, nhwc);
@@ -318,7 +319,6 @@ bool prepare(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, bool nh
   const cudnnDataType_t dt = data_type<T>();
   const cudnnMathType_t math = math_of<T>();
   p.key = make_key(ctx.device, pass, dt, math, g, nhwc);
-  if (marked_unusable<T>(ctx, pass, g, nhwc)) return false;
   p.h = cudnn::handle(ctx.device);
   if (!p.h) return false;
   if (!make_descs(g, dt, compute_type<T>(), math, nhwc, p.d)) {
@@ -389,7 +389,7 @@ template <class T, class Measure, class Call>
 bool run_in_layouts(const ConvContext& ctx, Pass pass, const Conv2dGeometry& g, cudaStream_t stream, const char* what,
                     Operands<T> in, Written out, Measure&& measure, Call&& call) {
   for (const bool nhwc : layouts_to_try<T>(g)) {
-    if (nhwc && marked_unusable<T>(ctx, pass, g, true)) continue;
+    if (marked_unusable<T>(ctx, pass, g, nhwc)) continue;
     const Nhwc<T> xs(ctx, nhwc, in.x, g.batch, g.in_channels, g.in_h, g.in_w, out != Written::X, stream);
     const Nhwc<T> ws(ctx, nhwc, in.w, g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w,
                      out != Written::W, stream);

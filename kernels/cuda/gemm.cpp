@@ -373,37 +373,29 @@ bool gemm_f32_out(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M,
   check_epilogue_args(kind, N, bias, nullptr, 0, "cuda::gemm_f32_out");
   require_lt(ctx, "cuda::gemm_f32_out");
   if (M == 0 || N == 0 || K == 0) return false;  // nothing a cuBLASLt call would do: the caller's path
-  // 16-bit operands, float32 output: apart from the one-type GEMMs in the memo; accumulating (beta != 0)
-  // apart too, so that a configuration cuBLASLt refuses with beta = 1 still fuses with beta = 0.
-  const int dtype = 16 + dtype_code<T>() + (beta != 0.f ? 32 : 0);
-  auto try_call = [&](EpilogueKind k) {
-    const EpilogueKey key =
-        memo_key(dtype, false, k, trans_a, trans_b, M, N, K, lda, ldb, ldc, A, B, C, bias, nullptr, 0);
-    return try_lt_call<T, float>(ctx, key, beta, A, B, C, bias, nullptr, stream);
+  // One cuBLASLt call for `part` of the product (GemmPart{M, N, K}: all of it) with epilogue k. 16-bit
+  // operands, float32 output: apart from the one-type GEMMs in the memo; accumulating (beta != 0) apart too,
+  // so that a configuration cuBLASLt refuses with beta = 1 still fuses with beta = 0.
+  auto try_part = [&](const GemmPart& part, EpilogueKind k) {
+    const float part_beta = part.accumulate ? 1.f : beta;
+    const T *a = A + part.a_offset, *b = B + part.b_offset;
+    float* c = C + part.c_offset;
+    const EpilogueKey key = memo_key(16 + dtype_code<T>() + (part_beta != 0.f ? 32 : 0), false, k, trans_a, trans_b,
+                                     part.M, part.N, part.K, lda, ldb, ldc, a, b, c, bias, nullptr, 0);
+    return try_lt_call<T, float>(ctx, key, part_beta, a, b, c, bias, nullptr, stream);
   };
   if (kind != EpilogueKind::None && gemm_epilogues_enabled() &&
-      !lt_epilogue_ineligibility(kind, M, N, K, bias, nullptr, 0) && try_call(kind))
+      !lt_epilogue_ineligibility(kind, M, N, K, bias, nullptr, 0) && try_part(GemmPart{M, N, K}, kind))
     return true;
   // Without an epilogue, an odd large extent (the tied head's weight gradient, [50257, 768]) runs as
   // aligned parts (kernels/gemm_split.h). The first part's refusal leaves nothing enqueued; a later
   // one's (never seen: the parts differ only in extents) could not be undone, so it throws.
   const std::vector<GemmPart> parts = gemm_aligned_parts(trans_a, trans_b, M, N, K, lda, ldb, ldc, int64_t(sizeof(T)));
-  if (parts.size() > 1) {
-    for (size_t i = 0; i < parts.size(); ++i) {
-      const GemmPart& part = parts[i];
-      const float part_beta = part.accumulate ? 1.f : beta;
-      const EpilogueKey key = memo_key(16 + dtype_code<T>() + (part_beta != 0.f ? 32 : 0), false, EpilogueKind::None,
-                                       trans_a, trans_b, part.M, part.N, part.K, lda, ldb, ldc, A + part.a_offset,
-                                       B + part.b_offset, C + part.c_offset, nullptr, nullptr, 0);
-      if (try_lt_call<T, float>(ctx, key, part_beta, A + part.a_offset, B + part.b_offset, C + part.c_offset, nullptr,
-                                nullptr, stream))
-        continue;
-      if (i == 0) return false;
-      throw std::runtime_error("cuda::gemm_f32_out: cuBLASLt refused one part of a split " + std::to_string(M) + "x" +
-                               std::to_string(N) + "x" + std::to_string(K) + " GEMM after running another");
-    }
-  } else if (!try_call(EpilogueKind::None)) {
-    return false;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (try_part(parts[i], EpilogueKind::None)) continue;
+    if (i == 0) return false;
+    throw std::runtime_error("cuda::gemm_f32_out: cuBLASLt refused one part of a split " + std::to_string(M) + "x" +
+                             std::to_string(N) + "x" + std::to_string(K) + " GEMM after running another");
   }
   // The bias gradient by our own pass, from the 16-bit operand, into float32.
   const BiasGradSum s = fallback_bias_grad(kind, trans_a, trans_b, M, N, K, lda, ldb, ldc);
