@@ -194,7 +194,7 @@ cublasStatus_t launch(const LtCall& call, const BlasContext& ctx, float alpha, f
 // first use and kept: a GPT-2 training step makes ~230 GEMM calls of a few dozen configurations, and
 // asking cuBLASLt's heuristic each time costs host time the GPU may wait for. Per thread (descriptors
 // are not shared); the epilogue's pointers are set on each use. Null where the heuristic has no algorithm
-// (only with may_fail; that answer is kept too).
+// (only with may_fail): that answer is not kept here, as try_lt_call's memo keeps it.
 template <class T, class TC = T>
 LtCall* cached_call(const BlasContext& ctx, const LtGemmPlan& p, int64_t batch, int64_t stride_first,
                     int64_t stride_second, int64_t stride_d, const void* first, const void* second, const void* d,
@@ -224,19 +224,18 @@ LtCall* cached_call(const BlasContext& ctx, const LtGemmPlan& p, int64_t batch, 
                                  pointer_alignment(second),
                                  pointer_alignment(d),
                                  p.bias_length > 0 ? pointer_alignment(bias) : 0,
-                                 p.aux_ld > 0 ? pointer_alignment(aux) : 0,
-                                 may_fail};
+                                 p.aux_ld > 0 ? pointer_alignment(aux) : 0};
   auto it = calls.find(key);
-  if (it == calls.end()) {
-    if (calls.size() >= 4096) calls.clear();  // a bound for programs that sweep shapes
-    auto call = std::make_unique<LtCall>();
-    const bool found = prepare<T, TC>(*call, ctx, p, batch, stride_first, stride_second, stride_d, first, second, d,
-                                      bias, aux, may_fail);
-    it = calls.emplace(key, found ? std::move(call) : nullptr).first;
+  if (it != calls.end()) {
+    set_epilogue_pointers(*it->second, p, bias, aux);
     return it->second.get();
   }
-  if (it->second) set_epilogue_pointers(*it->second, p, bias, aux);
-  return it->second.get();
+  if (calls.size() >= 4096) calls.clear();  // a bound for programs that sweep shapes
+  auto call = std::make_unique<LtCall>();
+  if (!prepare<T, TC>(*call, ctx, p, batch, stride_first, stride_second, stride_d, first, second, d, bias, aux,
+                      may_fail))
+    return nullptr;
+  return calls.emplace(key, std::move(call)).first->second.get();
 }
 
 void require_lt(const BlasContext& ctx, const char* what) {
