@@ -44,12 +44,12 @@ if [[ "${1:-}" == "--prepare" ]]; then
   bash tools/fetch-cudnn-frontend.sh || echo "warning: no cuDNN frontend headers: attention will use hone's kernel"
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHONE_BENCH=ON -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
   ninja -C "$BUILD" -j"${HONE_JOBS:-2}" hone_engine_tests hone_kernel_tests hone_model_tests hone_tool_tests \
-    hone_cuda_selftest hone fused_bench attention_bench conv_bench $(ls bench/kernels/gemm_cuda_bench.cpp >/dev/null 2>&1 && echo gemm_cuda_bench) || exit 1
+    hone_cuda_selftest hone fused_bench row_kernels_bench attention_bench conv_bench $(ls bench/kernels/gemm_cuda_bench.cpp >/dev/null 2>&1 && echo gemm_cuda_bench) || exit 1
   STAGE=$(mktemp -d)
   mkdir -p "$STAGE"/{tests,tools,bench,lib,data}
   # The build tree's layout: the tool tests find the hone binary at tests/../tools/hone.
   for p in tests/hone_engine_tests tests/hone_kernel_tests tests/hone_model_tests tests/hone_tool_tests \
-           tests/hone_cuda_selftest tools/hone bench/gemm_cuda_bench bench/fused_bench bench/attention_bench bench/conv_bench; do
+           tests/hone_cuda_selftest tools/hone bench/gemm_cuda_bench bench/fused_bench bench/row_kernels_bench bench/attention_bench bench/conv_bench; do
     [[ -x "$BUILD/$p" ]] && cp "$BUILD/$p" "$STAGE/$p"
   done
   # Shared libraries that are not part of glibc or the CUDA toolkit travel along, and cuDNN's
@@ -242,7 +242,7 @@ if [[ -n "$CARRIED" ]]; then
   (( TORCH_OK )) && wanted torch && run_bench torch-gpt2-bf16 150 "${TORCH_STEP[@]}"
   wanted fp32bench && run_bench gpt2-fp32-tf32 120 "$H" bench gpt2 --device cuda --precision fp32 --tf32 --steps 5
   wanted bench && run_bench resnet-bf16 90 "$H" bench resnet --device cuda --precision bf16 --profile
-  for b in gemm_cuda_bench fused_bench attention_bench conv_bench; do
+  for b in gemm_cuda_bench fused_bench row_kernels_bench attention_bench conv_bench; do
     wanted kernelbench || continue
     if (( $(elapsed) > BUDGET )); then note "bench $b: skipped (past the ${BUDGET}s budget)"; continue; fi
     if [[ -x "$CARRIED/bench/$b" ]]; then

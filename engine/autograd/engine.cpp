@@ -120,6 +120,7 @@ struct RunningNode {
   std::vector<char>* leaf_taken = nullptr;    // per input: its leaf's .grad was handed over
   std::vector<char>* taken_behind = nullptr;  // per input: the .grad of the leaf behind it (take_leaf_grad_behind)
   const std::unordered_map<Node*, int>* pending = nullptr;  // edges into each node
+  bool retain_graph = false;                                // whether this node may run again
 };
 thread_local RunningNode t_running;
 
@@ -135,6 +136,8 @@ Tensor hand_over_leaf_grad(const TensorImpl& leaf, char& taken) {
 }
 
 }  // namespace
+
+bool backward_may_run_again() { return t_running.node == nullptr || t_running.retain_graph; }
 
 Tensor take_pending_grad(size_t input) {
   const RunningNode& r = t_running;
@@ -237,7 +240,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     {
       // take_pending_grad's view of this node; restored after (a backward may itself run a backward).
       const RunningNode outer = t_running;
-      t_running = {n, &grad_of, &leaf_taken, &taken_behind, &pending};
+      t_running = {n, &grad_of, &leaf_taken, &taken_behind, &pending, retain_graph};
       try {
         input_grads = n->backward(g);
       } catch (...) {

@@ -69,6 +69,11 @@ void record(const std::string& name, Tensor& output, const std::vector<Tensor>& 
 // is none or it is shared.
 Tensor take_pending_grad(size_t input);
 
+// For a backward function while it runs: whether its node may run again (the backward keeps the
+// graph: retain_graph). A backward may hand out, or change in place, a tensor it saved only when
+// not: the node is then released right after it. True outside a backward.
+bool backward_may_run_again();
+
 // For a backward function while it runs: the .grad of the leaf behind input `input` when only
 // relaying nodes (Node::only_relays: permutes, casts) lie between, each consumed by this backward
 // alone, and that .grad is held by nothing else, dense with `shape` and `dtype`, and the leaf is

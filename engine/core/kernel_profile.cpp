@@ -95,21 +95,40 @@ KernelProfile summarize_gpu_activity(const std::vector<GpuActivity>& activities)
   KernelProfile p;
   p.activities = int64_t(activities.size());
   if (activities.empty()) return p;
-  // Busy time: the union of the intervals.
-  std::vector<std::pair<uint64_t, uint64_t>> spans;
-  for (const GpuActivity& a : activities) spans.emplace_back(a.start_ns, std::max(a.start_ns, a.end_ns));
-  std::sort(spans.begin(), spans.end());
-  uint64_t busy = 0, cur_start = spans[0].first, cur_end = spans[0].second;
-  for (const auto& [s, e] : spans) {
+  // Busy time: the union of the intervals; the gaps between them, named by the activity that ended
+  // last before each and the one that ends it.
+  std::vector<size_t> order(activities.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  const auto end_of = [&](size_t i) { return std::max(activities[i].start_ns, activities[i].end_ns); };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return activities[a].start_ns < activities[b].start_ns; });
+  std::map<std::pair<std::string, std::string>, IdleGapRow> gaps;
+  uint64_t busy = 0, cur_start = activities[order[0]].start_ns, cur_end = end_of(order[0]);
+  size_t last = order[0];  // the activity that ends at cur_end
+  for (const size_t i : order) {
+    const uint64_t s = activities[i].start_ns, e = end_of(i);
     if (s > cur_end) {
       busy += cur_end - cur_start;
+      const double us = double(s - cur_end) * 1e-3;
+      if (us < KernelProfile::kLongGapUs) {
+        p.short_gaps_ms += us * 1e-3, p.short_gaps += 1;
+      } else {
+        const std::string before = short_kernel_name(activities[last].name),
+                          after = short_kernel_name(activities[i].name);
+        IdleGapRow& g = gaps[{before, after}];
+        g.before = before, g.after = after;
+        g.count += 1, g.total_ms += us * 1e-3, g.max_us = std::max(g.max_us, us);
+      }
       cur_start = s;
     }
-    cur_end = std::max(cur_end, e);
+    if (e >= cur_end) cur_end = e, last = i;
   }
   busy += cur_end - cur_start;
   p.busy_ms = double(busy) * 1e-6;
-  p.window_ms = double(cur_end - spans[0].first) * 1e-6;
+  p.window_ms = double(cur_end - activities[order[0]].start_ns) * 1e-6;
+  for (auto& [key, g] : gaps) p.long_gaps.push_back(g);
+  std::stable_sort(p.long_gaps.begin(), p.long_gaps.end(),
+                   [](const IdleGapRow& a, const IdleGapRow& b) { return a.total_ms > b.total_ms; });
 
   std::map<std::string, KernelProfileRow> by_name, by_category;
   for (const GpuActivity& a : activities) {
@@ -163,6 +182,21 @@ std::string format_kernel_profile(const KernelProfile& p, int64_t steps, double 
     std::snprintf(line, sizeof line, "[profile]   %8.3f ms %6.1f%% %7.1f %9.1f  %s [%s]\n", k.total_ms / n,
                   100 * k.share, double(k.calls) / n, 1e3 * k.total_ms / double(k.calls), k.name.c_str(),
                   k.category.c_str());
+    out += line;
+  }
+  double long_ms = 0;
+  int64_t long_count = 0;
+  for (const IdleGapRow& g : p.long_gaps) long_ms += g.total_ms, long_count += g.count;
+  std::snprintf(line, sizeof line,
+                "[profile] GPU idle inside the traced window: %.3f ms per step in %.1f gaps of %.0f us or more, "
+                "%.3f ms in %.1f shorter ones; the longest (ms per step, gaps per step, longest us, between):\n",
+                long_ms / n, double(long_count) / n, KernelProfile::kLongGapUs, p.short_gaps_ms / n,
+                double(p.short_gaps) / n);
+  out += line;
+  for (int i = 0; i < top && i < int(p.long_gaps.size()); ++i) {
+    const IdleGapRow& g = p.long_gaps[i];
+    std::snprintf(line, sizeof line, "[profile]   %8.3f ms %7.1f %9.1f  %.80s -> %.80s\n", g.total_ms / n,
+                  double(g.count) / n, g.max_us, g.before.c_str(), g.after.c_str());
     out += line;
   }
   return out;

@@ -26,9 +26,23 @@ struct KernelProfileRow {
   double share = 0;  // of the busy time
 };
 
+// Idle stretches of the GPU inside the traced window between two given activities (short names):
+// where the host kept it waiting (a synchronisation, host work between launches).
+struct IdleGapRow {
+  std::string before, after;  // the activity that ended last before the gap, the one that began it
+  int64_t count = 0;
+  double total_ms = 0, max_us = 0;
+};
+
 struct KernelProfile {
   std::vector<KernelProfileRow> kernels;     // one row per short name, most time first
   std::vector<KernelProfileRow> categories;  // one row per category, most time first
+  // The gaps of kLongGapUs or more, one row per (before, after) pair, most time first; those shorter
+  // (a launch's usual distance from the previous kernel's end) are only summed.
+  static constexpr double kLongGapUs = 5.0;
+  std::vector<IdleGapRow> long_gaps;
+  double short_gaps_ms = 0;
+  int64_t short_gaps = 0;
   double busy_ms = 0;                        // time at least one activity ran (overlapping ones counted once)
   double window_ms = 0;                      // first start to last end
   int64_t activities = 0;
@@ -45,7 +59,7 @@ std::string kernel_category(const std::string& name);
 KernelProfile summarize_gpu_activity(const std::vector<GpuActivity>& activities);
 
 // The report, per step (`steps` traced steps, `wall_ms_per_step` measured by the host around
-// them): busy time against wall time, the categories and the `top` kernels. Each line starts with
+// them): busy time against wall time, the categories, the `top` kernels and the `top` idle gaps. Each line starts with
 // "[profile]" (tools/device-check.sh copies them into its summary).
 std::string format_kernel_profile(const KernelProfile& p, int64_t steps, double wall_ms_per_step, int top);
 

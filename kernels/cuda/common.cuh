@@ -165,18 +165,27 @@ template <class A> __device__ A block_sum(A v, A* scratch) {
   __syncthreads();
   return r;
 }
-// Two block-wide sums for the barriers of one (`scratch` holds 64 values of A): a row kernel that needs
-// both saves a block_sum's two barriers per row.
+// N block-wide sums for the barriers of one (`scratch` holds 32 * N values of A): a row kernel that
+// needs several saves a block_sum's two barriers per extra sum. Each sum reduces as block_sum does.
+template <int N, class A>
+__device__ void block_sums(A (&v)[N], A* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+#pragma unroll
+  for (int j = 0; j < N; ++j) {
+    v[j] = warp_sum(v[j]);
+    if (lane == 0) scratch[32 * j + warp] = v[j];
+  }
+  __syncthreads();
+#pragma unroll
+  for (int j = 0; j < N; ++j) v[j] = warp_sum(lane < warps ? scratch[32 * j + lane] : A(0));
+  __syncthreads();
+}
 template <class A>
 __device__ void block_sum2(A& a, A& b, A* scratch) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  a = warp_sum(a);
-  b = warp_sum(b);
-  if (lane == 0) scratch[warp] = a, scratch[32 + warp] = b;
-  __syncthreads();
-  a = warp_sum(lane < warps ? scratch[lane] : A(0));
-  b = warp_sum(lane < warps ? scratch[32 + lane] : A(0));
-  __syncthreads();
+  A v[2] = {a, b};
+  block_sums(v, scratch);
+  a = v[0];
+  b = v[1];
 }
 template <class A> __device__ A block_max(A v, A* scratch) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;

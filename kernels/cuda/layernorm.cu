@@ -4,12 +4,14 @@
 // cancellation when |mean| >> std), as on the CPU.
 // Backward: deterministic without atomics. One kernel reads x and gy once for dx and for the
 // dweight/dbias partial sums of its block's rows (kept in shared memory, one column per thread),
-// and a second kernel adds each column's partials in block order (in double). Rows too wide for
+// and a second kernel adds each column's partials in block order (in double); rows of up to 1024
+// columns (GPT-2's, BERT's) are held in registers, two at a time, by a twin of that kernel. Rows too wide for
 // the shared memory take two passes: dx one block per row, then partials over fixed chunks of
 // kRowChunk rows per column tile.
 #include <algorithm>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/env_switch.h"
 
 namespace hone::kernels::cuda {
 
@@ -106,6 +108,98 @@ __global__ void layernorm_backward_fused_kernel(int64_t rows, int64_t cols, int6
   }
 }
 
+// layernorm_backward_fused_kernel for rows of at most kRegCols * blockDim.x columns, with what that
+// kernel reads from memory twice or keeps in shared memory held in registers instead: thread t owns
+// columns t + k blockDim.x (k < kRegCols); it loads x, gy and (accumulating) the gradient already in gx
+// for kRegRows rows at once, before their row sums, so that those rows cost one memory latency
+// together where the row kernel pays two per row (its loads are then followed by a block reduction and
+// it re-reads gx after it); w is loaded once per block and the dweight/dbias partials stay in
+// registers. The row kernel was latency-bound: 86 us for GPT-2's 16384 x 768 on an H200, where its
+// ~200 MB would take ~50 us at the memory's speed. The same arithmetic in the same order, so the same
+// results (up to how the compiler fuses multiply-adds).
+constexpr int kRegCols = 4, kRegRows = 2;
+template <class T, class G, class A>
+__global__ void __launch_bounds__(kBlock)
+    layernorm_backward_regs_kernel(int64_t rows, int64_t cols, int64_t rows_per_block, const T* x, const T* w,
+                                   const A* mean, const A* rstd, const G* gy, T* gx, bool accumulate, G* gx_lowp,
+                                   A* part_w, A* part_b) {
+  __shared__ A scratch[32 * 2 * kRegRows];
+  A wv[kRegCols], pw[kRegCols], pb[kRegCols];
+#pragma unroll
+  for (int k = 0; k < kRegCols; ++k) {
+    const int64_t i = threadIdx.x + int64_t(k) * blockDim.x;
+    wv[k] = w && i < cols ? load(w[i]) : A(1);
+  }
+  const int64_t groups = (rows + rows_per_block - 1) / rows_per_block;
+  for (int64_t group = blockIdx.x; group < groups; group += gridDim.x) {
+#pragma unroll
+    for (int k = 0; k < kRegCols; ++k) pw[k] = A(0), pb[k] = A(0);
+    const int64_t r_begin = group * rows_per_block, r_end = min(rows, r_begin + rows_per_block);
+    for (int64_t r0 = r_begin; r0 < r_end; r0 += kRegRows) {
+      A xv[kRegRows][kRegCols], gv[kRegRows][kRegCols], prior[kRegRows][kRegCols], mu[kRegRows], rs[kRegRows];
+#pragma unroll
+      for (int q = 0; q < kRegRows; ++q) {
+        const int64_t r = r0 + q;
+        const bool row = r < r_end;
+        mu[q] = row ? mean[r] : A(0);
+        rs[q] = row ? rstd[r] : A(0);
+#pragma unroll
+        for (int k = 0; k < kRegCols; ++k) {
+          const int64_t i = threadIdx.x + int64_t(k) * blockDim.x;
+          const bool in = row && i < cols;
+          xv[q][k] = in ? A(load(x[r * cols + i])) : A(0);
+          gv[q][k] = in ? A(load(gy[r * cols + i])) : A(0);
+          prior[q][k] = in && gx && accumulate ? A(load(gx[r * cols + i])) : A(0);
+        }
+      }
+      // Per row: the sums of g = gy w and of g xhat, reduced together.
+      A sums[2 * kRegRows];
+#pragma unroll
+      for (int q = 0; q < kRegRows; ++q) {
+        A sg = 0, sgx = 0;
+#pragma unroll
+        for (int k = 0; k < kRegCols; ++k) {
+          if (threadIdx.x + int64_t(k) * blockDim.x >= cols) continue;
+          const A g = w ? gv[q][k] * wv[k] : gv[q][k];
+          sg += g;
+          sgx += g * (xv[q][k] - mu[q]) * rs[q];
+        }
+        sums[2 * q] = sg, sums[2 * q + 1] = sgx;
+      }
+      if (gx) block_sums(sums, scratch);
+#pragma unroll
+      for (int q = 0; q < kRegRows; ++q) {
+        const int64_t r = r0 + q;
+        if (r >= r_end) break;
+        const A g_mean = gx ? sums[2 * q] / A(cols) : A(0), gx_mean = gx ? sums[2 * q + 1] / A(cols) : A(0);
+#pragma unroll
+        for (int k = 0; k < kRegCols; ++k) {
+          const int64_t i = threadIdx.x + int64_t(k) * blockDim.x;
+          if (i >= cols) continue;
+          const A gyv = gv[q][k];
+          const A xhat = (xv[q][k] - mu[q]) * rs[q];
+          if (gx) {
+            const A g = w ? gyv * wv[k] : gyv;
+            const T dx = store<T>(rs[q] * (g - g_mean - xhat * gx_mean));
+            const T out = accumulate ? store<T>(prior[q][k] + load(dx)) : dx;
+            gx[r * cols + i] = out;
+            if (gx_lowp) gx_lowp[r * cols + i] = store<G>(load(out));
+          }
+          pw[k] += gyv * xhat;
+          pb[k] += gyv;
+        }
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < kRegCols; ++k) {
+      const int64_t i = threadIdx.x + int64_t(k) * blockDim.x;
+      if (i >= cols) continue;
+      if (part_w) part_w[group * cols + i] = pw[k];
+      if (part_b) part_b[group * cols + i] = pb[k];
+    }
+  }
+}
+
 // (A warp-per-8-rows variant, row sums by shuffles and the partials in registers, measured 175 us a
 // call on an H200 for GPT-2's 16384 x 768 against this kernel's 86 us: it was taken out again.)
 // Rows per block of the fused backward: at least 16 (a block's reductions and partials pay for
@@ -138,9 +232,11 @@ __global__ void layernorm_dwdb_partial_kernel(int64_t rows, int64_t cols, const 
 
 // The totals of the partials: one block per kTotalCols columns, whose kTotalCols x kTotalRows threads
 // each sum (in double) the partials c = ty, ty + kTotalRows, ... of their column, coalesced across the
-// columns; thread row 0 then adds the column's kTotalRows sums in a fixed order (no atomics). A thread
-// per column walking all ~1000 partials alone took 123 us a call on an H200 for GPT-2's 768 columns.
-constexpr int kTotalCols = 32, kTotalRows = 16;
+// columns (a warp reads four 32-byte rows of eight columns); thread row 0 then adds the column's
+// kTotalRows sums in a fixed order (no atomics). GPT-2's 768 columns make 96 blocks. A thread per
+// column walking all ~1000 partials alone took 123 us a call on an H200, 32 columns x 16 rows per
+// block (24 blocks for 768 columns, a fifth of the SMs) 32 us.
+constexpr int kTotalCols = 8, kTotalRows = 64;
 template <class T, class A>
 __global__ void __launch_bounds__(kTotalCols* kTotalRows)
     layernorm_dwdb_total_kernel(int64_t chunks, int64_t cols, const A* part_w, const A* part_b, T* gw, T* gb) {
@@ -194,9 +290,15 @@ void launch_layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* 
     // One pass for dx and the parameter-gradient partials.
     const int64_t per_block = fused_rows_per_block(rows), blocks = (rows + per_block - 1) / per_block;
     Scratch sw(gweight ? blocks * cols * sizeof(A) : 0, stream), sb(gbias ? blocks * cols * sizeof(A) : 0, stream);
-    layernorm_backward_fused_kernel<<<unsigned(blocks), kBlock, fused_shared, stream>>>(
-        rows, cols, per_block, dptr(x), dptr(weight), mean, rstd, dptr(gy), dptr(gx), accumulate_gx, dptr(gx_lowp),
-        sw.as<A>(), sb.as<A>());
+    if (cols <= kRegCols * kBlock && !switched_off("HONE_LAYERNORM_BACKWARD_REGS")) {
+      layernorm_backward_regs_kernel<<<unsigned(blocks), kBlock, 0, stream>>>(
+          rows, cols, per_block, dptr(x), dptr(weight), mean, rstd, dptr(gy), dptr(gx), accumulate_gx, dptr(gx_lowp),
+          sw.as<A>(), sb.as<A>());
+    } else {
+      layernorm_backward_fused_kernel<<<unsigned(blocks), kBlock, fused_shared, stream>>>(
+          rows, cols, per_block, dptr(x), dptr(weight), mean, rstd, dptr(gy), dptr(gx), accumulate_gx, dptr(gx_lowp),
+          sw.as<A>(), sb.as<A>());
+    }
     check_launch("layernorm_backward (fused)");
     launch_dwdb_total(blocks, cols, sw.as<A>(), sb.as<A>(), dptr(gweight), dptr(gbias), stream);
     return;

@@ -83,6 +83,39 @@ TEST(KernelProfile, BusyTimeCountsOverlapsOnceAndRowsSortByTime) {
   EXPECT_EQ(summarize_gpu_activity({}).busy_ms, 0.0);
 }
 
+// The idle gaps, named by the work around them: the AdamW kernel waits 4.5 ms after the casts each
+// step (and 1 ms after AdamW before the next step's GEMM); a 2 us gap counts as short.
+TEST(KernelProfile, IdleGapsAreNamedByTheWorkAroundThem) {
+  const uint64_t ms = 1000000, us = 1000;
+  std::vector<GpuActivity> a;
+  for (uint64_t step = 0; step < 2; ++step) {
+    const uint64_t t = step * 10 * ms;
+    a.push_back({kCast, t + 3 * ms, t + 3 * ms + ms / 2});  // listed out of order
+    a.push_back({"sm90_xmma_gemm_bf16", t, t + 3 * ms});
+    a.push_back({kCast, t + 2 * ms, t + 2 * ms + ms / 2});  // inside the GEMM: the GEMM ends last
+    a.push_back({kAdamW, t + 8 * ms, t + 9 * ms - 2 * us});
+    a.push_back({kAdamW, t + 9 * ms, t + 9 * ms + us});  // 2 us after the first
+  }
+  const KernelProfile p = summarize_gpu_activity(a);
+  ASSERT_EQ(p.long_gaps.size(), 2u);
+  EXPECT_EQ(p.long_gaps[0].before, "copy_flat_kernel<float, __nv_bfloat16>");
+  EXPECT_EQ(p.long_gaps[0].after, "adamw_kernel");
+  EXPECT_EQ(p.long_gaps[0].count, 2);
+  EXPECT_NEAR(p.long_gaps[0].total_ms, 2 * 4.5, 1e-9);
+  EXPECT_NEAR(p.long_gaps[0].max_us, 4500, 1e-6);
+  EXPECT_EQ(p.long_gaps[1].before, "adamw_kernel");
+  EXPECT_EQ(p.long_gaps[1].after, "sm90_xmma_gemm_bf16");
+  EXPECT_EQ(p.long_gaps[1].count, 1) << "one step boundary inside the window";
+  EXPECT_NEAR(p.long_gaps[1].total_ms, 0.999, 1e-9);
+  EXPECT_EQ(p.short_gaps, 2);
+  EXPECT_NEAR(p.short_gaps_ms, 2 * 0.002, 1e-9);
+  EXPECT_NEAR(p.busy_ms, 2 * (3.5 + 1.0 - 0.002 + 0.001), 1e-9);
+  const std::string report = format_kernel_profile(p, 2, 10.0, 5);
+  EXPECT_NE(report.find("ms per step in 1.5 gaps of 5 us or more, 0.002 ms in 1.0 shorter ones"), std::string::npos)
+      << report;
+  EXPECT_NE(report.find("copy_flat_kernel<float, __nv_bfloat16> -> adamw_kernel"), std::string::npos) << report;
+}
+
 TEST(KernelProfile, TracingWithoutAGpuSaysWhy) {
   const std::string why = GpuTrace::unavailable_reason();
   if (why.empty()) GTEST_SKIP() << "GPU tracing is available here";

@@ -13,17 +13,17 @@
 #include <cstring>
 #include <functional>
 #include <memory>
-#include <tuple>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "kernels/attention.h"
 #include "kernels/cuda_api.h"
 #include "kernels/dropout.h"
-#include "kernels/embedding.h"
 #include "kernels/elementwise.h"
+#include "kernels/embedding.h"
 #include "kernels/fused.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_epilogue.h"
@@ -32,6 +32,7 @@
 #include "kernels/optim.h"
 #include "kernels/philox.h"
 #include "kernels/softmax.h"
+#include "scoped_env.h"
 
 namespace hone::cudacheck {
 
@@ -427,6 +428,22 @@ inline std::string check_rows() {
   }
   const auto w1 = dgw.get(), w2 = dgw2.get();
   if (std::memcmp(w1.data(), w2.data(), cols * sizeof(float)) != 0) return "layernorm dweight is not deterministic";
+  {
+    // Up to 1024 columns the backward keeps rows in registers; the shared-memory kernel it replaces
+    // there (HONE_LAYERNORM_BACKWARD_REGS=0) does the same arithmetic in the same order.
+    DeviceVec<float> shared_gx(rows * cols), shared_gw(cols), shared_gb(cols);
+    {
+      test::ScopedEnv off("HONE_LAYERNORM_BACKWARD_REGS", "0");
+      kc::layernorm_backward<float>(rows, cols, dx.p, dw.p, dm.p, dr.p, dgy.p, shared_gx.p, shared_gw.p, shared_gb.p,
+                                    nullptr);
+    }
+    for (auto [got, want, what] : {std::tuple{dgx.get(), shared_gx.get(), "layernorm dx (registers vs shared)"},
+                                   std::tuple{dgw.get(), shared_gw.get(), "layernorm dweight (registers vs shared)"},
+                                   std::tuple{dgb.get(), shared_gb.get(), "layernorm dbias (registers vs shared)"}}) {
+      const std::string err = compare(got, want, 1e-6, what);
+      if (!err.empty()) return err;
+    }
+  }
   // 777 and 1500 columns take the fused backward (one block per row group), and 7000, too wide for
   // its shared memory (2 * 7000 floats), the two-pass path.
   for (auto [wr, wc] : {std::pair<int64_t, int64_t>{19, 1500}, std::pair<int64_t, int64_t>{5, 7000}}) {
@@ -461,8 +478,12 @@ inline std::string check_rows() {
   }
   // accumulate_gx: dx added into the gradient already in gx, what adding after gives (to float rounding).
   const auto prior = random_floats(rows * cols, 25);
-  DeviceVec<float> dacc(prior), dacc_l(prior);
-  kc::layernorm_backward<float>(rows, cols, dx.p, dw.p, dm.p, dr.p, dgy.p, dacc.p, nullptr, nullptr, nullptr, true);
+  // The float32 one with the parameter gradients too (the row-group kernel, as in training), the bf16-gy
+  // one without (the dx-only kernel).
+  DeviceVec<float> dacc(prior), dacc_l(prior), dacc_gw(cols), dacc_gb(cols);
+  kc::layernorm_backward<float>(rows, cols, dx.p, dw.p, dm.p, dr.p, dgy.p, dacc.p, dacc_gw.p, dacc_gb.p, nullptr, true);
+  if (dacc_gw.get() != dgw.get() || dacc_gb.get() != dgb.get())
+    return "layernorm dweight/dbias differ when dx is accumulated into gx";
   DeviceVec<bf16> dtwin(rows * cols);  // gx's final values rounded to bf16, written beside them
   kc::layernorm_backward_lowp_gy<float, bf16>(rows, cols, dx.p, dw.p, dm.p, dr.p, dgyh.p, dacc_l.p, nullptr, nullptr,
                                               nullptr, true, dtwin.p);
@@ -589,6 +610,10 @@ std::vector<double> widened(const std::vector<T>& v) {
   return out;
 }
 
+inline std::string check_add_layernorm(int64_t rows, int64_t cols, const std::vector<float>& x,
+                                       const std::vector<float>& r, const std::vector<float>& w,
+                                       const std::vector<float>& b, const char* regs);
+
 // Fused kernels against the CPU: bias_gelu (both forms) forward, dx and dbias, each gradient alone
 // and the bias gradient bit-identical from run to run; add_layernorm sum (bit for bit), normed and
 // statistics; then both in bfloat16.
@@ -616,6 +641,20 @@ inline std::string check_fused() {
     const auto b1 = dgb.get(), b2 = dgb2.get();
     if (std::memcmp(b1.data(), b2.data(), cols * sizeof(float)) != 0) return "bias_gelu dbias is not deterministic" + tag;
   }
+  // Rows of up to 1024 columns take the register kernel; HONE_ADD_LAYERNORM_REGS=0 the one-block-per-row
+  // kernels (the scalar one at 777 columns, the 4-wide one at 768), which wider rows take.
+  for (const char* regs : {static_cast<const char*>(nullptr), "0"})
+    if (std::string err = check_add_layernorm(rows, cols, x, r, w, b, regs); !err.empty()) return err;
+  return "";
+}
+
+inline std::string check_add_layernorm(int64_t rows, int64_t cols, const std::vector<float>& x,
+                                       const std::vector<float>& r, const std::vector<float>& w,
+                                       const std::vector<float>& b, const char* regs) {
+  const test::ScopedEnv regs_switch("HONE_ADD_LAYERNORM_REGS", regs);
+  const std::string path = regs ? " (one block per row)" : " (registers)";
+  const int64_t n = rows * cols;
+  DeviceVec<float> dx(x), dr(r), dw(w), db(b);
   std::vector<float> sum(n), y(n), mean(rows), rstd(rows);
   kernels::add_layernorm_forward<float>(rows, cols, x.data(), r.data(), w.data(), b.data(), 1e-5, sum.data(), y.data(),
                                         mean.data(), rstd.data());
@@ -624,7 +663,7 @@ inline std::string check_fused() {
   for (auto [got, want, what, tol] :
        {std::tuple{dsum.get(), sum, "add_layernorm sum", 0.0}, std::tuple{dy.get(), y, "add_layernorm normed", 2e-5},
         std::tuple{dm.get(), mean, "add_layernorm mean", 2e-5}, std::tuple{drs.get(), rstd, "add_layernorm rstd", 2e-5}}) {
-    const std::string err = compare(got, want, tol, what);
+    const std::string err = compare(got, want, tol, what + path);
     if (!err.empty()) return err;
   }
   // bfloat16: both computed in float inside, rounded once (the sum before the layer norm).
@@ -641,7 +680,7 @@ inline std::string check_fused() {
   auto widen = [](const std::vector<bf16>& v) { return std::vector<float>(v.begin(), v.end()); };
   for (auto [got, want, what] : {std::tuple{dyh.get(), yh, "bias_gelu bf16"}, std::tuple{dsh.get(), sh, "add_layernorm sum bf16"},
                                  std::tuple{dnh.get(), nh, "add_layernorm normed bf16"}}) {
-    const std::string err = compare(widen(got), widen(want), 1e-2, what);
+    const std::string err = compare(widen(got), widen(want), 1e-2, what + path);
     if (!err.empty()) return err;
   }
   // The autocast form: bf16 x, float32 stream, bf16 normed: the float32 kernel's bits, normed rounded
@@ -657,9 +696,9 @@ inline std::string check_fused() {
   const std::vector<bf16> y_rounded(y_f32.begin(), y_f32.end()), y_lowp = dy_l.get();
   if (dsum_l.get() != dsum_f.get() || dm_l.get() != dm_f.get() || drs_l.get() != drs_f.get() ||
       std::memcmp(y_lowp.data(), y_rounded.data(), n * sizeof(bf16)) != 0)
-    return "add_layernorm_forward_lowp differs from the float32 kernel with x cast up and normed cast down";
-  // Rows of a multiple of 4 (the 4-wide vector kernel): float32 against the CPU (the sum bit for bit),
-  // and the bf16-input form against the CPU's, with and without weight and bias.
+    return "add_layernorm_forward_lowp differs from the float32 kernel with x cast up and normed cast down" + path;
+  // Rows of a multiple of 4 (the 4-wide vector kernel when not in registers): float32 against the CPU (the sum bit for
+  // bit), and the bf16-input form against the CPU's, with and without weight and bias.
   {
     const int64_t vr = 9, vc = 768, vn = vr * vc;
     const auto vx = random_floats(vn, 71), vres = random_floats(vn, 72), vw = random_floats(vc, 73),
@@ -676,11 +715,11 @@ inline std::string check_fused() {
       kernels::add_layernorm_forward<float>(vr, vc, vx.data(), vres.data(), hw, hb, 1e-5, s_cpu.data(), y_cpu.data(),
                                             m_cpu.data(), rs_cpu.data());
       kc::add_layernorm_forward<float>(vr, vc, dvx.p, dvr.p, dw2, db2, 1e-5, dvs.p, dvy.p, dvm.p, dvrs.p, nullptr);
-      for (auto [got, want, what, tol] : {std::tuple{dvs.get(), s_cpu, "add_layernorm sum (vec4)", 0.0},
-                                          std::tuple{dvy.get(), y_cpu, "add_layernorm normed (vec4)", 2e-5},
-                                          std::tuple{dvm.get(), m_cpu, "add_layernorm mean (vec4)", 2e-5},
-                                          std::tuple{dvrs.get(), rs_cpu, "add_layernorm rstd (vec4)", 2e-5}}) {
-        const std::string e = compare(got, want, tol, what);
+      for (auto [got, want, what, tol] : {std::tuple{dvs.get(), s_cpu, "add_layernorm sum (768 columns)", 0.0},
+                                          std::tuple{dvy.get(), y_cpu, "add_layernorm normed (768 columns)", 2e-5},
+                                          std::tuple{dvm.get(), m_cpu, "add_layernorm mean (768 columns)", 2e-5},
+                                          std::tuple{dvrs.get(), rs_cpu, "add_layernorm rstd (768 columns)", 2e-5}}) {
+        const std::string e = compare(got, want, tol, what + path);
         if (!e.empty()) return e;
       }
       std::vector<bf16> yh_cpu(vn);
@@ -688,9 +727,10 @@ inline std::string check_fused() {
                                                        yh_cpu.data(), m_cpu.data(), rs_cpu.data());
       kc::add_layernorm_forward_lowp<float, bf16>(vr, vc, dvxh.p, dvr.p, dw2, db2, 1e-5, dvs.p, dvyh.p, dvm.p, dvrs.p,
                                                   nullptr);
-      const std::string e = compare(widened(dvyh.get()), widened(yh_cpu), 1e-2, "add_layernorm_lowp normed (vec4)");
+      const std::string e =
+          compare(widened(dvyh.get()), widened(yh_cpu), 1e-2, "add_layernorm_lowp normed (768 columns)" + path);
       if (!e.empty()) return e;
-      if (dvs.get() != s_cpu) return "add_layernorm_lowp sum (vec4) differs from the CPU";
+      if (dvs.get() != s_cpu) return "add_layernorm_lowp sum (768 columns) differs from the CPU" + path;
     }
   }
   return "";
