@@ -78,8 +78,8 @@ std::string kernel_category(const std::string& name) {
   if (contains(n, "layernorm") || contains(n, "layer_norm") || contains(n, "batchnorm") || contains(n, "bn_") ||
       contains(n, "channel_partial") || contains(n, "channel_total"))
     return "norm";
-  if (contains(n, "ce_forward") || contains(n, "ce_backward") || contains(n, "ce_total") ||
-      contains(n, "cross_entropy") || contains(n, "softmax"))
+  if (contains(n, "ce_forward") || contains(n, "ce_backward") || contains(n, "ce_total") || contains(n, "ce_count") ||
+      contains(n, "ce_scale_grad") || contains(n, "cross_entropy") || contains(n, "softmax"))
     return "softmax/loss";
   if (contains(n, "adamw") || contains(n, "sgd") || contains(n, "sumsq") || contains(n, "norm_total") ||
       contains(n, "clip"))

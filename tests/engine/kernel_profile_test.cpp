@@ -35,6 +35,8 @@ TEST(KernelProfile, CategoriesOfTheKernelsAStepRuns) {
   EXPECT_EQ(kernel_category("cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16_knob_3"), "attention");
   EXPECT_EQ(kernel_category("layernorm_backward_fused_kernel<__nv_bfloat16>"), "norm");
   EXPECT_EQ(kernel_category("ce_forward_kernel<__nv_bfloat16>"), "softmax/loss");
+  EXPECT_EQ(kernel_category("ce_count_kernel<int>"), "softmax/loss");
+  EXPECT_EQ(kernel_category("ce_scale_grad_kernel<__nv_bfloat16, int, float>"), "softmax/loss");
   EXPECT_EQ(kernel_category("reduce_cols_kernel<float>"), "elementwise/other") << "not the loss's ce_ kernels";
   EXPECT_EQ(kernel_category("conv_forward_kernel<float>"), "convolution");
   EXPECT_EQ(kernel_category("sm90_xmma_fprop_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc"), "convolution")
