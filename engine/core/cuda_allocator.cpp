@@ -3,7 +3,8 @@
 // Blocks are rounded up (512 B for small sizes, 2 MiB multiples above 1 MiB) and kept per
 // device in a multimap from size to pointer. A request takes the smallest cached block that is
 // at least as large and at most twice the rounded size (so one huge block does not serve many
-// tiny requests). When cudaMalloc fails, the cache is emptied and the call retried once.
+// tiny requests). When cudaMalloc fails, the cache is emptied (and cudaMallocAsync's pool trimmed)
+// and the call retried once.
 //
 // HONE_CUDA_CACHING=0 turns the cache off (as PyTorch's PYTORCH_NO_CUDA_MEMORY_CACHING=1): every
 // tensor gets a cudaMalloc of its exact size and gives it back when freed. Slower, but a kernel that
@@ -75,6 +76,12 @@ void release_cached(DeviceCache& dc, int device) {
     dc.stats.reserved_bytes -= size;
   }
   dc.free_blocks.clear();
+  // cudaMallocAsync's pool keeps what kernel scratch gave back (engine/core/cuda_runtime.cpp):
+  // return that to the driver as well, once the device is done with it, for the retried cudaMalloc.
+  cudaMemPool_t pool = nullptr;
+  if (cudaDeviceSynchronize() == cudaSuccess && cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess)
+    cudaMemPoolTrimTo(pool, 0);
+  cudaGetLastError();  // (a failure here only means less to hand over)
   cudaSetDevice(prev);
 }
 

@@ -144,6 +144,12 @@ std::map<std::string, uint64_t> g_launches;
 std::atomic<uint64_t> g_synchronize{0}, g_device_to_host{0}, g_free{0}, g_host_to_device{0}, g_malloc{0},
     g_malloc_async{0}, g_host_to_device_pinned{0};
 
+// The device's default memory pool (cudaMallocAsync's): its release threshold as set, the
+// cudaMemPoolTrimTo calls, and cudaMalloc failures a test asked for (fail_next_mallocs).
+std::atomic<uint64_t> g_pool_release_threshold{0}, g_pool_trims{0};
+std::atomic<int> g_failing_mallocs{0};
+char g_default_pool;  // its handle's address
+
 // Page-locked host allocations (cudaHostAlloc / cudaMallocHost): start -> bytes. A copy from them
 // to the device is asynchronous on a GPU; one from pageable memory may wait for the stream.
 std::mutex g_pinned_mu;
@@ -458,6 +464,9 @@ void warp_exchange(const void* mine, void* out, size_t size, int src_lane) {
 unsigned char* dynamic_shared() { return t_dynamic_shared.data(); }
 
 bool is_device_pointer(const void* p) { return p == nullptr || in_device_memory(p, 0); }
+MemPoolState mem_pool() { return {g_pool_release_threshold, g_pool_trims}; }
+void fail_next_mallocs(int n) { g_failing_mallocs = n; }
+
 HostWaits host_waits() {
   HostWaits w;
   w.synchronize = g_synchronize, w.device_to_host = g_device_to_host, w.free = g_free;
@@ -625,7 +634,33 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
   ++hone::emu::g_malloc;
+  if (hone::emu::g_failing_mallocs > 0) {
+    --hone::emu::g_failing_mallocs;
+    return fail(cudaErrorMemoryAllocation);
+  }
   return hone::emu::device_alloc(p, bytes);
+}
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int device) {
+  if (device != 0) return fail(cudaErrorInvalidDevice);
+  *pool = reinterpret_cast<cudaMemPool_t>(&hone::emu::g_default_pool);
+  return cudaSuccess;
+}
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value) {
+  if (pool != reinterpret_cast<cudaMemPool_t>(&hone::emu::g_default_pool) || attr != cudaMemPoolAttrReleaseThreshold)
+    return fail(cudaErrorInvalidValue);
+  hone::emu::g_pool_release_threshold = *static_cast<const uint64_t*>(value);
+  return cudaSuccess;
+}
+cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value) {
+  if (pool != reinterpret_cast<cudaMemPool_t>(&hone::emu::g_default_pool) || attr != cudaMemPoolAttrReleaseThreshold)
+    return fail(cudaErrorInvalidValue);
+  *static_cast<uint64_t*>(value) = hone::emu::g_pool_release_threshold;
+  return cudaSuccess;
+}
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t) {
+  if (pool != reinterpret_cast<cudaMemPool_t>(&hone::emu::g_default_pool)) return fail(cudaErrorInvalidValue);
+  ++hone::emu::g_pool_trims;
+  return cudaSuccess;
 }
 cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t) {
   ++hone::emu::g_malloc_async;

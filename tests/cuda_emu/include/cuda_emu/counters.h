@@ -24,6 +24,16 @@ struct HostWaits {
 };
 HostWaits host_waits();
 
+// The device's default memory pool (where cudaMallocAsync serves from): its release threshold (0, the
+// CUDA default, gives its unused memory back at every synchronisation) and the cudaMemPoolTrimTo calls
+// since the process started.
+struct MemPoolState {
+  uint64_t release_threshold = 0, trims = 0;
+};
+MemPoolState mem_pool();
+// Makes the next n cudaMalloc calls fail with cudaErrorMemoryAllocation (a full device).
+void fail_next_mallocs(int n);
+
 // Kernel launches since the process started, by the kernel expression at the launch site (e.g.
 // "layernorm_forward_kernel<T, A>"); launches the emulator refused are not counted.
 std::map<std::string, uint64_t> launches();
