@@ -249,6 +249,8 @@ if [[ -n "$CARRIED" ]]; then
       timeout 90 "$CARRIED/bench/$b" --benchmark_filter='[Cc]uda|CUDA|GPU|Gpu' --benchmark_min_time=0.2 \
         --benchmark_out="$OUT/$b.json" --benchmark_out_format=json >"$OUT/$b.log" 2>&1
       note "bench $b: rc $?, $(grep -c -E '^[A-Za-z].*(ns|us|ms) ' "$OUT/$b.log") GPU cases (see $b.log) [$(elapsed)s]"
+      # The row kernels' paths side by side (time and bytes/s) are read straight off the summary.
+      [[ $b == row_kernels_bench ]] && grep -E '^cuda/' "$OUT/$b.log" | sed 's/  */ /g; s/^/  /' >>"$SUMMARY"
     fi
   done
   (( TORCH_OK )) && wanted torchcompile && run_bench torch-gpt2-bf16-compile 240 "${TORCH_STEP[@]}" --compile
