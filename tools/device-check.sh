@@ -27,8 +27,9 @@
 #              busy time, time by kind of work and the top kernels, traced with CUPTI) in bf16 and fp32,
 #              `hone bench resnet --device cuda`, and the per-kernel GPU benchmarks (GEMM
 #              cuBLASLt vs cuBLAS, fused vs composed, attention).
-# ONLY=step,step,... runs a subset (steps: selftest, gtest, parity124m, bench, fp32bench, kernelbench, torch (eager),
-# torchcompile), for a
+#   ab         the GPT-2 bf16 step with each fast path's switch off in turn (HONE_CE_GRAD_IN_FORWARD=0, ...).
+# ONLY=step,step,... runs a subset (steps: selftest, gtest, parity124m, bench, fp32bench, kernelbench, ab,
+# torch (eager), torchcompile), for a
 # short rerun when little device time is left, e.g. ONLY=gtest,parity124m,bench.
 # Exit status: 0 when every step that ran passed.
 set -u
@@ -242,6 +243,13 @@ if [[ -n "$CARRIED" ]]; then
   (( TORCH_OK )) && wanted torch && run_bench torch-gpt2-bf16 150 "${TORCH_STEP[@]}"
   wanted fp32bench && run_bench gpt2-fp32-tf32 120 "$H" bench gpt2 --device cuda --precision fp32 --tf32 --steps 5
   wanted bench && run_bench resnet-bf16 90 "$H" bench resnet --device cuda --precision bf16 --profile
+  # A/B: the GPT-2 bf16 step again with one fast path switched off at a time (each one's switch), so
+  # each path's end-to-end worth is measured in the same run, on the same card.
+  if wanted ab; then
+    for off in HONE_CE_GRAD_IN_FORWARD HONE_LAYERNORM_BACKWARD_REGS HONE_ADD_LAYERNORM_REGS HONE_GEMM_EPILOGUE; do
+      run_bench "gpt2-bf16-$off=0" 60 env "$off=0" "$H" bench gpt2 --device cuda --precision bf16 --steps 10
+    done
+  fi
   for b in gemm_cuda_bench fused_bench row_kernels_bench attention_bench conv_bench; do
     wanted kernelbench || continue
     if (( $(elapsed) > BUDGET )); then note "bench $b: skipped (past the ${BUDGET}s budget)"; continue; fi

@@ -12,6 +12,8 @@
 // classifier). That gradient is for an upstream gradient of 1; cross_entropy_scale_grad applies
 // another one (a gradient accumulation weight, a loss scale) in the backward and does nothing
 // for 1. The number of counted rows it divides by is counted first (ce_count_kernel).
+#include <algorithm>
+
 #include "kernels/cuda/common.cuh"
 
 namespace hone::kernels::cuda {
@@ -29,6 +31,15 @@ constexpr int kTotalBlock = 1024;
 CrossEntropyArgs with_row_stride(CrossEntropyArgs a) {
   if (a.row_stride == 0) a.row_stride = a.classes;
   return a;
+}
+
+// Threads per row block: enough warps for one 16-byte pack of the row per thread, at most `most`
+// (a 2-class classifier's rows get one warp, not 1024 threads with nothing to do).
+template <class T>
+unsigned row_threads(int64_t classes, int most) {
+  const int64_t packs = (classes + Pack16<T>::kSize - 1) / Pack16<T>::kSize;
+  const int64_t warps = std::max<int64_t>(1, std::min<int64_t>(most / 32, (packs + 31) / 32));
+  return unsigned(32 * warps);
 }
 
 // exp(x) for the softmax sums and probabilities. float: exp2 of x log2(e) by the GPU's ex2.approx,
@@ -233,7 +244,7 @@ void cross_entropy_forward(const CrossEntropyArgs& args, const T* logits, const 
       ce_count_kernel<<<1, kTotalBlock, 0, stream>>>(a, targets, count);
       check_launch("cross_entropy_forward (count)");
     }
-    ce_forward_kernel<<<row_blocks(a.rows), glogits ? kGradBlock : kBlock, 0, stream>>>(
+    ce_forward_kernel<<<row_blocks(a.rows), row_threads<T>(a.classes, glogits ? kGradBlock : kBlock), 0, stream>>>(
         a, dptr(logits), targets, lse, row_loss.as<double>(), counted.as<uint8_t>(), record, count, dptr(glogits));
     check_launch("cross_entropy_forward");
   }
@@ -246,8 +257,8 @@ void cross_entropy_backward(const CrossEntropyArgs& args, const T* logits, const
                             const acc_t<T>* grad_out, const int64_t* count, T* glogits, cudaStream_t stream) {
   const CrossEntropyArgs a = with_row_stride(args);
   if (a.rows == 0) return;
-  ce_backward_kernel<<<row_blocks(a.rows), kBlock, 0, stream>>>(a, dptr(logits), targets, lse, grad_out, count,
-                                                                 dptr(glogits));
+  ce_backward_kernel<<<row_blocks(a.rows), row_threads<T>(a.classes, kBlock), 0, stream>>>(
+      a, dptr(logits), targets, lse, grad_out, count, dptr(glogits));
   check_launch("cross_entropy_backward");
 }
 
@@ -259,7 +270,8 @@ void cross_entropy_scale_grad(const CrossEntropyArgs& args, const I* targets, co
   // Blocks stride over the rows: for an upstream gradient of 1 in place, each block only reads it and
   // leaves, so fewer blocks than rows keep that launch short.
   const unsigned blocks = a.rows < 4096 ? unsigned(a.rows) : 4096u;
-  ce_scale_grad_kernel<<<blocks, kBlock, 0, stream>>>(a, targets, grad_out, dptr(grad), dptr(out));
+  ce_scale_grad_kernel<<<blocks, row_threads<T>(a.classes, kBlock), 0, stream>>>(a, targets, grad_out, dptr(grad),
+                                                                                 dptr(out));
   check_launch("cross_entropy_scale_grad");
 }
 
