@@ -243,6 +243,15 @@ void gemm_strided_batched(const BlasContext& ctx, bool trans_a, bool trans_b, in
 // float32 GEMMs use TF32 tensor cores when enabled (default off: full fp32, matching the CPU).
 void set_tf32(bool enabled);
 bool tf32_enabled();
+// HONE_GEMM_AUTOTUNE=1 (off by default: a choice by timing may differ between runs): each cuBLASLt
+// configuration runs the fastest of the heuristic's candidates, timed on its first call with beta 0.
+// Since the process started: configurations timed, those that took another algorithm than the
+// heuristic's first, and what that saves per call of each, summed (microseconds).
+struct GemmAutotuneStats {
+  int64_t timed = 0, changed = 0;
+  double saved_us_per_call = 0;
+};
+GemmAutotuneStats gemm_autotune_stats();
 
 // ---- GEMM with a fused epilogue (gemm.cpp; the fallback's own kernels in gemm_epilogue.cu) ---------------------
 // C [M, N] = op(A) op(B) with one of the epilogues of kernels/gemm_epilogue.h (bias, tanh GELU with its

@@ -30,6 +30,10 @@
 #include "tools/commands.h"
 #include "tools/run_device.h"
 
+#if defined(HONE_WITH_CUDA)
+#include "kernels/cuda_api.h"
+#endif
+
 namespace hone::cli {
 
 namespace {
@@ -78,7 +82,17 @@ std::vector<double> time_steps(const BenchSetup& s, const std::function<Tensor()
 }
 
 void print_device_memory(const Device& d) {
-  if (d.is_cuda()) std::printf("%s\n", cuda_peak_memory_text(d.index).c_str());
+  if (!d.is_cuda()) return;
+  std::printf("%s\n", cuda_peak_memory_text(d.index).c_str());
+#if defined(HONE_WITH_CUDA)
+  // HONE_GEMM_AUTOTUNE=1: what timing the heuristic's candidates changed.
+  const kernels::cuda::GemmAutotuneStats t = kernels::cuda::gemm_autotune_stats();
+  if (t.timed > 0)
+    std::printf(
+        "[gemm] autotune: %lld configurations timed, %lld took another algorithm than the heuristic's first "
+        "(%.1f us less per call of each, summed)\n",
+        (long long)t.timed, (long long)t.changed, t.saved_us_per_call);
+#endif
 }
 
 const char* precision_name(DType autocast) {

@@ -27,7 +27,8 @@
 #              busy time, time by kind of work and the top kernels, traced with CUPTI) in bf16 and fp32,
 #              `hone bench resnet --device cuda`, and the per-kernel GPU benchmarks (GEMM
 #              cuBLASLt vs cuBLAS, fused vs composed, attention).
-#   ab         the GPT-2 bf16 step with each fast path's switch off in turn (HONE_CE_GRAD_IN_FORWARD=0, ...).
+#   ab         the GPT-2 bf16 step with each fast path's switch off in turn (HONE_CE_GRAD_IN_FORWARD=0, ...),
+#              and with the opt-in HONE_GEMM_AUTOTUNE=1.
 # ONLY=step,step,... runs a subset (steps: selftest, gtest, parity124m, bench, fp32bench, kernelbench, ab,
 # torch (eager), torchcompile), for a
 # short rerun when little device time is left, e.g. ONLY=gtest,parity124m,bench.
@@ -249,6 +250,10 @@ if [[ -n "$CARRIED" ]]; then
     for off in HONE_CE_GRAD_IN_FORWARD HONE_LAYERNORM_BACKWARD_REGS HONE_ADD_LAYERNORM_REGS HONE_GEMM_EPILOGUE; do
       run_bench "gpt2-bf16-$off=0" 60 env "$off=0" "$H" bench gpt2 --device cuda --precision bf16 --steps 10
     done
+    # And one opt-in: each GEMM configuration on the fastest of cuBLASLt's candidates, timed.
+    run_bench gpt2-bf16-HONE_GEMM_AUTOTUNE=1 60 env HONE_GEMM_AUTOTUNE=1 "$H" bench gpt2 --device cuda --precision bf16 \
+      --steps 10
+    grep -h -E '^\[gemm\] autotune' "$OUT/bench-gpt2-bf16-HONE_GEMM_AUTOTUNE=1.log" 2>/dev/null | sed 's/^/  /' >>"$SUMMARY"
   fi
   for b in gemm_cuda_bench fused_bench row_kernels_bench attention_bench conv_bench; do
     wanted kernelbench || continue

@@ -101,7 +101,21 @@ struct LtCall {
   Layout first, second, d;
   Preference pref;
   cublasLtMatmulHeuristicResult_t heuristic{};
+  // With HONE_GEMM_AUTOTUNE=1: the heuristic's candidates (best guess first), timed on the first call
+  // that may run them again (see tune) and then cleared.
+  std::vector<cublasLtMatmulHeuristicResult_t> candidates;
 };
+
+// HONE_GEMM_AUTOTUNE=1 (off by default): each configuration's algorithm is the fastest of up to
+// kTuneCandidates the heuristic proposes, timed on its first call, instead of the heuristic's first.
+// Off by default: a choice by timing may differ from run to run, and so may the last bits of results.
+bool autotune_on() {
+  const char* v = std::getenv("HONE_GEMM_AUTOTUNE");
+  return v && v[0] == '1' && v[1] == 0;
+}
+constexpr int kTuneCandidates = 8, kTuneRuns = 3;
+std::atomic<int64_t> g_tuned{0}, g_tuned_changed{0};
+std::atomic<double> g_tune_saved_us{0};
 
 // How cuBLASLt turns down an epilogue it has no kernel for (the heuristic, or the launch, before
 // anything is enqueued): the caller then runs the fallback instead.
@@ -167,27 +181,73 @@ bool prepare(LtCall& call, const BlasContext& ctx, const LtGemmPlan& p, int64_t 
        "MatmulPreferenceSetAttribute(MIN_ALIGNMENT_D)");
 
   int found = 0;
+  const int requested = autotune_on() ? kTuneCandidates : 1;
+  std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(requested));
   const cublasStatus_t st =
       cublasLtMatmulAlgoGetHeuristic(reinterpret_cast<cublasLtHandle_t>(ctx.lt), call.desc.d, call.first.l,
-                                     call.second.l, call.d.l, call.d.l, call.pref.p, 1, &call.heuristic, &found);
+                                     call.second.l, call.d.l, call.d.l, call.pref.p, requested, results.data(), &found);
   if (may_fail && (unsupported(st) || (st == CUBLAS_STATUS_SUCCESS && found == 0))) return false;
   check_blas(st, "MatmulAlgoGetHeuristic");
   if (found == 0)
     throw std::runtime_error("cuBLASLt found no algorithm for a " + std::to_string(p.n) + "x" + std::to_string(p.m) +
                              "x" + std::to_string(p.k) + " GEMM (batch " + std::to_string(batch) + ")");
+  call.heuristic = results[0];
+  if (found > 1) call.candidates.assign(results.begin(), results.begin() + found);
   return true;
 }
 
 template <class T>
-cublasStatus_t launch(const LtCall& call, const BlasContext& ctx, float alpha, float beta, const void* first,
-                      const void* second, void* d, cudaStream_t stream) {
+cublasStatus_t launch_algo(const LtCall& call, const cublasLtMatmulAlgo_t& algo, const BlasContext& ctx, float alpha,
+                           float beta, const void* first, const void* second, void* d, cudaStream_t stream) {
   const double alpha_d = alpha, beta_d = beta;
   const bool is_double = std::is_same_v<T, double>;
   const void* palpha = is_double ? static_cast<const void*>(&alpha_d) : static_cast<const void*>(&alpha);
   const void* pbeta = is_double ? static_cast<const void*>(&beta_d) : static_cast<const void*>(&beta);
-  return cublasLtMatmul(reinterpret_cast<cublasLtHandle_t>(ctx.lt), call.desc.d, palpha, first, call.first.l,
-                        second, call.second.l, pbeta, d, call.d.l, d, call.d.l, &call.heuristic.algo, ctx.workspace,
-                        ctx.workspace_bytes, stream);
+  return cublasLtMatmul(reinterpret_cast<cublasLtHandle_t>(ctx.lt), call.desc.d, palpha, first, call.first.l, second,
+                        call.second.l, pbeta, d, call.d.l, d, call.d.l, &algo, ctx.workspace, ctx.workspace_bytes,
+                        stream);
+}
+
+// Times each candidate algorithm of `call` on these very operands (a warm-up run, then kTuneRuns, between
+// CUDA events; the host waits for each) and keeps the fastest. Only where running the product again
+// changes nothing: beta 0, so the output (and an epilogue's aux or bias-gradient output) is written
+// afresh from inputs no run modifies. A candidate that fails to launch is passed over.
+template <class T>
+void tune(LtCall& call, const BlasContext& ctx, float alpha, const void* first, const void* second, void* d,
+          cudaStream_t stream) {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  check(cudaEventCreate(&start), "cudaEventCreate (GEMM autotune)");
+  check(cudaEventCreate(&stop), "cudaEventCreate (GEMM autotune)");
+  float best_ms = -1, first_ms = -1;
+  size_t best = 0;
+  for (size_t i = 0; i < call.candidates.size(); ++i) {
+    const cublasLtMatmulAlgo_t& algo = call.candidates[i].algo;
+    if (launch_algo<T>(call, algo, ctx, alpha, 0.f, first, second, d, stream) != CUBLAS_STATUS_SUCCESS) continue;
+    check(cudaEventRecord(start, stream), "cudaEventRecord (GEMM autotune)");
+    for (int r = 0; r < kTuneRuns; ++r) launch_algo<T>(call, algo, ctx, alpha, 0.f, first, second, d, stream);
+    check(cudaEventRecord(stop, stream), "cudaEventRecord (GEMM autotune)");
+    check(cudaEventSynchronize(stop), "cudaEventSynchronize (GEMM autotune)");
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime (GEMM autotune)");
+    if (i == 0) first_ms = ms;
+    if (best_ms < 0 || ms < best_ms) best_ms = ms, best = i;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  g_tuned.fetch_add(1);
+  if (best != 0) {
+    g_tuned_changed.fetch_add(1);
+    if (first_ms > 0) g_tune_saved_us.fetch_add(1e3 * double(first_ms - best_ms) / kTuneRuns);
+  }
+  call.heuristic = call.candidates[best];
+  call.candidates.clear();
+}
+
+template <class T>
+cublasStatus_t launch(LtCall& call, const BlasContext& ctx, float alpha, float beta, const void* first,
+                      const void* second, void* d, cudaStream_t stream) {
+  if (!call.candidates.empty() && beta == 0.f) tune<T>(call, ctx, alpha, first, second, d, stream);
+  return launch_algo<T>(call, call.heuristic.algo, ctx, alpha, beta, first, second, d, stream);
 }
 
 // The prepared call of a configuration, built (descriptors, layouts, the heuristic's algorithm) on its
@@ -201,6 +261,7 @@ LtCall* cached_call(const BlasContext& ctx, const LtGemmPlan& p, int64_t batch, 
                     const void* bias, const void* aux, bool may_fail) {
   thread_local std::map<std::vector<int64_t>, std::unique_ptr<LtCall>> calls;
   const std::vector<int64_t> key{reinterpret_cast<int64_t>(ctx.lt),
+                                 autotune_on(),
                                  int64_t(ctx.workspace_bytes),
                                  data_type<T>(),
                                  data_type<TC>(),
@@ -310,6 +371,8 @@ void gemm_then_epilogue(const BlasContext& ctx, bool trans_a, bool trans_b, int6
 
 void set_tf32(bool enabled) { g_tf32 = enabled; }
 bool tf32_enabled() { return g_tf32; }
+
+GemmAutotuneStats gemm_autotune_stats() { return {g_tuned.load(), g_tuned_changed.load(), g_tune_saved_us.load()}; }
 
 void set_gemm_epilogues(bool enabled) { g_epilogues = enabled ? 1 : 0; }
 bool gemm_epilogues_enabled() {

@@ -96,6 +96,40 @@ struct Blas {
   }
 };
 
+// HONE_GEMM_AUTOTUNE=1: a configuration's candidate algorithms are timed once, on its first call
+// with beta 0, whose result is still the product; a call that accumulates (beta 1) is never timed
+// (running it again would add the product twice) and adds it once.
+inline std::string check_gemm_autotune() {
+  Blas blas;
+  kc::set_tf32(false);
+  const test::ScopedEnv on("HONE_GEMM_AUTOTUNE", "1");
+  const int64_t M = 41, N = 23, K = 37;
+  const auto A = random_floats(M * K, 91), B = random_floats(K * N, 92);
+  std::vector<float> want(M * N);
+  kernels::ref::gemm<float>(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, want.data(), N);
+  DeviceVec<float> dA(A), dB(B), dC(M * N);
+  const kc::GemmAutotuneStats before = kc::gemm_autotune_stats();
+  for (int call = 1; call <= 2; ++call) {
+    kc::gemm_strided_batched<float>(blas.ctx, false, false, M, N, K, 1.f, dA.p, K, 0, dB.p, N, 0, 0.f, dC.p, N, 0, 1,
+                                    nullptr);
+    const std::string err = compare(dC.get(), want, 1e-4, "autotuned gemm, call " + std::to_string(call));
+    if (!err.empty()) return err;
+  }
+  const kc::GemmAutotuneStats tuned = kc::gemm_autotune_stats();
+  if (tuned.timed != before.timed + 1)
+    return "autotune timed a configuration " + std::to_string(tuned.timed - before.timed) + " times in two calls";
+  // Accumulating, into rows N + 3 apart (a configuration of its own, not timed yet).
+  const int64_t ldc = N + 3;
+  const auto prior = random_floats(M * ldc, 93);
+  std::vector<float> sum(prior);
+  kernels::ref::gemm<float>(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 1.f, sum.data(), ldc);
+  DeviceVec<float> dAcc(prior);
+  kc::gemm_strided_batched<float>(blas.ctx, false, false, M, N, K, 1.f, dA.p, K, 0, dB.p, N, 0, 1.f, dAcc.p, ldc, 0, 1,
+                                  nullptr);
+  if (kc::gemm_autotune_stats().timed != tuned.timed) return "autotune timed a GEMM that accumulates (beta 1)";
+  return compare(dAcc.get(), sum, 1e-4, "autotuned gemm accumulating (beta 1)");
+}
+
 // GEMM vs the reference on odd shapes, every transpose combination, batched with a broadcast
 // operand, fp32 (TF32 off) and bf16 inputs.
 inline std::string check_gemm() {
@@ -966,6 +1000,7 @@ inline std::vector<std::pair<std::string, std::function<std::string()>>> all_che
           {"gemm_epilogue", check_gemm_epilogue},
           {"gemm_f32_out", check_gemm_f32_out},
           {"gemm_split", check_gemm_split},
+          {"gemm_autotune", check_gemm_autotune},
           {"upload", check_upload}};
 }
 

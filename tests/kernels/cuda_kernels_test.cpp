@@ -30,6 +30,7 @@ TEST(CudaKernels, FusedBiasGeluAndAddLayerNormMatchTheCpu) { run_check("fused");
 TEST(CudaKernels, GemmEpiloguesMatchPlainGemmPlusHostEpilogue) { run_check("gemm_epilogue"); }
 TEST(CudaKernels, GemmFloat32OutputForAutocastWeightGradients) { run_check("gemm_f32_out"); }
 TEST(CudaKernels, GemmWithOddLargeExtentsRunsAsAlignedParts) { run_check("gemm_split"); }
+TEST(CudaKernels, GemmAutotuneTimesEachConfigurationOnceAndNeverAnAccumulation) { run_check("gemm_autotune"); }
 TEST(CudaKernels, UploadsThroughThePageLockedRingArriveInOrder) { run_check("upload"); }
 
 }  // namespace
