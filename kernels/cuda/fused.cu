@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/layernorm_rows.cuh"
 #include "kernels/env_switch.h"
 #include "kernels/fused.h"
 
@@ -148,91 +149,6 @@ __global__ void add_layernorm_forward_vec4_kernel(int64_t rows, int64_t cols, co
   }
 }
 
-// add_layernorm_forward_kernel for rows of at most kRegCols * blockDim.x columns, kRegRows rows at a
-// time, each thread's elements (columns t + k blockDim.x, k < kRegCols) held in registers: the rows'
-// loads are all issued before their first reduction, and the variance and output passes read the sums
-// from registers where the other kernels re-read the `sum` just written (from the cache at best); w and
-// b are loaded once per block. The per-element arithmetic and each thread's order are the scalar
-// kernel's, so are its results.
-constexpr int kRegCols = 4, kRegRows = 2;
-template <class T, class X, class Y, class A>
-__global__ void __launch_bounds__(kThreads)
-    add_layernorm_forward_regs_kernel(int64_t rows, int64_t cols, const X* x, const T* res, const T* w, const T* b,
-                                      A eps, T* sum, Y* y, A* mean_out, A* rstd_out) {
-  __shared__ A scratch[32 * kRegRows];
-  A wv[kRegCols], bv[kRegCols];
-#pragma unroll
-  for (int k = 0; k < kRegCols; ++k) {
-    const int64_t i = threadIdx.x + int64_t(k) * blockDim.x;
-    wv[k] = w && i < cols ? load(w[i]) : A(1);
-    bv[k] = b && i < cols ? load(b[i]) : A(0);
-  }
-  for (int64_t r0 = int64_t(blockIdx.x) * kRegRows; r0 < rows; r0 += int64_t(gridDim.x) * kRegRows) {
-    // Every load first: as far as the compiler knows the stores to `sum` could alias x or res, and
-    // would hold back loads placed after them.
-    A xv[kRegRows][kRegCols], rv[kRegRows][kRegCols];
-#pragma unroll
-    for (int q = 0; q < kRegRows; ++q)
-#pragma unroll
-      for (int k = 0; k < kRegCols; ++k) {
-        const int64_t r = r0 + q, i = threadIdx.x + int64_t(k) * blockDim.x;
-        const bool in = r < rows && i < cols;
-        xv[q][k] = in ? A(load(x[r * cols + i])) : A(0);
-        rv[q][k] = in ? A(load(res[r * cols + i])) : A(0);
-      }
-    A v[kRegRows][kRegCols], stat[kRegRows];
-#pragma unroll
-    for (int q = 0; q < kRegRows; ++q) {
-      stat[q] = 0;
-#pragma unroll
-      for (int k = 0; k < kRegCols; ++k) {
-        const int64_t r = r0 + q, i = threadIdx.x + int64_t(k) * blockDim.x;
-        v[q][k] = 0;
-        if (r >= rows || i >= cols) continue;
-        const T s = store<T>(xv[q][k] + rv[q][k]);
-        sum[r * cols + i] = s;
-        v[q][k] = load(s);
-        stat[q] += v[q][k];
-      }
-    }
-    block_sums(stat, scratch);
-    A mu[kRegRows], rs[kRegRows];
-#pragma unroll
-    for (int q = 0; q < kRegRows; ++q) {
-      mu[q] = stat[q] / A(cols);
-      stat[q] = 0;
-#pragma unroll
-      for (int k = 0; k < kRegCols; ++k) {
-        if (threadIdx.x + int64_t(k) * blockDim.x >= cols) continue;
-        const A d = v[q][k] - mu[q];
-        stat[q] += d * d;
-      }
-    }
-    block_sums(stat, scratch);
-#pragma unroll
-    for (int q = 0; q < kRegRows; ++q) {
-      const int64_t r = r0 + q;
-      if (r >= rows) break;
-      rs[q] = A(1) / sqrt(stat[q] / A(cols) + eps);
-#pragma unroll
-      for (int k = 0; k < kRegCols; ++k) {
-        const int64_t i = threadIdx.x + int64_t(k) * blockDim.x;
-        if (i >= cols) continue;
-        const T yt = store<T>((v[q][k] - mu[q]) * rs[q] * wv[k] + bv[k]);
-        if constexpr (std::is_same_v<Y, T>) {
-          y[r * cols + i] = yt;
-        } else {
-          y[r * cols + i] = store<Y>(A(load(yt)));
-        }
-      }
-      if (threadIdx.x == 0) {
-        mean_out[r] = mu[q];
-        rstd_out[r] = rs[q];
-      }
-    }
-  }
-}
-
 }  // namespace
 
 template <class T>
@@ -281,10 +197,9 @@ void launch_add_layernorm(int64_t rows, int64_t cols, const X* x, const T* resid
   const auto rd = dptr(residual), wd = dptr(weight), bd = dptr(bias);
   const auto sd = dptr(sum);
   const auto yd = dptr(y);
-  if (cols <= kRegCols * kThreads && !switched_off("HONE_ADD_LAYERNORM_REGS")) {
-    const int64_t pairs = (rows + kRegRows - 1) / kRegRows;
-    add_layernorm_forward_regs_kernel<<<unsigned(pairs < 65535 * 16 ? pairs : 65535 * 16), kThreads, 0, stream>>>(
-        rows, cols, xd, rd, wd, bd, A(eps), sd, yd, mean, rstd);
+  if (layernorm_rows_in_registers(cols) && !switched_off("HONE_ADD_LAYERNORM_REGS")) {
+    add_layernorm_forward_regs_kernel<<<layernorm_regs_blocks(rows), kThreads, 0, stream>>>(rows, cols, xd, rd, wd, bd,
+                                                                                            A(eps), sd, yd, mean, rstd);
   } else if (cols % 4 == 0 && ok(xd) && ok(rd) && ok(sd) && ok(yd) && (!wd || ok(wd)) && (!bd || ok(bd))) {
     add_layernorm_forward_vec4_kernel<<<blocks, kThreads, 0, stream>>>(rows, cols, xd, rd, wd, bd, A(eps), sd, yd, mean,
                                                                        rstd);

@@ -1,7 +1,8 @@
 // CUDA layer norm over the rows of a contiguous [rows, cols] array.
 //
 // Forward: one block per row, two passes for the statistics (mean, then squared deviations: no
-// cancellation when |mean| >> std), as on the CPU.
+// cancellation when |mean| >> std), as on the CPU; rows of up to 1024 columns take layernorm_rows.cuh's
+// register kernel instead (HONE_ADD_LAYERNORM_REGS=0 turns it off).
 // Backward: deterministic without atomics. One kernel reads x and gy once for dx and for the
 // dweight/dbias partial sums of its block's rows (kept in shared memory, one column per thread),
 // and a second kernel adds each column's partials in block order (in double); rows of up to 1024
@@ -11,6 +12,7 @@
 #include <algorithm>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/layernorm_rows.cuh"
 #include "kernels/env_switch.h"
 
 namespace hone::kernels::cuda {
@@ -116,8 +118,7 @@ __global__ void layernorm_backward_fused_kernel(int64_t rows, int64_t cols, int6
 // it re-reads gx after it); w is loaded once per block and the dweight/dbias partials stay in
 // registers. The row kernel was latency-bound: 86 us for GPT-2's 16384 x 768 on an H200, where its
 // ~200 MB would take ~50 us at the memory's speed. The same arithmetic in the same order, so the same
-// results (up to how the compiler fuses multiply-adds).
-constexpr int kRegCols = 4, kRegRows = 2;
+// results (up to how the compiler fuses multiply-adds). kRegCols and kRegRows: layernorm_rows.cuh's.
 template <class T, class G, class A>
 __global__ void __launch_bounds__(kBlock)
     layernorm_backward_regs_kernel(int64_t rows, int64_t cols, int64_t rows_per_block, const T* x, const T* w,
@@ -273,8 +274,15 @@ void layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* weight, 
                        acc_t<T>* mean, acc_t<T>* rstd, cudaStream_t stream) {
   if (rows == 0) return;
   using A = acc_t<T>;
-  layernorm_forward_kernel<<<row_blocks(rows), kBlock, 0, stream>>>(rows, cols, dptr(x), dptr(weight), dptr(bias),
-                                                                     A(eps), dptr(y), mean, rstd);
+  if (layernorm_rows_in_registers(cols) && !switched_off("HONE_ADD_LAYERNORM_REGS")) {
+    // The plain layer norm: no residual, no sum.
+    add_layernorm_forward_regs_kernel<<<layernorm_regs_blocks(rows), kThreads, 0, stream>>>(
+        rows, cols, dptr(x), static_cast<decltype(dptr(x))>(nullptr), dptr(weight), dptr(bias), A(eps),
+        static_cast<decltype(dptr(y))>(nullptr), dptr(y), mean, rstd);
+  } else {
+    layernorm_forward_kernel<<<row_blocks(rows), kBlock, 0, stream>>>(rows, cols, dptr(x), dptr(weight), dptr(bias),
+                                                                      A(eps), dptr(y), mean, rstd);
+  }
   check_launch("layernorm_forward");
 }
 
