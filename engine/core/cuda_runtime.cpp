@@ -55,12 +55,13 @@ cudaStream_t stream(int device) {
     // Kernel scratch comes from cudaMallocAsync's pool, which by default hands its unused memory back
     // to the driver at every synchronisation (a training step has one per logged value), so that each
     // step's first scratch allocations would map device memory again. It keeps it instead; the
-    // caching allocator trims the pool when cudaMalloc finds the device full.
+    // caching allocator trims the pool when cudaMalloc finds the device full. (A device without
+    // memory pools keeps working, as before.)
     cudaMemPool_t pool = nullptr;
-    check(cudaDeviceGetDefaultMemPool(&pool, device), "cudaDeviceGetDefaultMemPool");
     uint64_t keep_all = UINT64_MAX;
-    check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_all),
-          "cudaMemPoolSetAttribute(ReleaseThreshold)");
+    if (cudaDeviceGetDefaultMemPool(&pool, device) != cudaSuccess ||
+        cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_all) != cudaSuccess)
+      cudaGetLastError();
     // Kernel scratch that finds the device full first gets the blocks this cache holds free.
     kernels::cuda::set_memory_pressure_handler([] { cuda_empty_cache(); });
   });
