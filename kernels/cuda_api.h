@@ -138,13 +138,14 @@ void layernorm_backward_lowp_gy(int64_t rows, int64_t cols, const T* x, const T*
 // Unlike the CPU version the totals stay on the device: `loss` (one T) receives the mean loss over
 // the counted rows (0 when none), `count` (one int64) the number of counted rows. Targets that are
 // out of range are recorded in `record` (see IndexError) and their rows skipped.
-// glogits (optional, same layout as the logits): also the gradient for an upstream gradient of 1,
-// (softmax - smoothed one-hot) / count, zeros in the uncounted rows, formed while the row is at hand
-// (the backward then need not read the logits again; see cross_entropy_scale_grad). Not for f16:
-// divided by the count and unscaled by a loss scale, most of its values would underflow.
+// glogits (optional, same layout as the logits): also the gradient for an upstream gradient of
+// glogits_upstream, (softmax - smoothed one-hot) * glogits_upstream / count, zeros in the uncounted
+// rows, formed while the row is at hand (the backward then need not read the logits again; see
+// cross_entropy_scale_grad). Not for f16 logits (engine/ops/loss.cpp): most values would underflow.
 template <class T, class I>
 void cross_entropy_forward(const CrossEntropyArgs& a, const T* logits, const I* targets, acc_t<T>* lse, acc_t<T>* loss,
-                           int64_t* count, IndexError* record, cudaStream_t stream, T* glogits = nullptr);
+                           int64_t* count, IndexError* record, cudaStream_t stream, T* glogits = nullptr,
+                           double glogits_upstream = 1.0);
 // grad_out: the upstream gradient of the mean loss (one acc_t<T> on the device), so the scale
 // grad_out / count is formed on the device. The loss and its gradient are in the accumulation
 // type (float for 16-bit logits): a bf16 loss would keep only 3 significant digits.
@@ -152,12 +153,13 @@ template <class T, class I>
 void cross_entropy_backward(const CrossEntropyArgs& a, const T* logits, const I* targets,
                             const acc_t<T>* lse, const acc_t<T>* grad_out, const int64_t* count, T* glogits,
                             cudaStream_t stream);
-// The backward of a forward that formed the gradient: out = grad * grad_out (one acc_t<T> on the
-// device) over the counted rows. With out == grad (in place) and an upstream gradient of exactly 1 the
-// kernel reads that one value and leaves: no pass over the logits' gradient at all.
+// The backward of a forward that formed the gradient for an upstream gradient of formed_for: out =
+// grad * (grad_out / formed_for) (grad_out: one acc_t<T> on the device) over the counted rows. With
+// out == grad (in place) and grad_out exactly formed_for the kernel reads that one value and leaves:
+// no pass over the logits' gradient at all.
 template <class T, class I>
-void cross_entropy_scale_grad(const CrossEntropyArgs& a, const I* targets, const acc_t<T>* grad_out, const T* grad,
-                              T* out, cudaStream_t stream);
+void cross_entropy_scale_grad(const CrossEntropyArgs& a, const I* targets, const acc_t<T>* grad_out,
+                              acc_t<T> formed_for, const T* grad, T* out, cudaStream_t stream);
 
 // ---- indexing and embedding (indexing.cu) -----------------------------------------------------------------
 // Same layouts as kernels/indexing.h. T of the forwards: every dtype; of the backwards: floating.

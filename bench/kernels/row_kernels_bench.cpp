@@ -148,7 +148,7 @@ void bm_ce_bwd(benchmark::State& state, int kind) {
       kc::cross_entropy_backward<bf16, int32_t>(o.args, o.logits.p, o.targets, o.lse.p, o.upstream.p, o.count.p,
                                                 o.grad.p, nullptr);
     else
-      kc::cross_entropy_scale_grad<bf16, int32_t>(o.args, o.targets, o.upstream.p, o.grad.p, o.grad.p, nullptr);
+      kc::cross_entropy_scale_grad<bf16, int32_t>(o.args, o.targets, o.upstream.p, 1.f, o.grad.p, o.grad.p, nullptr);
   };
   run();
   hone::bench::time_with_cuda_events(state, run);

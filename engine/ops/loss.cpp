@@ -3,6 +3,8 @@
 // gradient (PyTorch gives nan there; a batch of pure padding should not poison training).
 #include "kernels/loss.h"
 
+#include <cmath>
+
 #include "engine/ops/common.h"
 #include "engine/ops/ops.h"
 #include "kernels/env_switch.h"
@@ -10,6 +12,8 @@
 namespace hone::ops {
 
 namespace {
+
+thread_local double t_expected_loss_grad = 1.0;
 
 // "[1, 7]": the multi-index of flat position `flat` in `shape`.
 std::string position_str(int64_t flat, const Shape& shape) {
@@ -68,11 +72,12 @@ void check_targets_in_range(const kernels::CrossEntropyArgs& a, const Tensor& ta
 // padded rows, see detail::empty_gemm_output), and their gradient is written in the same layout, so
 // that the backward GEMMs get it aligned too.
 //
-// When the logits need a gradient, the forward forms it (for an upstream gradient of 1) while it has
-// each row at hand, and the backward only scales it, in place and not at all for 1: the logits are
-// read once instead of twice (at GPT-2's 50257-token head, B=16, T=1024 in bf16: 1.6 GB less traffic
-// per step), and they need not be kept for the backward. Not for f16 logits (that gradient, not yet
-// multiplied by a loss scale, would mostly underflow) nor with HONE_CE_GRAD_IN_FORWARD=0.
+// When the logits need a gradient, the forward forms it while it has each row at hand, for the
+// upstream gradient LossGradScaleGuard expects (1 by default), and the backward only scales it, in
+// place and not at all when the expected one comes: the logits are read once instead of twice (at
+// GPT-2's 50257-token head, B=16, T=1024 in bf16: 1.6 GB less traffic per step), and they need not be
+// kept for the backward. Not for f16 logits (that gradient, divided by the count, would mostly
+// underflow before a loss scale reached it) nor with HONE_CE_GRAD_IN_FORWARD=0.
 Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, kernels::CrossEntropyArgs args) {
   Tensor x = logits_in.detach().reshape({args.rows, args.classes});  // a view where the strides allow
   if (args.classes > 1 && x.strides()[1] != 1) x = x.contiguous();
@@ -89,6 +94,11 @@ Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, kernel
     return Tensor::empty({args.rows, args.row_stride}, dtype, device).narrow(1, 0, args.classes);
   };
   const Tensor forward_grad = grad_in_forward ? empty_grad(x.dtype(), dev) : Tensor();
+  // The upstream gradient it is formed for, rounded as the device holds it (1 if the expected one is 0
+  // or not finite: the backward divides by it).
+  double expected = expected_loss_grad();
+  if (stats != DType::F64) expected = double(float(expected));
+  const double formed_for = std::isfinite(expected) && expected != 0.0 ? expected : 1.0;
   HONE_DISPATCH_FLOATING(x.dtype(), "cross_entropy", [&] {
     dispatch_index(targets.dtype(), [&](auto tag) {
       using I = decltype(tag);
@@ -96,7 +106,7 @@ Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, kernel
           args, static_cast<const scalar_t*>(x.data_ptr()), static_cast<const I*>(targets.data_ptr()),
           static_cast<acc_t<scalar_t>*>(lse.data_ptr()), static_cast<acc_t<scalar_t>*>(out.data_ptr()),
           count.data<int64_t>(), cuda::index_error_record(dev.index), cuda::stream(dev),
-          grad_in_forward ? static_cast<scalar_t*>(forward_grad.data_ptr()) : nullptr);
+          grad_in_forward ? static_cast<scalar_t*>(forward_grad.data_ptr()) : nullptr, formed_for);
     });
   });
   if (!grad) return out;
@@ -115,8 +125,8 @@ Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, kernel
           using I = decltype(tag);
           kernels::cuda::cross_entropy_scale_grad<scalar_t, I>(
               args, static_cast<const I*>(tv.data_ptr()), static_cast<const acc_t<scalar_t>*>(g.data_ptr()),
-              static_cast<const scalar_t*>(forward_grad.data_ptr()), static_cast<scalar_t*>(gx.data_ptr()),
-              cuda::stream(gx.device()));
+              acc_t<scalar_t>(formed_for), static_cast<const scalar_t*>(forward_grad.data_ptr()),
+              static_cast<scalar_t*>(gx.data_ptr()), cuda::stream(gx.device()));
         });
       });
       return {gx.view(logits_shape)};
@@ -202,6 +212,12 @@ Tensor cross_entropy_accumulated(const Tensor& logits_in, const Tensor& targets_
 }
 
 }  // namespace
+
+LossGradScaleGuard::LossGradScaleGuard(double expected_upstream_grad) : previous_(t_expected_loss_grad) {
+  t_expected_loss_grad = expected_upstream_grad;
+}
+LossGradScaleGuard::~LossGradScaleGuard() { t_expected_loss_grad = previous_; }
+double expected_loss_grad() { return t_expected_loss_grad; }
 
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t ignore_index,
                      double label_smoothing) {

@@ -94,6 +94,22 @@ Tensor embedding(const Tensor& weight, const Tensor& indices);
 // label_smoothing eps: target distribution (1 - eps) one-hot + eps / C.
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100,
                      double label_smoothing = 0.0);
+// The upstream gradient a loss will get in its backward, where known when its forward runs (the
+// Trainer's micro-batch weight times the loss scale): the CUDA cross-entropy forms the logits'
+// gradient in its forward for that value, so that its backward has nothing left to do when it comes
+// (with gradient accumulation and loss scaling too). Any other value still gets the right gradient,
+// through one scaling pass. A scope for the forwards inside it (per thread; nests); 1 outside.
+class LossGradScaleGuard {
+ public:
+  explicit LossGradScaleGuard(double expected_upstream_grad);
+  ~LossGradScaleGuard();
+  LossGradScaleGuard(const LossGradScaleGuard&) = delete;
+  LossGradScaleGuard& operator=(const LossGradScaleGuard&) = delete;
+
+ private:
+  double previous_;
+};
+double expected_loss_grad();
 
 // ---- dropout (dropout.cpp) -------------------------------------------------------------------
 // Zeroes each element with probability p and scales the rest by 1/(1-p). The mask is element i

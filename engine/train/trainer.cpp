@@ -211,6 +211,8 @@ double Trainer::train_step(int64_t step) {
     Tensor loss;
     {
       AutocastGuard autocast(autocast_);  // the forward only; backward computes in its saved dtypes
+      // The gradient the loss will get: a loss that forms its gradient in the forward forms that one.
+      ops::LossGradScaleGuard expected(weight * (scaler ? scaler->scale() : 1.0));
       loss = task_.mean_loss(b);
     }
     const Tensor weighted = ops::mul(loss, weight);

@@ -9,9 +9,10 @@
 // The gradient, softmax - smoothed one-hot over the count, can be formed in the forward itself
 // (`glogits`): the block reads its row a second time right after the first, from the cache, and
 // the logits are read from memory once in all instead of again in the backward (llm.c's fused
-// classifier). That gradient is for an upstream gradient of 1; cross_entropy_scale_grad applies
-// another one (a gradient accumulation weight, a loss scale) in the backward and does nothing
-// for 1. The number of counted rows it divides by is counted first (ce_count_kernel).
+// classifier). That gradient is for the upstream gradient the caller expects (1, or a gradient
+// accumulation weight times a loss scale: ops::LossGradScaleGuard); cross_entropy_scale_grad applies
+// the one that comes in the backward and does nothing when it is the expected one. The number of
+// counted rows it divides by is counted first (ce_count_kernel).
 #include <algorithm>
 
 #include "kernels/cuda/common.cuh"
@@ -94,19 +95,19 @@ __global__ void __launch_bounds__(kTotalBlock) ce_count_kernel(CrossEntropyArgs 
   if (threadIdx.x == 0) *count = static_cast<int64_t>(c);
 }
 
-// glogits (null: no gradient): the gradient for an upstream gradient of 1, dividing by *count.
+// glogits (null: no gradient): the gradient for an upstream gradient of `upstream`, dividing by *count.
 template <class T, class I, class A>
 __global__ void __launch_bounds__(kGradBlock)
     ce_forward_kernel(CrossEntropyArgs a, const T* logits, const I* targets, A* lse, double* row_loss, uint8_t* counted,
-                      IndexError* record, const int64_t* count, T* glogits) {
+                      IndexError* record, const int64_t* count, T* glogits, A upstream) {
   __shared__ A scratch[32];
   const int64_t C = a.classes;
   const A eps = A(a.label_smoothing);
   const bool smoothing = a.label_smoothing != 0.0;
-  A inv_count = 0;
+  A grad_scale = 0;  // upstream / count: the backward's scale for that upstream gradient, to the bit
   if (glogits) {
     const int64_t n = *count;
-    inv_count = n ? A(1) / A(n) : A(0);
+    grad_scale = n ? upstream / A(n) : A(0);
   }
   for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {
     const int64_t t = int64_t(targets[r]);
@@ -164,7 +165,7 @@ __global__ void __launch_bounds__(kGradBlock)
       map_vec(x, glogits + r * a.row_stride, C, threadIdx.x, blockDim.x, [&](int64_t c, T v) {
         A p = exp_fast(load(v) - l) - off;
         if (c == t) p -= hit;
-        return store<T>(p * inv_count);
+        return store<T>(p * grad_scale);
       });
     }
   }
@@ -214,12 +215,14 @@ __global__ void ce_backward_kernel(CrossEntropyArgs a, const T* logits, const I*
   }
 }
 
-// out = grad * *grad_out over the counted rows; the others' zeros are kept (written when out is not
-// grad). In place (out == grad) and for an upstream gradient of exactly 1 there is nothing to do.
+// out = grad * (*grad_out / formed_for) over the counted rows, grad having been formed for an upstream
+// gradient of formed_for; the others' zeros are kept (written when out is not grad). In place (out ==
+// grad) with the upstream gradient the forward expected there is nothing to do.
 template <class T, class I, class A>
-__global__ void ce_scale_grad_kernel(CrossEntropyArgs a, const I* targets, const A* grad_out, const T* grad, T* out) {
-  const A g = *grad_out;
-  if (g == A(1) && grad == out) return;
+__global__ void ce_scale_grad_kernel(CrossEntropyArgs a, const I* targets, const A* grad_out, A formed_for,
+                                     const T* grad, T* out) {
+  if (*grad_out == formed_for && grad == out) return;
+  const A g = *grad_out / formed_for;
   for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {
     const T* in = grad + r * a.row_stride;
     T* o = out + r * a.row_stride;
@@ -236,7 +239,8 @@ __global__ void ce_scale_grad_kernel(CrossEntropyArgs a, const I* targets, const
 
 template <class T, class I>
 void cross_entropy_forward(const CrossEntropyArgs& args, const T* logits, const I* targets, acc_t<T>* lse,
-                           acc_t<T>* loss, int64_t* count, IndexError* record, cudaStream_t stream, T* glogits) {
+                           acc_t<T>* loss, int64_t* count, IndexError* record, cudaStream_t stream, T* glogits,
+                           double glogits_upstream) {
   const CrossEntropyArgs a = with_row_stride(args);
   Scratch row_loss(a.rows * sizeof(double), stream), counted(a.rows, stream);
   if (a.rows > 0) {
@@ -245,7 +249,8 @@ void cross_entropy_forward(const CrossEntropyArgs& args, const T* logits, const 
       check_launch("cross_entropy_forward (count)");
     }
     ce_forward_kernel<<<row_blocks(a.rows), row_threads<T>(a.classes, glogits ? kGradBlock : kBlock), 0, stream>>>(
-        a, dptr(logits), targets, lse, row_loss.as<double>(), counted.as<uint8_t>(), record, count, dptr(glogits));
+        a, dptr(logits), targets, lse, row_loss.as<double>(), counted.as<uint8_t>(), record, count, dptr(glogits),
+        acc_t<T>(glogits_upstream));
     check_launch("cross_entropy_forward");
   }
   ce_total_kernel<<<1, kTotalBlock, 0, stream>>>(a.rows, row_loss.as<double>(), counted.as<uint8_t>(), loss, count);
@@ -263,25 +268,25 @@ void cross_entropy_backward(const CrossEntropyArgs& args, const T* logits, const
 }
 
 template <class T, class I>
-void cross_entropy_scale_grad(const CrossEntropyArgs& args, const I* targets, const acc_t<T>* grad_out, const T* grad,
-                              T* out, cudaStream_t stream) {
+void cross_entropy_scale_grad(const CrossEntropyArgs& args, const I* targets, const acc_t<T>* grad_out,
+                              acc_t<T> formed_for, const T* grad, T* out, cudaStream_t stream) {
   const CrossEntropyArgs a = with_row_stride(args);
   if (a.rows == 0) return;
   // Blocks stride over the rows: for an upstream gradient of 1 in place, each block only reads it and
   // leaves, so fewer blocks than rows keep that launch short.
   const unsigned blocks = a.rows < 4096 ? unsigned(a.rows) : 4096u;
-  ce_scale_grad_kernel<<<blocks, row_threads<T>(a.classes, kBlock), 0, stream>>>(a, targets, grad_out, dptr(grad),
-                                                                                 dptr(out));
+  ce_scale_grad_kernel<<<blocks, row_threads<T>(a.classes, kBlock), 0, stream>>>(a, targets, grad_out, formed_for,
+                                                                                 dptr(grad), dptr(out));
   check_launch("cross_entropy_scale_grad");
 }
 
-#define HONE_INSTANTIATE(T, I)                                                                                   \
-  template void cross_entropy_forward<T, I>(const CrossEntropyArgs&, const T*, const I*, acc_t<T>*, acc_t<T>*,   \
-                                            int64_t*, IndexError*, cudaStream_t, T*);                            \
-  template void cross_entropy_backward<T, I>(const CrossEntropyArgs&, const T*, const I*, const acc_t<T>*,       \
-                                             const acc_t<T>*, const int64_t*, T*, cudaStream_t);                 \
-  template void cross_entropy_scale_grad<T, I>(const CrossEntropyArgs&, const I*, const acc_t<T>*, const T*, T*, \
-                                               cudaStream_t);
+#define HONE_INSTANTIATE(T, I)                                                                                         \
+  template void cross_entropy_forward<T, I>(const CrossEntropyArgs&, const T*, const I*, acc_t<T>*, acc_t<T>*,         \
+                                            int64_t*, IndexError*, cudaStream_t, T*, double);                          \
+  template void cross_entropy_backward<T, I>(const CrossEntropyArgs&, const T*, const I*, const acc_t<T>*,             \
+                                             const acc_t<T>*, const int64_t*, T*, cudaStream_t);                       \
+  template void cross_entropy_scale_grad<T, I>(const CrossEntropyArgs&, const I*, const acc_t<T>*, acc_t<T>, const T*, \
+                                               T*, cudaStream_t);
 #define HONE_INSTANTIATE_T(T) HONE_INSTANTIATE(T, int32_t) HONE_INSTANTIATE(T, int64_t)
 HONE_INSTANTIATE_T(float)
 HONE_INSTANTIATE_T(double)

@@ -73,6 +73,31 @@ TEST(CrossEntropyCuda, GradientFormedInTheForwardMatchesTheBackwards) {
       }
 }
 
+// Formed for the upstream gradient LossGradScaleGuard expects (a gradient accumulation weight): equal,
+// bit for bit, to the backward's gradient when that one comes; right, to a rounding, when another does.
+// 0.375: a bf16 loss (bf16 logits outside autocast) rounds its gradient to bf16, and 0.375 is one.
+TEST(CrossEntropyCuda, GradientFormedForTheExpectedUpstreamGradient) {
+  if (!kernels::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  for (const DType dtype : {DType::F32, DType::BF16})
+    for (const bool through_gemm : {false, true}) {
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + (through_gemm ? " after a GEMM" : " leaf"));
+      const LossAndGrad plain = run(dtype, 37, 1003, through_gemm, 0.375, false);
+      LossAndGrad expected, other;
+      {
+        ops::LossGradScaleGuard guard(0.375);
+        expected = run(dtype, 37, 1003, through_gemm, 0.375, true);
+      }
+      {
+        ops::LossGradScaleGuard guard(0.5);
+        other = run(dtype, 37, 1003, through_gemm, 0.375, true);
+      }
+      ASSERT_EQ(expected.grad.size(), plain.grad.size());
+      for (size_t i = 0; i < plain.grad.size(); ++i) ASSERT_EQ(expected.grad[i], plain.grad[i]) << i;
+      const double tol = (dtype == DType::BF16 ? 2e-2 : 1e-6) * max_abs(plain.grad);
+      for (size_t i = 0; i < plain.grad.size(); ++i) ASSERT_NEAR(other.grad[i], plain.grad[i], tol) << i;
+    }
+}
+
 // Ignored rows get zero gradient rows, every row ignored gives zeros (and a zero loss).
 TEST(CrossEntropyCuda, GradientFormedInTheForwardIsZeroForIgnoredRows) {
   if (!kernels::cuda_device_present()) GTEST_SKIP() << "no CUDA device";

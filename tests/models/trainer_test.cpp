@@ -62,7 +62,11 @@ class SyntheticTask : public TrainTask {
     b.work = batch_ * T_;
     return b;
   }
-  Tensor mean_loss(const TrainBatch& b) override { return m_.loss(b.inputs, b.targets); }
+  Tensor mean_loss(const TrainBatch& b) override {
+    expected_grads.push_back(ops::expected_loss_grad());
+    return m_.loss(b.inputs, b.targets);
+  }
+  std::vector<double> expected_grads;  // ops::expected_loss_grad() at each mean_loss
   std::map<std::string, double> evaluate() override {
     NoGradGuard g;
     const TrainBatch b = make(100000);
@@ -261,6 +265,32 @@ TrainSummary run_tiny(const std::string& precision, double init_scale, const std
   o.stop_after = stop_after;
   o.resume = resume;
   return Trainer(t, o).run();
+}
+
+// The Trainer tells the loss the gradient its backward will get (ops::LossGradScaleGuard: on CUDA the
+// cross-entropy forms that one in its forward): each micro-batch's weight (its share of the step's
+// targets) times the loss scale.
+TEST(Trainer, TellsTheLossTheGradientItsBackwardWillGet) {
+  for (const std::string precision : {"fp32", "fp16"}) {
+    manual_seed(5);
+    models::Gpt2 m(tiny_config(0.0), 3);
+    SyntheticTask t(m, 4, 10, 11);
+    TrainerOptions o;
+    o.steps = 1;
+    o.grad_accum = 3;
+    o.quiet = true;
+    o.precision = precision;
+    o.loss_scale.init_scale = 1024;
+    Trainer(t, o).run();
+    ASSERT_EQ(t.expected_grads.size(), 3u) << precision;
+    int64_t total = 0;
+    std::vector<int64_t> counts;
+    for (int64_t i = 0; i < 3; ++i) counts.push_back(t.make(i).count), total += counts.back();
+    const double scale = precision == "fp16" ? 1024 : 1;
+    for (size_t i = 0; i < 3; ++i)
+      EXPECT_DOUBLE_EQ(t.expected_grads[i], scale * double(counts[i]) / double(total)) << precision << " " << i;
+    EXPECT_EQ(ops::expected_loss_grad(), 1.0) << "the scope ends with the forward";
+  }
 }
 
 TEST(Trainer, Bf16AndFp16TrackTheFloat32LossCurve) {
