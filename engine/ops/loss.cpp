@@ -76,8 +76,9 @@ void check_targets_in_range(const kernels::CrossEntropyArgs& a, const Tensor& ta
 // upstream gradient LossGradScaleGuard expects (1 by default), and the backward only scales it, in
 // place and not at all when the expected one comes: the logits are read once instead of twice (at
 // GPT-2's 50257-token head, B=16, T=1024 in bf16: 1.6 GB less traffic per step), and they need not be
-// kept for the backward. Not for f16 logits (that gradient, divided by the count, would mostly
-// underflow before a loss scale reached it) nor with HONE_CE_GRAD_IN_FORWARD=0.
+// kept for the backward. Not for f16 logits unless the upstream gradient is declared (formed for 1,
+// divided by the count, their gradient would mostly underflow before a loss scale reached it), nor
+// with HONE_CE_GRAD_IN_FORWARD=0.
 Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, kernels::CrossEntropyArgs args) {
   Tensor x = logits_in.detach().reshape({args.rows, args.classes});  // a view where the strides allow
   if (args.classes > 1 && x.strides()[1] != 1) x = x.contiguous();
@@ -88,17 +89,21 @@ Tensor cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets, kernel
   const Tensor count = Tensor::empty({}, DType::I64, dev);
   Tensor out = Tensor::empty({}, stats, dev);  // the loss in the accumulation dtype
   const bool grad = needs_grad({&logits_in});
-  const bool grad_in_forward = grad && x.dtype() != DType::F16 && !kernels::switched_off("HONE_CE_GRAD_IN_FORWARD");
+  // The upstream gradient the gradient is formed for, rounded as the device holds it (1 if the
+  // expected one is 0 or not finite: the backward divides by it).
+  double expected = expected_loss_grad();
+  if (stats != DType::F64) expected = double(float(expected));
+  const bool declared = std::isfinite(expected) && expected != 0.0 && expected != 1.0;
+  const double formed_for = declared ? expected : 1.0;
+  // f16 logits only where the upstream gradient was declared (the Trainer's loss scale): formed for 1
+  // and scaled after, their gradient would mostly underflow first.
+  const bool grad_in_forward =
+      grad && (x.dtype() != DType::F16 || declared) && !kernels::switched_off("HONE_CE_GRAD_IN_FORWARD");
   // [rows, classes] with the logits' row stride: storage [rows, row_stride], narrowed.
   const auto empty_grad = [args](DType dtype, Device device) {
     return Tensor::empty({args.rows, args.row_stride}, dtype, device).narrow(1, 0, args.classes);
   };
   const Tensor forward_grad = grad_in_forward ? empty_grad(x.dtype(), dev) : Tensor();
-  // The upstream gradient it is formed for, rounded as the device holds it (1 if the expected one is 0
-  // or not finite: the backward divides by it).
-  double expected = expected_loss_grad();
-  if (stats != DType::F64) expected = double(float(expected));
-  const double formed_for = std::isfinite(expected) && expected != 0.0 ? expected : 1.0;
   HONE_DISPATCH_FLOATING(x.dtype(), "cross_entropy", [&] {
     dispatch_index(targets.dtype(), [&](auto tag) {
       using I = decltype(tag);

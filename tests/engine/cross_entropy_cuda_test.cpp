@@ -6,11 +6,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/ops/ops.h"
 #include "kernels/runtime.h"
 #include "scoped_env.h"
+
+#if defined(HONE_CUDA_EMULATED)
+#include "cuda_emu/counters.h"
+#endif
 
 namespace hone::test {
 namespace {
@@ -41,6 +47,18 @@ LossAndGrad run(DType dtype, int64_t rows, int64_t C, bool through_gemm, double 
   const Tensor loss = ops::cross_entropy(logits, some_ignored_targets(rows, C), -100, 0.1);
   ops::mul(loss, upstream).backward();
   return {loss.item(), host_values(leaf.grad())};
+}
+
+// Launches of a kernel so far (the CUDA emulator counts them; 0 elsewhere).
+uint64_t launches_of(const std::string& kernel) {
+#if defined(HONE_CUDA_EMULATED)
+  const auto all = emu::launches();
+  const auto it = all.find(kernel);
+  return it == all.end() ? 0 : it->second;
+#else
+  (void)kernel;
+  return 0;
+#endif
 }
 
 double max_abs(const std::vector<double>& v) {
@@ -143,9 +161,9 @@ TEST(CrossEntropyCuda, RetainedGraphKeepsTheForwardsGradient) {
   }
 }
 
-// f16 logits keep the backward's gradient: (softmax - target) / count for 4096 rows of 1000 classes is
-// ~2.4e-7, under f16's smallest normal (6.1e-5), and would lose its digits before a loss scale of
-// 2^15 lifted it; the backward scales first.
+// f16 logits keep the backward's gradient unless the upstream gradient is declared: (softmax - target)
+// / count for 4096 rows of 1000 classes is ~2.4e-7, under f16's smallest normal (6.1e-5), and would
+// lose its digits before a loss scale of 2^15 lifted it; the backward scales first.
 TEST(CrossEntropyCuda, F16GradientSurvivesALossScale) {
   if (!kernels::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
   const int64_t rows = 4096, C = 1000;
@@ -159,6 +177,21 @@ TEST(CrossEntropyCuda, F16GradientSurvivesALossScale) {
   ops::mul(ops::cross_entropy(ref, targets.to(Device::cpu())), 32768.0).backward();
   const std::vector<double> got = host_values(x.grad()), want = host_values(ref.grad());
   for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-2 * std::abs(want[i]) + 1e-6) << i;
+  // Declared (as the Trainer declares its loss scale), f16 logits get their gradient formed in the
+  // forward for it: the backward's gradient, bit for bit.
+  Tensor y = values.to(DType::F16).to(Device::cuda());
+  y.requires_grad_(true);
+  const uint64_t formed_before = launches_of("ce_scale_grad_kernel");
+  {
+    ops::LossGradScaleGuard scale(32768.0);
+    ops::mul(ops::cross_entropy(y, targets), 32768.0).backward();
+  }
+  EXPECT_EQ(host_values(y.grad()), got);
+#if defined(HONE_CUDA_EMULATED)
+  EXPECT_EQ(launches_of("ce_scale_grad_kernel"), formed_before + 1) << "the gradient was not formed in the forward";
+#else
+  (void)formed_before;
+#endif
 }
 
 }  // namespace
