@@ -105,12 +105,18 @@ inline std::string cudnn_sdpa_unsupported(const SdpaCall& c) {
 // False when HONE_CUDNN_ATTENTION=0 (or HONE_CUDNN=0, which turns off every cuDNN path) is set.
 inline bool cudnn_attention_enabled() { return !switched_off("HONE_CUDNN_ATTENTION") && !switched_off("HONE_CUDNN"); }
 
+// HONE_DETERMINISTIC=0 (opt-in, as PyTorch's default): cuDNN's attention backward may take its
+// non-deterministic algorithm (dQ added up with atomics, run to run different in the last bits),
+// which skips the separate dQ pass of the deterministic one. Otherwise every hone kernel, cuDNN's
+// included, gives the same bits from run to run.
+inline bool deterministic_algorithms() { return !switched_off("HONE_DETERMINISTIC"); }
+
 // The key of one cached pair of cuDNN graphs (forward, and backward when training): everything a
 // graph depends on. Equal keys share graphs.
 // (The dropout probability is part of the key because the graphs carry 1/(1-p) as a constant.)
 struct SdpaGraphKey {
-  std::array<int64_t, 13> v{};  // device, B, H, Tq, Tk, D, dtype, causal, mask, training, scale bits, dropout bits,
-                                // qkv_packed
+  std::array<int64_t, 14> v{};  // device, B, H, Tq, Tk, D, dtype, causal, mask, training, scale bits, dropout bits,
+                                // qkv_packed, deterministic_algorithms()
   bool operator<(const SdpaGraphKey& o) const { return v < o.v; }
   bool operator==(const SdpaGraphKey& o) const { return v == o.v; }
 };
@@ -121,7 +127,8 @@ inline SdpaGraphKey sdpa_graph_key(int device, const SdpaCall& c, float scale, b
   std::memcpy(&dropout_bits, &dropout, sizeof dropout_bits);
   const AttentionShape& s = c.shape;
   return {{device, s.batch, s.heads, s.q_len, s.kv_len, s.head_dim, static_cast<int64_t>(c.dtype), c.causal, c.key_mask,
-           training, static_cast<int64_t>(scale_bits), static_cast<int64_t>(dropout_bits), c.qkv_packed}};
+           training, static_cast<int64_t>(scale_bits), static_cast<int64_t>(dropout_bits), c.qkv_packed,
+           deterministic_algorithms()}};
 }
 
 // "cuDNN fused SDPA (bf16, causal, padding mask, dropout)": the path name of a call cuDNN took.

@@ -28,7 +28,7 @@
 #              `hone bench resnet --device cuda`, and the per-kernel GPU benchmarks (GEMM
 #              cuBLASLt vs cuBLAS, fused vs composed, attention).
 #   ab         the GPT-2 bf16 step with each fast path's switch off in turn (HONE_CE_GRAD_IN_FORWARD=0, ...),
-#              and with the opt-in HONE_GEMM_AUTOTUNE=1.
+#              and with the opt-ins HONE_GEMM_AUTOTUNE=1 and HONE_DETERMINISTIC=0.
 # ONLY=step,step,... runs a subset (steps: selftest, gtest, parity124m, bench, fp32bench, kernelbench, ab,
 # torch (eager), torchcompile), for a
 # short rerun when little device time is left, e.g. ONLY=gtest,parity124m,bench.
@@ -250,8 +250,11 @@ if [[ -n "$CARRIED" ]]; then
     for off in HONE_CE_GRAD_IN_FORWARD HONE_LAYERNORM_BACKWARD_REGS HONE_ADD_LAYERNORM_REGS HONE_GEMM_EPILOGUE; do
       run_bench "gpt2-bf16-$off=0" 60 env "$off=0" "$H" bench gpt2 --device cuda --precision bf16 --steps 10
     done
-    # And one opt-in: each GEMM configuration on the fastest of cuBLASLt's candidates, timed.
+    # And the opt-ins: each GEMM configuration on the fastest of cuBLASLt's candidates, timed; cuDNN's
+    # non-deterministic attention backward (what determinism costs).
     run_bench gpt2-bf16-HONE_GEMM_AUTOTUNE=1 60 env HONE_GEMM_AUTOTUNE=1 "$H" bench gpt2 --device cuda --precision bf16 \
+      --steps 10
+    run_bench gpt2-bf16-HONE_DETERMINISTIC=0 60 env HONE_DETERMINISTIC=0 "$H" bench gpt2 --device cuda --precision bf16 \
       --steps 10
     grep -h -E '^\[gemm\] autotune' "$OUT/bench-gpt2-bf16-HONE_GEMM_AUTOTUNE=1.log" 2>/dev/null | sed 's/^/  /' >>"$SUMMARY"
   fi

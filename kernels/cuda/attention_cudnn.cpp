@@ -27,7 +27,8 @@
 //    backward_graph). cuDNN's own RNG is never used: its mask would differ from the CPU's. The
 //    mask is made for the call and released after it; the backward draws it again.
 //  - The backward asks for cuDNN's deterministic algorithm first (no atomics, as every hone
-//    kernel); the non-deterministic one is taken only when that is all cuDNN can build.
+//    kernel); the non-deterministic one is taken only when that is all cuDNN can build, or first
+//    with HONE_DETERMINISTIC=0 (it skips the deterministic one's separate dQ pass).
 //  - The frontend's own workspace and the bias come from the context's allocator (or
 //    cudaMallocAsync) and go back right after the work is enqueued; the handle is bound to the
 //    engine's stream.
@@ -261,8 +262,8 @@ std::string first_line(const std::string& msg) {
 }
 
 // Tries the layouts in order of preference: bias [B,1,1,Tk] before [B,1,Tq,Tk], a deterministic
-// backward before a non-deterministic one. The first failure's message explains a refusal. A null
-// h only validates the graphs (cudnn_sdpa_validate).
+// backward before a non-deterministic one (the other way round with HONE_DETERMINISTIC=0). The first failure's message
+// explains a refusal. A null h only validates the graphs (cudnn_sdpa_validate).
 Entry build_entry(const SdpaCall& c, float scale, bool training, int sm, cudnnHandle_t h) {
   Entry e;
   std::string first_error;
@@ -284,7 +285,8 @@ Entry build_entry(const SdpaCall& c, float scale, bool training, int sm, cudnnHa
       keep(err);
       continue;
     }
-    for (bool deterministic : {true, false}) {
+    const bool prefer = deterministic_algorithms();  // else the non-deterministic backward first
+    for (bool deterministic : {prefer, !prefer}) {
       GraphPtr bwd;
       int64_t bwd_ws = 0;
       if (training) {

@@ -60,6 +60,30 @@ std::vector<Tensor> as_f32(const std::vector<Tensor>& xs) {
   return out;
 }
 
+// HONE_DETERMINISTIC=0: the backward takes cuDNN's non-deterministic algorithm (the path says so),
+// and its gradients are the deterministic one's to 16-bit rounding; by default it is deterministic.
+TEST(CudaAttentionPath, NonDeterministicBackwardOnlyWhenAllowed) {
+  if (!kernels::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  if (!kBuiltWithCudnnSdpa) GTEST_SKIP() << "built without the cuDNN frontend";
+  const int64_t B = 2, H = 2, T = 40, D = 32;
+  const Tensor w = Tensor::rand({B, H, T, D}, 98, -1.0, 1.0).to(Device::cuda());
+  std::vector<std::vector<double>> grads;
+  for (const char* deterministic : {static_cast<const char*>(nullptr), "0"}) {
+    const test::ScopedEnv env("HONE_DETERMINISTIC", deterministic);
+    ops::AttentionArgs args;
+    args.causal = true;
+    std::vector<Tensor> in = qkv(B, H, T, D, DType::BF16, 11);
+    const Tensor out = ops::scaled_dot_product_attention(in[0], in[1], in[2], args);
+    ops::sum(ops::mul(out.to(DType::F32), w)).backward();
+    const std::string path = kernels::last_attention_path();
+    EXPECT_TRUE(starts_with(path, "cuDNN fused SDPA (bf16, causal")) << path;
+    EXPECT_EQ(path.find("non-deterministic") != std::string::npos, deterministic != nullptr) << path;
+    grads.push_back(in[0].grad().to(Device::cpu()).to(DType::F64).to_vector<double>());
+  }
+  ASSERT_EQ(grads[0].size(), grads[1].size());
+  for (size_t i = 0; i < grads[0].size(); ++i) ASSERT_NEAR(grads[0][i], grads[1][i], 2e-2) << i;
+}
+
 TEST(CudaAttentionPath, Bf16AndF16TrainingRunCudnnAndMatchFloat32) {
   if (!kernels::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
   if (!kBuiltWithCudnnSdpa) GTEST_SKIP() << "built without the cuDNN frontend";
