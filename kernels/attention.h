@@ -105,12 +105,6 @@ inline std::string cudnn_sdpa_unsupported(const SdpaCall& c) {
 // False when HONE_CUDNN_ATTENTION=0 (or HONE_CUDNN=0, which turns off every cuDNN path) is set.
 inline bool cudnn_attention_enabled() { return !switched_off("HONE_CUDNN_ATTENTION") && !switched_off("HONE_CUDNN"); }
 
-// HONE_DETERMINISTIC=0 (opt-in, as PyTorch's default): cuDNN's attention backward may take its
-// non-deterministic algorithm (dQ added up with atomics, run to run different in the last bits),
-// which skips the separate dQ pass of the deterministic one. Otherwise every hone kernel, cuDNN's
-// included, gives the same bits from run to run.
-inline bool deterministic_algorithms() { return !switched_off("HONE_DETERMINISTIC"); }
-
 // The key of one cached pair of cuDNN graphs (forward, and backward when training): everything a
 // graph depends on. Equal keys share graphs.
 // (The dropout probability is part of the key because the graphs carry 1/(1-p) as a constant.)

@@ -12,4 +12,9 @@ inline bool switched_off(const char* name) {
   return v && std::strcmp(v, "0") == 0;
 }
 
+// HONE_DETERMINISTIC=0 (opt-in, as PyTorch's default): cuDNN may take its non-deterministic algorithms
+// (attention backward: dQ added up with atomics; convolutions: whatever measures fastest), whose last
+// bits differ from run to run. Otherwise every hone kernel, cuDNN's included, gives the same bits.
+inline bool deterministic_algorithms() { return !switched_off("HONE_DETERMINISTIC"); }
+
 }  // namespace hone::kernels

@@ -251,11 +251,12 @@ if [[ -n "$CARRIED" ]]; then
       run_bench "gpt2-bf16-$off=0" 60 env "$off=0" "$H" bench gpt2 --device cuda --precision bf16 --steps 10
     done
     # And the opt-ins: each GEMM configuration on the fastest of cuBLASLt's candidates, timed; cuDNN's
-    # non-deterministic attention backward (what determinism costs).
+    # non-deterministic algorithms (attention backward, convolutions: what determinism costs).
     run_bench gpt2-bf16-HONE_GEMM_AUTOTUNE=1 60 env HONE_GEMM_AUTOTUNE=1 "$H" bench gpt2 --device cuda --precision bf16 \
       --steps 10
     run_bench gpt2-bf16-HONE_DETERMINISTIC=0 60 env HONE_DETERMINISTIC=0 "$H" bench gpt2 --device cuda --precision bf16 \
       --steps 10
+    run_bench resnet-bf16-HONE_DETERMINISTIC=0 90 env HONE_DETERMINISTIC=0 "$H" bench resnet --device cuda --precision bf16
     grep -h -E '^\[gemm\] autotune' "$OUT/bench-gpt2-bf16-HONE_GEMM_AUTOTUNE=1.log" 2>/dev/null | sed 's/^/  /' >>"$SUMMARY"
   fi
   for b in gemm_cuda_bench fused_bench row_kernels_bench attention_bench conv_bench; do

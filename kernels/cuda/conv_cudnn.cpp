@@ -105,7 +105,7 @@ bool make_descs(const Conv2dGeometry& g, cudnnDataType_t dt, cudnnDataType_t com
 }
 
 // ---- algorithm cache ----------------------------------------------------------------------------
-using Key = std::array<int64_t, 19>;
+using Key = std::array<int64_t, 20>;
 
 struct Choice {
   bool usable = false;  // false: run the direct kernels
@@ -134,23 +134,26 @@ std::map<Key, Choice>& cache() {
 }
 
 Key make_key(int device, Pass pass, cudnnDataType_t dt, cudnnMathType_t math, const Conv2dGeometry& g, bool nhwc) {
-  return {device,  pass,           dt,           math,       g.batch,    g.in_channels, g.in_h,
-          g.in_w,  g.out_channels, g.kernel_h,   g.kernel_w, g.stride_h, g.stride_w,    g.pad_h,
-          g.pad_w, g.dilation_h,   g.dilation_w, g.groups,   nhwc};
+  return {device,        pass,         dt,         math,           g.batch,
+          g.in_channels, g.in_h,       g.in_w,     g.out_channels, g.kernel_h,
+          g.kernel_w,    g.stride_h,   g.stride_w, g.pad_h,        g.pad_w,
+          g.dilation_h,  g.dilation_w, g.groups,   nhwc,           deterministic_algorithms()};
 }
+
+// Deterministic algorithms only, unless HONE_DETERMINISTIC=0 (kernels/env_switch.h).
+bool determinism_ok(cudnnDeterminism_t d) { return d == CUDNN_DETERMINISTIC || !deterministic_algorithms(); }
 
 bool math_ok(cudnnMathType_t wanted, cudnnMathType_t got) {
   if (wanted != CUDNN_FMA_MATH) return true;
   return got == CUDNN_FMA_MATH || got == CUDNN_DEFAULT_MATH;
 }
 
-// Picks from cuDNN's heuristic list (best first): the first usable deterministic algorithm,
-// `preferred` first when it is usable. ws(algo, &bytes) queries the workspace of one algorithm.
+// Picks from cuDNN's heuristic list (best first): the first usable deterministic algorithm (any with
+// HONE_DETERMINISTIC=0), `preferred` first when it is usable. ws(algo, &bytes) queries the workspace of one algorithm.
 template <class Perf, class Ws>
 Choice pick(const Perf* perf, int count, cudnnMathType_t math, int preferred, Ws&& ws) {
   auto usable = [&](const Perf& p, size_t& bytes) {
-    if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC || !math_ok(math, p.mathType))
-      return false;
+    if (p.status != CUDNN_STATUS_SUCCESS || !determinism_ok(p.determinism) || !math_ok(math, p.mathType)) return false;
     if (ws(p.algo, &bytes) != CUDNN_STATUS_SUCCESS) return false;
     return bytes <= kMaxWorkspace;
   };
@@ -164,13 +167,13 @@ Choice pick(const Perf* perf, int count, cudnnMathType_t math, int preferred, Ws
   return c;
 }
 
-// The fastest usable result of a cudnnFind*AlgorithmEx (its list is sorted by time): deterministic,
-// in the wanted math, within the workspace it was given.
+// The fastest usable result of a cudnnFind*AlgorithmEx (its list is sorted by time): deterministic
+// (unless HONE_DETERMINISTIC=0), in the wanted math, within the workspace it was given.
 template <class Perf>
 Choice pick_measured(const Perf* perf, int count, cudnnMathType_t math, size_t workspace) {
   for (int k = 0; k < count; ++k) {
     const Perf& p = perf[k];
-    if (p.status == CUDNN_STATUS_SUCCESS && p.determinism == CUDNN_DETERMINISTIC && math_ok(math, p.mathType) &&
+    if (p.status == CUDNN_STATUS_SUCCESS && determinism_ok(p.determinism) && math_ok(math, p.mathType) &&
         p.memory <= workspace)
       return {true, static_cast<int>(p.algo), p.memory, true, p.time};
   }
@@ -513,7 +516,8 @@ std::vector<std::string> cudnn_conv_choices() {
   std::vector<std::string> lines;
   std::lock_guard<std::mutex> lock(cache_mutex());
   for (const auto& [k, c] : cache()) {
-    // Key: device, pass, dtype, math, batch, C_in, H, W, C_out, kH, kW, stride h/w, pad h/w, dilation h/w, groups.
+    // Key: device, pass, dtype, math, batch, C_in, H, W, C_out, kH, kW, stride h/w, pad h/w, dilation h/w, groups,
+    // NHWC, deterministic only.
     char buf[256];
     std::snprintf(buf, sizeof buf,
                   "%s %s x[%lld,%lld,%lld,%lld] w[%lld,%lld,%lldx%lld] stride %lld pad %lld groups %lld: ",
@@ -521,7 +525,7 @@ std::vector<std::string> cudnn_conv_choices() {
                   (long long)k[8], (long long)(k[5] / k[17]), (long long)k[9], (long long)k[10], (long long)k[11],
                   (long long)k[13], (long long)k[17]);
     std::string line = buf;
-    line.insert(line.size() - 2, k[18] ? " NHWC" : "");
+    line.insert(line.size() - 2, std::string(k[18] ? " NHWC" : "") + (k[19] ? "" : " (HONE_DETERMINISTIC=0)"));
     if (!c.usable) {
       line += "hone's direct kernels";
     } else {

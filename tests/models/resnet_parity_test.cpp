@@ -39,6 +39,7 @@
 #include "models/resnet/resnet.h"
 #include "models/resnet/resnet_loader.h"
 #include "parity_util.h"
+#include "scoped_env.h"
 
 namespace hone {
 namespace {
@@ -308,6 +309,18 @@ TEST(ResNetParity, Resnet20RandomPthOnCuda) {
       passes.insert(line.substr(0, line.find(' ')));
     }
     EXPECT_EQ(passes, (std::set<std::string>{"forward", "data", "filter"}));
+    // HONE_DETERMINISTIC=0: the same shapes measured again, the atomic ALGO_0 now allowed and taken.
+    {
+      const test::ScopedEnv allow("HONE_DETERMINISTIC", "0");
+      const Tensor x = formula_input(meta).to(Device::cuda(0));
+      const Tensor labels = Tensor::zeros({x.shape()[0]}, DType::I64).to(Device::cuda(0));
+      ops::cross_entropy(loaded.model->forward(x), labels).backward();
+    }
+    bool atomic_taken = false;
+    for (const std::string& line : hone::kernels::cuda::cudnn_conv_choices())
+      if (line.rfind("data gradient", 0) == 0 && line.find("(HONE_DETERMINISTIC=0)") != std::string::npos)
+        atomic_taken |= line.find(": algo 0,") != std::string::npos;
+    EXPECT_TRUE(atomic_taken) << "no data gradient took the non-deterministic algorithm it was allowed";
   }
 #endif
 }
