@@ -272,7 +272,7 @@ void cross_entropy_scale_grad(const CrossEntropyArgs& args, const I* targets, co
                               acc_t<T> formed_for, const T* grad, T* out, cudaStream_t stream) {
   const CrossEntropyArgs a = with_row_stride(args);
   if (a.rows == 0) return;
-  // Blocks stride over the rows: for an upstream gradient of 1 in place, each block only reads it and
+  // Blocks stride over the rows: for the expected upstream gradient in place, each block only reads it and
   // leaves, so fewer blocks than rows keep that launch short.
   const unsigned blocks = a.rows < 4096 ? unsigned(a.rows) : 4096u;
   ce_scale_grad_kernel<<<blocks, row_threads<T>(a.classes, kBlock), 0, stream>>>(a, targets, grad_out, formed_for,
