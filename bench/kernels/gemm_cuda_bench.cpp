@@ -24,7 +24,6 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -37,6 +36,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include "bench/kernels/device_array.h"
 #include "kernels/cuda_api.h"
 #include "kernels/fused.h"
 #endif
@@ -91,32 +91,9 @@ void check_blas(cublasStatus_t st, const char* what) {
     throw std::runtime_error(std::string(what) + " failed: " + cublasGetStatusString(st));
 }
 
-// Device memory filled with values in [-1, 1) (a fixed host pattern repeated), freed on scope exit.
-template <class T>
-struct DeviceArray {
-  T* p = nullptr;
-  DeviceArray(int64_t n, bool fill) {
-    kc::check(cudaMalloc(reinterpret_cast<void**>(&p), size_t(std::max<int64_t>(n, 1)) * sizeof(T)),
-              "cudaMalloc (bench)");
-    if (!fill) return;
-    static const std::vector<float> pattern = [] {
-      std::vector<float> v(size_t(1) << 22);
-      std::mt19937 rng(7);
-      std::uniform_real_distribution<float> u(-1.f, 1.f);
-      for (float& x : v) x = u(rng);
-      return v;
-    }();
-    const std::vector<T> chunk(pattern.begin(), pattern.end());
-    for (int64_t off = 0; off < n; off += int64_t(chunk.size())) {
-      const int64_t len = std::min<int64_t>(int64_t(chunk.size()), n - off);
-      kc::check(cudaMemcpy(p + off, chunk.data(), size_t(len) * sizeof(T), cudaMemcpyHostToDevice),
-                "cudaMemcpy (bench)");
-    }
-  }
-  ~DeviceArray() { cudaFree(p); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-};
+using hone::bench::DeviceArray;
+// Operands: values in [-1, 1), a pattern of 4M repeated.
+const hone::bench::Fill kOperands{-1.f, 1.f, int64_t(1) << 22, 7};
 
 // The cuBLASLt handle and workspace our path gets from the engine (32 MiB, as engine/core/cuda_runtime),
 // and a plain cuBLAS handle for the peer.
@@ -150,9 +127,10 @@ template <class T> void bm_case(benchmark::State& state, Case c) {
   const int64_t M = kRows, N = c.layer.N, K = c.layer.K;
   const bool wgrad = c.op == Op::WgradBgrad;
   // Forward: x [M, K], W [N, K], y [M, N] (+ aux [M, N]). Weight gradient: g [M, N], x [M, K], dW [N, K].
-  DeviceArray<T> x(M * K, true), w(wgrad ? 0 : N * K, true), g(wgrad ? M * N : 0, true), bias(N, true);
+  DeviceArray<T> x(M * K, kOperands), w(wgrad ? 0 : N * K, kOperands), g(wgrad ? M * N : 0, kOperands),
+      bias(N, kOperands);
   const bool two_outputs = c.op == Op::GemmBias || c.op == Op::GemmBiasGelu;
-  DeviceArray<T> y(wgrad ? N * K : M * N, false), extra(two_outputs ? M * N : 0, false);
+  DeviceArray<T> y(wgrad ? N * K : M * N), extra(two_outputs ? M * N : 0);
   bool fused = true;
   // The forward product y = x W^T into `out`, plain or with an epilogue writing y (and aux).
   auto forward = [&](T* out) {

@@ -17,10 +17,7 @@
 // events.
 #include <benchmark/benchmark.h>
 
-#include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -30,8 +27,10 @@
 #include <cuda_runtime_api.h>
 
 #include "bench/kernels/cuda_timing.h"
+#include "bench/kernels/device_array.h"
 #include "kernels/cuda_api.h"
 #include "kernels/fused.h"
+#include "tests/scoped_env.h"
 #endif
 
 namespace {
@@ -43,48 +42,22 @@ using hone::bf16;
 
 constexpr int64_t kRows = 16 * 1024, kCols = 768, kVocab = 50257, kVocabPadded = 50264;
 
-// A device array of n T, filled from a host pattern of `period` random values in [lo, hi) repeated
-// (the whole 1.6 GB logits need not be generated on the host).
-template <class T>
-struct DeviceArray {
-  T* p = nullptr;
-  DeviceArray(int64_t n, float lo = -1.f, float hi = 1.f, int64_t period = 1 << 20, uint32_t seed = 1) {
-    kc::check(cudaMalloc(reinterpret_cast<void**>(&p), size_t(n) * sizeof(T)), "cudaMalloc (row_kernels_bench)");
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> u(lo, hi);
-    std::vector<T> pattern(size_t(std::min(n, period)));
-    for (T& v : pattern) v = T(u(rng));
-    for (int64_t at = 0; at < n; at += int64_t(pattern.size())) {
-      const int64_t len = std::min<int64_t>(int64_t(pattern.size()), n - at);
-      kc::check(cudaMemcpy(p + at, pattern.data(), size_t(len) * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy");
-    }
-  }
-  ~DeviceArray() { cudaFree(p); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-};
+using hone::bench::DeviceArray;
+using hone::bench::Fill;
+using hone::test::ScopedEnv;
 
-// Sets an environment switch for one benchmark (the kernels read theirs per call).
-struct Switch {
-  const char* name;
-  Switch(const char* n, bool off) : name(n) {
-    if (off)
-      setenv(n, "0", 1);
-    else
-      unsetenv(n);
-  }
-  ~Switch() { unsetenv(name); }
-};
+// The kernels read their switches per call: "0" turns the path off for the benchmark's scope.
+const char* off_unless(bool on) { return on ? nullptr : "0"; }
 
 void finish(benchmark::State& state, double bytes_per_call) {
   state.SetBytesProcessed(int64_t(double(state.iterations()) * bytes_per_call));
 }
 
 void bm_add_ln_fwd(benchmark::State& state, bool regs) {
-  const Switch sw("HONE_ADD_LAYERNORM_REGS", !regs);
+  const ScopedEnv sw("HONE_ADD_LAYERNORM_REGS", off_unless(regs));
   const int64_t n = kRows * kCols;
-  DeviceArray<bf16> x(n), y(n);
-  DeviceArray<float> res(n), sum(n), w(kCols, 0.5f, 1.5f), b(kCols), mean(kRows), rstd(kRows);
+  DeviceArray<bf16> x(n, Fill{}), y(n);
+  DeviceArray<float> res(n, Fill{}), sum(n), w(kCols, Fill{0.5f, 1.5f}), b(kCols, Fill{}), mean(kRows), rstd(kRows);
   const auto run = [&] {
     kc::add_layernorm_forward_lowp<float, bf16>(kRows, kCols, x.p, res.p, w.p, b.p, 1e-5, sum.p, y.p, mean.p, rstd.p,
                                                 nullptr);
@@ -95,11 +68,11 @@ void bm_add_ln_fwd(benchmark::State& state, bool regs) {
 }
 
 void bm_ln_bwd(benchmark::State& state, bool regs) {
-  const Switch sw("HONE_LAYERNORM_BACKWARD_REGS", !regs);
+  const ScopedEnv sw("HONE_LAYERNORM_BACKWARD_REGS", off_unless(regs));
   const int64_t n = kRows * kCols;
-  DeviceArray<float> x(n), w(kCols, 0.5f, 1.5f), mean(kRows, -0.1f, 0.1f), rstd(kRows, 0.5f, 2.f), gx(n), gw(kCols),
-      gb(kCols);
-  DeviceArray<bf16> gy(n), gx_lowp(n);
+  DeviceArray<float> x(n, Fill{}), w(kCols, Fill{0.5f, 1.5f}), mean(kRows, Fill{-0.1f, 0.1f}),
+      rstd(kRows, Fill{0.5f, 2.f}), gx(n, Fill{}), gw(kCols), gb(kCols);
+  DeviceArray<bf16> gy(n, Fill{}), gx_lowp(n);
   const auto run = [&] {
     kc::layernorm_backward_lowp_gy<float, bf16>(kRows, kCols, x.p, w.p, mean.p, rstd.p, gy.p, gx.p, gw.p, gb.p, nullptr,
                                                 /*accumulate_gx=*/true, gx_lowp.p);
@@ -111,7 +84,7 @@ void bm_ln_bwd(benchmark::State& state, bool regs) {
 
 struct CrossEntropyOperands {
   hk::CrossEntropyArgs args{kRows, kVocab, -100, 0.0, kVocabPadded};
-  DeviceArray<bf16> logits{kRows * kVocabPadded, -4.f, 4.f, 3 * kVocabPadded + 5};
+  DeviceArray<bf16> logits{kRows * kVocabPadded, Fill{-4.f, 4.f, 3 * kVocabPadded + 5}};
   DeviceArray<bf16> grad{kRows * kVocabPadded};
   DeviceArray<float> lse{kRows}, loss{1}, upstream{1};
   DeviceArray<int64_t> count{1};
