@@ -1,5 +1,6 @@
 // The environment switches that turn a fast path off (HONE_CUDNN=0, HONE_GEMM_EPILOGUE=0, ...): a path is
-// on unless its variable is exactly "0". Header-only, for the CPU and the CUDA libraries alike.
+// on unless its variable is exactly "0"; and the opt-ins, on only when exactly "1". Header-only, for the
+// CPU and the CUDA libraries alike.
 #pragma once
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +11,12 @@ namespace hone::kernels {
 inline bool switched_off(const char* name) {
   const char* v = std::getenv(name);
   return v && std::strcmp(v, "0") == 0;
+}
+
+// True when the environment variable `name` is set to "1": the opt-in switches (HONE_GEMM_AUTOTUNE=1).
+inline bool switched_on(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::strcmp(v, "1") == 0;
 }
 
 // HONE_DETERMINISTIC=0 (opt-in, as PyTorch's default): cuDNN may take its non-deterministic algorithms

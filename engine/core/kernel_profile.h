@@ -59,8 +59,8 @@ std::string kernel_category(const std::string& name);
 KernelProfile summarize_gpu_activity(const std::vector<GpuActivity>& activities);
 
 // The report, per step (`steps` traced steps, `wall_ms_per_step` measured by the host around
-// them): busy time against wall time, the categories, the `top` kernels and the `top` idle gaps. Each line starts with
-// "[profile]" (tools/device-check.sh copies them into its summary).
+// them): busy time against wall time, the categories, the `top` kernels and the `top` idle gaps.
+// Each line starts with "[profile]" (tools/device-check.sh copies them into its summary).
 std::string format_kernel_profile(const KernelProfile& p, int64_t steps, double wall_ms_per_step, int top);
 
 }  // namespace hone

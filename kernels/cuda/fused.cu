@@ -14,7 +14,6 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/layernorm_rows.cuh"
-#include "kernels/env_switch.h"
 #include "kernels/fused.h"
 
 namespace hone::kernels::cuda {
@@ -197,7 +196,7 @@ void launch_add_layernorm(int64_t rows, int64_t cols, const X* x, const T* resid
   const auto rd = dptr(residual), wd = dptr(weight), bd = dptr(bias);
   const auto sd = dptr(sum);
   const auto yd = dptr(y);
-  if (layernorm_rows_in_registers(cols) && !switched_off("HONE_ADD_LAYERNORM_REGS")) {
+  if (layernorm_forward_in_registers(cols)) {
     add_layernorm_forward_regs_kernel<<<layernorm_regs_blocks(rows), kThreads, 0, stream>>>(rows, cols, xd, rd, wd, bd,
                                                                                             A(eps), sd, yd, mean, rstd);
   } else if (cols % 4 == 0 && ok(xd) && ok(rd) && ok(sd) && ok(yd) && (!wd || ok(wd)) && (!bd || ok(bd))) {

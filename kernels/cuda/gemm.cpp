@@ -109,10 +109,7 @@ struct LtCall {
 // HONE_GEMM_AUTOTUNE=1 (off by default): each configuration's algorithm is the fastest of up to
 // kTuneCandidates the heuristic proposes, timed on its first call, instead of the heuristic's first.
 // Off by default: a choice by timing may differ from run to run, and so may the last bits of results.
-bool autotune_on() {
-  const char* v = std::getenv("HONE_GEMM_AUTOTUNE");
-  return v && v[0] == '1' && v[1] == 0;
-}
+bool autotune_on() { return switched_on("HONE_GEMM_AUTOTUNE"); }
 constexpr int kTuneCandidates = 8, kTuneRuns = 3;
 std::atomic<int64_t> g_tuned{0}, g_tuned_changed{0};
 std::atomic<double> g_tune_saved_us{0};

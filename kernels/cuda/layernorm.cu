@@ -274,7 +274,7 @@ void layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* weight, 
                        acc_t<T>* mean, acc_t<T>* rstd, cudaStream_t stream) {
   if (rows == 0) return;
   using A = acc_t<T>;
-  if (layernorm_rows_in_registers(cols) && !switched_off("HONE_ADD_LAYERNORM_REGS")) {
+  if (layernorm_forward_in_registers(cols)) {
     // The plain layer norm: no residual, no sum.
     add_layernorm_forward_regs_kernel<<<layernorm_regs_blocks(rows), kThreads, 0, stream>>>(
         rows, cols, dptr(x), static_cast<decltype(dptr(x))>(nullptr), dptr(weight), dptr(bias), A(eps),
@@ -298,7 +298,7 @@ void launch_layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* 
     // One pass for dx and the parameter-gradient partials.
     const int64_t per_block = fused_rows_per_block(rows), blocks = (rows + per_block - 1) / per_block;
     Scratch sw(gweight ? blocks * cols * sizeof(A) : 0, stream), sb(gbias ? blocks * cols * sizeof(A) : 0, stream);
-    if (cols <= kRegCols * kBlock && !switched_off("HONE_LAYERNORM_BACKWARD_REGS")) {
+    if (layernorm_rows_in_registers(cols, kBlock) && !switched_off("HONE_LAYERNORM_BACKWARD_REGS")) {
       layernorm_backward_regs_kernel<<<unsigned(blocks), kBlock, 0, stream>>>(
           rows, cols, per_block, dptr(x), dptr(weight), mean, rstd, dptr(gy), dptr(gx), accumulate_gx, dptr(gx_lowp),
           sw.as<A>(), sb.as<A>());

@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/env_switch.h"
 
 namespace hone::kernels::cuda {
 
@@ -98,14 +99,16 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Whether rows of `cols` fit the register kernel.
-inline bool layernorm_rows_in_registers(int64_t cols) { return cols <= kRegCols * kThreads; }
+// Whether rows of `cols` fit a register kernel (this one, or layernorm.cu's backward twin) run with
+// `threads` threads per block.
+inline bool layernorm_rows_in_registers(int64_t cols, int threads = kThreads) { return cols <= kRegCols * threads; }
+// Whether the layer-norm forwards (plain and residual + layer norm) take this kernel for rows of `cols`.
+inline bool layernorm_forward_in_registers(int64_t cols) {
+  return layernorm_rows_in_registers(cols) && !switched_off("HONE_ADD_LAYERNORM_REGS");
+}
 
 // Its grid: a block per kRegRows rows, up to the grid limit (blocks then stride over the rows). (The
 // launches stay in the .cu files: the CUDA emulator rewrites those.)
-inline unsigned layernorm_regs_blocks(int64_t rows) {
-  const int64_t pairs = (rows + kRegRows - 1) / kRegRows;
-  return unsigned(pairs < 65535 * 16 ? pairs : 65535 * 16);
-}
+inline unsigned layernorm_regs_blocks(int64_t rows) { return row_blocks((rows + kRegRows - 1) / kRegRows); }
 
 }  // namespace hone::kernels::cuda

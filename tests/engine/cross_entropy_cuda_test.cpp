@@ -21,8 +21,6 @@
 namespace hone::test {
 namespace {
 
-std::vector<double> host_values(const Tensor& t) { return t.to(Device::cpu()).to(DType::F64).to_vector<double>(); }
-
 // Targets in [0, C) with every fifth ignored (-100).
 Tensor some_ignored_targets(int64_t rows, int64_t C) {
   std::vector<int64_t> t(static_cast<size_t>(rows));
@@ -46,7 +44,7 @@ LossAndGrad run(DType dtype, int64_t rows, int64_t C, bool through_gemm, double 
   const Tensor logits = through_gemm ? ops::matmul(leaf, w.transpose(0, 1)) : leaf;
   const Tensor loss = ops::cross_entropy(logits, some_ignored_targets(rows, C), -100, 0.1);
   ops::mul(loss, upstream).backward();
-  return {loss.item(), host_values(leaf.grad())};
+  return {loss.item(), leaf.grad().to_vector<double>()};
 }
 
 // Launches of a kernel so far (the CUDA emulator counts them; 0 elsewhere).
@@ -123,8 +121,8 @@ TEST(CrossEntropyCuda, GradientFormedInTheForwardIsZeroForIgnoredRows) {
   x.requires_grad_(true);
   const Tensor targets = some_ignored_targets(10, 40);
   ops::mul(ops::cross_entropy(x, targets), 2.0).backward();
-  const std::vector<double> g = host_values(x.grad());
-  const std::vector<int64_t> t = targets.to(Device::cpu()).to_vector<int64_t>();
+  const std::vector<double> g = x.grad().to_vector<double>();
+  const std::vector<int64_t> t = targets.to_vector<int64_t>();
   for (int64_t r = 0; r < 10; ++r) {
     double row = 0;
     for (int64_t c = 0; c < 40; ++c) row += std::abs(g[size_t(r * 40 + c)]);
@@ -138,7 +136,7 @@ TEST(CrossEntropyCuda, GradientFormedInTheForwardIsZeroForIgnoredRows) {
   const Tensor loss = ops::cross_entropy(y, Tensor::full({4}, -100, DType::I64).to(Device::cuda()));
   loss.backward();
   EXPECT_EQ(loss.item(), 0.0);
-  EXPECT_EQ(max_abs(host_values(y.grad())), 0.0);
+  EXPECT_EQ(max_abs(y.grad().to_vector<double>()), 0.0);
 }
 
 // The backward scales the forward's gradient in place only when its node is released after it: with
@@ -152,9 +150,9 @@ TEST(CrossEntropyCuda, RetainedGraphKeepsTheForwardsGradient) {
     x.requires_grad_(true);
     const Tensor loss = ops::mul(ops::cross_entropy(x, some_ignored_targets(9, 33)), 0.75);
     loss.backward(Tensor(), /*retain_graph=*/true);
-    const std::vector<double> once = host_values(x.grad());
+    const std::vector<double> once = x.grad().to_vector<double>();
     loss.backward();
-    const std::vector<double> twice = host_values(x.grad());
+    const std::vector<double> twice = x.grad().to_vector<double>();
     ASSERT_EQ(once.size(), twice.size());
     for (size_t i = 0; i < once.size(); ++i) ASSERT_EQ(twice[i], 2 * once[i]) << i;
     EXPECT_GT(max_abs(once), 1e-3);
@@ -175,7 +173,7 @@ TEST(CrossEntropyCuda, F16GradientSurvivesALossScale) {
   Tensor ref = values.to(DType::F16).to(DType::F32);  // the same values, on the CPU in float32
   ref.requires_grad_(true);
   ops::mul(ops::cross_entropy(ref, targets.to(Device::cpu())), 32768.0).backward();
-  const std::vector<double> got = host_values(x.grad()), want = host_values(ref.grad());
+  const std::vector<double> got = x.grad().to_vector<double>(), want = ref.grad().to_vector<double>();
   for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-2 * std::abs(want[i]) + 1e-6) << i;
   // Declared (as the Trainer declares its loss scale), f16 logits get their gradient formed in the
   // forward for it: the backward's gradient, bit for bit.
@@ -186,7 +184,7 @@ TEST(CrossEntropyCuda, F16GradientSurvivesALossScale) {
     ops::LossGradScaleGuard scale(32768.0);
     ops::mul(ops::cross_entropy(y, targets), 32768.0).backward();
   }
-  EXPECT_EQ(host_values(y.grad()), got);
+  EXPECT_EQ(y.grad().to_vector<double>(), got);
 #if defined(HONE_CUDA_EMULATED)
   EXPECT_EQ(launches_of("ce_scale_grad_kernel"), formed_before + 1) << "the gradient was not formed in the forward";
 #else
