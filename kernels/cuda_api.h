@@ -282,7 +282,8 @@ bool gemm_epilogue(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M
 // (beta 1: added into a gradient being accumulated), with the bias gradient of A (BgradA) or B (BgradB) written
 // in float32 too when `kind` asks for it (None: no bias). The
 // float32 master weights take it as it is: no rounding to 16 bits, no cast pass. cuBLASLt's 16-bit-in,
-// float32-out GEMM (with the epilogue where it has one, else strided_sum from the operand). Returns false, having
+// float32-out GEMM (the plain GEMM, then strided_sum from the operand; with HONE_GEMM_BGRAD_EPILOGUE=1 cuBLASLt's
+// epilogue where it has one). Returns false, having
 // written nothing, for an empty product or where cuBLASLt has no such GEMM: the caller then runs its 16-bit path.
 template <class T>
 bool gemm_f32_out(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A,
@@ -302,7 +303,8 @@ template <class T>
 void gemm_epilogue_apply(EpilogueKind kind, int64_t M, int64_t N, T* C, int64_t ldc, const T* bias, T* aux,
                          int64_t aux_ld, cudaStream_t stream);
 // out[i] = sum over j < n_red of x[i * stride_out + j * stride_red] for i < n_out (the bias gradients): fixed
-// chunks of j summed in double, then each output's chunk partials added in chunk order: deterministic, no atomics.
+// chunks of j summed in double (16-bit columns with stride_out 1, aligned: in float within a chunk of 128 rows,
+// 16-byte loads), then each output's chunk partials added in a fixed order: deterministic, no atomics.
 // n_red == 0 writes zeros. TOut: T, or float for 16-bit T.
 template <class T, class TOut = T>
 void strided_sum(int64_t n_out, int64_t n_red, const T* x, int64_t stride_out, int64_t stride_red, TOut* out,

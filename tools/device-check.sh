@@ -28,8 +28,12 @@
 #              `hone bench resnet --device cuda`, and the per-kernel GPU benchmarks (GEMM
 #              cuBLASLt vs cuBLAS, fused vs composed, attention).
 #   ab         the GPT-2 bf16 step with each fast path's switch off in turn (HONE_CE_GRAD_IN_FORWARD=0, ...),
-#              and with the opt-ins HONE_GEMM_AUTOTUNE=1 and HONE_DETERMINISTIC=0.
-# ONLY=step,step,... runs a subset (steps: selftest, gtest, parity124m, bench, fp32bench, kernelbench, ab,
+#              and with the opt-ins HONE_GEMM_AUTOTUNE=1 and HONE_DETERMINISTIC=0; AB='X=0;X=0 Y=1' measures
+#              those settings instead (apart by ';', variables of one setting apart by spaces).
+# KERNEL_FILTER: a Google Benchmark filter for the kernelbench step (default: every GPU case).
+#   gtestquick (only when named in ONLY) the kernel checks, autocast's GEMM paths and the model-level CUDA
+#              cases, in about a minute.
+# ONLY=step,step,... runs a subset (steps: selftest, gtest, gtestquick, parity124m, bench, fp32bench, kernelbench, ab,
 # torch (eager), torchcompile), for a
 # short rerun when little device time is left, e.g. ONLY=gtest,parity124m,bench.
 # Exit status: 0 when every step that ran passed.
@@ -186,7 +190,15 @@ if [[ -n "$CARRIED" ]] && wanted gtest; then
   run_gtest engine hone_engine_tests '*Cuda*:*cuda*' 240
   run_gtest models hone_model_tests '*Cuda*:Gpt2Parity.*:Gpt2Generate.*:Trainer.*' 180
   run_gtest tools hone_tool_tests 'FinetuneCli.Cuda*' 120
-elif [[ -z "$CARRIED" ]]; then
+fi
+if [[ -n "$CARRIED" && ",${ONLY:-}," == *",gtestquick,"* ]]; then
+  # The short form (only when named in ONLY), for a rerun with little device time left: the kernel checks, autocast's GEMM paths,
+  # and the model-level CUDA cases (GPT-2 and BERT parity on CUDA, the Trainer on CUDA against the CPU).
+  run_gtest kernels hone_kernel_tests 'CudaKernels*' 60
+  run_gtest autocast hone_engine_tests 'AutocastCopy.*' 60
+  run_gtest models hone_model_tests '*OnCuda*:Trainer.Cuda*' 120
+fi
+if [[ -z "$CARRIED" ]]; then
   note "gtest: not run (carry build-device/ made by 'tools/device-check.sh --prepare' to run them)"
 fi
 
@@ -244,26 +256,27 @@ if [[ -n "$CARRIED" ]]; then
   (( TORCH_OK )) && wanted torch && run_bench torch-gpt2-bf16 150 "${TORCH_STEP[@]}"
   wanted fp32bench && run_bench gpt2-fp32-tf32 120 "$H" bench gpt2 --device cuda --precision fp32 --tf32 --steps 5
   wanted bench && run_bench resnet-bf16 90 "$H" bench resnet --device cuda --precision bf16 --profile
-  # A/B: the GPT-2 bf16 step again with one fast path switched off at a time (each one's switch), so
-  # each path's end-to-end worth is measured in the same run, on the same card.
+  # A/B: the GPT-2 bf16 step again under other switch settings, so that each path's end-to-end worth is
+  # measured in the same run, on the same card: each fast path switched off in turn, the opt-ins (each
+  # GEMM configuration on the fastest of cuBLASLt's candidates, timed; cuDNN's non-deterministic
+  # algorithms: what determinism costs). AB='A=0;B=0 C=1' replaces the list (settings apart by ';').
   if wanted ab; then
-    for off in HONE_CE_GRAD_IN_FORWARD HONE_LAYERNORM_BACKWARD_REGS HONE_ADD_LAYERNORM_REGS HONE_GEMM_EPILOGUE; do
-      run_bench "gpt2-bf16-$off=0" 60 env "$off=0" "$H" bench gpt2 --device cuda --precision bf16 --steps 10
+    IFS=';' read -r -a AB_SETTINGS <<<"${AB:-HONE_CE_GRAD_IN_FORWARD=0;HONE_LAYERNORM_BACKWARD_VEC=0;HONE_ADD_LAYERNORM_VEC_REGS=0;HONE_GEMM_EPILOGUE=0;HONE_GEMM_BGRAD_EPILOGUE=1;HONE_GEMM_AUTOTUNE=1;HONE_DETERMINISTIC=0}"
+    for setting in "${AB_SETTINGS[@]}"; do
+      read -r -a vars <<<"$setting"
+      run_bench "gpt2-bf16-${setting// /,}" 60 env "${vars[@]}" "$H" bench gpt2 --device cuda --precision bf16 --steps 10
+      grep -h -E '^\[gemm\] autotune' "$OUT/bench-gpt2-bf16-${setting// /,}.log" 2>/dev/null | sed 's/^/  /' >>"$SUMMARY"
     done
-    # And the opt-ins: each GEMM configuration on the fastest of cuBLASLt's candidates, timed; cuDNN's
-    # non-deterministic algorithms (attention backward, convolutions: what determinism costs).
-    run_bench gpt2-bf16-HONE_GEMM_AUTOTUNE=1 60 env HONE_GEMM_AUTOTUNE=1 "$H" bench gpt2 --device cuda --precision bf16 \
-      --steps 10
-    run_bench gpt2-bf16-HONE_DETERMINISTIC=0 60 env HONE_DETERMINISTIC=0 "$H" bench gpt2 --device cuda --precision bf16 \
-      --steps 10
-    run_bench resnet-bf16-HONE_DETERMINISTIC=0 90 env HONE_DETERMINISTIC=0 "$H" bench resnet --device cuda --precision bf16
-    grep -h -E '^\[gemm\] autotune' "$OUT/bench-gpt2-bf16-HONE_GEMM_AUTOTUNE=1.log" 2>/dev/null | sed 's/^/  /' >>"$SUMMARY"
+    if [[ -z "${AB:-}" ]]; then
+      run_bench resnet-bf16-HONE_DETERMINISTIC=0 90 env HONE_DETERMINISTIC=0 "$H" bench resnet --device cuda --precision bf16
+      run_bench resnet-bf16-HONE_CUDNN_NHWC=1 90 env HONE_CUDNN_NHWC=1 "$H" bench resnet --device cuda --precision bf16
+    fi
   fi
   for b in gemm_cuda_bench fused_bench row_kernels_bench attention_bench conv_bench; do
     wanted kernelbench || continue
     if (( $(elapsed) > BUDGET )); then note "bench $b: skipped (past the ${BUDGET}s budget)"; continue; fi
     if [[ -x "$CARRIED/bench/$b" ]]; then
-      timeout 90 "$CARRIED/bench/$b" --benchmark_filter='[Cc]uda|CUDA|GPU|Gpu' --benchmark_min_time=0.2 \
+      timeout 90 "$CARRIED/bench/$b" --benchmark_filter="${KERNEL_FILTER:-[Cc]uda|CUDA|GPU|Gpu}" --benchmark_min_time=0.2 \
         --benchmark_out="$OUT/$b.json" --benchmark_out_format=json >"$OUT/$b.log" 2>&1
       note "bench $b: rc $?, $(grep -c -E '^[A-Za-z].*(ns|us|ms) ' "$OUT/$b.log") GPU cases (see $b.log) [$(elapsed)s]"
       # The row kernels' paths side by side (time and bytes/s) are read straight off the summary.

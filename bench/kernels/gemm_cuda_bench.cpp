@@ -16,7 +16,8 @@
 //   cuda/gemm_bias_gelu/.../separate      the GEMM, then our fused bias_gelu_forward (GPT-2's MLP)
 //   cuda/wgrad_bgrad/.../epilogue         the weight gradient dW [N, K] = g^T x (g [M, N], x [M, K])
 //                                         with BgradA: the bias gradient from the same GEMM
-//   cuda/wgrad_bgrad/.../separate         the same GEMM, then the column sums of g (reduce_middle)
+//   cuda/wgrad_bgrad/.../separate         the same GEMM, then the column sums of g (strided_sum, as
+//                                         gemm_f32_out with HONE_GEMM_BGRAD_EPILOGUE=0)
 //
 // The epilogue cases also report "fused" (1 when cuBLASLt ran the epilogue, 0 when gemm_epilogue fell
 // back to the GEMM + our own pass). The lm head has no bias in GPT-2, so it appears in cuda/gemm only.
@@ -36,6 +37,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include "bench/kernels/cuda_timing.h"
 #include "bench/kernels/device_array.h"
 #include "kernels/cuda_api.h"
 #include "kernels/fused.h"
@@ -174,10 +176,11 @@ template <class T> void bm_case(benchmark::State& state, Case c) {
           return;
         }
         kc::gemm_strided_batched<T>(h.lt, true, false, N, K, M, 1.f, g.p, N, 0, x.p, K, 0, 0.f, y.p, K, 0, 1, nullptr);
-        kc::reduce_middle<T>(hk::ReduceOp::Sum, 1, M, N, g.p, bias.p, nullptr);
+        kc::strided_sum<T>(N, M, g.p, 1, N, bias.p, nullptr);
         return;
     }
   };
+  hone::bench::keep_scratch_pool();
   run();  // warm-up: heuristics, the stream-ordered pool, the memo
   kc::check(cudaDeviceSynchronize(), "cudaDeviceSynchronize (bench)");
   cudaEvent_t start, stop;

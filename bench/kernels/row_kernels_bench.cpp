@@ -3,15 +3,18 @@
 // fraction of the card's memory bandwidth each reaches is read off directly:
 //
 //   add_ln_fwd  add_layernorm_forward_lowp (bf16 x + float32 residual -> float32 sum, bf16 normed),
-//               768 columns: registers (two rows per block) / one block per row
-//               (HONE_ADD_LAYERNORM_REGS=0); 12 bytes per element.
+//               768 columns: 16-byte units, two rows per block in registers / one block per row
+//               (HONE_ADD_LAYERNORM_VEC_REGS=0); 12 bytes per element.
 //   ln_bwd      layernorm_backward_lowp_gy (float32 x, bf16 gy, float32 gx accumulated, its bf16
-//               copy, dweight/dbias): registers / shared memory (HONE_LAYERNORM_BACKWARD_REGS=0);
-//               16 bytes per element.
+//               copy, dweight/dbias): two rows per block in registers, 16-byte units / the fused
+//               kernel, partials in shared memory (HONE_LAYERNORM_BACKWARD_VEC=0); 16 bytes per element.
 //   ce_fwd      cross_entropy_forward over the 50257-token head (bf16 logits, rows padded to 50264):
 //               loss only (2 bytes per element) / loss and the gradient (4).
 //   ce_bwd      cross_entropy_backward from the saved logits (4 bytes per element) / the backward
 //               of a forward that formed the gradient: scaling by 0.5 in place (4) or 1 (nothing).
+//   bias_grad   strided_sum's column sums of a bf16 [16384, N] gradient into float32 (the bias
+//               gradients of c_attn, c_fc and both c_proj: N = 2304, 3072, 768), what runs after
+//               the plain weight-gradient GEMM with HONE_GEMM_BGRAD_EPILOGUE=0; 2 bytes per element.
 //
 // CUDA only: registered when a device is present (tools/device-check.sh runs it). Timed with CUDA
 // events.
@@ -54,7 +57,7 @@ void finish(benchmark::State& state, double bytes_per_call) {
 }
 
 void bm_add_ln_fwd(benchmark::State& state, bool regs) {
-  const ScopedEnv sw("HONE_ADD_LAYERNORM_REGS", off_unless(regs));
+  const ScopedEnv sw("HONE_ADD_LAYERNORM_VEC_REGS", off_unless(regs));
   const int64_t n = kRows * kCols;
   DeviceArray<bf16> x(n, Fill{}), y(n);
   DeviceArray<float> res(n, Fill{}), sum(n), w(kCols, Fill{0.5f, 1.5f}), b(kCols, Fill{}), mean(kRows), rstd(kRows);
@@ -67,8 +70,8 @@ void bm_add_ln_fwd(benchmark::State& state, bool regs) {
   finish(state, 12.0 * double(n));
 }
 
-void bm_ln_bwd(benchmark::State& state, bool regs) {
-  const ScopedEnv sw("HONE_LAYERNORM_BACKWARD_REGS", off_unless(regs));
+void bm_ln_bwd(benchmark::State& state, bool vec) {
+  const ScopedEnv sw("HONE_LAYERNORM_BACKWARD_VEC", off_unless(vec));
   const int64_t n = kRows * kCols;
   DeviceArray<float> x(n, Fill{}), w(kCols, Fill{0.5f, 1.5f}), mean(kRows, Fill{-0.1f, 0.1f}),
       rstd(kRows, Fill{0.5f, 2.f}), gx(n, Fill{}), gw(kCols), gb(kCols);
@@ -127,6 +130,15 @@ void bm_ce_bwd(benchmark::State& state, int kind) {
   hone::bench::time_with_cuda_events(state, run);
   finish(state, kind == 2 ? 0.0 : 4.0 * double(kRows * kVocab));
 }
+
+void bm_bias_grad(benchmark::State& state, int64_t cols) {
+  DeviceArray<bf16> g(kRows * cols, Fill{});
+  DeviceArray<float> db(cols);
+  const auto run = [&] { kc::strided_sum<bf16, float>(cols, kRows, g.p, 1, cols, db.p, nullptr); };
+  run();
+  hone::bench::time_with_cuda_events(state, run);
+  finish(state, 2.0 * double(kRows * cols));
+}
 #endif
 
 const bool registered = [] {
@@ -144,6 +156,8 @@ const bool registered = [] {
   add("ce_bwd/bf16/16384x50257/from_logits", bm_ce_bwd, 0);
   add("ce_bwd/bf16/16384x50257/scale_0.5", bm_ce_bwd, 1);
   add("ce_bwd/bf16/16384x50257/scale_1", bm_ce_bwd, 2);
+  for (int64_t cols : {768, 2304, 3072})
+    add("bias_grad/bf16/16384x" + std::to_string(cols) + "/column_sums", bm_bias_grad, cols);
   return true;
 #else
   return false;

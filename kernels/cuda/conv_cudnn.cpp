@@ -6,11 +6,13 @@
 //    allocator, or cudaMallocAsync; HONE_CUDNN=0 or a cudnnCreate failure sends every convolution
 //    to the direct kernels).
 //  - NCHW tensors, [C_out, C_in / groups, kH, kW] filters, cross-correlation, group count set on
-//    the convolution descriptor. bf16/f16 convolutions whose channel counts are multiples of 8 (and
-//    no groups) run in NHWC: cuDNN's tensor-core kernels want channels last, and in NCHW it converted
-//    the tensors to float32 and took float kernels (on an H200 the bf16 ResNet-18 step spent 101 of
-//    142 ms in NCHW data-gradient kernels); the operands are transposed into workspaces around each
-//    call (Nhwc below; HONE_CUDNN_NHWC=0 keeps NCHW). float32 computes in float32, float64 in float64. float32 uses
+//    the convolution descriptor. With HONE_CUDNN_NHWC=1 (opt-in), bf16/f16 convolutions whose channel
+//    counts are multiples of 8 (and no groups) run in NHWC, the operands transposed into workspaces
+//    around each call (Nhwc below): in NCHW cuDNN converts the tensors to float32 and takes float
+//    kernels (on an H200 the bf16 ResNet-18 step spent 101 of 142 ms in NCHW data-gradient kernels),
+//    but in NHWC its fastest data-gradient algorithm measured worse still (the same step: 531 ms, 474
+//    of them in `dgrad2d_grouped_direct_kernel`, 30 ms a call, where NCHW's stride-1 ones ran Winograd
+//    in 0.3 ms), so NCHW stays the default. float32 computes in float32, float64 in float64. float32 uses
 //    CUDNN_FMA_MATH (no TF32, matching the CPU) unless set_tf32(true). bf16 and f16 (autocast's
 //    convolutions) stay 16-bit in memory and compute in float on tensor cores (cuDNN's
 //    "pseudo-half" configurations: 16-bit descriptors, a float convolution descriptor, float
@@ -247,7 +249,7 @@ template <class T> constexpr cudnnDataType_t compute_type() {
 // Whether g runs in NHWC (see the top of this file): 16-bit, channel counts multiples of 8, no groups.
 template <class T>
 bool nhwc_layout(const Conv2dGeometry& g) {
-  static const bool allowed = !switched_off("HONE_CUDNN_NHWC");
+  const bool allowed = switched_on("HONE_CUDNN_NHWC");  // (read per call: tests switch it)
   return allowed && (std::is_same_v<T, bf16> || std::is_same_v<T, f16>)&&g.groups == 1 && g.in_channels % 8 == 0 &&
          g.out_channels % 8 == 0;
 }

@@ -7,13 +7,13 @@
 // deterministic.
 // add_layernorm forward: one block per row. The first pass writes sum = x + residual (rounded to
 // T) and adds it up for the mean; the variance and normalisation passes re-read the thread's own
-// elements of sum (cache hits) instead of x and residual, so memory sees two reads and two writes.
-// Rows of up to 1024 columns (GPT-2's, BERT's) keep those elements in registers instead, two rows
-// per block at a time (add_layernorm_forward_regs_kernel; HONE_ADD_LAYERNORM_REGS=0 turns it off).
+// elements of sum (cache hits) instead of x and residual, so memory sees two reads and two writes;
+// aligned rows of a multiple of 4 columns move in 16-byte units, and up to 1024 columns (GPT-2's,
+// BERT's) stay in registers, two rows per block (add_layernorm_forward_vec_regs_kernel).
 #include <type_traits>
 
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/layernorm_rows.cuh"
+#include "kernels/env_switch.h"
 #include "kernels/fused.h"
 
 namespace hone::kernels::cuda {
@@ -148,6 +148,92 @@ __global__ void add_layernorm_forward_vec4_kernel(int64_t rows, int64_t cols, co
   }
 }
 
+// add_layernorm_forward_vec4_kernel with the rows in registers, kRowsInFlight at a time: thread t owns the
+// 4 columns [4t, 4t + 4) of rows of at most 4 * kThreads columns (blockDim.x: cols / 4 rounded up to a
+// warp), loads x and the residual of all the block's rows before the first reduction, and keeps the sums
+// for the variance and the output, where the one-row kernel pays a memory latency per row and re-reads
+// its sums twice. (A scalar two-row register kernel measured slower than the vec4 kernel on an H200,
+// 72.7 against 49.5 us for GPT-2's 16384 x 768: the 16-byte units mattered more.) The same per-element
+// arithmetic, and each thread adds the same 4 elements: the vec4 kernel's results (up to how the compiler
+// contracts multiply-adds).
+// HONE_ADD_LAYERNORM_VEC_REGS=0 turns it off.
+constexpr int kRowsInFlight = 2;
+template <class T, class X, class Y, class A>
+__global__ void __launch_bounds__(kThreads)
+    add_layernorm_forward_vec_regs_kernel(int64_t rows, int64_t cols, const X* x, const T* res, const T* w, const T* b,
+                                          A eps, T* sum, Y* y, A* mean_out, A* rstd_out) {
+  __shared__ A scratch[32 * kRowsInFlight];
+  const int64_t c0 = int64_t(threadIdx.x) * 4;
+  const bool mine = c0 < cols;  // cols is a multiple of 4: all four columns or none
+  Vec<T, 4> wv{}, bv{};
+  if (mine && w) wv = *reinterpret_cast<const Vec<T, 4>*>(w + c0);
+  if (mine && b) bv = *reinterpret_cast<const Vec<T, 4>*>(b + c0);
+  for (int64_t r0 = int64_t(blockIdx.x) * kRowsInFlight; r0 < rows; r0 += int64_t(gridDim.x) * kRowsInFlight) {
+    Vec<X, 4> xv[kRowsInFlight];
+    Vec<T, 4> rv[kRowsInFlight];
+#pragma unroll
+    for (int q = 0; q < kRowsInFlight; ++q) {
+      xv[q] = Vec<X, 4>{};
+      rv[q] = Vec<T, 4>{};
+      if (mine && r0 + q < rows) {
+        xv[q] = *reinterpret_cast<const Vec<X, 4>*>(x + (r0 + q) * cols + c0);
+        rv[q] = *reinterpret_cast<const Vec<T, 4>*>(res + (r0 + q) * cols + c0);
+      }
+    }
+    A v[kRowsInFlight][4], stat[kRowsInFlight];
+#pragma unroll
+    for (int q = 0; q < kRowsInFlight; ++q) {
+      const int64_t r = r0 + q;
+      stat[q] = 0;
+      Vec<T, 4> s;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        s.v[j] = store<T>(load(xv[q].v[j]) + load(rv[q].v[j]));
+        v[q][j] = mine && r < rows ? A(load(s.v[j])) : A(0);
+        stat[q] += v[q][j];
+      }
+      if (mine && r < rows) *reinterpret_cast<Vec<T, 4>*>(sum + r * cols + c0) = s;
+    }
+    block_sums(stat, scratch);
+    A mu[kRowsInFlight];
+#pragma unroll
+    for (int q = 0; q < kRowsInFlight; ++q) {
+      mu[q] = stat[q] / A(cols);
+      stat[q] = 0;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const A d = mine ? v[q][j] - mu[q] : A(0);
+        stat[q] += d * d;
+      }
+    }
+    block_sums(stat, scratch);
+#pragma unroll
+    for (int q = 0; q < kRowsInFlight; ++q) {
+      const int64_t r = r0 + q;
+      if (r >= rows) break;
+      const A rs = A(1) / sqrt(stat[q] / A(cols) + eps);
+      if (mine) {
+        Vec<Y, 4> out;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const A wi = w ? load(wv.v[j]) : A(1), bi = b ? load(bv.v[j]) : A(0);
+          const T yt = store<T>((v[q][j] - mu[q]) * rs * wi + bi);
+          if constexpr (std::is_same_v<Y, T>) {
+            out.v[j] = yt;
+          } else {
+            out.v[j] = store<Y>(A(load(yt)));
+          }
+        }
+        *reinterpret_cast<Vec<Y, 4>*>(y + r * cols + c0) = out;
+      }
+      if (threadIdx.x == 0) {
+        mean_out[r] = mu[q];
+        rstd_out[r] = rs;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -196,10 +282,12 @@ void launch_add_layernorm(int64_t rows, int64_t cols, const X* x, const T* resid
   const auto rd = dptr(residual), wd = dptr(weight), bd = dptr(bias);
   const auto sd = dptr(sum);
   const auto yd = dptr(y);
-  if (layernorm_forward_in_registers(cols)) {
-    add_layernorm_forward_regs_kernel<<<layernorm_regs_blocks(rows), kThreads, 0, stream>>>(rows, cols, xd, rd, wd, bd,
-                                                                                            A(eps), sd, yd, mean, rstd);
-  } else if (cols % 4 == 0 && ok(xd) && ok(rd) && ok(sd) && ok(yd) && (!wd || ok(wd)) && (!bd || ok(bd))) {
+  const bool vec4 = cols % 4 == 0 && ok(xd) && ok(rd) && ok(sd) && ok(yd) && (!wd || ok(wd)) && (!bd || ok(bd));
+  if (vec4 && cols <= 4 * kThreads && !switched_off("HONE_ADD_LAYERNORM_VEC_REGS")) {
+    const int threads = int((cols / 4 + 31) / 32 * 32);
+    add_layernorm_forward_vec_regs_kernel<<<row_blocks((rows + kRowsInFlight - 1) / kRowsInFlight), threads, 0,
+                                            stream>>>(rows, cols, xd, rd, wd, bd, A(eps), sd, yd, mean, rstd);
+  } else if (vec4) {
     add_layernorm_forward_vec4_kernel<<<blocks, kThreads, 0, stream>>>(rows, cols, xd, rd, wd, bd, A(eps), sd, yd, mean,
                                                                        rstd);
   } else {

@@ -344,6 +344,15 @@ bool try_lt_call(const BlasContext& ctx, const EpilogueKey& key, float beta, con
   return false;
 }
 
+// Whether gemm_f32_out asks cuBLASLt for the bias gradient (its BGRADA/BGRADB epilogue: a reduction kernel of
+// its own after the GEMM, HONE_GEMM_BGRAD_EPILOGUE=1) or runs the plain GEMM and then our column sums
+// (HONE_GEMM_BGRAD_EPILOGUE=0). The default, our column sums: on an H200 cuBLASLt's reduction took 26 us a
+// call in the GPT-2 124M step, ours 17 + 2 us (30.8 against 31.2 ms a step; bench/RESULTS.md).
+constexpr bool kBiasGradInEpilogue = false;
+bool bias_grad_in_epilogue() {
+  return switched_on("HONE_GEMM_BGRAD_EPILOGUE") || (kBiasGradInEpilogue && !switched_off("HONE_GEMM_BGRAD_EPILOGUE"));
+}
+
 // The plain GEMM and our own kernels: what gemm_epilogue does when cuBLASLt cannot fuse the epilogue.
 template <class T>
 void gemm_then_epilogue(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
@@ -443,7 +452,7 @@ bool gemm_f32_out(const BlasContext& ctx, bool trans_a, bool trans_b, int64_t M,
                                      part.M, part.N, part.K, lda, ldb, ldc, a, b, c, bias, nullptr, 0);
     return try_lt_call<T, float>(ctx, key, part_beta, a, b, c, bias, nullptr, stream);
   };
-  if (kind != EpilogueKind::None && gemm_epilogues_enabled() &&
+  if (kind != EpilogueKind::None && gemm_epilogues_enabled() && bias_grad_in_epilogue() &&
       !lt_epilogue_ineligibility(kind, M, N, K, bias, nullptr, 0) && try_part(GemmPart{M, N, K}, kind))
     return true;
   // Without an epilogue, an odd large extent (the tied head's weight gradient, [50257, 768]) runs as

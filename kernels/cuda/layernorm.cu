@@ -1,18 +1,17 @@
 // CUDA layer norm over the rows of a contiguous [rows, cols] array.
 //
 // Forward: one block per row, two passes for the statistics (mean, then squared deviations: no
-// cancellation when |mean| >> std), as on the CPU; rows of up to 1024 columns take layernorm_rows.cuh's
-// register kernel instead (HONE_ADD_LAYERNORM_REGS=0 turns it off).
+// cancellation when |mean| >> std), as on the CPU.
 // Backward: deterministic without atomics. One kernel reads x and gy once for dx and for the
 // dweight/dbias partial sums of its block's rows (kept in shared memory, one column per thread),
-// and a second kernel adds each column's partials in block order (in double); rows of up to 1024
+// and a second kernel adds each column's partials in block order (in double); float32 rows of up to 1024
 // columns (GPT-2's, BERT's) are held in registers, two at a time, by a twin of that kernel. Rows too wide for
 // the shared memory take two passes: dx one block per row, then partials over fixed chunks of
 // kRowChunk rows per column tile.
 #include <algorithm>
+#include <type_traits>
 
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/layernorm_rows.cuh"
 #include "kernels/env_switch.h"
 
 namespace hone::kernels::cuda {
@@ -110,60 +109,72 @@ __global__ void layernorm_backward_fused_kernel(int64_t rows, int64_t cols, int6
   }
 }
 
-// layernorm_backward_fused_kernel for rows of at most kRegCols * blockDim.x columns, with what that
-// kernel reads from memory twice or keeps in shared memory held in registers instead: thread t owns
-// columns t + k blockDim.x (k < kRegCols); it loads x, gy and (accumulating) the gradient already in gx
-// for kRegRows rows at once, before their row sums, so that those rows cost one memory latency
-// together where the row kernel pays two per row (its loads are then followed by a block reduction and
-// it re-reads gx after it); w is loaded once per block and the dweight/dbias partials stay in
-// registers. The row kernel was latency-bound: 86 us for GPT-2's 16384 x 768 on an H200, where its
-// ~200 MB would take ~50 us at the memory's speed. The same arithmetic in the same order, so the same
-// results (up to how the compiler fuses multiply-adds). kRegCols and kRegRows: layernorm_rows.cuh's.
+// layernorm_backward_fused_kernel for float32 rows of a multiple of 4 columns, at most 4 * kBlock (GPT-2's,
+// BERT's), with what that kernel reads twice or keeps in shared memory held in registers: thread t owns the
+// 4 columns [4t, 4t + 4) (blockDim.x: cols / 4 rounded up to a warp) of kRegRows rows at a time, whose x,
+// gy and (accumulating) prior gx it loads before their row sums, in 16-byte units (float4; 8 bytes for
+// 16-bit gy and gx's copy), so that those rows cost one memory latency together; w is loaded once per
+// block and the dweight/dbias partials stay in registers. On an H200, GPT-2's 16384 x 768 (~200 MB) took
+// 86 us a call in the fused kernel, 75 us in a two-row register kernel with one element per load (taken
+// out), 60 us here. The same per-element arithmetic; each thread's part of a row sum adds its 4 columns in
+// order, so the row sums round differently from the fused kernel's. HONE_LAYERNORM_BACKWARD_VEC=0 turns it
+// off.
+constexpr int kRegRows = 2;
+constexpr int kVecCols = 4;
 template <class T, class G, class A>
 __global__ void __launch_bounds__(kBlock)
-    layernorm_backward_regs_kernel(int64_t rows, int64_t cols, int64_t rows_per_block, const T* x, const T* w,
-                                   const A* mean, const A* rstd, const G* gy, T* gx, bool accumulate, G* gx_lowp,
-                                   A* part_w, A* part_b) {
+    layernorm_backward_vec_kernel(int64_t rows, int64_t cols, int64_t rows_per_block, const T* x, const T* w,
+                                  const A* mean, const A* rstd, const G* gy, T* gx, bool accumulate, G* gx_lowp,
+                                  A* part_w, A* part_b) {
+  using TV = Vec<T, kVecCols>;
+  using GV = Vec<G, kVecCols>;
   __shared__ A scratch[32 * 2 * kRegRows];
-  A wv[kRegCols], pw[kRegCols], pb[kRegCols];
+  const int64_t c0 = int64_t(threadIdx.x) * kVecCols;
+  const bool mine = c0 < cols;  // cols is a multiple of kVecCols: all four columns or none
+  A wv[kVecCols], pw[kVecCols], pb[kVecCols];
+  {
+    TV wl{};
+    if (w && mine) wl = *reinterpret_cast<const TV*>(w + c0);
 #pragma unroll
-  for (int k = 0; k < kRegCols; ++k) {
-    const int64_t i = threadIdx.x + int64_t(k) * blockDim.x;
-    wv[k] = w && i < cols ? load(w[i]) : A(1);
+    for (int j = 0; j < kVecCols; ++j) wv[j] = w && mine ? A(load(wl.v[j])) : A(1);
   }
   const int64_t groups = (rows + rows_per_block - 1) / rows_per_block;
   for (int64_t group = blockIdx.x; group < groups; group += gridDim.x) {
 #pragma unroll
-    for (int k = 0; k < kRegCols; ++k) pw[k] = A(0), pb[k] = A(0);
+    for (int j = 0; j < kVecCols; ++j) pw[j] = A(0), pb[j] = A(0);
     const int64_t r_begin = group * rows_per_block, r_end = min(rows, r_begin + rows_per_block);
     for (int64_t r0 = r_begin; r0 < r_end; r0 += kRegRows) {
-      A xv[kRegRows][kRegCols], gv[kRegRows][kRegCols], prior[kRegRows][kRegCols], mu[kRegRows], rs[kRegRows];
+      A xv[kRegRows][kVecCols], gv[kRegRows][kVecCols], prior[kRegRows][kVecCols], mu[kRegRows], rs[kRegRows];
 #pragma unroll
       for (int q = 0; q < kRegRows; ++q) {
         const int64_t r = r0 + q;
-        const bool row = r < r_end;
-        mu[q] = row ? mean[r] : A(0);
-        rs[q] = row ? rstd[r] : A(0);
+        const bool in = r < r_end && mine;
+        mu[q] = r < r_end ? mean[r] : A(0);
+        rs[q] = r < r_end ? rstd[r] : A(0);
+        TV xl{}, pl{};
+        GV gl{};
+        if (in) {
+          xl = *reinterpret_cast<const TV*>(x + r * cols + c0);
+          gl = *reinterpret_cast<const GV*>(gy + r * cols + c0);
+          if (gx && accumulate) pl = *reinterpret_cast<const TV*>(gx + r * cols + c0);
+        }
 #pragma unroll
-        for (int k = 0; k < kRegCols; ++k) {
-          const int64_t i = threadIdx.x + int64_t(k) * blockDim.x;
-          const bool in = row && i < cols;
-          xv[q][k] = in ? A(load(x[r * cols + i])) : A(0);
-          gv[q][k] = in ? A(load(gy[r * cols + i])) : A(0);
-          prior[q][k] = in && gx && accumulate ? A(load(gx[r * cols + i])) : A(0);
+        for (int j = 0; j < kVecCols; ++j) {
+          xv[q][j] = in ? A(load(xl.v[j])) : A(0);
+          gv[q][j] = in ? A(load(gl.v[j])) : A(0);
+          prior[q][j] = in && gx && accumulate ? A(load(pl.v[j])) : A(0);
         }
       }
-      // Per row: the sums of g = gy w and of g xhat, reduced together.
+      // Per row: the sums of g = gy w and of g xhat, reduced together (columns outside the row add 0).
       A sums[2 * kRegRows];
 #pragma unroll
       for (int q = 0; q < kRegRows; ++q) {
         A sg = 0, sgx = 0;
 #pragma unroll
-        for (int k = 0; k < kRegCols; ++k) {
-          if (threadIdx.x + int64_t(k) * blockDim.x >= cols) continue;
-          const A g = w ? gv[q][k] * wv[k] : gv[q][k];
+        for (int j = 0; j < kVecCols; ++j) {
+          const A g = w ? gv[q][j] * wv[j] : gv[q][j];
           sg += g;
-          sgx += g * (xv[q][k] - mu[q]) * rs[q];
+          sgx += g * (xv[q][j] - mu[q]) * rs[q];
         }
         sums[2 * q] = sg, sums[2 * q + 1] = sgx;
       }
@@ -172,32 +183,51 @@ __global__ void __launch_bounds__(kBlock)
       for (int q = 0; q < kRegRows; ++q) {
         const int64_t r = r0 + q;
         if (r >= r_end) break;
+        if (!mine) continue;
         const A g_mean = gx ? sums[2 * q] / A(cols) : A(0), gx_mean = gx ? sums[2 * q + 1] / A(cols) : A(0);
+        TV out;
+        GV low;
 #pragma unroll
-        for (int k = 0; k < kRegCols; ++k) {
-          const int64_t i = threadIdx.x + int64_t(k) * blockDim.x;
-          if (i >= cols) continue;
-          const A gyv = gv[q][k];
-          const A xhat = (xv[q][k] - mu[q]) * rs[q];
-          if (gx) {
-            const A g = w ? gyv * wv[k] : gyv;
-            const T dx = store<T>(rs[q] * (g - g_mean - xhat * gx_mean));
-            const T out = accumulate ? store<T>(prior[q][k] + load(dx)) : dx;
-            gx[r * cols + i] = out;
-            if (gx_lowp) gx_lowp[r * cols + i] = store<G>(load(out));
-          }
-          pw[k] += gyv * xhat;
-          pb[k] += gyv;
+        for (int j = 0; j < kVecCols; ++j) {
+          const A gyv = gv[q][j];
+          const A xhat = (xv[q][j] - mu[q]) * rs[q];
+          const A g = w ? gyv * wv[j] : gyv;
+          const T dx = store<T>(rs[q] * (g - g_mean - xhat * gx_mean));
+          out.v[j] = accumulate ? store<T>(prior[q][j] + load(dx)) : dx;
+          low.v[j] = store<G>(load(out.v[j]));
+          pw[j] += gyv * xhat;
+          pb[j] += gyv;
+        }
+        if (gx) {
+          *reinterpret_cast<TV*>(gx + r * cols + c0) = out;
+          if (gx_lowp) *reinterpret_cast<GV*>(gx_lowp + r * cols + c0) = low;
         }
       }
     }
+    if (mine) {
 #pragma unroll
-    for (int k = 0; k < kRegCols; ++k) {
-      const int64_t i = threadIdx.x + int64_t(k) * blockDim.x;
-      if (i >= cols) continue;
-      if (part_w) part_w[group * cols + i] = pw[k];
-      if (part_b) part_b[group * cols + i] = pb[k];
+      for (int j = 0; j < kVecCols; ++j) {
+        if (part_w) part_w[group * cols + c0 + j] = pw[j];
+        if (part_b) part_b[group * cols + c0 + j] = pb[j];
+      }
     }
+  }
+}
+
+// Threads per block of layernorm_backward_vec_kernel for rows of `cols`, or 0 where it cannot take them:
+// float32 x and gx (16-byte units), 4 columns a thread, every row and pointer aligned for the units.
+template <class T, class G>
+int layernorm_backward_vec_threads(int64_t cols, const T* x, const T* w, const G* gy, const T* gx, const G* gx_lowp) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return 0;
+  } else {
+    using TV = Vec<T, kVecCols>;
+    using GV = Vec<G, kVecCols>;
+    const bool aligned = aligned_for<TV>(x) && (!w || aligned_for<TV>(w)) && aligned_for<GV>(gy) &&
+                         (!gx || aligned_for<TV>(gx)) && (!gx_lowp || aligned_for<GV>(gx_lowp));
+    if (cols <= 0 || cols % kVecCols != 0 || cols > int64_t(kVecCols) * kBlock || !aligned) return 0;
+    if (switched_off("HONE_LAYERNORM_BACKWARD_VEC")) return 0;
+    return int((cols / kVecCols + 31) / 32 * 32);
   }
 }
 
@@ -274,15 +304,8 @@ void layernorm_forward(int64_t rows, int64_t cols, const T* x, const T* weight, 
                        acc_t<T>* mean, acc_t<T>* rstd, cudaStream_t stream) {
   if (rows == 0) return;
   using A = acc_t<T>;
-  if (layernorm_forward_in_registers(cols)) {
-    // The plain layer norm: no residual, no sum.
-    add_layernorm_forward_regs_kernel<<<layernorm_regs_blocks(rows), kThreads, 0, stream>>>(
-        rows, cols, dptr(x), static_cast<decltype(dptr(x))>(nullptr), dptr(weight), dptr(bias), A(eps),
-        static_cast<decltype(dptr(y))>(nullptr), dptr(y), mean, rstd);
-  } else {
-    layernorm_forward_kernel<<<row_blocks(rows), kBlock, 0, stream>>>(rows, cols, dptr(x), dptr(weight), dptr(bias),
-                                                                      A(eps), dptr(y), mean, rstd);
-  }
+  layernorm_forward_kernel<<<row_blocks(rows), kBlock, 0, stream>>>(rows, cols, dptr(x), dptr(weight), dptr(bias),
+                                                                    A(eps), dptr(y), mean, rstd);
   check_launch("layernorm_forward");
 }
 
@@ -298,10 +321,12 @@ void launch_layernorm_backward(int64_t rows, int64_t cols, const T* x, const T* 
     // One pass for dx and the parameter-gradient partials.
     const int64_t per_block = fused_rows_per_block(rows), blocks = (rows + per_block - 1) / per_block;
     Scratch sw(gweight ? blocks * cols * sizeof(A) : 0, stream), sb(gbias ? blocks * cols * sizeof(A) : 0, stream);
-    if (layernorm_rows_in_registers(cols, kBlock) && !switched_off("HONE_LAYERNORM_BACKWARD_REGS")) {
-      layernorm_backward_regs_kernel<<<unsigned(blocks), kBlock, 0, stream>>>(
-          rows, cols, per_block, dptr(x), dptr(weight), mean, rstd, dptr(gy), dptr(gx), accumulate_gx, dptr(gx_lowp),
-          sw.as<A>(), sb.as<A>());
+    if (const int threads = layernorm_backward_vec_threads(cols, x, weight, gy, gx, gx_lowp); threads > 0) {
+      if constexpr (std::is_same_v<T, float>) {  // (the only type it takes: no other instantiations)
+        layernorm_backward_vec_kernel<<<unsigned(blocks), threads, 0, stream>>>(
+            rows, cols, per_block, dptr(x), dptr(weight), mean, rstd, dptr(gy), dptr(gx), accumulate_gx, dptr(gx_lowp),
+            sw.as<A>(), sb.as<A>());
+      }
     } else {
       layernorm_backward_fused_kernel<<<unsigned(blocks), kBlock, fused_shared, stream>>>(
           rows, cols, per_block, dptr(x), dptr(weight), mean, rstd, dptr(gy), dptr(gx), accumulate_gx, dptr(gx_lowp),

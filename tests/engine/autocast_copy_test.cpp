@@ -14,8 +14,11 @@
 #include "engine/nn/layers.h"
 #include "engine/ops/ops.h"
 #include "kernels/half.h"
+#include "scoped_env.h"
 
 #if defined(HONE_CUDA_EMULATED)
+#include <cublasLt.h>
+
 #include "cuda_emu/counters.h"
 #endif
 
@@ -94,46 +97,64 @@ TEST(AutocastCopy, ViewsOfAParameterGiveThePlainCastsGradients) {
 }
 
 // On CUDA the weight and bias gradients of an autocast linear leave their GEMM in float32
-// (kernels::cuda::gemm_f32_out): never rounded to bf16 and never cast by a pass of their own.
+// (kernels::cuda::gemm_f32_out): never rounded to bf16 and never cast by a pass of their own. The bias
+// gradient comes from cuBLASLt's BGRAD epilogue, or with HONE_GEMM_BGRAD_EPILOGUE=0 from the plain GEMM
+// and our column sums: the same values either way.
 TEST(AutocastCopy, CudaWeightGradientsLeaveTheGemmInFloat32) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
   const Device dev = Device::cuda(0);
-  nn::Conv1D conv(40, 24, 0.5, 7);  // GPT-2's layer: W [in, out] read through its transpose
-  conv.to(dev);
-  const Tensor w = param_of(conv, "weight"), b = param_of(conv, "bias");
-  const Tensor x = Tensor::rand({3, 5, 40}, 13, -1, 1), g = Tensor::rand({3, 5, 24}, 14, -1, 1).to(DType::BF16);
-  Tensor y;
-  {
-    AutocastGuard ac(DType::BF16);
-    y = conv.forward(x.to(dev));
-  }
-#if defined(HONE_CUDA_EMULATED)
-  const auto launches_before = emu::launches();
-#endif
-  y.backward(g.to(dev));
-#if defined(HONE_CUDA_EMULATED)
-  for (const auto& [kernel, n] : emu::launches())
-    if (kernel.find("copy") != std::string::npos)
-      EXPECT_EQ(n, launches_before.count(kernel) ? launches_before.at(kernel) : 0) << kernel << " ran in the backward";
-#endif
-  ASSERT_EQ(w.grad().dtype(), DType::F32);
-  ASSERT_EQ(b.grad().dtype(), DType::F32);
-  // dW [in, out] = x^T g and db = the column sums of g, in double from the bf16 values the GEMM read.
-  const std::vector<float> xs = x.to(DType::BF16).to(DType::F32).to_vector<float>(), gs = values(g);
-  std::vector<double> dw(40 * 24, 0.0), db(24, 0.0);
-  for (int64_t r = 0; r < 15; ++r)
-    for (int64_t o = 0; o < 24; ++o) {
-      db[o] += gs[r * 24 + o];
-      for (int64_t i = 0; i < 40; ++i) dw[i * 24 + o] += double(xs[r * 40 + i]) * gs[r * 24 + o];
+  for (const char* bgrad_epilogue : {"1", "0"}) {
+    SCOPED_TRACE(std::string("HONE_GEMM_BGRAD_EPILOGUE=") + bgrad_epilogue);
+    const test::ScopedEnv bgrad_switch("HONE_GEMM_BGRAD_EPILOGUE", bgrad_epilogue);
+    nn::Conv1D conv(40, 24, 0.5, 7);  // GPT-2's layer: W [in, out] read through its transpose
+    conv.to(dev);
+    const Tensor w = param_of(conv, "weight"), b = param_of(conv, "bias");
+    const Tensor x = Tensor::rand({3, 5, 40}, 13, -1, 1), g = Tensor::rand({3, 5, 24}, 14, -1, 1).to(DType::BF16);
+    Tensor y;
+    {
+      AutocastGuard ac(DType::BF16);
+      y = conv.forward(x.to(dev));
     }
-  const std::vector<float> gw = values(w.grad().to(Device::cpu())), gb = values(b.grad().to(Device::cpu()));
-  int not_bf16 = 0;
-  for (size_t i = 0; i < dw.size(); ++i) {
-    EXPECT_NEAR(gw[i], dw[i], 1e-5 * 4) << "dW element " << i;
-    not_bf16 += float(bf16(gw[i])) != gw[i];
+#if defined(HONE_CUDA_EMULATED)
+    const auto launches_before = emu::launches();
+    const size_t gemms_before = emu::gemm_calls().size();
+#endif
+    y.backward(g.to(dev));
+#if defined(HONE_CUDA_EMULATED)
+    int column_sums = 0;
+    for (const auto& [kernel, n] : emu::launches()) {
+      const uint64_t ran = n - (launches_before.count(kernel) ? launches_before.at(kernel) : 0);
+      if (kernel.find("copy") != std::string::npos) {
+        EXPECT_EQ(ran, 0u) << kernel << " ran in the backward";
+      }
+      if (kernel.find("column_sum_partial_kernel") != std::string::npos) column_sums += int(ran);
+    }
+    const std::vector<emu::GemmCall> gemms = emu::gemm_calls();
+    int with_bgrad = 0;
+    for (size_t i = gemms_before; i < gemms.size(); ++i)
+      with_bgrad += (gemms[i].epilogue & (CUBLASLT_EPILOGUE_BGRADA | CUBLASLT_EPILOGUE_BGRADB)) != 0;
+    EXPECT_EQ(with_bgrad, bgrad_epilogue[0] == '1' ? 1 : 0) << "weight-gradient GEMMs with a BGRAD epilogue";
+    EXPECT_EQ(column_sums, bgrad_epilogue[0] == '1' ? 0 : 1) << "our column sums of the bias gradient";
+#endif
+    ASSERT_EQ(w.grad().dtype(), DType::F32);
+    ASSERT_EQ(b.grad().dtype(), DType::F32);
+    // dW [in, out] = x^T g and db = the column sums of g, in double from the bf16 values the GEMM read.
+    const std::vector<float> xs = x.to(DType::BF16).to(DType::F32).to_vector<float>(), gs = values(g);
+    std::vector<double> dw(40 * 24, 0.0), db(24, 0.0);
+    for (int64_t r = 0; r < 15; ++r)
+      for (int64_t o = 0; o < 24; ++o) {
+        db[o] += gs[r * 24 + o];
+        for (int64_t i = 0; i < 40; ++i) dw[i * 24 + o] += double(xs[r * 40 + i]) * gs[r * 24 + o];
+      }
+    const std::vector<float> gw = values(w.grad().to(Device::cpu())), gb = values(b.grad().to(Device::cpu()));
+    int not_bf16 = 0;
+    for (size_t i = 0; i < dw.size(); ++i) {
+      EXPECT_NEAR(gw[i], dw[i], 1e-5 * 4) << "dW element " << i;
+      not_bf16 += float(bf16(gw[i])) != gw[i];
+    }
+    for (size_t i = 0; i < db.size(); ++i) EXPECT_NEAR(gb[i], db[i], 1e-5 * 4) << "db element " << i;
+    EXPECT_GT(not_bf16, int(dw.size() / 2)) << "the gradient was rounded to bf16 on its way";
   }
-  for (size_t i = 0; i < db.size(); ++i) EXPECT_NEAR(gb[i], db[i], 1e-5 * 4) << "db element " << i;
-  EXPECT_GT(not_bf16, int(dw.size() / 2)) << "the gradient was rounded to bf16 on its way";
 }
 
 // Gradient accumulation on CUDA: the second backward's weight gradient is added by its GEMM straight

@@ -90,7 +90,8 @@ void add_conv_cases(std::vector<OpCase>& cases) {
       {9, 2, 8, 8, 3, 3, 3, args(1, 1, 1, 1, 1, 1, 1), true},    // several images per chunk, 2 chunks
       {2, 2, 24, 24, 3, 3, 3, args(1, 1, 1, 1, 1, 1, 1), true},  // one image per chunk, 2 chunks
       {2, 1, 5, 1, 1, 3, 1, args(1, 1, 1, 0, 1, 1, 1), true},    // W = 1
-      // Channel counts multiples of 8: bf16/f16 convolutions take cuDNN's NHWC path (conv_cudnn.cpp).
+      // Channel counts multiples of 8: with HONE_CUDNN_NHWC=1 bf16/f16 convolutions take cuDNN's NHWC path
+      // (conv_cudnn.cpp; the hone_engine_tests_cudnn_nhwc run of tests/CMakeLists.txt).
       {2, 8, 6, 5, 16, 3, 3, args(1, 1, 1, 1, 1, 1, 1), true},
       {2, 16, 7, 7, 8, 3, 3, args(2, 2, 1, 1, 1, 1, 1), false},  // stride 2
       {2, 8, 6, 6, 16, 1, 1, args(2, 2, 0, 0, 1, 1, 1), false},  // 1x1 stride 2 (ResNet shortcut)
@@ -459,15 +460,15 @@ TEST(CnnOps, MaxPoolTiesGoToTheFirstMaximum) {
   EXPECT_TRUE(std::isnan(ops::max_pool2d(xn, a).item()));
 }
 
-// A 16-bit convolution whose channels suit NHWC still runs on cuDNN, in NCHW, when cuDNN refuses the NHWC
-// descriptors (the emulator's HONE_EMU_CUDNN_NO_NHWC), with the CPU's result.
+// A 16-bit convolution whose channels suit NHWC (HONE_CUDNN_NHWC=1) still runs on cuDNN, in NCHW, when cuDNN
+// refuses the NHWC descriptors (the emulator's HONE_EMU_CUDNN_NO_NHWC), with the CPU's result.
 TEST(CnnOps, CudaConvolutionFallsBackToNchwWhenCudnnRefusesNhwc) {
 #if !defined(HONE_CUDA_EMULATED)
   GTEST_SKIP() << "refusing NHWC is a switch of the CUDA emulator's cuDNN (build-emu)";
 #else
   if (const char* off = std::getenv("HONE_CUDNN"); off && std::string(off) == "0")
     GTEST_SKIP() << "HONE_CUDNN=0 keeps convolutions off cuDNN in this run";
-  const ScopedEnv no_nhwc("HONE_EMU_CUDNN_NO_NHWC", "1");
+  const ScopedEnv nhwc("HONE_CUDNN_NHWC", "1"), no_nhwc("HONE_EMU_CUDNN_NO_NHWC", "1");
   const Tensor x = Tensor::rand({1, 8, 5, 7}, 41, -1, 1).to(DType::BF16);
   const Tensor w = Tensor::rand({8, 8, 3, 3}, 42, -1, 1).to(DType::BF16);
   ops::Conv2dArgs a;

@@ -25,10 +25,12 @@ TEST(CudaKernels, DropoutMaskEqualsTheCpuMask) { run_check("dropout"); }
 TEST(CudaKernels, AdamWMultiTensorAndGradNormMatchTheCpu) { run_check("adamw_and_norm"); }
 TEST(CudaKernels, ElementwiseMatchesTheCpu) { run_check("elementwise"); }
 TEST(CudaKernels, SoftmaxAndLayerNormMatchTheCpu) { run_check("rows"); }
+TEST(CudaKernels, LayerNormBackwardSixteenByteKernelMatchesTheFusedKernel) { run_check("layernorm_backward_vec"); }
 TEST(CudaKernels, AttentionAndEmbeddingBackward) { run_check("attention_and_embedding"); }
 TEST(CudaKernels, FusedBiasGeluAndAddLayerNormMatchTheCpu) { run_check("fused"); }
 TEST(CudaKernels, GemmEpiloguesMatchPlainGemmPlusHostEpilogue) { run_check("gemm_epilogue"); }
 TEST(CudaKernels, GemmFloat32OutputForAutocastWeightGradients) { run_check("gemm_f32_out"); }
+TEST(CudaKernels, BiasGradientColumnSumsMatchSumsInDouble) { run_check("column_sums"); }
 TEST(CudaKernels, GemmWithOddLargeExtentsRunsAsAlignedParts) { run_check("gemm_split"); }
 TEST(CudaKernels, GemmAutotuneTimesEachConfigurationOnceAndNeverAnAccumulation) { run_check("gemm_autotune"); }
 TEST(CudaKernels, UploadsThroughThePageLockedRingArriveInOrder) { run_check("upload"); }

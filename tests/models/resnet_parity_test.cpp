@@ -305,7 +305,9 @@ TEST(ResNetParity, Resnet20RandomPthOnCuda) {
     std::set<std::string> passes;
     for (const std::string& line : choices) {
       EXPECT_NE(line.find("measured"), std::string::npos) << line;
-      if (line.rfind("data gradient", 0) == 0) EXPECT_EQ(line.find("algo 0"), std::string::npos) << line;
+      if (line.rfind("data gradient", 0) == 0) {
+        EXPECT_EQ(line.find("algo 0"), std::string::npos) << line;
+      }
       passes.insert(line.substr(0, line.find(' ')));
     }
     EXPECT_EQ(passes, (std::set<std::string>{"forward", "data", "filter"}));
