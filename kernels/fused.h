@@ -85,7 +85,7 @@ namespace hone::kernels::cuda {
 template <class T>
 void bias_gelu_forward(UnaryOp op, int64_t rows, int64_t cols, const T* x, const T* bias, T* y,
                        cudaStream_t stream);
-// gbias: per-block partial sums over fixed chunks of rows, added in chunk order by a second kernel.
+// gbias: per-block partial sums over fixed chunks of rows, added in a fixed order by a second kernel.
 template <class T>
 void bias_gelu_backward(UnaryOp op, int64_t rows, int64_t cols, const T* x, const T* bias, const T* gy,
                         T* gx, T* gbias, cudaStream_t stream);

@@ -288,14 +288,29 @@ struct DeviceMath {
 };
 
 // The second pass of the deterministic two-level sums (the bias gradients): out[i] = the sum over
-// chunks of part[chunk * n + i], in chunk order, rounded to T once.
+// chunks of part[chunk * n + i], rounded to T once. Block: 32 outputs x kChunkLanes lanes (launch with
+// chunk_total_blocks(n) blocks of dim3(32, kChunkLanes)); lane y adds chunks y, y + kChunkLanes, ... in
+// order, then the lanes' sums are added in lane order: a fixed order, deterministic. (One thread per
+// output chaining every chunk's load and add took ~80 us for 768 outputs of 128 chunks on an H200.)
+constexpr int kChunkLanes = 8;
+inline unsigned chunk_total_blocks(int64_t n) { return static_cast<unsigned>(n < 1 ? 1 : (n + 31) / 32); }
 template <class T>
-__global__ void chunk_total_kernel(int64_t chunks, int64_t n, const double* part, T* out) {
-  HONE_GRID_STRIDE(i, n) {
-    double s = 0;
-    for (int64_t c = 0; c < chunks; ++c) s += part[c * n + i];
-    out[i] = store<T>(dacc_t<T>(s));
+__global__ void __launch_bounds__(32 * kChunkLanes)
+    chunk_total_kernel(int64_t chunks, int64_t n, const double* part, T* out) {
+  __shared__ double lane_sums[kChunkLanes][32];
+  const int64_t i = int64_t(blockIdx.x) * 32 + threadIdx.x;
+  double s = 0;
+  if (i < n) {
+#pragma unroll 4
+    for (int64_t c = threadIdx.y; c < chunks; c += kChunkLanes) s += part[c * n + i];
   }
+  lane_sums[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y != 0 || i >= n) return;
+  double total = 0;
+#pragma unroll
+  for (int y = 0; y < kChunkLanes; ++y) total += lane_sums[y][threadIdx.x];
+  out[i] = store<T>(dacc_t<T>(total));
 }
 
 // GELU in the accumulation type, the erf form or the tanh form (GPT-2's "gelu_new"), and its slope:

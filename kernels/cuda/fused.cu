@@ -3,7 +3,7 @@
 // bias_gelu forward: one thread per element (grid-stride), z = x + bias kept in the accumulation
 // type. Backward: block (chunk of kRowChunk rows, tile of kColTile columns), each thread owns one
 // column of its chunk: it writes gx and keeps its partial sum of the bias gradient (in double); a
-// second kernel adds each column's partials in chunk order. One read of x and gy, no atomics,
+// second kernel adds each column's partials in a fixed order. One read of x and gy, no atomics,
 // deterministic.
 // add_layernorm forward: one block per row. The first pass writes sum = x + residual (rounded to
 // T) and adds it up for the mean; the variance and normalisation passes re-read the thread's own
@@ -262,7 +262,8 @@ void bias_gelu_backward(UnaryOp op, int64_t rows, int64_t cols, const T* x, cons
     check_launch("bias_gelu_backward");
   }
   if (!gbias) return;
-  chunk_total_kernel<<<grid_for(cols), kThreads, 0, stream>>>(chunks, cols, part.as<double>(), dptr(gbias));
+  chunk_total_kernel<<<chunk_total_blocks(cols), dim3(32, kChunkLanes), 0, stream>>>(chunks, cols, part.as<double>(),
+                                                                                     dptr(gbias));
   check_launch("bias_gelu_backward (bias totals)");
 }
 

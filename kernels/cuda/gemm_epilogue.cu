@@ -5,7 +5,7 @@
 // gemm_epilogue_apply: one thread per element of C (grid-stride), strided rows (ldc, aux_ld).
 // strided_sum: block (tile of kSumTile outputs, chunk of kSumChunk reduced elements), one thread
 // per output summing its chunk in double; chunk_total_kernel (common.cuh) adds each output's chunk
-// partials in chunk order. The chunking depends on the shape only: deterministic, no atomics.
+// partials in a fixed order. The chunking depends on the shape only: deterministic, no atomics.
 // The bias gradients of 16-bit layers (contiguous columns of a [rows, ld] matrix) take
 // column_sum_partial_kernel instead: 16-byte loads, a tile of 256 columns and 128 rows per block.
 #include "kernels/cuda/common.cuh"
@@ -91,29 +91,6 @@ __global__ void __launch_bounds__(kColLanes* kRowLanes)
   part[int64_t(blockIdx.y) * n_cols + col] = total;
 }
 
-// The column sums' second pass: out[col] = the sum over chunks of part[chunk * n_cols + col]. Block: 32
-// columns x kRowLanes chunk lanes; lane y adds chunks y, y + kRowLanes, ... in order, then the lanes' sums
-// are added in lane order (a fixed order: deterministic). chunk_total_kernel's one thread per column chained
-// 128 dependent loads and adds: ~80 us for 768 columns on an H200, more than the first pass.
-template <class TOut>
-__global__ void __launch_bounds__(32 * kRowLanes)
-    column_total_kernel(int64_t chunks, int64_t n_cols, const double* part, TOut* out) {
-  __shared__ double lane_sums[kRowLanes][32];
-  const int64_t col = int64_t(blockIdx.x) * 32 + threadIdx.x;
-  double s = 0;
-  if (col < n_cols) {
-#pragma unroll 4
-    for (int64_t c = threadIdx.y; c < chunks; c += kRowLanes) s += part[c * n_cols + col];
-  }
-  lane_sums[threadIdx.y][threadIdx.x] = s;
-  __syncthreads();
-  if (threadIdx.y != 0 || col >= n_cols) return;
-  double total = 0;
-#pragma unroll
-  for (int y = 0; y < kRowLanes; ++y) total += lane_sums[y][threadIdx.x];
-  out[col] = store<TOut>(dacc_t<TOut>(total));
-}
-
 // Whether column_sum_partial_kernel can sum x (16-bit T): outputs contiguous (stride_out 1) in whole 16-byte
 // units, every row starting 16-byte aligned, and the chunks within the grid's y limit.
 template <class T>
@@ -152,8 +129,8 @@ void strided_sum(int64_t n_out, int64_t n_red, const T* x, int64_t stride_out, i
       column_sum_partial_kernel<<<grid, dim3(kColLanes, kRowLanes), 0, stream>>>(n_red, n_out, dptr(x), stride_red,
                                                                                  part.as<double>());
       check_launch("strided_sum (column sums)");
-      column_total_kernel<<<unsigned((n_out + 31) / 32), dim3(32, kRowLanes), 0, stream>>>(
-          chunks, n_out, part.as<double>(), dptr(out));
+      chunk_total_kernel<<<chunk_total_blocks(n_out), dim3(32, kChunkLanes), 0, stream>>>(chunks, n_out,
+                                                                                          part.as<double>(), dptr(out));
       check_launch("strided_sum (column totals)");
       return;
     }
@@ -167,7 +144,8 @@ void strided_sum(int64_t n_out, int64_t n_red, const T* x, int64_t stride_out, i
                                                               part.as<double>());
     check_launch("strided_sum");
   }
-  chunk_total_kernel<<<grid_for(n_out), kThreads, 0, stream>>>(chunks, n_out, part.as<double>(), dptr(out));
+  chunk_total_kernel<<<chunk_total_blocks(n_out), dim3(32, kChunkLanes), 0, stream>>>(chunks, n_out, part.as<double>(),
+                                                                                      dptr(out));
   check_launch("strided_sum (totals)");
 }
 

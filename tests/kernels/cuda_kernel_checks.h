@@ -307,14 +307,16 @@ inline std::string check_gemm_f32_out() {
 // strided_sum (the bias gradients' own pass) against sums in double: 16-bit columns through the 16-byte
 // column-sum kernel (one and several 256-column tiles, chunks of 128 rows with a partial last one, a
 // leading dimension past the columns), into float32 and into T; and the shapes it cannot take (columns
-// not a multiple of 8, a misaligned start, strided outputs) through the generic kernel.
+// not a multiple of 8, also over 16 chunks of 64 rows; a misaligned start, strided outputs) through the
+// generic kernel.
 template <class T>
 std::string check_column_sums_of() {
   struct Case {
     int64_t n_out, n_red, stride_out, stride_red, offset;
   };
-  const Case cases[] = {{8, 300, 1, 8, 0},  {776, 1000, 1, 784, 0}, {264, 129, 1, 264, 0}, {768, 2048, 1, 768, 0},
-                        {13, 37, 1, 13, 0}, {16, 50, 1, 16, 1},     {16, 40, 40, 1, 0},    {24, 1, 1, 24, 0}};
+  const Case cases[] = {{8, 300, 1, 8, 0},      {776, 1000, 1, 784, 0}, {264, 129, 1, 264, 0},
+                        {768, 2048, 1, 768, 0}, {13, 37, 1, 13, 0},     {16, 50, 1, 16, 1},
+                        {16, 40, 40, 1, 0},     {24, 1, 1, 24, 0},      {13, 1000, 1, 13, 0}};
   const std::string type = std::is_same_v<T, bf16> ? "bf16" : "f16";
   for (const Case& c : cases) {
     const size_t n = size_t(c.offset + (c.n_out - 1) * c.stride_out + (c.n_red - 1) * c.stride_red + 1);
