@@ -50,6 +50,11 @@ void check_launch(const char* kernel);
 // tried once more before the error is thrown.
 void* scratch_alloc(size_t bytes, cudaStream_t stream, const char* what);
 void set_memory_pressure_handler(void (*release_cached_memory)());
+// Makes `device`'s cudaMallocAsync pool (where scratch_alloc takes from) keep its memory across
+// synchronisations: CUDA's default release threshold of 0 hands it back to the driver at each one, so
+// the next scratch allocations map device memory again. Best effort: false (the error cleared) on a
+// device without memory pools.
+bool keep_scratch_pool_memory(int device);
 // Copies `bytes` of host memory to device memory `dst`, in order on `stream`, without making the host
 // wait for the device: the bytes go through a ring of page-locked memory (a copy from pageable memory
 // may synchronise with the stream first, per CUDA's API notes), so the training step's uploads (the

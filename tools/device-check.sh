@@ -28,11 +28,12 @@
 #              `hone bench resnet --device cuda`, and the per-kernel GPU benchmarks (GEMM
 #              cuBLASLt vs cuBLAS, fused vs composed, attention).
 #   ab         the GPT-2 bf16 step with each fast path's switch off in turn (HONE_CE_GRAD_IN_FORWARD=0, ...),
-#              and with the opt-ins HONE_GEMM_AUTOTUNE=1 and HONE_DETERMINISTIC=0; AB='X=0;X=0 Y=1' measures
-#              those settings instead (apart by ';', variables of one setting apart by spaces).
-# KERNEL_FILTER: a Google Benchmark filter for the kernelbench step (default: every GPU case).
+#              and with each opt-in (HONE_GEMM_AUTOTUNE=1, HONE_DETERMINISTIC=0, HONE_GEMM_BGRAD_EPILOGUE=1;
+#              ResNet with HONE_DETERMINISTIC=0 and HONE_CUDNN_NHWC=1); AB='X=0;X=0 Y=1' measures those
+#              GPT-2 settings instead (apart by ';', variables of one setting apart by spaces).
 #   gtestquick (only when named in ONLY) the kernel checks, autocast's GEMM paths and the model-level CUDA
 #              cases, in about a minute.
+# KERNEL_FILTER: a Google Benchmark filter for the kernelbench step (default: every GPU case).
 # ONLY=step,step,... runs a subset (steps: selftest, gtest, gtestquick, parity124m, bench, fp32bench, kernelbench, ab,
 # torch (eager), torchcompile), for a
 # short rerun when little device time is left, e.g. ONLY=gtest,parity124m,bench.

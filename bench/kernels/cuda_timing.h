@@ -5,22 +5,16 @@
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
-#include <cstdint>
-
 #include "kernels/cuda_api.h"
 
 namespace hone::bench {
 
-// Keeps the memory of the current device's cudaMallocAsync pool (the kernels' scratch) across
-// synchronisations, as the engine's runtime does for training (engine/core/cuda_runtime.cpp): with
-// CUDA's default release threshold of 0 every timed call that takes scratch (the column sums, the
-// LayerNorm backward's partials) would map device memory again and be timed doing it.
+// Keeps the current device's kernel scratch pool as the engine's runtime does for training
+// (kernels::cuda::keep_scratch_pool_memory): otherwise every timed call that takes scratch (the column
+// sums, the LayerNorm backward's partials) would map device memory again and be timed doing it.
 inline void keep_scratch_pool() {
   int device = 0;
-  cudaMemPool_t pool = nullptr;
-  uint64_t keep_all = UINT64_MAX;
-  if (cudaGetDevice(&device) == cudaSuccess && cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess)
-    cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_all);
+  if (cudaGetDevice(&device) == cudaSuccess) kernels::cuda::keep_scratch_pool_memory(device);
 }
 
 // Runs run() once per iteration of state, timing each with CUDA events.

@@ -52,16 +52,10 @@ cudaStream_t stream(int device) {
   DeviceState& s = state(device);
   std::call_once(s.stream_once, [&] {
     check(cudaStreamCreate(&s.stream), "cudaStreamCreate");
-    // Kernel scratch comes from cudaMallocAsync's pool, which by default hands its unused memory back
-    // to the driver at every synchronisation (a training step has one per logged value), so that each
-    // step's first scratch allocations would map device memory again. It keeps it instead; the
-    // caching allocator trims the pool when cudaMalloc finds the device full. (A device without
-    // memory pools keeps working, as before.)
-    cudaMemPool_t pool = nullptr;
-    uint64_t keep_all = UINT64_MAX;
-    if (cudaDeviceGetDefaultMemPool(&pool, device) != cudaSuccess ||
-        cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_all) != cudaSuccess)
-      cudaGetLastError();
+    // Kernel scratch comes from cudaMallocAsync's pool, which would otherwise hand its memory back at
+    // every synchronisation (a training step has one per logged value) and map it again in the next
+    // step; the caching allocator trims the pool when cudaMalloc finds the device full.
+    kernels::cuda::keep_scratch_pool_memory(device);
     // Kernel scratch that finds the device full first gets the blocks this cache holds free.
     kernels::cuda::set_memory_pressure_handler([] { cuda_empty_cache(); });
   });

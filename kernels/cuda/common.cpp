@@ -1,6 +1,7 @@
 // Host-side pieces shared by the CUDA kernel families: error checks and names, kernel scratch, and
 // the page-locked upload ring.
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -23,6 +24,16 @@ std::atomic<void (*)()> g_memory_pressure_handler{nullptr};
 }
 
 void set_memory_pressure_handler(void (*release_cached_memory)()) { g_memory_pressure_handler = release_cached_memory; }
+
+bool keep_scratch_pool_memory(int device) {
+  cudaMemPool_t pool = nullptr;
+  uint64_t keep_all = UINT64_MAX;
+  if (cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess &&
+      cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_all) == cudaSuccess)
+    return true;
+  cudaGetLastError();
+  return false;
+}
 
 void* scratch_alloc(size_t bytes, cudaStream_t stream, const char* what) {
   void* p = nullptr;

@@ -50,6 +50,19 @@ __global__ void bias_gelu_backward_kernel(bool tanh_form, int64_t rows, int64_t 
   }
 }
 
+// The normed output of one element of an add_layernorm row (v: its sum, in A): rounded to T, and for the
+// _lowp form (Y 16-bit) once more to Y, what a cast after the T kernel gives. Shared by the three
+// add_layernorm kernels, whose results must agree.
+template <class T, class Y, class A>
+__device__ __forceinline__ Y add_layernorm_out(A v, A mu, A rs, A wi, A bi) {
+  const T yt = store<T>((v - mu) * rs * wi + bi);
+  if constexpr (std::is_same_v<Y, T>) {
+    return yt;
+  } else {
+    return store<Y>(A(load(yt)));
+  }
+}
+
 // X: x's type, Y: y's type (T for add_layernorm_forward, 16-bit for the _lowp form).
 template <class T, class X, class Y, class A>
 __global__ void add_layernorm_forward_kernel(int64_t rows, int64_t cols, const X* x, const T* res, const T* w,
@@ -72,13 +85,7 @@ __global__ void add_layernorm_forward_kernel(int64_t rows, int64_t cols, const X
     const A rs = A(1) / sqrt(block_sum(acc, scratch) / A(cols) + eps);
     for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
       const A wi = w ? load(w[i]) : A(1), bi = b ? load(b[i]) : A(0);
-      const T yt = store<T>((load(sr[i]) - mu) * rs * wi + bi);
-      // The _lowp form rounds the T value once more, to Y (what a cast after the T kernel gives).
-      if constexpr (std::is_same_v<Y, T>) {
-        y[r * cols + i] = yt;
-      } else {
-        y[r * cols + i] = store<Y>(A(load(yt)));
-      }
+      y[r * cols + i] = add_layernorm_out<T, Y>(A(load(sr[i])), mu, rs, wi, bi);
     }
     if (threadIdx.x == 0) {
       mean_out[r] = mu;
@@ -132,12 +139,7 @@ __global__ void add_layernorm_forward_vec4_kernel(int64_t rows, int64_t cols, co
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         const A wi = w ? load(wv.v[j]) : A(1), bi = b ? load(bv.v[j]) : A(0);
-        const T yt = store<T>((load(s.v[j]) - mu) * rs * wi + bi);
-        if constexpr (std::is_same_v<Y, T>) {
-          out.v[j] = yt;
-        } else {
-          out.v[j] = store<Y>(A(load(yt)));
-        }
+        out.v[j] = add_layernorm_out<T, Y>(A(load(s.v[j])), mu, rs, wi, bi);
       }
       yr[q] = out;
     }
@@ -217,12 +219,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
           const A wi = w ? load(wv.v[j]) : A(1), bi = b ? load(bv.v[j]) : A(0);
-          const T yt = store<T>((v[q][j] - mu[q]) * rs * wi + bi);
-          if constexpr (std::is_same_v<Y, T>) {
-            out.v[j] = yt;
-          } else {
-            out.v[j] = store<Y>(A(load(yt)));
-          }
+          out.v[j] = add_layernorm_out<T, Y>(v[q][j], mu[q], rs, wi, bi);
         }
         *reinterpret_cast<Vec<Y, 4>*>(y + r * cols + c0) = out;
       }

@@ -345,13 +345,10 @@ bool try_lt_call(const BlasContext& ctx, const EpilogueKey& key, float beta, con
 }
 
 // Whether gemm_f32_out asks cuBLASLt for the bias gradient (its BGRADA/BGRADB epilogue: a reduction kernel of
-// its own after the GEMM, HONE_GEMM_BGRAD_EPILOGUE=1) or runs the plain GEMM and then our column sums
-// (HONE_GEMM_BGRAD_EPILOGUE=0). The default, our column sums: on an H200 cuBLASLt's reduction took 26 us a
-// call in the GPT-2 124M step, ours 17 + 2 us (30.8 against 31.2 ms a step; bench/RESULTS.md).
-constexpr bool kBiasGradInEpilogue = false;
-bool bias_grad_in_epilogue() {
-  return switched_on("HONE_GEMM_BGRAD_EPILOGUE") || (kBiasGradInEpilogue && !switched_off("HONE_GEMM_BGRAD_EPILOGUE"));
-}
+// its own after the GEMM; opt-in, HONE_GEMM_BGRAD_EPILOGUE=1) or runs the plain GEMM and then our column sums
+// (the default): on an H200 cuBLASLt's reduction took 26 us a call in the GPT-2 124M step, ours 17 + 2 us
+// (30.8 against 31.2 ms a step; bench/RESULTS.md).
+bool bias_grad_in_epilogue() { return switched_on("HONE_GEMM_BGRAD_EPILOGUE"); }
 
 // The plain GEMM and our own kernels: what gemm_epilogue does when cuBLASLt cannot fuse the epilogue.
 template <class T>

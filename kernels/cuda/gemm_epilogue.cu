@@ -119,25 +119,21 @@ template <class T, class TOut>
 void strided_sum(int64_t n_out, int64_t n_red, const T* x, int64_t stride_out, int64_t stride_red, TOut* out,
                  cudaStream_t stream) {
   if (n_out == 0) return;
-  if constexpr (sizeof(T) == 2) {
-    if (column_sums_fit(n_out, n_red, x, stride_out, stride_red)) {
+  bool columns = false;  // 16-bit contiguous columns: column_sum_partial_kernel
+  if constexpr (sizeof(T) == 2) columns = column_sums_fit(n_out, n_red, x, stride_out, stride_red);
+  const int64_t rows_per_chunk = columns ? kColChunkRows : kSumChunk;
+  const int64_t chunks = (n_red + rows_per_chunk - 1) / rows_per_chunk;
+  Scratch part(size_t(chunks * n_out) * sizeof(double), stream);
+  if (columns) {
+    if constexpr (sizeof(T) == 2) {  // (no instantiation for the other types)
       constexpr int V = Pack16<T>::kSize;
-      const int64_t chunks = (n_red + kColChunkRows - 1) / kColChunkRows;
-      Scratch part(size_t(chunks * n_out) * sizeof(double), stream);
       const dim3 grid(static_cast<unsigned>((n_out + kColLanes * V - 1) / (kColLanes * V)),
                       static_cast<unsigned>(chunks));
       column_sum_partial_kernel<<<grid, dim3(kColLanes, kRowLanes), 0, stream>>>(n_red, n_out, dptr(x), stride_red,
                                                                                  part.as<double>());
       check_launch("strided_sum (column sums)");
-      chunk_total_kernel<<<chunk_total_blocks(n_out), dim3(32, kChunkLanes), 0, stream>>>(chunks, n_out,
-                                                                                          part.as<double>(), dptr(out));
-      check_launch("strided_sum (column totals)");
-      return;
     }
-  }
-  const int64_t chunks = (n_red + kSumChunk - 1) / kSumChunk;
-  Scratch part(size_t(chunks * n_out) * sizeof(double), stream);
-  if (chunks > 0) {
+  } else if (chunks > 0) {
     const dim3 grid(static_cast<unsigned>((n_out + kSumTile - 1) / kSumTile),
                     static_cast<unsigned>(chunks > 65535 ? 65535 : chunks));
     strided_sum_partial_kernel<<<grid, kSumTile, 0, stream>>>(n_out, n_red, dptr(x), stride_out, stride_red,
